@@ -1,0 +1,50 @@
+# synq — build, test and lint. `make test` is the command CI runs.
+GO        ?= go
+PKGS      := ./...
+BIN       := bin
+CMDS      := $(notdir $(wildcard cmd/*))
+FUZZTIME  ?= 10s
+
+.PHONY: all build test test-short fuzz-short bench lint fmt proto clean
+
+all: lint build test
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The full suite: race detector on, real redis-server, the emulator over HTTP,
+# then a short run of every fuzz target.
+test:
+	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+	$(MAKE) fuzz-short
+
+test-short:
+	$(GO) test -count=1 -short $(PKGS)
+
+# Each fuzz target runs for FUZZTIME; `go test -fuzz` takes one target at a time.
+fuzz-short:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchtime=1x $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+proto:
+	protoc --go_out=. --go_opt=module=github.com/synqhq/synq \
+	  --go-grpc_out=. --go-grpc_opt=module=github.com/synqhq/synq proto/synq/v1/*.proto
+
+clean:
+	rm -rf $(BIN)
