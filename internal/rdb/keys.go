@@ -1,17 +1,20 @@
-// Package rdb owns every Redis key synq writes outside asynq's own.
+// Package rdb owns every Redis key and script synq uses outside asynq's own.
 //
-// Like asynq's internal/rdb, one package names all keys so that a reader can
-// see the whole Redis layout in one place, and so that two packages never
-// invent colliding names. Packages build keys only through these functions.
-// Each area of the system keeps its key functions in a file of its own here
-// (keys.go: shared prefix and engine keys; pacer.go: pacer keys; …).
+// Like asynq's internal/rdb, one package names all keys and holds every Lua
+// script, so that a reader sees the whole Redis layout in one place and two
+// packages never invent colliding names. Other packages reach Redis through
+// the methods of RDB (or, for the pacer, the key functions in pacer.go).
+//
+// Keys that belong together carry the same hash tag ({db} or {sync}) so the
+// scripts that touch several of them stay valid on Redis Cluster.
 package rdb
 
 // Prefix starts every synq key. asynq's keys start with "asynq:".
 const Prefix = "synq:"
 
 // DatabaseKey is a hash with the Notion ids of a managed database
-// (database_id, data_source_id) and the hash of the schema last migrated.
+// (database_id, data_source_id), the hash of the schema last migrated and
+// whether the key index has been built.
 func DatabaseKey(db string) string { return Prefix + "db:{" + db + "}" }
 
 // IndexKey is a hash primary key → index entry (page id, content hash,
@@ -22,9 +25,23 @@ func IndexKey(db string) string { return Prefix + "db:{" + db + "}:index" }
 // writers of a new key never create two pages.
 func ClaimKey(db, key string) string { return Prefix + "db:{" + db + "}:claim:" + key }
 
-// SyncKey is a hash with a sync's committed state and cycle bookkeeping.
+// IntentKey is a hash primary key → time of a create that was sent to
+// Notion but not yet recorded in the index. A leftover intent means the
+// create may have been applied, so the next writer looks the key up in
+// Notion before creating again.
+func IntentKey(db string) string { return Prefix + "db:{" + db + "}:intent" }
+
+// PendingKey is a hash "<primary key>\x00<property>" → JSON list of related
+// primary keys that could not be resolved yet.
+func PendingKey(db string) string { return Prefix + "db:{" + db + "}:pending" }
+
+// SyncKey is a hash with a sync's committed state and page bookkeeping.
 func SyncKey(sync string) string { return Prefix + "sync:{" + sync + "}" }
 
-// SeenKey is a set of primary keys seen in the current replace cycle of a
-// sync, for the final mark-and-sweep.
+// SeenKey is a set of "<database>\x00<primary key>" seen in the current
+// replace cycle of a sync, for the final mark-and-sweep.
 func SeenKey(sync string) string { return Prefix + "sync:{" + sync + "}:seen" }
+
+// RunKey is a hash with one run's record and counters. It shares the
+// sync's hash tag because a page commit updates both atomically.
+func RunKey(sync, run string) string { return Prefix + "sync:{" + sync + "}:run:" + run }

@@ -1,0 +1,228 @@
+package rdb
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// SyncState is what is committed for one sync.
+type SyncState struct {
+	// State is the committed state JSON; nil when there is none.
+	State []byte
+	// Run is the run whose pages RunPages counts.
+	Run string
+	// RunPages is the number of pages of Run committed so far.
+	RunPages int
+	// CycleStarted is when the current replace cycle began (zero if none).
+	CycleStarted time.Time
+}
+
+// GetSync reads a sync's committed state.
+func (r *RDB) GetSync(ctx context.Context, sync string) (SyncState, error) {
+	m, err := r.c.HGetAll(ctx, SyncKey(sync)).Result()
+	if err != nil {
+		return SyncState{}, wrap("read state of sync "+sync, err)
+	}
+	var s SyncState
+	if v, ok := m["state"]; ok {
+		s.State = []byte(v)
+	}
+	s.Run = m["run"]
+	s.RunPages, _ = strconv.Atoi(m["run_pages"])
+	if ns, _ := strconv.ParseInt(m["cycle_started"], 10, 64); ns > 0 {
+		s.CycleStarted = time.Unix(0, ns)
+	}
+	return s, nil
+}
+
+// BeginCycle records the start of a replace cycle unless one is under way,
+// and returns when the current cycle started.
+func (r *RDB) BeginCycle(ctx context.Context, sync string, now time.Time) (time.Time, error) {
+	if err := r.c.HSetNX(ctx, SyncKey(sync), "cycle_started", now.UnixNano()).Err(); err != nil {
+		return time.Time{}, wrap("begin cycle of sync "+sync, err)
+	}
+	v, err := r.c.HGet(ctx, SyncKey(sync), "cycle_started").Int64()
+	if err != nil {
+		return time.Time{}, wrap("begin cycle of sync "+sync, err)
+	}
+	return time.Unix(0, v), nil
+}
+
+// Seen returns the set of "<database>\x00<key>" seen in the current replace
+// cycle of a sync.
+func (r *RDB) Seen(ctx context.Context, sync string) (map[string]struct{}, error) {
+	members, err := r.c.SMembers(ctx, SeenKey(sync)).Result()
+	if err != nil {
+		return nil, wrap("read seen keys of sync "+sync, err)
+	}
+	out := make(map[string]struct{}, len(members))
+	for _, m := range members {
+		out[m] = struct{}{}
+	}
+	return out, nil
+}
+
+// SeenMember is the member of the seen set for a key of a database.
+func SeenMember(db, key string) string { return db + "\x00" + key }
+
+// StateMode says what a commit does to the committed state.
+type StateMode string
+
+const (
+	StateSet   StateMode = "set"   // replace it with Commit.State
+	StateKeep  StateMode = "keep"  // leave it as it is
+	StateReset StateMode = "reset" // clear it (a completed replace cycle)
+)
+
+// Commit is one page's atomic commit.
+type Commit struct {
+	Sync  string
+	Run   string
+	Page  int
+	Mode  StateMode
+	State []byte
+	// Seen are members (SeenMember) to add to the cycle's seen set.
+	Seen []string
+	// EndCycle clears the seen set and cycle start (replace, final page).
+	EndCycle bool
+	// Counters are added to the run record.
+	Counters map[string]int64
+}
+
+// ErrOutOfOrder means a commit for page p arrived while the run had not
+// committed page p-1: a bug or a task for a superseded run.
+var ErrOutOfOrder = fmt.Errorf("rdb: page committed out of order")
+
+// commitScript makes a page's effects on Redis atomic: state, page count,
+// seen keys and counters change together or not at all. It returns 0 when
+// the page was already committed (a redelivered task), 1 when committed,
+// -1 when out of order.
+var commitScript = redis.NewScript(`
+local run = redis.call("HGET", KEYS[1], "run")
+local pages = tonumber(redis.call("HGET", KEYS[1], "run_pages") or "0")
+local page = tonumber(ARGV[2])
+if run == ARGV[1] then
+  if pages > page then return 0 end
+  if pages ~= page then return -1 end
+elseif page ~= 0 then
+  return -1
+end
+redis.call("HSET", KEYS[1], "run", ARGV[1], "run_pages", page + 1)
+if ARGV[3] == "set" then
+  redis.call("HSET", KEYS[1], "state", ARGV[4])
+elseif ARGV[3] == "reset" then
+  redis.call("HDEL", KEYS[1], "state")
+end
+local nseen = tonumber(ARGV[5])
+local i = 6
+for j = 1, nseen do
+  redis.call("SADD", KEYS[2], ARGV[i])
+  i = i + 1
+end
+if ARGV[i] == "1" then
+  redis.call("DEL", KEYS[2])
+  redis.call("HDEL", KEYS[1], "cycle_started")
+end
+i = i + 1
+redis.call("HSET", KEYS[3], "pages", page + 1)
+while i < #ARGV do
+  redis.call("HINCRBY", KEYS[3], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+return 1`)
+
+// CommitPage commits one page. committed is false when the page had
+// already been committed (nothing changed).
+func (r *RDB) CommitPage(ctx context.Context, c Commit) (committed bool, err error) {
+	args := make([]any, 0, 8+len(c.Seen)+2*len(c.Counters))
+	args = append(args, c.Run, c.Page, string(c.Mode), string(c.State), len(c.Seen))
+	for _, s := range c.Seen {
+		args = append(args, s)
+	}
+	end := "0"
+	if c.EndCycle {
+		end = "1"
+	}
+	args = append(args, end)
+	for k, v := range c.Counters {
+		args = append(args, k, v)
+	}
+	keys := []string{SyncKey(c.Sync), SeenKey(c.Sync), RunKey(c.Sync, c.Run)}
+	n, err := commitScript.Run(ctx, r.c, keys, args...).Int()
+	if err != nil {
+		return false, wrap(fmt.Sprintf("commit page %d of run %s of sync %s", c.Page, c.Run, c.Sync), err)
+	}
+	switch n {
+	case 0:
+		return false, nil
+	case 1:
+		return true, nil
+	default:
+		return false, fmt.Errorf("%w: sync %s run %s page %d", ErrOutOfOrder, c.Sync, c.Run, c.Page)
+	}
+}
+
+// RunCounters returns the counters of a run record.
+func (r *RDB) RunCounters(ctx context.Context, sync, run string) (map[string]int64, error) {
+	m, err := r.c.HGetAll(ctx, RunKey(sync, run)).Result()
+	if err != nil {
+		return nil, wrap("read run "+run, err)
+	}
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			out[k] = n
+		}
+	}
+	return out, nil
+}
+
+// ResetState clears a sync's committed state and replace cycle (ctl state
+// reset). The run bookkeeping stays so redelivered tasks remain no-ops.
+func (r *RDB) ResetState(ctx context.Context, sync string) error {
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HDel(ctx, SyncKey(sync), "state", "cycle_started")
+		p.Del(ctx, SeenKey(sync))
+		return nil
+	})
+	return wrap("reset state of sync "+sync, err)
+}
+
+// PendingRelation is a relation value whose related rows were not known
+// when its row was written.
+type PendingRelation struct {
+	Key      string   `json:"key"`
+	Property string   `json:"property"`
+	Related  []string `json:"related"`
+}
+
+// SetPending records (or, with no related keys, clears) a pending relation.
+func (r *RDB) SetPending(ctx context.Context, db string, p PendingRelation) error {
+	field := p.Key + "\x00" + p.Property
+	if len(p.Related) == 0 {
+		return wrap("clear pending relation", r.c.HDel(ctx, PendingKey(db), field).Err())
+	}
+	b, _ := json.Marshal(p)
+	return wrap("record pending relation", r.c.HSet(ctx, PendingKey(db), field, b).Err())
+}
+
+// Pending lists the pending relations of a database.
+func (r *RDB) Pending(ctx context.Context, db string) ([]PendingRelation, error) {
+	m, err := r.c.HGetAll(ctx, PendingKey(db)).Result()
+	if err != nil {
+		return nil, wrap("read pending relations of "+db, err)
+	}
+	out := make([]PendingRelation, 0, len(m))
+	for _, v := range m {
+		var p PendingRelation
+		if err := json.Unmarshal([]byte(v), &p); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
