@@ -15,7 +15,7 @@ func TestCommitPageIsAtomicAndIdempotent(t *testing.T) {
 	r := rdb.New(srv.Client())
 	ctx := context.Background()
 
-	c := rdb.Commit{Sync: "s", Run: "r1", Page: 0, Mode: rdb.StateSet, State: []byte(`{"cursor":1}`),
+	c := rdb.Commit{Sync: "s", Run: "r1", Page: 0, Mode: rdb.StateSet, HasMore: true, State: []byte(`{"cursor":1}`),
 		Seen: []string{rdb.SeenMember("db", "a")}, Counters: map[string]int64{"created": 2}}
 	ok, err := r.CommitPage(ctx, c)
 	if err != nil || !ok {
@@ -28,7 +28,7 @@ func TestCommitPageIsAtomicAndIdempotent(t *testing.T) {
 		t.Fatalf("second commit of page 0: ok=%v err=%v, want already committed", ok, err)
 	}
 	st, _ := r.GetSync(ctx, "s")
-	if string(st.State) != `{"cursor":1}` || st.RunPages != 1 || st.Run != "r1" {
+	if string(st.State) != `{"cursor":1}` || st.RunPages != 1 || st.Run != "r1" || !st.RunMore {
 		t.Fatalf("state after redelivery = %+v", st)
 	}
 	counters, _ := r.RunCounters(ctx, "s", "r1")

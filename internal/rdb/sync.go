@@ -18,6 +18,9 @@ type SyncState struct {
 	Run string
 	// RunPages is the number of pages of Run committed so far.
 	RunPages int
+	// RunMore is the HasMore of the last committed page of Run, so a
+	// redelivered task for a committed page can still enqueue the next.
+	RunMore bool
 	// CycleStarted is when the current replace cycle began (zero if none).
 	CycleStarted time.Time
 }
@@ -34,6 +37,7 @@ func (r *RDB) GetSync(ctx context.Context, sync string) (SyncState, error) {
 	}
 	s.Run = m["run"]
 	s.RunPages, _ = strconv.Atoi(m["run_pages"])
+	s.RunMore = m["run_more"] == "1"
 	if ns, _ := strconv.ParseInt(m["cycle_started"], 10, 64); ns > 0 {
 		s.CycleStarted = time.Unix(0, ns)
 	}
@@ -88,6 +92,8 @@ type Commit struct {
 	State []byte
 	// Seen are members (SeenMember) to add to the cycle's seen set.
 	Seen []string
+	// HasMore is the page's HasMore, kept for redelivered tasks.
+	HasMore bool
 	// EndCycle clears the seen set and cycle start (replace, final page).
 	EndCycle bool
 	// Counters are added to the run record.
@@ -112,14 +118,14 @@ if run == ARGV[1] then
 elseif page ~= 0 then
   return -1
 end
-redis.call("HSET", KEYS[1], "run", ARGV[1], "run_pages", page + 1)
+redis.call("HSET", KEYS[1], "run", ARGV[1], "run_pages", page + 1, "run_more", ARGV[5])
 if ARGV[3] == "set" then
   redis.call("HSET", KEYS[1], "state", ARGV[4])
 elseif ARGV[3] == "reset" then
   redis.call("HDEL", KEYS[1], "state")
 end
-local nseen = tonumber(ARGV[5])
-local i = 6
+local nseen = tonumber(ARGV[6])
+local i = 7
 for j = 1, nseen do
   redis.call("SADD", KEYS[2], ARGV[i])
   i = i + 1
@@ -140,7 +146,11 @@ return 1`)
 // already been committed (nothing changed).
 func (r *RDB) CommitPage(ctx context.Context, c Commit) (committed bool, err error) {
 	args := make([]any, 0, 8+len(c.Seen)+2*len(c.Counters))
-	args = append(args, c.Run, c.Page, string(c.Mode), string(c.State), len(c.Seen))
+	more := "0"
+	if c.HasMore {
+		more = "1"
+	}
+	args = append(args, c.Run, c.Page, string(c.Mode), string(c.State), more, len(c.Seen))
 	for _, s := range c.Seen {
 		args = append(args, s)
 	}
