@@ -45,3 +45,18 @@ func SeenKey(sync string) string { return Prefix + "sync:{" + sync + "}:seen" }
 // RunKey is a hash with one run's record and counters. It shares the
 // sync's hash tag because a page commit updates both atomically.
 func RunKey(sync, run string) string { return Prefix + "sync:{" + sync + "}:run:" + run }
+
+// RunsKey is a sorted set of a sync's run ids scored by start time.
+func RunsKey(sync string) string { return Prefix + "sync:{" + sync + "}:runs" }
+
+// RunLogKey is a capped list of one run's log lines (JSON).
+func RunLogKey(sync, run string) string { return Prefix + "sync:{" + sync + "}:run:" + run + ":log" }
+
+// ManifestKey holds the manifest (JSON) a worker fleet published.
+func ManifestKey(worker string) string { return Prefix + "manifest:" + worker }
+
+// ManifestsKey is a sorted set of worker names scored by last publish time.
+func ManifestsKey() string { return Prefix + "manifests" }
+
+// LeaderKey is the scheduler leader lease.
+func LeaderKey() string { return Prefix + "scheduler:leader" }
