@@ -11,7 +11,8 @@ all: lint build test
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build ./...
+	@if [ -d cmd ]; then $(GO) build -o $(BIN)/ ./cmd/...; fi
 
 # The full suite: race detector on, real redis-server, the emulator over HTTP,
 # then a short run of every fuzz target.
