@@ -1,0 +1,64 @@
+package synq
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/synqhq/synq/builder"
+	"github.com/synqhq/synq/internal/spec"
+)
+
+// Change is one row to write: an upsert or a delete, by primary key.
+type Change struct {
+	del     bool
+	key     string
+	props   builder.Properties
+	db      *Database
+	updated time.Time
+	icon    string
+}
+
+// Upsert creates or updates the row with primary key key. Properties not
+// named keep their value in Notion.
+func Upsert(key string, props builder.Properties) Change {
+	return Change{key: key, props: props}
+}
+
+// Delete trashes the row with primary key key (Incremental syncs; Replace
+// syncs delete by leaving rows out of a cycle).
+func Delete(key string) Change { return Change{del: true, key: key} }
+
+// In targets another declared database than the sync's own.
+func (c Change) In(db *Database) Change { c.db = db; return c }
+
+// UpdatedAt is when the upstream record last changed. A change older than
+// the one already written for the key is skipped as stale, so a slow
+// backfill never overwrites a newer delta.
+func (c Change) UpdatedAt(t time.Time) Change { c.updated = t; return c }
+
+// WithIcon sets the row's icon: an emoji or an https URL of an image.
+func (c Change) WithIcon(icon string) Change { c.icon = icon; return c }
+
+// Key returns the change's primary key.
+func (c Change) Key() string { return c.key }
+
+// IsDelete reports whether c is a delete.
+func (c Change) IsDelete() bool { return c.del }
+
+// Properties returns the properties of an upsert.
+func (c Change) Properties() builder.Properties { return c.props }
+
+func (c Change) spec(w *Worker) (spec.Change, error) {
+	if c.key == "" {
+		return spec.Change{}, errors.New("empty key: every change needs the row's primary key")
+	}
+	sc := spec.Change{Delete: c.del, Key: c.key, Properties: c.props, UpstreamUpdatedAt: c.updated, Icon: c.icon}
+	if c.db != nil {
+		if c.db.w != w {
+			return spec.Change{}, fmt.Errorf("target database %q belongs to another worker", c.db.key)
+		}
+		sc.Database = c.db.key
+	}
+	return sc, nil
+}

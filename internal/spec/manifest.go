@@ -1,0 +1,65 @@
+package spec
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Manifest is the serializable picture of a worker's declarations that
+// executors publish to Redis. The scheduler and the control API learn the
+// syncs from it; they never import user code.
+type Manifest struct {
+	Worker    string            `json:"worker"`
+	Published time.Time         `json:"published"`
+	Databases []Database        `json:"databases"`
+	Syncs     []ManifestSync    `json:"syncs"`
+	Pacers    []Pacer           `json:"pacers"`
+	Extra     map[string]string `json:"extra,omitempty"`
+}
+
+// ManifestSync is a sync as the scheduler sees it.
+type ManifestSync struct {
+	Key         string        `json:"key"`
+	Database    string        `json:"database"`
+	Mode        Mode          `json:"mode"`
+	Schedule    Schedule      `json:"schedule"`
+	Timeout     time.Duration `json:"timeout"`
+	MaxAttempts int           `json:"max_attempts"`
+	Pacers      []string      `json:"pacers,omitempty"`
+}
+
+// Manifest returns the manifest of s.
+func (s *Set) Manifest() Manifest {
+	m := Manifest{Worker: s.Worker}
+	for _, k := range s.DatabaseOrder {
+		m.Databases = append(m.Databases, *s.Databases[k])
+	}
+	for _, k := range s.SyncOrder {
+		y := s.Syncs[k]
+		m.Syncs = append(m.Syncs, ManifestSync{Key: y.Key, Database: y.Database, Mode: y.Mode, Schedule: y.Schedule, Timeout: y.Timeout, MaxAttempts: y.MaxAttempts, Pacers: y.Pacers})
+	}
+	for _, k := range s.PacerOrder {
+		m.Pacers = append(m.Pacers, *s.Pacers[k])
+	}
+	return m
+}
+
+// Sync returns the manifest's sync with key, or nil.
+func (m *Manifest) Sync(key string) *ManifestSync {
+	for i := range m.Syncs {
+		if m.Syncs[i].Key == key {
+			return &m.Syncs[i]
+		}
+	}
+	return nil
+}
+
+// ParseManifest decodes a published manifest.
+func ParseManifest(b []byte) (Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Manifest{}, fmt.Errorf("decode manifest: %w", err)
+	}
+	return m, nil
+}

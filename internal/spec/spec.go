@@ -1,0 +1,125 @@
+// Package spec holds the type-erased form of a worker's declarations: the
+// databases, syncs and pacers the SDK builds, as the engine, the executor
+// runtime and the scheduler see them.
+//
+// The root package synq is generic over each sync's state type; everything
+// below it works on JSON state through the Sync.Execute closure, so the
+// internal packages never import user code or the SDK.
+package spec
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/synqhq/synq/builder"
+	"github.com/synqhq/synq/schema"
+)
+
+// Mode is how a sync's results relate to the database.
+type Mode string
+
+const (
+	// Replace: each cycle returns the whole dataset; rows not seen are trashed.
+	Replace Mode = "replace"
+	// Incremental: each run returns changes and explicit deletes; state persists.
+	Incremental Mode = "incremental"
+)
+
+// Database is a managed Notion database.
+type Database struct {
+	Key          string            `json:"key"`
+	InitialTitle string            `json:"initial_title"`
+	PrimaryKey   string            `json:"primary_key"`
+	Schema       schema.Properties `json:"schema"`
+}
+
+// TitleProperty returns the name of the database's title property.
+func (d *Database) TitleProperty() string {
+	for name, p := range d.Schema {
+		if p.Type == schema.TypeTitle {
+			return name
+		}
+	}
+	return ""
+}
+
+// Sync is one declared sync with its Execute erased to JSON state.
+type Sync struct {
+	Key         string
+	Database    string
+	Mode        Mode
+	Schedule    Schedule
+	Timeout     time.Duration
+	MaxAttempts int
+	// Pacers are the keys of the pacers the sync declared it uses (informative).
+	Pacers []string
+	// Execute decodes state (nil or empty = the zero state), runs the user's
+	// function and returns its page of results with the next state encoded.
+	Execute func(ctx context.Context, state json.RawMessage) (Page, error)
+}
+
+// Page is what one Execute call returned.
+type Page struct {
+	Changes []Change
+	HasMore bool
+	// NextState is the encoded next state; nil keeps the current one.
+	NextState json.RawMessage
+}
+
+// Change is one upsert or delete.
+type Change struct {
+	Delete bool
+	Key    string
+	// Database is the target database key; "" means the sync's database.
+	Database          string
+	Properties        builder.Properties
+	UpstreamUpdatedAt time.Time
+	Icon              string
+}
+
+// Pacer is a declared rate budget.
+type Pacer struct {
+	Key             string        `json:"key"`
+	AllowedRequests int           `json:"allowed_requests"`
+	Interval        time.Duration `json:"interval"`
+}
+
+// Set is everything one worker declared, validated.
+type Set struct {
+	Worker    string
+	Databases map[string]*Database
+	Syncs     map[string]*Sync
+	Pacers    map[string]*Pacer
+	// Order keeps declaration order for stable listings.
+	DatabaseOrder, SyncOrder, PacerOrder []string
+}
+
+// TargetDatabase returns the key of the database a change of sync s writes.
+func (s *Sync) TargetDatabase(c Change) string {
+	if c.Database != "" {
+		return c.Database
+	}
+	return s.Database
+}
+
+// Defaults for syncs that do not set them.
+const (
+	DefaultTimeout     = 5 * time.Minute
+	DefaultMaxAttempts = 5
+)
+
+// setOf is installed by the root package synq, which owns Worker; going
+// through a hook keeps the erased Set out of synq's public API.
+var setOf func(worker any) (*Set, error)
+
+// RegisterWorkerType is called once by package synq.
+func RegisterWorkerType(f func(worker any) (*Set, error)) { setOf = f }
+
+// SetOf validates a *synq.Worker and returns its declarations.
+func SetOf(worker any) (*Set, error) {
+	if setOf == nil {
+		panic("spec: package synq not linked")
+	}
+	return setOf(worker)
+}

@@ -1,0 +1,128 @@
+package synq
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/synqhq/synq/internal/spec"
+)
+
+// WorkerConfig configures a Worker.
+type WorkerConfig struct {
+	// Name identifies the worker's manifest in Redis. Executors of one
+	// deployment share a name; default "default".
+	Name string
+}
+
+// Worker holds the declarations of one deployment: databases, pacers and
+// syncs. Declare everything before starting an executor; a Worker is not safe
+// for concurrent declaration.
+type Worker struct {
+	name string
+
+	databases  map[string]*Database
+	dbOrder    []string
+	pacers     map[string]*Pacer
+	pacerOrder []string
+	syncs      map[string]*Sync
+	syncOrder  []string
+
+	// errs collects mistakes found while declaring; Validate reports them
+	// with the cross-checks, so declaring never panics.
+	errs []error
+}
+
+// NewWorker returns an empty worker.
+func NewWorker(cfg WorkerConfig) *Worker {
+	name := cfg.Name
+	if name == "" {
+		name = "default"
+	}
+	return &Worker{
+		name:      name,
+		databases: map[string]*Database{},
+		pacers:    map[string]*Pacer{},
+		syncs:     map[string]*Sync{},
+	}
+}
+
+// Name returns the worker's name.
+func (w *Worker) Name() string { return w.name }
+
+// keyRE keeps keys safe inside Redis keys (no hash-tag braces), gRPC
+// requests and CLI arguments.
+var keyRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,99}$`)
+
+func (w *Worker) checkKey(kind, key string, taken bool) {
+	switch {
+	case !keyRE.MatchString(key):
+		w.errs = append(w.errs, fmt.Errorf("%s key %q: use letters, digits, '_', '-' or '.', starting with a letter (at most 100)", kind, key))
+	case taken:
+		w.errs = append(w.errs, fmt.Errorf("%s key %q is declared twice: keys are unique within a worker, rename one", kind, key))
+	}
+}
+
+// Validate reports every mistake in the worker's declarations, each naming
+// the key and what to change. Executors call it at start-up and refuse to
+// start on an error.
+func (w *Worker) Validate() error {
+	_, err := w.build()
+	return err
+}
+
+func init() {
+	spec.RegisterWorkerType(func(v any) (*spec.Set, error) {
+		w, ok := v.(*Worker)
+		if !ok || w == nil {
+			return nil, fmt.Errorf("synq: want a *synq.Worker, got %T", v)
+		}
+		return w.build()
+	})
+}
+
+// build validates the declarations and returns their erased form.
+func (w *Worker) build() (*spec.Set, error) {
+	errs := append([]error(nil), w.errs...)
+	set := &spec.Set{
+		Worker:    w.name,
+		Databases: map[string]*spec.Database{},
+		Syncs:     map[string]*spec.Sync{},
+		Pacers:    map[string]*spec.Pacer{},
+	}
+	for _, k := range w.dbOrder {
+		d := w.databases[k]
+		errs = append(errs, d.validate(w))
+		set.Databases[k] = d.spec()
+		set.DatabaseOrder = append(set.DatabaseOrder, k)
+	}
+	for _, k := range w.pacerOrder {
+		p := w.pacers[k]
+		errs = append(errs, p.validate())
+		set.Pacers[k] = &spec.Pacer{Key: k, AllowedRequests: p.cfg.AllowedRequests, Interval: p.cfg.Interval}
+		set.PacerOrder = append(set.PacerOrder, k)
+	}
+	for _, k := range w.syncOrder {
+		s := w.syncs[k]
+		sp, err := s.spec(w)
+		errs = append(errs, err)
+		if sp != nil {
+			set.Syncs[k] = sp
+			set.SyncOrder = append(set.SyncOrder, k)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("worker %q: invalid declarations:\n%w", w.name, err)
+	}
+	return set, nil
+}
+
+// Manifest returns the worker's declarations as the JSON manifest executors
+// publish to Redis for the scheduler and the control API.
+func (w *Worker) Manifest() ([]byte, error) {
+	set, err := w.build()
+	if err != nil {
+		return nil, err
+	}
+	return jsonMarshal(set.Manifest())
+}
