@@ -65,3 +65,4 @@ func (e *ChangeError) Error() string {
 }
 
 func (e *ChangeError) Unwrap() error { return e.Err }
+func (e *StateError) Permanent() bool { return true }

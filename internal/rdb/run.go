@@ -307,3 +307,27 @@ func (r *RDB) AcquireOrRenewLeader(ctx context.Context, id string, ttl time.Dura
 func (r *RDB) ReleaseLeader(ctx context.Context, id string) error {
 	return wrap("release leader lease", releaseScript.Run(ctx, r.c, []string{LeaderKey()}, id).Err())
 }
+
+// setRunStatusScript moves a run from one status to another, atomically,
+// only if it is in the expected one.
+var setRunStatusScript = redis.NewScript(`
+if redis.call("HGET", KEYS[1], "status") ~= ARGV[1] then return 0 end
+redis.call("HSET", KEYS[1], "status", ARGV[2])
+return 1`)
+
+// SetRunStatus moves a run from status from to status to (park a run on
+// pause, resume a parked one). It reports whether the run was in from.
+func (r *RDB) SetRunStatus(ctx context.Context, sync, run, from, to string) (bool, error) {
+	n, err := setRunStatusScript.Run(ctx, r.c, []string{RunKey(sync, run)}, from, to).Int()
+	return n == 1, wrap("set status of run "+run, err)
+}
+
+// CancelRun ends an active run as cancelled (running or parked). The
+// executor working on its current page notices at the page boundary.
+func (r *RDB) CancelRun(ctx context.Context, sync, run string, now time.Time) (bool, error) {
+	// A parked run is first made running so FinishRun ends it like any.
+	if _, err := r.SetRunStatus(ctx, sync, run, RunParked, RunRunning); err != nil {
+		return false, err
+	}
+	return r.FinishRun(ctx, sync, run, RunCancelled, "cancelled by an operator", now)
+}

@@ -1,0 +1,265 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"log/slog"
+	"maps"
+	"strings"
+
+	"github.com/synqhq/synq/builder"
+	"github.com/synqhq/synq/internal/notion"
+	"github.com/synqhq/synq/schema"
+)
+
+// schemaToNotion is the Notion configuration of a declared property;
+// relDataSource is the related data source's id for relations.
+func schemaToNotion(p schema.Property, relDataSource string) notion.PropertySchema {
+	ns := notion.PropertySchema{Type: string(p.Type)}
+	switch p.Type {
+	case schema.TypeNumber:
+		ns.Format = string(p.Format)
+		if ns.Format == "" {
+			ns.Format = string(schema.Plain)
+		}
+	case schema.TypeSelect, schema.TypeMultiSelect, schema.TypeStatus:
+		for _, o := range p.Options {
+			ns.Options = append(ns.Options, notion.SelectOption{Name: o.Name, Color: string(o.Color), Description: o.Description})
+		}
+		for _, g := range p.Groups {
+			ns.Groups = append(ns.Groups, notion.StatusGroup{Name: g.Name, Color: string(g.Color), OptionNames: g.Options})
+		}
+	case schema.TypeRelation:
+		rc := &notion.RelationConfig{DataSourceID: relDataSource, Type: notion.SingleProperty}
+		if p.Relation.TwoWay {
+			rc.Type = notion.DualProperty
+			rc.SyncedPropertyName = p.Relation.RelatedPropertyName
+		}
+		ns.Relation = rc
+	}
+	return ns
+}
+
+// schemaCovers says whether the data source's property have already is what
+// want declares (options may be a superset: Notion adds options on use).
+func schemaCovers(have, want notion.PropertySchema) bool {
+	if have.Type != want.Type {
+		return false
+	}
+	switch want.Type {
+	case string(schema.TypeNumber):
+		return have.Format == want.Format
+	case "select", "multi_select", "status":
+		names := map[string]bool{}
+		for _, o := range have.Options {
+			names[o.Name] = true
+		}
+		for _, o := range want.Options {
+			if !names[o.Name] {
+				return false
+			}
+		}
+		return true
+	case "relation":
+		return have.Relation != nil && sameID(have.Relation.DataSourceID, want.Relation.DataSourceID) &&
+			have.Relation.Type == want.Relation.Type
+	}
+	return true
+}
+
+// mergeOptions keeps the options Notion already has (added by use or by a
+// person) when adding declared ones: an update lists the options to keep.
+func mergeOptions(have, want notion.PropertySchema) notion.PropertySchema {
+	if have.Type != want.Type || len(have.Options) == 0 {
+		return want
+	}
+	names := map[string]bool{}
+	for _, o := range want.Options {
+		names[o.Name] = true
+	}
+	for _, o := range have.Options {
+		if !names[o.Name] {
+			want.Options = append(want.Options, notion.SelectOption{Name: o.Name, Color: o.Color})
+		}
+	}
+	return want
+}
+
+// encode turns a validated row's values into Notion values, resolving
+// people (email → user id) and relations (key → page id). It returns the
+// relation keys that could not be resolved yet, by property.
+func (e *Engine) encode(ctx context.Context, r row, log *slog.Logger) (map[string]notion.PropertyValue, map[string][]string, error) {
+	out := make(map[string]notion.PropertyValue, len(r.props))
+	var pending map[string][]string
+	for name, v := range r.props {
+		switch v.Type {
+		case schema.TypeRelation:
+			nv, missing, err := e.encodeRelation(ctx, r.db.Schema[name], v.Keys)
+			if err != nil {
+				return nil, nil, fmt.Errorf("property %q: %w", name, err)
+			}
+			if len(missing) > 0 {
+				if pending == nil {
+					pending = map[string][]string{}
+				}
+				pending[name] = v.Keys
+				log.Warn("related rows not written yet; the relation is completed when they are", "database", r.db.Key, "key", r.change.Key, "property", name, "unresolved", missing)
+			}
+			out[name] = nv
+		case schema.TypePeople:
+			ids, unknown, err := e.userIDs(ctx, v.Emails)
+			if err != nil {
+				return nil, nil, fmt.Errorf("property %q: %w", name, err)
+			}
+			if len(unknown) > 0 {
+				log.Warn("no workspace member has these emails; they are left out", "database", r.db.Key, "key", r.change.Key, "property", name, "emails", unknown)
+			}
+			out[name] = notion.PeopleValue(ids...)
+		default:
+			out[name] = valueToNotion(v)
+		}
+	}
+	return out, pending, nil
+}
+
+// valueToNotion converts the values that need no lookup.
+func valueToNotion(v builder.Value) notion.PropertyValue {
+	switch v.Type {
+	case schema.TypeTitle:
+		return notion.TitleValue(texts(v.Text)...)
+	case schema.TypeRichText:
+		return notion.RichTextValue(texts(v.Text)...)
+	case schema.TypeNumber:
+		return notion.NumberValue(v.Number)
+	case schema.TypeCheckbox:
+		return notion.CheckboxValue(v.Checked)
+	case schema.TypeSelect:
+		return notion.SelectValue(first(v.Names))
+	case schema.TypeStatus:
+		return notion.StatusValue(first(v.Names))
+	case schema.TypeMultiSelect:
+		return notion.MultiSelectValue(v.Names...)
+	case schema.TypeDate:
+		if v.Date == nil {
+			return notion.DateValue(nil)
+		}
+		return notion.DateValue(&notion.Date{Start: v.Date.Start, End: v.Date.End, TimeZone: v.Date.TimeZone})
+	case schema.TypeFiles:
+		files := make([]notion.File, len(v.Files))
+		for i, f := range v.Files {
+			files[i] = notion.ExternalFile(f.Name, f.URL)
+		}
+		return notion.FilesValue(files...)
+	case schema.TypeURL:
+		return notion.URLValue(v.Scalar)
+	case schema.TypeEmail:
+		return notion.EmailValue(v.Scalar)
+	case schema.TypePhoneNumber:
+		return notion.PhoneNumberValue(v.Scalar)
+	case schema.TypePlace:
+		if v.Place == nil {
+			return notion.PlaceValue(nil)
+		}
+		return notion.PlaceValue(&notion.Place{Lat: v.Place.Lat, Lon: v.Place.Lon, Name: v.Place.Name, Address: v.Place.Address})
+	}
+	return notion.PropertyValue{Type: string(v.Type)}
+}
+
+func texts(in []builder.Text) []notion.RichText {
+	out := make([]notion.RichText, len(in))
+	for i, t := range in {
+		if t.Link != "" {
+			out[i] = notion.LinkText(t.Content, t.Link)
+		} else {
+			out[i] = notion.Text(t.Content)
+		}
+	}
+	return out
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+// encodeRelation resolves related keys through the related database's
+// index. Unresolved keys are left out of the value and returned.
+func (e *Engine) encodeRelation(ctx context.Context, p schema.Property, keys []string) (notion.PropertyValue, []string, error) {
+	related := p.Relation.Database
+	ids, err := e.database(ctx, related)
+	if err != nil {
+		return notion.PropertyValue{}, nil, err
+	}
+	if err := e.ensureIndex(ctx, related, ids, e.log); err != nil {
+		return notion.PropertyValue{}, nil, err
+	}
+	m, err := e.rdb.IndexGet(ctx, related, keys)
+	if err != nil {
+		return notion.PropertyValue{}, nil, err
+	}
+	pageIDs := make([]string, 0, len(keys))
+	var missing []string
+	for _, k := range keys {
+		if en, ok := m[k]; ok {
+			pageIDs = append(pageIDs, en.PageID)
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	return notion.RelationValue(pageIDs...), missing, nil
+}
+
+// userIDs maps emails to workspace user ids through a cached member list.
+func (e *Engine) userIDs(ctx context.Context, emails []string) (ids, unknown []string, err error) {
+	e.usersMu.Lock()
+	defer e.usersMu.Unlock()
+	refresh := e.users == nil || e.cfg.Now().Sub(e.usersAt) > e.cfg.UsersTTL
+	for attempt := 0; attempt < 2; attempt++ {
+		if refresh {
+			users, err := e.notion.AllUsers(ctx)
+			if err != nil {
+				return nil, nil, fmt.Errorf("list workspace users to resolve people: %w", err)
+			}
+			e.users = map[string]string{}
+			for _, u := range users {
+				if em := u.Email(); em != "" {
+					e.users[strings.ToLower(em)] = u.ID
+				}
+			}
+			e.usersAt = e.cfg.Now()
+		}
+		ids, unknown = ids[:0], unknown[:0]
+		for _, em := range emails {
+			if id, ok := e.users[strings.ToLower(em)]; ok {
+				ids = append(ids, id)
+			} else {
+				unknown = append(unknown, em)
+			}
+		}
+		// A new member may have joined since the list was cached.
+		if len(unknown) == 0 || refresh {
+			break
+		}
+		refresh = true
+	}
+	return ids, unknown, nil
+}
+
+func iconOf(icon string) *notion.Icon {
+	switch {
+	case icon == "":
+		return nil
+	case strings.HasPrefix(icon, "http://") || strings.HasPrefix(icon, "https://"):
+		return notion.ExternalIcon(icon)
+	}
+	return notion.EmojiIcon(icon)
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+func mapsKeys[V any](m map[string]V) iter.Seq[string] { return maps.Keys(m) }

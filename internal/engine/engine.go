@@ -1,0 +1,139 @@
+// Package engine turns the changes an Execute returns into Notion writes,
+// exactly once, with as few Notion calls as possible.
+//
+// Notion allows about three requests a second per integration, so every
+// call counts: a per-database index in Redis (key → page id, content hash,
+// upstream updated-at) makes an unchanged row cost nothing, a new row one
+// create and a changed row one update. A page of changes is validated
+// before anything is written and committed atomically with the sync's
+// state, so a page is never applied twice.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/synqhq/synq/internal/notion"
+	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/spec"
+)
+
+// Config configures an Engine.
+type Config struct {
+	Redis  *rdb.RDB
+	Notion *notion.Client
+	// ParentPageID is the Notion page managed databases are created under
+	// (NOTION_PARENT_PAGE_ID).
+	ParentPageID string
+	Set          *spec.Set
+	Logger       *slog.Logger
+	// ClaimTTL bounds how long a crashed writer's per-key claim blocks other
+	// writers of that key (default 30s).
+	ClaimTTL time.Duration
+	// UsersTTL is how long the workspace's email → user id map is cached
+	// (default 10m).
+	UsersTTL time.Duration
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Engine applies pages of changes. It is safe for concurrent use.
+type Engine struct {
+	cfg    Config
+	rdb    *rdb.RDB
+	notion *notion.Client
+	set    *spec.Set
+	log    *slog.Logger
+	token  string // identifies this engine's claims
+
+	provMu      sync.Mutex
+	provisioned map[string]rdb.DatabaseIDs
+
+	usersMu  sync.Mutex
+	users    map[string]string
+	usersAt  time.Time
+	indexMu  sync.Mutex
+	indexing map[string]*sync.Mutex
+}
+
+// New returns an Engine.
+func New(cfg Config) (*Engine, error) {
+	var errs []error
+	if cfg.Redis == nil {
+		errs = append(errs, errors.New("engine: Config.Redis is nil"))
+	}
+	if cfg.Notion == nil {
+		errs = append(errs, errors.New("engine: Config.Notion is nil"))
+	}
+	if cfg.Set == nil {
+		errs = append(errs, errors.New("engine: Config.Set is nil"))
+	}
+	if cfg.ParentPageID == "" && cfg.Set != nil && len(cfg.Set.Databases) > 0 {
+		errs = append(errs, errors.New("engine: no parent page: set NOTION_PARENT_PAGE_ID to the id of the Notion page managed databases are created under"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ClaimTTL <= 0 {
+		cfg.ClaimTTL = 30 * time.Second
+	}
+	if cfg.UsersTTL <= 0 {
+		cfg.UsersTTL = 10 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Engine{
+		cfg:         cfg,
+		rdb:         cfg.Redis,
+		notion:      cfg.Notion,
+		set:         cfg.Set,
+		log:         cfg.Logger,
+		token:       uuid.NewString(),
+		provisioned: map[string]rdb.DatabaseIDs{},
+		indexing:    map[string]*sync.Mutex{},
+	}, nil
+}
+
+// Set returns the declarations the engine serves.
+func (e *Engine) Set() *spec.Set { return e.set }
+
+func (e *Engine) sync(key string) (*spec.Sync, error) {
+	s, ok := e.set.Syncs[key]
+	if !ok {
+		return nil, fmt.Errorf("sync %q is not declared by worker %q (declared: %v)", key, e.set.Worker, e.set.SyncOrder)
+	}
+	return s, nil
+}
+
+func (e *Engine) indexLock(db string) *sync.Mutex {
+	e.indexMu.Lock()
+	defer e.indexMu.Unlock()
+	m, ok := e.indexing[db]
+	if !ok {
+		m = &sync.Mutex{}
+		e.indexing[db] = m
+	}
+	return m
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,240 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/synqhq/synq/internal/notion"
+	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/spec"
+	"github.com/synqhq/synq/schema"
+)
+
+// provisionKey is the claim that serializes creating a database across
+// executors; "\x00" cannot start a primary key.
+const provisionKey = "\x00provision"
+
+// Provision makes every managed database exist in Notion with the declared
+// schema: it creates missing databases under the parent page (adopting one
+// found by search when Redis lost its ids), then adds and changes
+// properties. Properties that are no longer declared are left in Notion and
+// logged. An unchanged schema costs no Notion call.
+func (e *Engine) Provision(ctx context.Context) error {
+	e.provMu.Lock()
+	defer e.provMu.Unlock()
+	ids := map[string]rdb.DatabaseIDs{}
+	// Relations need the related data source's id, so every database must
+	// exist before any relation property is added.
+	for _, key := range e.set.DatabaseOrder {
+		id, err := e.ensureDatabase(ctx, e.set.Databases[key])
+		if err != nil {
+			return err
+		}
+		ids[key] = id
+	}
+	for _, key := range e.set.DatabaseOrder {
+		id, err := e.migrate(ctx, e.set.Databases[key], ids[key], ids)
+		if err != nil {
+			return err
+		}
+		ids[key] = id
+	}
+	for k, v := range ids {
+		e.provisioned[k] = v
+	}
+	return nil
+}
+
+// database returns the ids of a provisioned database, provisioning on first
+// use in this process.
+func (e *Engine) database(ctx context.Context, key string) (rdb.DatabaseIDs, error) {
+	e.provMu.Lock()
+	ids, ok := e.provisioned[key]
+	e.provMu.Unlock()
+	if ok {
+		return ids, nil
+	}
+	if err := e.Provision(ctx); err != nil {
+		return rdb.DatabaseIDs{}, err
+	}
+	e.provMu.Lock()
+	defer e.provMu.Unlock()
+	ids, ok = e.provisioned[key]
+	if !ok {
+		return rdb.DatabaseIDs{}, fmt.Errorf("database %q is not declared by worker %q", key, e.set.Worker)
+	}
+	return ids, nil
+}
+
+// ensureDatabase returns the stored ids of db, creating the database (or
+// adopting an existing one) when none are stored.
+func (e *Engine) ensureDatabase(ctx context.Context, db *spec.Database) (rdb.DatabaseIDs, error) {
+	for {
+		ids, ok, err := e.rdb.GetDatabase(ctx, db.Key)
+		if err != nil {
+			return ids, err
+		}
+		if ok {
+			return ids, nil
+		}
+		got, err := e.rdb.Claim(ctx, db.Key, provisionKey, e.token, 2*time.Minute)
+		if err != nil {
+			return ids, err
+		}
+		if !got {
+			// Another executor is creating it; wait for its ids.
+			if err := sleep(ctx, 200*time.Millisecond); err != nil {
+				return ids, fmt.Errorf("database %q: waiting for another executor to create it: %w", db.Key, err)
+			}
+			continue
+		}
+		ids, err = e.createOrAdopt(ctx, db)
+		_ = e.rdb.Release(context.WithoutCancel(ctx), db.Key, provisionKey, e.token)
+		return ids, err
+	}
+}
+
+func (e *Engine) createOrAdopt(ctx context.Context, db *spec.Database) (rdb.DatabaseIDs, error) {
+	if ids, ok, err := e.rdb.GetDatabase(ctx, db.Key); err != nil || ok {
+		return ids, err
+	}
+	if ds, err := e.findDataSource(ctx, db); err != nil {
+		return rdb.DatabaseIDs{}, err
+	} else if ds != nil {
+		ids := rdb.DatabaseIDs{DatabaseID: ds.Parent.DatabaseID, DataSourceID: ds.ID}
+		e.log.Info("adopted existing Notion database", "database", db.Key, "data_source_id", ds.ID)
+		return ids, e.rdb.SetDatabase(ctx, db.Key, ids)
+	}
+	props := map[string]notion.PropertySchema{}
+	for name, p := range db.Schema {
+		if p.Type == schema.TypeRelation {
+			continue // added by migrate, once every related database exists
+		}
+		props[name] = schemaToNotion(p, "")
+	}
+	created, err := e.notion.CreateDatabase(ctx, notion.CreateDatabaseRequest{
+		ParentPageID: e.cfg.ParentPageID,
+		Title:        db.InitialTitle,
+		Properties:   props,
+	})
+	if err != nil {
+		return rdb.DatabaseIDs{}, fmt.Errorf("database %q: create under parent page %s: %w", db.Key, e.cfg.ParentPageID, err)
+	}
+	if len(created.DataSources) == 0 {
+		return rdb.DatabaseIDs{}, fmt.Errorf("database %q: Notion created database %s without a data source", db.Key, created.ID)
+	}
+	// A new database has no rows, so its empty index is complete.
+	ids := rdb.DatabaseIDs{DatabaseID: created.ID, DataSourceID: created.DataSources[0].ID, Indexed: true}
+	e.log.Info("created Notion database", "database", db.Key, "database_id", created.ID, "data_source_id", ids.DataSourceID)
+	return ids, e.rdb.SetDatabase(ctx, db.Key, ids)
+}
+
+// findDataSource looks for a data source synq created earlier for db (same
+// title, under the parent page, holding the primary key property), so
+// losing Redis never duplicates a database.
+func (e *Engine) findDataSource(ctx context.Context, db *spec.Database) (*notion.DataSource, error) {
+	var found *notion.DataSource
+	err := e.notion.SearchDataSources(ctx, db.InitialTitle, func(ds *notion.DataSource) error {
+		if found != nil || ds.InTrash || ds.PlainTitle() != db.InitialTitle {
+			return nil
+		}
+		if sameID(ds.DatabaseParent.PageID, e.cfg.ParentPageID) {
+			if _, ok := ds.Properties[db.PrimaryKey]; ok {
+				found = ds
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("database %q: search Notion for an existing data source: %w", db.Key, err)
+	}
+	return found, nil
+}
+
+func sameID(a, b string) bool {
+	return a != "" && strings.ReplaceAll(a, "-", "") == strings.ReplaceAll(b, "-", "")
+}
+
+// migrate brings the data source's properties in line with the schema.
+func (e *Engine) migrate(ctx context.Context, db *spec.Database, ids rdb.DatabaseIDs, all map[string]rdb.DatabaseIDs) (rdb.DatabaseIDs, error) {
+	want := map[string]notion.PropertySchema{}
+	for name, p := range db.Schema {
+		rel := ""
+		if p.Type == schema.TypeRelation {
+			rel = all[p.Relation.Database].DataSourceID
+		}
+		want[name] = schemaToNotion(p, rel)
+	}
+	hash := schemaHash(want)
+	if ids.SchemaHash == hash {
+		return ids, nil
+	}
+	ds, err := e.notion.GetDataSource(ctx, ids.DataSourceID)
+	if notion.IsNotFound(err) {
+		return ids, fmt.Errorf("database %q: data source %s is gone from Notion (deleted, or the integration lost access): share the parent page with the integration again, or clear the stored ids so synq recreates it", db.Key, ids.DataSourceID)
+	}
+	if err != nil {
+		return ids, fmt.Errorf("database %q: read schema: %w", db.Key, err)
+	}
+	update := map[string]*notion.PropertySchema{}
+	for _, name := range slices.Sorted(mapsKeys(want)) {
+		w := want[name]
+		have, ok := ds.Properties[name]
+		if !ok && w.Type == string(schema.TypeTitle) {
+			// Notion names a new title property "Name"; rename the one it has.
+			for hn, hp := range ds.Properties {
+				if hp.Type == string(schema.TypeTitle) {
+					w.Name = name
+					update[hn] = &w
+					ok, have = true, hp
+				}
+			}
+			if ok {
+				continue
+			}
+		}
+		if !ok || !schemaCovers(have, w) {
+			w := mergeOptions(have, w)
+			update[name] = &w
+		}
+	}
+	for name, hp := range ds.Properties {
+		if _, ok := want[name]; !ok && hp.Type != string(schema.TypeTitle) && !isSyncedSide(e.set, db.Key, name) {
+			e.log.Warn("property is in Notion but no longer in the schema; synq leaves it (never drops a property)", "database", db.Key, "property", name)
+		}
+	}
+	if len(update) > 0 {
+		if _, err := e.notion.UpdateDataSource(ctx, ids.DataSourceID, notion.UpdateDataSourceRequest{Properties: update}); err != nil {
+			return ids, fmt.Errorf("database %q: migrate schema (%s): %w", db.Key, strings.Join(slices.Sorted(mapsKeys(update)), ", "), err)
+		}
+		e.log.Info("migrated Notion schema", "database", db.Key, "properties", slices.Sorted(mapsKeys(update)))
+	}
+	ids.SchemaHash = hash
+	return ids, e.rdb.SetDatabase(ctx, db.Key, ids)
+}
+
+// isSyncedSide says whether name is the other side of a two-way relation
+// declared on another database, which Notion adds by itself.
+func isSyncedSide(set *spec.Set, db, name string) bool {
+	for _, d := range set.Databases {
+		for pn, p := range d.Schema {
+			if p.Relation != nil && p.Relation.Database == db && p.Relation.TwoWay &&
+				(p.Relation.RelatedPropertyName == name || p.Relation.RelatedPropertyName == "" && strings.Contains(name, pn)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func schemaHash(props map[string]notion.PropertySchema) string {
+	b, _ := json.Marshal(props)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}

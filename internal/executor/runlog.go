@@ -1,0 +1,86 @@
+package executor
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/synqhq/synq/internal/rdb"
+)
+
+// runLog collects one page's log lines for the run's log in Redis while
+// passing every record on to the executor's own handler.
+type runLog struct {
+	next   slog.Handler
+	source string
+	page   int
+	attrs  []slog.Attr
+	buf    *lineBuffer
+}
+
+type lineBuffer struct {
+	mu    sync.Mutex
+	lines []rdb.LogLine
+}
+
+func newRunLogger(next slog.Handler, page int) (user, platform *slog.Logger, buf *lineBuffer) {
+	buf = &lineBuffer{}
+	user = slog.New(&runLog{next: next, source: "user", page: page, buf: buf})
+	platform = slog.New(&runLog{next: next, source: "platform", page: page, buf: buf})
+	return user, platform, buf
+}
+
+func (h *runLog) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo || h.next.Enabled(ctx, l)
+}
+
+func (h *runLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelInfo {
+		line := rdb.LogLine{Time: r.Time, Level: r.Level.String(), Source: h.source, Page: h.page, Message: r.Message}
+		add := func(a slog.Attr) bool {
+			if line.Attrs == nil {
+				line.Attrs = map[string]any{}
+			}
+			line.Attrs[a.Key] = a.Value.Resolve().Any()
+			return true
+		}
+		for _, a := range h.attrs {
+			add(a)
+		}
+		r.Attrs(add)
+		if line.Time.IsZero() {
+			line.Time = time.Now()
+		}
+		h.buf.mu.Lock()
+		h.buf.lines = append(h.buf.lines, line)
+		h.buf.mu.Unlock()
+	}
+	if h.next.Enabled(ctx, r.Level) {
+		r = r.Clone()
+		r.AddAttrs(slog.String("source", h.source))
+		return h.next.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h *runLog) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(append([]slog.Attr(nil), h.attrs...), as...)
+	c.next = h.next.WithAttrs(as)
+	return &c
+}
+
+func (h *runLog) WithGroup(name string) slog.Handler {
+	c := *h
+	c.next = h.next.WithGroup(name)
+	return &c
+}
+
+func (b *lineBuffer) take() []rdb.LogLine {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.lines
+	b.lines = nil
+	return out
+}

@@ -1,0 +1,202 @@
+// Package scheduler starts runs when they are due. Several schedulers may
+// run; a lease in Redis makes one of them the leader, and only the leader
+// starts scheduled runs, so a tick never starts two runs.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/synqhq/synq/internal/ops"
+	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/spec"
+)
+
+// Config configures a Scheduler.
+type Config struct {
+	Ops *ops.Ops
+	// ID names this replica in the leader lease (default a random id).
+	ID string
+	// Tick is how often due syncs are checked (default 1s).
+	Tick time.Duration
+	// LeaseTTL is how long a dead leader blocks the others (default 10s).
+	LeaseTTL time.Duration
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Scheduler starts scheduled runs.
+type Scheduler struct {
+	cfg    Config
+	rdb    *rdb.RDB
+	log    *slog.Logger
+	leader atomic.Bool
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns a Scheduler.
+func New(cfg Config) (*Scheduler, error) {
+	if cfg.Ops == nil {
+		return nil, errors.New("scheduler: Config.Ops is required")
+	}
+	if cfg.ID == "" {
+		cfg.ID = uuid.NewString()
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Second
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Scheduler{cfg: cfg, rdb: cfg.Ops.RDB(), log: cfg.Logger.With("scheduler", cfg.ID)}, nil
+}
+
+// IsLeader reports whether this replica held the lease at its last tick.
+func (s *Scheduler) IsLeader() bool { return s.leader.Load() }
+
+// Start runs the scheduling loop in the background until Stop.
+func (s *Scheduler) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done != nil {
+		return errors.New("scheduler: already started")
+	}
+	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.done = make(chan struct{})
+	go s.loop(ctx)
+	return nil
+}
+
+// Stop ends the loop and gives up the lease so another replica takes over
+// at once.
+func (s *Scheduler) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	cancel, done := s.cancel, s.done
+	s.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if s.leader.Load() {
+		s.leader.Store(false)
+		return s.rdb.ReleaseLeader(ctx, s.cfg.ID)
+	}
+	return nil
+}
+
+func (s *Scheduler) loop(ctx context.Context) {
+	defer close(s.done)
+	t := time.NewTicker(s.cfg.Tick)
+	defer t.Stop()
+	for {
+		if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("scheduler tick failed; retrying at the next tick", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Tick renews the lease and, as leader, starts the runs that are due.
+func (s *Scheduler) Tick(ctx context.Context) error {
+	leader, err := s.rdb.AcquireOrRenewLeader(ctx, s.cfg.ID, s.cfg.LeaseTTL)
+	if err != nil {
+		s.leader.Store(false)
+		return err
+	}
+	if was := s.leader.Swap(leader); was != leader {
+		s.log.Info("leadership changed", "leader", leader)
+	}
+	if !leader {
+		return nil
+	}
+	cat, err := s.cfg.Ops.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, info := range cat {
+		if err := s.schedule(ctx, info); err != nil {
+			errs = append(errs, fmt.Errorf("sync %q: %w", info.Key, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Scheduler) schedule(ctx context.Context, info ops.SyncInfo) error {
+	st, err := s.rdb.GetSyncStatus(ctx, info.Key)
+	if err != nil || st.Paused {
+		return err
+	}
+	now := s.cfg.Now()
+	switch info.Schedule.Kind {
+	case spec.Manual:
+		return nil
+	case spec.Continuous:
+		if st.ActiveRun != "" {
+			return nil
+		}
+		if st.LastRun != "" {
+			last, ok, err := s.rdb.GetRun(ctx, info.Key, st.LastRun)
+			if err != nil {
+				return err
+			}
+			if ok && now.Sub(last.Finished) < info.Schedule.Interval {
+				return nil
+			}
+		}
+		return s.start(ctx, info)
+	}
+	// A sync seen for the first time runs at once, then every interval.
+	if !st.NextRun.IsZero() && now.Before(st.NextRun) {
+		return nil
+	}
+	next := st.NextRun
+	if next.IsZero() {
+		next = now
+	}
+	for !next.After(now) {
+		next = next.Add(info.Schedule.Interval)
+	}
+	if err := s.rdb.SetNextRun(ctx, info.Key, next); err != nil {
+		return err
+	}
+	return s.start(ctx, info)
+}
+
+func (s *Scheduler) start(ctx context.Context, info ops.SyncInfo) error {
+	_, err := s.cfg.Ops.Trigger(ctx, info.Key, "schedule")
+	var active *ops.RunActiveError
+	switch {
+	case errors.As(err, &active):
+		s.log.Info("tick skipped: a run is active", "sync", info.Key, "run", active.Run)
+		return s.rdb.CountSkippedTick(ctx, info.Key)
+	case errors.Is(err, ops.ErrPaused):
+		return nil
+	}
+	return err
+}
