@@ -145,4 +145,3 @@ func (e *Engine) ResetDatabaseIndex(ctx context.Context, db string) error {
 	e.provMu.Unlock()
 	return e.rdb.ResetDatabase(ctx, db)
 }
-

@@ -55,6 +55,8 @@ type Executor struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
+	// ownClient is closed on Stop when Open created it.
+	ownClient *redis.Client
 }
 
 // New returns an Executor.
@@ -118,6 +120,7 @@ func (x *Executor) Start(ctx context.Context) error {
 	srv := asynq.NewServerFromRedisClient(x.cfg.Redis, acfg)
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(queue.TypePage, x.handlePage)
+	mux.HandleFunc(queue.TypePreview, x.handlePreview)
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start task server: %w", err)
 	}
@@ -137,6 +140,9 @@ func (x *Executor) Stop(ctx context.Context) error {
 	x.server = nil
 	x.mu.Unlock()
 	if srv == nil {
+		if x.ownClient != nil {
+			_ = x.ownClient.Close()
+		}
 		return nil
 	}
 	stopped := make(chan struct{})
@@ -148,6 +154,9 @@ func (x *Executor) Stop(ctx context.Context) error {
 		return fmt.Errorf("executor: stop: %w", ctx.Err())
 	}
 	<-done
+	if x.ownClient != nil {
+		_ = x.ownClient.Close()
+	}
 	x.log.Info("executor stopped")
 	return nil
 }

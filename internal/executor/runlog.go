@@ -42,7 +42,12 @@ func (h *runLog) Handle(ctx context.Context, r slog.Record) error {
 			if line.Attrs == nil {
 				line.Attrs = map[string]any{}
 			}
-			line.Attrs[a.Key] = a.Value.Resolve().Any()
+			v := a.Value.Resolve().Any()
+			if err, ok := v.(error); ok {
+				// Errors have no exported fields: keep their text.
+				v = err.Error()
+			}
+			line.Attrs[a.Key] = v
 			return true
 		}
 		for _, a := range h.attrs {

@@ -152,3 +152,27 @@ func ServerConfig(concurrency int) asynq.Config {
 		ShutdownTimeout:          30 * time.Second,
 	}
 }
+
+// TypePreview is the asynq task type of a preview: run Execute once and
+// report, writing nothing.
+const TypePreview = "synq:preview"
+
+// PreviewPayload asks an executor for a preview.
+type PreviewPayload struct {
+	ID   string `json:"id"`
+	Sync string `json:"sync"`
+	// State is the state to run from; nil means the stored state.
+	State json.RawMessage `json:"state,omitempty"`
+}
+
+// NewPreviewTask builds a preview task; it is tried once.
+func NewPreviewTask(p PreviewPayload, queue string, timeout time.Duration) (*asynq.Task, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("queue: encoding preview payload: %w", err)
+	}
+	if queue == "" {
+		queue = DefaultQueue
+	}
+	return asynq.NewTask(TypePreview, b, asynq.TaskID("preview:"+p.ID), asynq.MaxRetry(0), asynq.Queue(queue), asynq.Timeout(timeout), asynq.Retention(time.Hour)), nil
+}

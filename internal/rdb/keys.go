@@ -60,3 +60,7 @@ func ManifestsKey() string { return Prefix + "manifests" }
 
 // LeaderKey is the scheduler leader lease.
 func LeaderKey() string { return Prefix + "scheduler:leader" }
+
+// PreviewKey is a list that receives the result (JSON) of one preview
+// request from the executor that ran it.
+func PreviewKey(id string) string { return Prefix + "preview:" + id }

@@ -1,0 +1,115 @@
+// Command scheduler starts synq runs when they are due and serves the
+// control API. Run several replicas for availability: one holds the leader
+// lease and schedules; every replica serves the control API.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/synqhq/synq/internal/executor"
+	"github.com/synqhq/synq/internal/ops"
+	"github.com/synqhq/synq/internal/scheduler"
+)
+
+type options struct {
+	redisURL string
+	tick     time.Duration
+	id       string
+	logLevel string
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	o := options{}
+	cmd := &cobra.Command{
+		Use:           "scheduler",
+		Short:         "Start synq runs when they are due and serve the control API",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
+	f.DurationVar(&o.tick, "tick", 1*time.Second, "how often due syncs are checked")
+	f.StringVar(&o.id, "id", os.Getenv("SYNQ_SCHEDULER_ID"), "replica id in the leader lease (env SYNQ_SCHEDULER_ID; default random)")
+	f.StringVar(&o.logLevel, "log-level", envOr("SYNQ_LOG_LEVEL", "info"), "debug, info, warn or error (env SYNQ_LOG_LEVEL)")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "scheduler:", err)
+		var ue usageError
+		if errors.As(err, &ue) || isFlagError(err) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+func isFlagError(err error) bool {
+	// cobra reports unknown flags and bad values with these prefixes.
+	msg := err.Error()
+	for _, p := range []string{"unknown flag", "unknown shorthand", "invalid argument", "flag needs", "unknown command", "accepts "} {
+		if len(msg) >= len(p) && msg[:len(p)] == p {
+			return true
+		}
+	}
+	return false
+}
+
+func serve(ctx context.Context, o options) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", o.logLevel)}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	client, err := executor.ConnectRedis(ctx, o.redisURL)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	op, err := ops.New(ops.Config{Redis: client, Logger: log})
+	if err != nil {
+		return err
+	}
+	s, err := scheduler.New(scheduler.Config{Ops: op, ID: o.id, Tick: o.tick, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("scheduler started", "redis", executor.Redact(o.redisURL))
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Stop(sctx); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	log.Info("scheduler stopped")
+	return nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,152 @@
+package synq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/synqhq/synq/internal/executor"
+	"github.com/synqhq/synq/internal/spec"
+)
+
+// ExecutorConfig configures an executor process. ExecutorConfigFromEnv
+// reads it from the environment variables named on each field.
+type ExecutorConfig struct {
+	// RedisURL is the Redis holding queues and state (REDIS_URL, default
+	// redis://127.0.0.1:6379/0).
+	RedisURL string
+	// NotionToken is the integration token (NOTION_API_TOKEN).
+	NotionToken string
+	// NotionBaseURL is the API's address (NOTION_API_BASE_URL, default
+	// https://api.notion.com; the local emulator's address in development).
+	NotionBaseURL string
+	// NotionParentPageID is the page managed databases are created under
+	// (NOTION_PARENT_PAGE_ID).
+	NotionParentPageID string
+	// NotionRateLimit is Notion requests per minute for the token, shared by
+	// every executor (SYNQ_NOTION_RATE_LIMIT). 0 means the default, 180;
+	// Unlimited turns pacing off (for the local emulator).
+	NotionRateLimit int
+	// Concurrency is how many pages this process runs at once
+	// (SYNQ_CONCURRENCY, default 4).
+	Concurrency int
+	// ShutdownTimeout is how long Stop waits for pages in flight before
+	// handing them back to the queue (default 30s).
+	ShutdownTimeout time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Unlimited as ExecutorConfig.NotionRateLimit turns Notion pacing off.
+const Unlimited = -1
+
+// DefaultNotionRateLimit is Notion's documented average: 3 requests a second.
+const DefaultNotionRateLimit = 180
+
+// ExecutorConfigFromEnv reads an ExecutorConfig from the environment.
+func ExecutorConfigFromEnv() (ExecutorConfig, error) {
+	cfg := ExecutorConfig{
+		RedisURL:           os.Getenv("REDIS_URL"),
+		NotionToken:        os.Getenv("NOTION_API_TOKEN"),
+		NotionBaseURL:      os.Getenv("NOTION_API_BASE_URL"),
+		NotionParentPageID: os.Getenv("NOTION_PARENT_PAGE_ID"),
+	}
+	if v := os.Getenv("SYNQ_NOTION_RATE_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return cfg, fmt.Errorf("SYNQ_NOTION_RATE_LIMIT=%q: want requests per minute, a whole number ≥ 0 (0 = unlimited)", v)
+		}
+		cfg.NotionRateLimit = n
+		if n == 0 {
+			cfg.NotionRateLimit = Unlimited
+		}
+	}
+	if v := os.Getenv("SYNQ_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return cfg, fmt.Errorf("SYNQ_CONCURRENCY=%q: want a whole number ≥ 1", v)
+		}
+		cfg.Concurrency = n
+	}
+	return cfg, nil
+}
+
+// Executor runs a worker's syncs: it pulls page tasks from Redis, calls
+// Execute, writes Notion and commits, alongside any number of executor
+// processes of the same worker.
+type Executor struct {
+	x *executor.Executor
+}
+
+// NewExecutor validates the worker and connects to Redis and Notion.
+func NewExecutor(ctx context.Context, w *Worker, cfg ExecutorConfig) (*Executor, error) {
+	set, err := spec.SetOf(w)
+	if err != nil {
+		return nil, err
+	}
+	limit := cfg.NotionRateLimit
+	switch {
+	case limit == 0:
+		limit = DefaultNotionRateLimit
+	case limit < 0:
+		limit = 0
+	}
+	x, err := executor.Open(ctx, set, executor.Options{
+		RedisURL: cfg.RedisURL, NotionToken: cfg.NotionToken, NotionBaseURL: cfg.NotionBaseURL,
+		ParentPageID: cfg.NotionParentPageID, NotionRateLimit: limit, Concurrency: cfg.Concurrency,
+		ShutdownTimeout: cfg.ShutdownTimeout, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("worker %q: %w", w.Name(), err)
+	}
+	return &Executor{x: x}, nil
+}
+
+// Start publishes the worker's manifest, creates or migrates its Notion
+// databases and starts pulling pages.
+func (e *Executor) Start(ctx context.Context) error { return e.x.Start(ctx) }
+
+// Stop stops pulling pages and waits for the pages in flight (up to
+// ShutdownTimeout; unfinished pages go back to the queue).
+func (e *Executor) Stop(ctx context.Context) error { return e.x.Stop(ctx) }
+
+// RunExecutor is a whole executor main in one call: configuration from the
+// environment, start, and a graceful stop on SIGINT or SIGTERM (or when ctx
+// ends).
+//
+//	func main() {
+//		w := synq.NewWorker(synq.WorkerConfig{Name: "helpdesk"})
+//		// … declare databases, pacers and syncs …
+//		if err := synq.RunExecutor(context.Background(), w); err != nil {
+//			log.Fatal(err)
+//		}
+//	}
+func RunExecutor(ctx context.Context, w *Worker) error {
+	cfg, err := ExecutorConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	x, err := NewExecutor(ctx, w, cfg)
+	if err != nil {
+		return err
+	}
+	if err := x.Start(ctx); err != nil {
+		_ = x.Stop(context.Background())
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	if err := x.Stop(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,320 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/synqhq/synq/internal/ops"
+	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/spec"
+	synqv1 "github.com/synqhq/synq/proto/synq/v1"
+)
+
+// ListSyncs lists every published sync with its status.
+func (s *Service) ListSyncs(ctx context.Context, _ *synqv1.ListSyncsRequest) (*synqv1.ListSyncsResponse, error) {
+	views, err := s.ops.Views(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &synqv1.ListSyncsResponse{}
+	for _, v := range views {
+		out.Syncs = append(out.Syncs, s.syncPB(ctx, v))
+	}
+	return out, nil
+}
+
+// GetSync returns one sync.
+func (s *Service) GetSync(ctx context.Context, r *synqv1.GetSyncRequest) (*synqv1.GetSyncResponse, error) {
+	v, err := s.ops.View(ctx, r.GetKey())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &synqv1.GetSyncResponse{Sync: s.syncPB(ctx, v)}, nil
+}
+
+// WatchSyncs streams the syncs' status whenever it changes.
+func (s *Service) WatchSyncs(r *synqv1.WatchSyncsRequest, stream synqv1.ControlService_WatchSyncsServer) error {
+	ctx := stream.Context()
+	interval := time.Second
+	if d := r.GetInterval(); d != nil && d.AsDuration() > 0 {
+		interval = d.AsDuration()
+	}
+	for _, k := range r.GetKeys() {
+		if _, err := s.ops.Sync(ctx, k); err != nil {
+			return toStatus(err)
+		}
+	}
+	want := map[string]bool{}
+	for _, k := range r.GetKeys() {
+		want[k] = true
+	}
+	var last *synqv1.WatchSyncsResponse
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		views, err := s.ops.Views(ctx)
+		if err != nil {
+			return toStatus(err)
+		}
+		msg := &synqv1.WatchSyncsResponse{}
+		for _, v := range views {
+			if len(want) == 0 || want[v.Key] {
+				msg.Syncs = append(msg.Syncs, s.syncPB(ctx, v))
+			}
+		}
+		if last == nil || !proto.Equal(last, msg) {
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+			last = msg
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// TriggerSync starts a run, or previews one page without effects.
+func (s *Service) TriggerSync(ctx context.Context, r *synqv1.TriggerSyncRequest) (*synqv1.TriggerSyncResponse, error) {
+	if r.GetPreview() {
+		var state json.RawMessage
+		if r.GetStateJson() != "" {
+			state = json.RawMessage(r.GetStateJson())
+		}
+		p, err := s.ops.Preview(ctx, r.GetKey(), state)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		if p.Error != "" {
+			return nil, errf(codes.FailedPrecondition, "preview of %q failed: %s", r.GetKey(), p.Error)
+		}
+		return &synqv1.TriggerSyncResponse{Preview: previewPB(p)}, nil
+	}
+	run, err := s.ops.Trigger(ctx, r.GetKey(), "manual")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &synqv1.TriggerSyncResponse{RunId: run}, nil
+}
+
+// GetState returns a sync's committed state.
+func (s *Service) GetState(ctx context.Context, r *synqv1.GetStateRequest) (*synqv1.GetStateResponse, error) {
+	st, err := s.ops.State(ctx, r.GetKey())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &synqv1.GetStateResponse{Key: r.GetKey(), StateJson: string(st)}, nil
+}
+
+// ResetState clears a sync's state.
+func (s *Service) ResetState(ctx context.Context, r *synqv1.ResetStateRequest) (*synqv1.ResetStateResponse, error) {
+	if err := s.ops.ResetState(ctx, r.GetKey()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &synqv1.ResetStateResponse{}, nil
+}
+
+// PauseSync pauses a sync.
+func (s *Service) PauseSync(ctx context.Context, r *synqv1.PauseSyncRequest) (*synqv1.PauseSyncResponse, error) {
+	if err := s.ops.Pause(ctx, r.GetKey()); err != nil {
+		return nil, toStatus(err)
+	}
+	v, err := s.ops.View(ctx, r.GetKey())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &synqv1.PauseSyncResponse{Sync: s.syncPB(ctx, v)}, nil
+}
+
+// ResumeSync resumes a sync and its parked run.
+func (s *Service) ResumeSync(ctx context.Context, r *synqv1.ResumeSyncRequest) (*synqv1.ResumeSyncResponse, error) {
+	if _, err := s.ops.Resume(ctx, r.GetKey()); err != nil {
+		return nil, toStatus(err)
+	}
+	v, err := s.ops.View(ctx, r.GetKey())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &synqv1.ResumeSyncResponse{Sync: s.syncPB(ctx, v)}, nil
+}
+
+// CancelRun cancels an active run.
+func (s *Service) CancelRun(ctx context.Context, r *synqv1.CancelRunRequest) (*synqv1.CancelRunResponse, error) {
+	run, err := s.ops.Cancel(ctx, r.GetRunId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &synqv1.CancelRunResponse{Run: runPB(&run)}, nil
+}
+
+// ListRuns lists runs, newest first.
+func (s *Service) ListRuns(ctx context.Context, r *synqv1.ListRunsRequest) (*synqv1.ListRunsResponse, error) {
+	size := int(r.GetPageSize())
+	if size == 0 {
+		size = 20
+	}
+	offset := 0
+	if t := r.GetPageToken(); t != "" {
+		offset, _ = synqv1.DecodePageToken(t)
+	}
+	runs, err := s.ops.Runs(ctx, r.GetSyncKey(), offset, size+1)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &synqv1.ListRunsResponse{}
+	if len(runs) > size {
+		runs = runs[:size]
+		out.NextPageToken = synqv1.EncodePageToken(offset + size)
+	}
+	for i := range runs {
+		out.Runs = append(out.Runs, runPB(&runs[i]))
+	}
+	return out, nil
+}
+
+// GetRunLogs streams a run's log; with follow, until the run ends.
+func (s *Service) GetRunLogs(r *synqv1.GetRunLogsRequest, stream synqv1.ControlService_GetRunLogsServer) error {
+	ctx := stream.Context()
+	var from int64
+	for {
+		run, err := s.ops.Run(ctx, r.GetRunId())
+		if err != nil {
+			return toStatus(err)
+		}
+		lines, err := s.ops.Logs(ctx, r.GetRunId(), from)
+		if err != nil {
+			return toStatus(err)
+		}
+		ended := run.Status != rdb.RunRunning && run.Status != rdb.RunParked
+		if len(lines) > 0 || from == 0 || (ended && r.GetFollow()) {
+			msg := &synqv1.GetRunLogsResponse{Run: runPB(&run)}
+			for _, l := range lines {
+				msg.Lines = append(msg.Lines, linePB(l))
+			}
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+			from += int64(len(lines))
+		}
+		if !r.GetFollow() || (ended && len(lines) == 0) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Service) syncPB(ctx context.Context, v ops.View) *synqv1.Sync {
+	out := &synqv1.Sync{
+		Key:                 v.Key,
+		Worker:              v.Worker,
+		Database:            v.Database,
+		Mode:                modePB(v.Mode),
+		Schedule:            v.Schedule.Text,
+		Health:              healthPB(v.Health),
+		Paused:              v.Status.Paused,
+		ConsecutiveFailures: int64(v.Status.ConsecutiveFailures),
+		SkippedTicks:        v.Status.SkippedTicks,
+		ActiveRun:           runPB(v.ActiveRun),
+		LastRun:             runPB(v.LastRun),
+	}
+	if !v.Status.NextRun.IsZero() && v.Schedule.Kind == spec.Every {
+		out.NextRun = timestamppb.New(v.Status.NextRun)
+	}
+	if s.cfg.Pacer != nil {
+		for _, key := range v.Pacers {
+			st, err := s.cfg.Pacer.Stats(ctx, "sdk:"+key)
+			if err != nil {
+				continue
+			}
+			pu := &synqv1.PacerUse{Key: key, Granted: st.Granted, ActiveConsumers: int64(len(st.Active)), WaitTotal: durationpb.New(st.WaitTime)}
+			out.Pacers = append(out.Pacers, pu)
+		}
+	}
+	return out
+}
+
+func runPB(r *rdb.Run) *synqv1.Run {
+	if r == nil {
+		return nil
+	}
+	out := &synqv1.Run{
+		Id: r.ID, SyncKey: r.Sync, Error: r.Error,
+		Trigger: map[string]synqv1.Trigger{"schedule": synqv1.Trigger_TRIGGER_SCHEDULE, "manual": synqv1.Trigger_TRIGGER_MANUAL, "resume": synqv1.Trigger_TRIGGER_RESUME}[r.Trigger],
+		Status: map[string]synqv1.RunStatus{
+			rdb.RunRunning: synqv1.RunStatus_RUN_STATUS_RUNNING, rdb.RunSucceeded: synqv1.RunStatus_RUN_STATUS_SUCCEEDED,
+			rdb.RunFailed: synqv1.RunStatus_RUN_STATUS_FAILED, rdb.RunCancelled: synqv1.RunStatus_RUN_STATUS_CANCELLED,
+			rdb.RunParked: synqv1.RunStatus_RUN_STATUS_PARKED,
+		}[r.Status],
+		Counters: &synqv1.Counters{
+			Pages: r.Counters["pages"], Created: r.Counters["created"], Updated: r.Counters["updated"],
+			Unchanged: r.Counters["unchanged"], Trashed: r.Counters["trashed"], Skipped: r.Counters["skipped"],
+		},
+	}
+	if !r.Started.IsZero() {
+		out.Started = timestamppb.New(r.Started)
+	}
+	if !r.Finished.IsZero() {
+		out.Finished = timestamppb.New(r.Finished)
+	}
+	return out
+}
+
+func linePB(l rdb.LogLine) *synqv1.LogLine {
+	out := &synqv1.LogLine{Time: timestamppb.New(l.Time), Level: l.Level, Source: l.Source, Page: int32(l.Page), Message: l.Message}
+	if len(l.Attrs) > 0 {
+		out.Attrs = map[string]string{}
+		for _, k := range slices.Sorted(maps.Keys(l.Attrs)) {
+			switch v := l.Attrs[k].(type) {
+			case string:
+				out.Attrs[k] = v
+			default:
+				b, _ := json.Marshal(v)
+				out.Attrs[k] = string(b)
+			}
+		}
+	}
+	return out
+}
+
+func previewPB(p ops.PreviewResult) *synqv1.Preview {
+	out := &synqv1.Preview{HasMore: p.HasMore, NextStateJson: string(p.NextState)}
+	kinds := map[string]synqv1.ChangeKind{
+		"created": synqv1.ChangeKind_CHANGE_KIND_CREATE, "updated": synqv1.ChangeKind_CHANGE_KIND_UPDATE,
+		"unchanged": synqv1.ChangeKind_CHANGE_KIND_UNCHANGED, "trashed": synqv1.ChangeKind_CHANGE_KIND_TRASH,
+		"skipped": synqv1.ChangeKind_CHANGE_KIND_STALE,
+	}
+	for _, c := range p.Changes {
+		b, _ := json.Marshal(c.Properties)
+		out.Changes = append(out.Changes, &synqv1.PreviewChange{Key: c.Key, Database: c.Database, Kind: kinds[c.Kind], PropertiesJson: string(b)})
+	}
+	return out
+}
+
+func modePB(m spec.Mode) synqv1.Mode {
+	if m == spec.Incremental {
+		return synqv1.Mode_MODE_INCREMENTAL
+	}
+	return synqv1.Mode_MODE_REPLACE
+}
+
+func healthPB(h ops.Health) synqv1.Health {
+	return map[ops.Health]synqv1.Health{
+		ops.Initializing: synqv1.Health_HEALTH_INITIALIZING, ops.Healthy: synqv1.Health_HEALTH_HEALTHY,
+		ops.Warning: synqv1.Health_HEALTH_WARNING, ops.Error: synqv1.Health_HEALTH_ERROR, ops.Disabled: synqv1.Health_HEALTH_DISABLED,
+	}[h]
+}
+

@@ -1,0 +1,98 @@
+// Command testworker is the executor the end-to-end tests run as separate
+// processes: a worker whose syncs misbehave on demand.
+//
+// Env: the executor's own (REDIS_URL, NOTION_*), plus E2E_PAGES and
+// E2E_ROWS (pages per run and rows per page of pagesSync), E2E_SLEEP (time
+// Execute takes per page) and E2E_MARK (a file each Execute call appends
+// "<sync> <page> <pid>" to, so tests can see who ran what).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/synqhq/synq"
+	"github.com/synqhq/synq/builder"
+	"github.com/synqhq/synq/schema"
+)
+
+type pageState struct {
+	Page int `json:"page"`
+}
+
+func main() {
+	pages := envInt("E2E_PAGES", 3)
+	rows := envInt("E2E_ROWS", 5)
+	sleep, _ := time.ParseDuration(os.Getenv("E2E_SLEEP"))
+
+	w := synq.NewWorker(synq.WorkerConfig{Name: "e2e"})
+	things := w.Database("things", synq.DatabaseConfig{
+		InitialTitle: "Things",
+		PrimaryKey:   "Key",
+		Schema:       schema.Properties{"Key": schema.Title(), "Page": schema.Number()},
+	})
+	pagesExec := func(name string) func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+		return func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+			mark(name, s.Page)
+			synq.Logger(ctx).Info("fetching page", "page", s.Page)
+			select {
+			case <-time.After(sleep):
+			case <-ctx.Done():
+				return synq.Result[pageState]{}, ctx.Err()
+			}
+			res := synq.Result[pageState]{HasMore: s.Page+1 < pages, NextState: &pageState{Page: s.Page + 1}}
+			for r := range rows {
+				k := fmt.Sprintf("%s-%03d-%03d", name, s.Page, r)
+				res.Changes = append(res.Changes, synq.Upsert(k, builder.Properties{"Page": builder.Int(int64(s.Page))}))
+			}
+			return res, nil
+		}
+	}
+	synq.AddSync(w, "pagesSync", synq.SyncConfig[pageState]{Database: things, Schedule: "manual", Execute: pagesExec("pagesSync")})
+	synq.AddSync(w, "scheduledSync", synq.SyncConfig[pageState]{Database: things, Mode: synq.Incremental, Schedule: "5m", Execute: pagesExec("scheduledSync")})
+	synq.AddSync(w, "noopSync", synq.SyncConfig[pageState]{Database: things, Mode: synq.Incremental, Schedule: "manual",
+		Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+			mark("noopSync", s.Page)
+			return synq.Result[pageState]{}, nil
+		}})
+	synq.AddSync(w, "failSync", synq.SyncConfig[pageState]{Database: things, Schedule: "manual", MaxAttempts: 1,
+		Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+			mark("failSync", s.Page)
+			return synq.Result[pageState]{}, errors.New("upstream says no")
+		}})
+	synq.AddSync(w, "panicSync", synq.SyncConfig[pageState]{Database: things, Schedule: "manual", MaxAttempts: 2,
+		Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+			mark("panicSync", s.Page)
+			var m map[string]int
+			m["boom"]++ // a nil map write: a real bug in user code
+			return synq.Result[pageState]{}, nil
+		}})
+	if err := synq.RunExecutor(context.Background(), w); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func mark(sync string, page int) {
+	path := os.Getenv("E2E_MARK")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s %d %d %d\n", sync, page, os.Getpid(), time.Now().UnixNano())
+}
+
+func envInt(k string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return n
+	}
+	return def
+}

@@ -1,0 +1,39 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/synqhq/synq/internal/ops"
+	"github.com/synqhq/synq/internal/queue"
+)
+
+// handlePreview runs Execute once for an operator's preview and hands the
+// result back through Redis. It writes nothing to Notion or the state.
+func (x *Executor) handlePreview(ctx context.Context, t *asynq.Task) error {
+	var p queue.PreviewPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ID == "" {
+		return fmt.Errorf("malformed preview task: %v: %w", err, asynq.SkipRetry)
+	}
+	res := ops.PreviewResult{}
+	if _, ok := x.cfg.Set.Syncs[p.Sync]; !ok {
+		res.Error = fmt.Sprintf("sync %q is not declared by worker %q", p.Sync, x.cfg.Set.Worker)
+	} else {
+		pv, err := x.cfg.Engine.Preview(ctx, p.Sync, p.State, x.log.With("sync", p.Sync, "preview", p.ID))
+		if err != nil {
+			res.Error = err.Error()
+		}
+		res.HasMore, res.NextState = pv.HasMore, pv.NextState
+		for _, c := range pv.Changes {
+			res.Changes = append(res.Changes, ops.PreviewChange{Database: c.Database, Key: c.Key, Kind: string(c.Kind), Properties: c.Properties})
+		}
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encode preview: %w", err)
+	}
+	return x.rdb.PutPreview(ctx, p.ID, b)
+}

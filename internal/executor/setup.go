@@ -1,0 +1,139 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/synqhq/synq/internal/engine"
+	"github.com/synqhq/synq/internal/notion"
+	"github.com/synqhq/synq/internal/pacer"
+	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/spec"
+)
+
+// Options are an executor process's settings (DESIGN.md §7).
+type Options struct {
+	RedisURL      string // REDIS_URL
+	NotionToken   string // NOTION_API_TOKEN
+	NotionBaseURL string // NOTION_API_BASE_URL
+	ParentPageID  string // NOTION_PARENT_PAGE_ID
+	// NotionRateLimit is Notion requests per minute for the token, shared
+	// by every executor (SYNQ_NOTION_RATE_LIMIT); 0 or less = unlimited.
+	NotionRateLimit int
+	Concurrency     int
+	Queue           string
+	ShutdownTimeout time.Duration
+	RetryBase       time.Duration
+	RetryMax        time.Duration
+	ManifestEvery   time.Duration
+	Logger          *slog.Logger
+	// NotionHooks observe every Notion call (metrics).
+	NotionAfter func(r notion.Request, status int, d time.Duration, err error)
+}
+
+// Open connects to Redis and Notion and returns an executor ready to Start.
+// Errors say which setting to fix; secrets never appear in them.
+func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	client, err := ConnectRedis(ctx, o.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Executor, error) {
+		_ = client.Close()
+		return nil, err
+	}
+	if o.NotionToken == "" {
+		return fail(errors.New("NOTION_API_TOKEN is not set: set it to the integration token (or to any token the local Notion emulator accepts)"))
+	}
+	if o.ParentPageID == "" && len(set.Databases) > 0 {
+		return fail(errors.New("NOTION_PARENT_PAGE_ID is not set: set it to the id of the Notion page managed databases are created under (shared with the integration)"))
+	}
+	p, err := pacer.New(pacer.Config{Redis: client, Logger: o.Logger})
+	if err != nil {
+		return fail(err)
+	}
+	ncfg := notion.Config{BaseURL: o.NotionBaseURL, Token: o.NotionToken, Logger: o.Logger, After: o.NotionAfter}
+	if lim, ok := pacer.NotionLimit(o.NotionRateLimit); ok {
+		name := pacer.NotionPacerName(o.NotionToken)
+		ncfg.Before = func(ctx context.Context, _ notion.Request) error {
+			return p.Wait(ctx, name, lim, consumerOf(ctx))
+		}
+		ncfg.OnRateLimited = func(ctx context.Context, d time.Duration) {
+			if err := p.Cooldown(context.WithoutCancel(ctx), name, d); err != nil {
+				o.Logger.Warn("could not share Notion's rate-limit cool-down", "err", err)
+			}
+		}
+	}
+	nc, err := notion.New(ncfg)
+	if err != nil {
+		return fail(fmt.Errorf("Notion client: %w", err))
+	}
+	eng, err := engine.New(engine.Config{Redis: rdb.New(client), Notion: nc, ParentPageID: o.ParentPageID, Set: set, Logger: o.Logger})
+	if err != nil {
+		return fail(err)
+	}
+	x, err := New(Config{
+		Set: set, Engine: eng, Redis: client, Pacers: sdkPacers{p},
+		Concurrency: o.Concurrency, Queue: o.Queue, ShutdownTimeout: o.ShutdownTimeout,
+		RetryBase: o.RetryBase, RetryMax: o.RetryMax, ManifestEvery: o.ManifestEvery, Logger: o.Logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	x.ownClient = client
+	return x, nil
+}
+
+// consumerOf is the pacer consumer of a Notion call: the sync running it,
+// so syncs split the integration's budget.
+func consumerOf(ctx context.Context) string {
+	if e := spec.ExecFrom(ctx); e != nil {
+		return e.Sync
+	}
+	return "synq"
+}
+
+// sdkPacers backs the SDK's Pacer handles with the shared pacer; the SDK
+// pacer "helpdeskApi" lives under "sdk:helpdeskApi", apart from Notion's.
+type sdkPacers struct{ p *pacer.Pacer }
+
+func (s sdkPacers) WaitPacer(ctx context.Context, p spec.Pacer, consumer string) error {
+	return s.p.Wait(ctx, "sdk:"+p.Key, pacer.Limit{Requests: p.AllowedRequests, Interval: p.Interval}, consumer)
+}
+
+// ConnectRedis parses a redis:// URL and checks the server answers.
+func ConnectRedis(ctx context.Context, raw string) (*redis.Client, error) {
+	if raw == "" {
+		raw = "redis://127.0.0.1:6379/0"
+	}
+	opt, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL %q is not a Redis URL (%v): use redis://[:password@]host:port[/db]", Redact(raw), err)
+	}
+	c := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("cannot reach Redis at %s (REDIS_URL): %v: start redis-server or fix REDIS_URL", opt.Addr, err)
+	}
+	return c, nil
+}
+
+// Redact hides the password of a URL.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
