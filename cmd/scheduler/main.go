@@ -14,17 +14,25 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
+	"github.com/synqhq/synq/internal/control"
 	"github.com/synqhq/synq/internal/executor"
 	"github.com/synqhq/synq/internal/ops"
+	"github.com/synqhq/synq/internal/pacer"
 	"github.com/synqhq/synq/internal/scheduler"
 )
 
 type options struct {
-	redisURL string
-	tick     time.Duration
-	id       string
-	logLevel string
+	redisURL    string
+	tick        time.Duration
+	id          string
+	logLevel    string
+	controlAddr string
+	token       string
+	tlsCert     string
+	tlsKey      string
 }
 
 func main() {
@@ -47,6 +55,10 @@ func run() int {
 	f.StringVar(&o.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
 	f.DurationVar(&o.tick, "tick", 1*time.Second, "how often due syncs are checked")
 	f.StringVar(&o.id, "id", os.Getenv("SYNQ_SCHEDULER_ID"), "replica id in the leader lease (env SYNQ_SCHEDULER_ID; default random)")
+	f.StringVar(&o.controlAddr, "control-addr", envOr("SYNQ_CONTROL_ADDR", control.DefaultAddr), "control API listen address (env SYNQ_CONTROL_ADDR)")
+	f.StringVar(&o.token, "control-token", os.Getenv("SYNQ_CONTROL_TOKEN"), "bearer token ctl must send (env SYNQ_CONTROL_TOKEN); without one the API listens on loopback only")
+	f.StringVar(&o.tlsCert, "tls-cert", os.Getenv("SYNQ_CONTROL_TLS_CERT"), "TLS certificate file for the control API (env SYNQ_CONTROL_TLS_CERT)")
+	f.StringVar(&o.tlsKey, "tls-key", os.Getenv("SYNQ_CONTROL_TLS_KEY"), "TLS key file for the control API (env SYNQ_CONTROL_TLS_KEY)")
 	f.StringVar(&o.logLevel, "log-level", envOr("SYNQ_LOG_LEVEL", "info"), "debug, info, warn or error (env SYNQ_LOG_LEVEL)")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -93,13 +105,52 @@ func serve(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Start(ctx); err != nil {
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return usageError{errors.New("--tls-cert and --tls-key go together: give both or neither")}
+	}
+	p, err := pacer.New(pacer.Config{Redis: client, Logger: log})
+	if err != nil {
 		return err
 	}
-	log.Info("scheduler started", "redis", executor.Redact(o.redisURL))
-	<-ctx.Done()
+	svc, err := control.New(control.Config{Ops: op, Pacer: p, Token: o.token, Logger: log})
+	if err != nil {
+		return err
+	}
+	lis, err := control.Listen(o.controlAddr, o.token != "", log)
+	if err != nil {
+		return err
+	}
+	var gopts []grpc.ServerOption
+	if o.tlsCert != "" {
+		creds, err := credentials.NewServerTLSFromFile(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return fmt.Errorf("control API TLS: %w", err)
+		}
+		gopts = append(gopts, grpc.Creds(creds))
+	}
+	gs := svc.NewGRPCServer(gopts...)
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(lis) }()
+	if err := s.Start(ctx); err != nil {
+		gs.Stop()
+		return err
+	}
+	log.Info("scheduler started", "redis", executor.Redact(o.redisURL), "control_addr", lis.Addr().String(), "tls", o.tlsCert != "", "auth", o.token != "")
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		_ = s.Stop(context.Background())
+		return fmt.Errorf("control API: %w", err)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-sctx.Done():
+		gs.Stop()
+	}
 	if err := s.Stop(sctx); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	synqv1 "github.com/synqhq/synq/proto/synq/v1"
+)
+
+// rpcErr turns a gRPC error into one line that says what to do.
+func (a *app) rpcErr(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+		if strings.Contains(st.Message(), "connection refused") || strings.Contains(st.Message(), "dial") || strings.Contains(st.Message(), "no such host") {
+			return fmt.Errorf("cannot reach the scheduler at %s: start it, or point --addr / SYNQ_ADDR at it", a.addr)
+		}
+		return fmt.Errorf("%s", st.Message())
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("the scheduler at %s did not answer within %v", a.addr, a.timeout)
+	}
+	return fmt.Errorf("%s", st.Message())
+}
+
+func context10m(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(cmd.Context(), 10*time.Minute)
+}
+
+func (a *app) json(v any) error {
+	var b []byte
+	var err error
+	if m, ok := v.(proto.Message); ok {
+		b, err = protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true}.Marshal(m)
+	} else {
+		b, err = json.MarshalIndent(v, "", "  ")
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, string(b))
+	return nil
+}
+
+func (a *app) done(what, msg string) error {
+	if a.output == "json" {
+		return a.json(map[string]string{"key": what, "result": msg})
+	}
+	fmt.Fprintf(a.stdout, "%s: %s\n", what, msg)
+	return nil
+}
+
+func (a *app) printSyncs(syncs []*synqv1.Sync) error {
+	if a.output == "json" {
+		return a.json(&synqv1.ListSyncsResponse{Syncs: syncs})
+	}
+	if len(syncs) == 0 {
+		fmt.Fprintln(a.stdout, "no syncs: start an executor so it publishes its worker's syncs")
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SYNC\tHEALTH\tMODE\tSCHEDULE\tNEXT RUN\tACTIVE RUN\tLAST RUN\tROWS (+ ~ = -)")
+	for _, s := range syncs {
+		active := "-"
+		if r := s.ActiveRun; r != nil {
+			active = fmt.Sprintf("%s page %d", statusName(r.Status), r.GetCounters().GetPages())
+		}
+		last, rows := "-", "-"
+		if r := s.LastRun; r != nil {
+			last = fmt.Sprintf("%s %s", statusName(r.Status), ago(r.Finished))
+			c := r.GetCounters()
+			rows = fmt.Sprintf("+%d ~%d =%d -%d", c.GetCreated(), c.GetUpdated(), c.GetUnchanged(), c.GetTrashed())
+		}
+		next := "-"
+		if s.NextRun != nil && !s.Paused {
+			next = until(s.NextRun)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Key, strings.TrimPrefix(s.Health.String(), "HEALTH_"),
+			strings.ToLower(strings.TrimPrefix(s.Mode.String(), "MODE_")), s.Schedule, next, active, last, rows)
+	}
+	return tw.Flush()
+}
+
+func (a *app) printRuns(runs []*synqv1.Run, plain bool) error {
+	if a.output == "json" && !plain {
+		return a.json(&synqv1.ListRunsResponse{Runs: runs})
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	if plain {
+		tw = tabwriter.NewWriter(a.stdout, 0, 0, 1, '\t', 0)
+	} else {
+		fmt.Fprintln(tw, "RUN\tSYNC\tTRIGGER\tSTATUS\tSTARTED\tTOOK\tPAGES\tROWS (+ ~ = -)\tERROR")
+	}
+	for _, r := range runs {
+		c := r.GetCounters()
+		took := "-"
+		if r.Finished != nil && r.Started != nil {
+			took = r.Finished.AsTime().Sub(r.Started.AsTime()).Round(time.Millisecond).String()
+		}
+		started := "-"
+		if r.Started != nil {
+			started = r.Started.AsTime().Local().Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t+%d ~%d =%d -%d\t%s\n", r.Id, r.SyncKey,
+			strings.ToLower(strings.TrimPrefix(r.Trigger.String(), "TRIGGER_")), statusName(r.Status), started, took,
+			c.GetPages(), c.GetCreated(), c.GetUpdated(), c.GetUnchanged(), c.GetTrashed(), oneLine(r.Error))
+	}
+	return tw.Flush()
+}
+
+func (a *app) printPreview(p *synqv1.Preview) error {
+	if a.output == "json" {
+		return a.json(p)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tDATABASE\tWOULD\tPROPERTIES")
+	for _, c := range p.Changes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Key, c.Database, strings.ToLower(strings.TrimPrefix(c.Kind.String(), "CHANGE_KIND_")), oneLine(c.PropertiesJson))
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(a.stdout, "\nhas_more: %v\nnext_state: %s\n(preview: nothing was written)\n", p.HasMore, p.NextStateJson)
+	return nil
+}
+
+func (a *app) printLine(l *synqv1.LogLine) {
+	if a.output == "json" {
+		b, _ := protojson.MarshalOptions{UseProtoNames: true}.Marshal(l)
+		fmt.Fprintln(a.stdout, string(b))
+		return
+	}
+	var attrs []string
+	for k, v := range l.Attrs {
+		attrs = append(attrs, k+"="+v)
+	}
+	sortStrings(attrs)
+	fmt.Fprintf(a.stdout, "%s %-5s %-8s p%-3d %s %s\n", l.Time.AsTime().Local().Format("15:04:05.000"), l.Level, l.Source, l.Page, l.Message, strings.Join(attrs, " "))
+}
+
+func statusName(s synqv1.RunStatus) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "RUN_STATUS_"))
+}
+
+func ago(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return ""
+	}
+	return time.Since(t.AsTime()).Round(time.Second).String() + " ago"
+}
+
+func until(t *timestamppb.Timestamp) string {
+	d := time.Until(t.AsTime()).Round(time.Second)
+	if d <= 0 {
+		return "due"
+	}
+	return "in " + d.String()
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}

@@ -1,0 +1,32 @@
+package control
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+)
+
+// DefaultAddr is where the control API listens by default, and where ctl
+// looks for it.
+const DefaultAddr = "127.0.0.1:7077"
+
+// Listen opens the control API's listener. Without a token the API would
+// let anyone who reaches it trigger and reset syncs, so it is then bound to
+// loopback whatever addr says, and the log says so.
+func Listen(addr string, authenticated bool, log *slog.Logger) (net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("control address %q: %v: use host:port, e.g. %s", addr, err, DefaultAddr)
+	}
+	if !authenticated {
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			log.Warn("no SYNQ_CONTROL_TOKEN set: the control API listens on loopback only; set a token to listen on "+addr, "addr", addr)
+			host = "127.0.0.1"
+		}
+	}
+	lis, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return nil, fmt.Errorf("control API: listen on %s: %w", net.JoinHostPort(host, port), err)
+	}
+	return lis, nil
+}
