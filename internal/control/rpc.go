@@ -317,4 +317,3 @@ func healthPB(h ops.Health) synqv1.Health {
 		ops.Warning: synqv1.Health_HEALTH_WARNING, ops.Error: synqv1.Health_HEALTH_ERROR, ops.Disabled: synqv1.Health_HEALTH_DISABLED,
 	}[h]
 }
-
