@@ -64,5 +64,5 @@ func (e *ChangeError) Error() string {
 	return fmt.Sprintf("sync %q: change %d (key %q): %v", e.Sync, e.Index, e.Key, e.Err)
 }
 
-func (e *ChangeError) Unwrap() error { return e.Err }
+func (e *ChangeError) Unwrap() error  { return e.Err }
 func (e *StateError) Permanent() bool { return true }

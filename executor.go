@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/synqhq/synq/internal/executor"
+	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/spec"
 )
 
@@ -36,6 +37,9 @@ type ExecutorConfig struct {
 	// Concurrency is how many pages this process runs at once
 	// (SYNQ_CONCURRENCY, default 4).
 	Concurrency int
+	// MetricsAddr, when set, serves Prometheus metrics at /metrics
+	// (SYNQ_METRICS_ADDR, e.g. ":9464").
+	MetricsAddr string
 	// ShutdownTimeout is how long Stop waits for pages in flight before
 	// handing them back to the queue (default 30s).
 	ShutdownTimeout time.Duration
@@ -56,6 +60,7 @@ func ExecutorConfigFromEnv() (ExecutorConfig, error) {
 		NotionToken:        os.Getenv("NOTION_API_TOKEN"),
 		NotionBaseURL:      os.Getenv("NOTION_API_BASE_URL"),
 		NotionParentPageID: os.Getenv("NOTION_PARENT_PAGE_ID"),
+		MetricsAddr:        os.Getenv("SYNQ_METRICS_ADDR"),
 	}
 	if v := os.Getenv("SYNQ_NOTION_RATE_LIMIT"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -81,7 +86,8 @@ func ExecutorConfigFromEnv() (ExecutorConfig, error) {
 // Execute, writes Notion and commits, alongside any number of executor
 // processes of the same worker.
 type Executor struct {
-	x *executor.Executor
+	x       *executor.Executor
+	metrics *metrics.Server
 }
 
 // NewExecutor validates the worker and connects to Redis and Notion.
@@ -97,24 +103,53 @@ func NewExecutor(ctx context.Context, w *Worker, cfg ExecutorConfig) (*Executor,
 	case limit < 0:
 		limit = 0
 	}
+	var m *metrics.Metrics
+	var ms *metrics.Server
+	if cfg.MetricsAddr != "" {
+		m = metrics.New()
+		logger := cfg.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		if ms, err = m.Listen(cfg.MetricsAddr, logger); err != nil {
+			return nil, err
+		}
+	}
 	x, err := executor.Open(ctx, set, executor.Options{
+		Metrics:  m,
 		RedisURL: cfg.RedisURL, NotionToken: cfg.NotionToken, NotionBaseURL: cfg.NotionBaseURL,
 		ParentPageID: cfg.NotionParentPageID, NotionRateLimit: limit, Concurrency: cfg.Concurrency,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: cfg.Logger,
 	})
 	if err != nil {
+		if ms != nil {
+			_ = ms.Stop(ctx)
+		}
 		return nil, fmt.Errorf("worker %q: %w", w.Name(), err)
 	}
-	return &Executor{x: x}, nil
+	return &Executor{x: x, metrics: ms}, nil
 }
 
 // Start publishes the worker's manifest, creates or migrates its Notion
 // databases and starts pulling pages.
-func (e *Executor) Start(ctx context.Context) error { return e.x.Start(ctx) }
+func (e *Executor) Start(ctx context.Context) error {
+	if e.metrics != nil {
+		if err := e.metrics.Start(ctx); err != nil {
+			return err
+		}
+	}
+	return e.x.Start(ctx)
+}
 
 // Stop stops pulling pages and waits for the pages in flight (up to
 // ShutdownTimeout; unfinished pages go back to the queue).
-func (e *Executor) Stop(ctx context.Context) error { return e.x.Stop(ctx) }
+func (e *Executor) Stop(ctx context.Context) error {
+	err := e.x.Stop(ctx)
+	if e.metrics != nil {
+		err = errors.Join(err, e.metrics.Stop(ctx))
+	}
+	return err
+}
 
 // RunExecutor is a whole executor main in one call: configuration from the
 // environment, start, and a graceful stop on SIGINT or SIGTERM (or when ctx

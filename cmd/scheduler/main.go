@@ -19,6 +19,7 @@ import (
 
 	"github.com/synqhq/synq/internal/control"
 	"github.com/synqhq/synq/internal/executor"
+	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/pacer"
 	"github.com/synqhq/synq/internal/scheduler"
@@ -33,6 +34,7 @@ type options struct {
 	token       string
 	tlsCert     string
 	tlsKey      string
+	metricsAddr string
 }
 
 func main() {
@@ -59,6 +61,7 @@ func run() int {
 	f.StringVar(&o.token, "control-token", os.Getenv("SYNQ_CONTROL_TOKEN"), "bearer token ctl must send (env SYNQ_CONTROL_TOKEN); without one the API listens on loopback only")
 	f.StringVar(&o.tlsCert, "tls-cert", os.Getenv("SYNQ_CONTROL_TLS_CERT"), "TLS certificate file for the control API (env SYNQ_CONTROL_TLS_CERT)")
 	f.StringVar(&o.tlsKey, "tls-key", os.Getenv("SYNQ_CONTROL_TLS_KEY"), "TLS key file for the control API (env SYNQ_CONTROL_TLS_KEY)")
+	f.StringVar(&o.metricsAddr, "metrics-addr", os.Getenv("SYNQ_METRICS_ADDR"), "serve Prometheus metrics at /metrics on this address (env SYNQ_METRICS_ADDR)")
 	f.StringVar(&o.logLevel, "log-level", envOr("SYNQ_LOG_LEVEL", "info"), "debug, info, warn or error (env SYNQ_LOG_LEVEL)")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -101,7 +104,18 @@ func serve(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	s, err := scheduler.New(scheduler.Config{Ops: op, ID: o.id, Tick: o.tick, Logger: log})
+	var m *metrics.Metrics
+	if o.metricsAddr != "" {
+		m = metrics.New()
+		ms, err := m.Listen(o.metricsAddr, log)
+		if err != nil {
+			return err
+		}
+		_ = ms.Start(ctx)
+		defer ms.Stop(context.Background())
+		log.Info("serving metrics", "addr", ms.Addr())
+	}
+	s, err := scheduler.New(scheduler.Config{Ops: op, ID: o.id, Tick: o.tick, Logger: log, Metrics: m})
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/synqhq/synq/internal/engine"
+	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/queue"
 	"github.com/synqhq/synq/internal/rdb"
@@ -42,6 +43,8 @@ type Config struct {
 	Logger          *slog.Logger
 	// RetryBase and RetryMax shape the page retry backoff (default 1s, 5m).
 	RetryBase, RetryMax time.Duration
+	// Metrics, when set, receives the executor's figures.
+	Metrics *metrics.Metrics
 }
 
 // Executor is one executor process's runtime.
@@ -229,12 +232,29 @@ func (x *Executor) handlePage(ctx context.Context, t *asynq.Task) error {
 	attempt, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	start := time.Now()
+	m := x.cfg.Metrics
+	if m != nil && p.Due > 0 && attempt == 0 {
+		m.QueueLag.Observe(max(0, start.Sub(time.Unix(0, p.Due)).Seconds()))
+	}
 	res, err := x.cfg.Engine.RunPage(ctx, engine.PageRequest{Sync: p.Sync, Run: p.Run, Page: p.Page, Logger: user, Pacers: x.cfg.Pacers})
+	if m != nil {
+		m.PageDuration.WithLabelValues(p.Sync).Observe(time.Since(start).Seconds())
+	}
 	if err != nil {
 		return x.pageFailed(ctx, s, p, platform, err, attempt, maxRetry)
 	}
 	if !res.AlreadyCommitted {
 		platform.Info("page committed", "changes", res.Changes, "has_more", res.HasMore, "counters", map[string]int64(res.Counters), "took_ms", time.Since(start).Milliseconds())
+	}
+	if m != nil {
+		if res.AlreadyCommitted {
+			m.Pages.WithLabelValues(p.Sync, "duplicate").Inc()
+		} else {
+			m.Pages.WithLabelValues(p.Sync, "committed").Inc()
+			for k, v := range res.Counters {
+				m.Rows.WithLabelValues(p.Sync, k).Add(float64(v))
+			}
+		}
 	}
 	if res.HasMore {
 		// A cancel during the page stops the run here.
@@ -250,6 +270,9 @@ func (x *Executor) handlePage(ctx context.Context, t *asynq.Task) error {
 		return err
 	} else if ok {
 		platform.Info("run succeeded", "pages", p.Page+1)
+		if m != nil {
+			m.Runs.WithLabelValues(p.Sync, "succeeded").Inc()
+		}
 	}
 	return nil
 }
@@ -270,9 +293,16 @@ func (x *Executor) pageFailed(ctx context.Context, s *spec.Sync, p queue.Payload
 		if _, ferr := x.rdb.FinishRun(context.WithoutCancel(ctx), p.Sync, p.Run, rdb.RunFailed, err.Error(), time.Now()); ferr != nil {
 			return errors.Join(err, ferr)
 		}
+		if m := x.cfg.Metrics; m != nil {
+			m.Pages.WithLabelValues(p.Sync, "failed").Inc()
+			m.Runs.WithLabelValues(p.Sync, "failed").Inc()
+		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	log.Warn("page failed; it will be retried", "attempt", attempt+1, "max_attempts", maxRetry+1, "err", err)
+	if m := x.cfg.Metrics; m != nil {
+		m.Pages.WithLabelValues(p.Sync, "retried").Inc()
+	}
 	return err
 }
 

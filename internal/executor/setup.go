@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/synqhq/synq/internal/engine"
+	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/pacer"
 	"github.com/synqhq/synq/internal/rdb"
@@ -33,8 +34,8 @@ type Options struct {
 	RetryMax        time.Duration
 	ManifestEvery   time.Duration
 	Logger          *slog.Logger
-	// NotionHooks observe every Notion call (metrics).
-	NotionAfter func(r notion.Request, status int, d time.Duration, err error)
+	// Metrics, when set, receives the executor's figures.
+	Metrics *metrics.Metrics
 }
 
 // Open connects to Redis and Notion and returns an executor ready to Start.
@@ -61,11 +62,19 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 	if err != nil {
 		return fail(err)
 	}
-	ncfg := notion.Config{BaseURL: o.NotionBaseURL, Token: o.NotionToken, Logger: o.Logger, After: o.NotionAfter}
+	ncfg := notion.Config{BaseURL: o.NotionBaseURL, Token: o.NotionToken, Logger: o.Logger}
+	if m := o.Metrics; m != nil {
+		ncfg.After = func(r notion.Request, status int, d time.Duration, _ error) { m.ObserveNotion(r.Route, status, d) }
+	}
 	if lim, ok := pacer.NotionLimit(o.NotionRateLimit); ok {
 		name := pacer.NotionPacerName(o.NotionToken)
 		ncfg.Before = func(ctx context.Context, _ notion.Request) error {
-			return p.Wait(ctx, name, lim, consumerOf(ctx))
+			start := time.Now()
+			err := p.Wait(ctx, name, lim, consumerOf(ctx))
+			if o.Metrics != nil {
+				o.Metrics.PacerWait.WithLabelValues("notion").Observe(time.Since(start).Seconds())
+			}
+			return err
 		}
 		ncfg.OnRateLimited = func(ctx context.Context, d time.Duration) {
 			if err := p.Cooldown(context.WithoutCancel(ctx), name, d); err != nil {
@@ -82,7 +91,7 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 		return fail(err)
 	}
 	x, err := New(Config{
-		Set: set, Engine: eng, Redis: client, Pacers: sdkPacers{p},
+		Set: set, Engine: eng, Redis: client, Pacers: sdkPacers{p: p, m: o.Metrics}, Metrics: o.Metrics,
 		Concurrency: o.Concurrency, Queue: o.Queue, ShutdownTimeout: o.ShutdownTimeout,
 		RetryBase: o.RetryBase, RetryMax: o.RetryMax, ManifestEvery: o.ManifestEvery, Logger: o.Logger,
 	})
@@ -104,10 +113,18 @@ func consumerOf(ctx context.Context) string {
 
 // sdkPacers backs the SDK's Pacer handles with the shared pacer; the SDK
 // pacer "helpdeskApi" lives under "sdk:helpdeskApi", apart from Notion's.
-type sdkPacers struct{ p *pacer.Pacer }
+type sdkPacers struct {
+	p *pacer.Pacer
+	m *metrics.Metrics
+}
 
 func (s sdkPacers) WaitPacer(ctx context.Context, p spec.Pacer, consumer string) error {
-	return s.p.Wait(ctx, "sdk:"+p.Key, pacer.Limit{Requests: p.AllowedRequests, Interval: p.Interval}, consumer)
+	start := time.Now()
+	err := s.p.Wait(ctx, "sdk:"+p.Key, pacer.Limit{Requests: p.AllowedRequests, Interval: p.Interval}, consumer)
+	if s.m != nil {
+		s.m.PacerWait.WithLabelValues(p.Key).Observe(time.Since(start).Seconds())
+	}
+	return err
 }
 
 // ConnectRedis parses a redis:// URL and checks the server answers.

@@ -202,7 +202,7 @@ func (o *Ops) Trigger(ctx context.Context, key, trigger string) (string, error) 
 // EnqueuePage enqueues one page task. A task that already exists (same
 // run and page) is not an error: pages are enqueued at most once.
 func (o *Ops) EnqueuePage(ctx context.Context, s spec.ManifestSync, run string, page int, delay time.Duration) error {
-	task, err := queue.NewPageTask(queue.Payload{Sync: s.Key, Run: run, Page: page}, queue.Options{
+	task, err := queue.NewPageTask(queue.Payload{Sync: s.Key, Run: run, Page: page, Due: o.cfg.Now().Add(delay).UnixNano()}, queue.Options{
 		MaxAttempts: s.MaxAttempts,
 		Timeout:     s.Timeout + 30*time.Minute,
 		Queue:       o.cfg.Queue,

@@ -33,6 +33,9 @@ type Payload struct {
 	Sync string `json:"sync"`
 	Run  string `json:"run"`
 	Page int    `json:"page"`
+	// Due is when the task was meant to start (Unix nanoseconds), for the
+	// queue-lag metric.
+	Due int64 `json:"due,omitempty"`
 }
 
 // TaskID is the deterministic id of a page task.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/rdb"
 	"github.com/synqhq/synq/internal/spec"
@@ -30,6 +31,8 @@ type Config struct {
 	LeaseTTL time.Duration
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Metrics, when set, receives leadership and run starts.
+	Metrics *metrics.Metrics
 }
 
 // Scheduler starts scheduled runs.
@@ -131,6 +134,9 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	if was := s.leader.Swap(leader); was != leader {
 		s.log.Info("leadership changed", "leader", leader)
 	}
+	if m := s.cfg.Metrics; m != nil {
+		m.Leader.Set(map[bool]float64{true: 1}[leader])
+	}
 	if !leader {
 		return nil
 	}
@@ -191,9 +197,16 @@ func (s *Scheduler) schedule(ctx context.Context, info ops.SyncInfo) error {
 func (s *Scheduler) start(ctx context.Context, info ops.SyncInfo) error {
 	_, err := s.cfg.Ops.Trigger(ctx, info.Key, "schedule")
 	var active *ops.RunActiveError
+	m := s.cfg.Metrics
+	if err == nil && m != nil {
+		m.RunsStarted.WithLabelValues(info.Key, "schedule").Inc()
+	}
 	switch {
 	case errors.As(err, &active):
 		s.log.Info("tick skipped: a run is active", "sync", info.Key, "run", active.Run)
+		if m != nil {
+			m.SkippedTicks.WithLabelValues(info.Key).Inc()
+		}
 		return s.rdb.CountSkippedTick(ctx, info.Key)
 	case errors.Is(err, ops.ErrPaused):
 		return nil

@@ -1,0 +1,119 @@
+// Package metrics defines synq's Prometheus metrics and serves them.
+//
+// Executors count pages, rows by outcome, runs by result, Notion calls and
+// their latency by route and status, pacer waits and queue lag; schedulers
+// count started and skipped runs and leadership. Every metric is prefixed
+// synq_.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds every synq metric on its own registry.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Runs          *prometheus.CounterVec   // sync, result
+	Pages         *prometheus.CounterVec   // sync, result (committed|failed|retried)
+	Rows          *prometheus.CounterVec   // sync, outcome
+	PageDuration  *prometheus.HistogramVec // sync
+	NotionCalls   *prometheus.CounterVec   // route, status
+	NotionLatency *prometheus.HistogramVec // route
+	PacerWait     *prometheus.HistogramVec // pacer
+	QueueLag      prometheus.Histogram
+	RunsStarted   *prometheus.CounterVec // sync, trigger
+	SkippedTicks  *prometheus.CounterVec // sync
+	Leader        prometheus.Gauge
+}
+
+// New returns the metrics, registered with Go and process collectors.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) { r.MustRegister(c) }
+	m := &Metrics{
+		Registry: r,
+		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_runs_finished_total",
+			Help: "Runs finished, by sync and result (succeeded, failed)."}, []string{"sync", "result"}),
+		Pages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_pages_total",
+			Help: "Page attempts, by sync and result (committed, duplicate, retried, failed)."}, []string{"sync", "result"}),
+		Rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_rows_total",
+			Help: "Rows applied, by sync and outcome (created, updated, unchanged, trashed, skipped)."}, []string{"sync", "outcome"}),
+		PageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "synq_page_duration_seconds",
+			Help: "Time to run one page: Execute, validation, Notion writes and commit.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)}, []string{"sync"}),
+		NotionCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_notion_requests_total",
+			Help: "Notion API requests, by route and HTTP status (0: no response)."}, []string{"route", "status"}),
+		NotionLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "synq_notion_request_duration_seconds",
+			Help: "Notion API request latency, by route.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"route"}),
+		PacerWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "synq_pacer_wait_seconds",
+			Help: "Time spent waiting for a pacer, by pacer.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"pacer"}),
+		QueueLag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "synq_queue_lag_seconds",
+			Help: "Time from a page task being due to an executor starting it.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 18)}),
+		RunsStarted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_runs_started_total",
+			Help: "Runs started, by sync and trigger (schedule, manual)."}, []string{"sync", "trigger"}),
+		SkippedTicks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_skipped_ticks_total",
+			Help: "Schedule ticks skipped because a run was active, by sync."}, []string{"sync"}),
+		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "synq_scheduler_leader",
+			Help: "1 when this scheduler holds the leader lease."}),
+	}
+	for _, c := range []prometheus.Collector{m.Runs, m.Pages, m.Rows, m.PageDuration, m.NotionCalls, m.NotionLatency, m.PacerWait, m.QueueLag, m.RunsStarted, m.SkippedTicks, m.Leader} {
+		f(c)
+	}
+	return m
+}
+
+// ObserveNotion records one Notion request.
+func (m *Metrics) ObserveNotion(route string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.NotionCalls.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.NotionLatency.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// Server serves /metrics.
+type Server struct {
+	srv *http.Server
+	lis net.Listener
+	log *slog.Logger
+}
+
+// Listen opens addr (SYNQ_METRICS_ADDR) for /metrics.
+func (m *Metrics) Listen(addr string, log *slog.Logger) (*Server, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s (SYNQ_METRICS_ADDR): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, lis: lis, log: log}, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.lis.Addr().String() }
+
+// Start serves in the background.
+func (s *Server) Start(context.Context) error {
+	go func() {
+		if err := s.srv.Serve(s.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Stop shuts the server down.
+func (s *Server) Stop(ctx context.Context) error { return s.srv.Shutdown(ctx) }
