@@ -1,0 +1,21 @@
+# syntax=docker/dockerfile:1
+# One image holds every synq binary; docker-compose.yml picks one per
+# service with `command`. The build is reproducible: pinned toolchain,
+# -trimpath, no build id, no VCS stamp, static binaries.
+ARG GO_VERSION=1.26.8
+
+FROM golang:${GO_VERSION}-bookworm AS build
+WORKDIR /src
+ENV CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false" GOTOOLCHAIN=local
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    go build -ldflags="-s -w -buildid=" -o /out/ \
+      ./cmd/scheduler ./cmd/executor ./cmd/ctl ./cmd/notion-emulator ./cmd/helpdesk
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/ /usr/local/bin/
+USER nonroot:nonroot
+ENTRYPOINT []
+CMD ["/usr/local/bin/scheduler"]

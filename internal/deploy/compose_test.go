@@ -1,0 +1,121 @@
+package deploy
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+func root(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func load(t *testing.T, env ...string) *types.Project {
+	t.Helper()
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(root(t), "docker-compose.yml")},
+		cli.WithWorkingDirectory(root(t)), cli.WithEnv(env), cli.WithName("synq"), cli.WithConsistency(true), cli.WithResolvedPaths(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	return p
+}
+
+func TestComposeFile(t *testing.T) {
+	p := load(t)
+	want := []string{"executor", "helpdesk", "notion-emulator", "redis", "scheduler"}
+	if got := p.ServiceNames(); !slices.Equal(sorted(got), want) {
+		t.Fatalf("services = %v, want %v", got, want)
+	}
+	redis := p.Services["redis"]
+	if !slices.Contains(redis.Command, "--appendonly") || redis.Command[slices.Index(redis.Command, "--appendonly")+1] != "yes" {
+		t.Errorf("redis runs without AOF: %v", redis.Command)
+	}
+	for _, name := range []string{"redis", "scheduler", "notion-emulator", "helpdesk"} {
+		if p.Services[name].HealthCheck == nil || len(p.Services[name].HealthCheck.Test) == 0 {
+			t.Errorf("service %s has no health check", name)
+		}
+	}
+	ex := p.Services["executor"]
+	if len(ex.Ports) != 0 || ex.ContainerName != "" {
+		t.Errorf("executor must stay scalable (no fixed ports or container name): %+v", ex.Ports)
+	}
+	if ex.DependsOn["redis"].Condition != types.ServiceConditionHealthy {
+		t.Errorf("executor does not wait for a healthy Redis: %+v", ex.DependsOn)
+	}
+	for _, name := range []string{"scheduler", "executor"} {
+		env := p.Services[name].Environment
+		for _, k := range []string{"REDIS_URL", "NOTION_API_TOKEN", "NOTION_API_BASE_URL", "NOTION_PARENT_PAGE_ID", "SYNQ_NOTION_RATE_LIMIT", "SYNQ_CONTROL_TOKEN"} {
+			if env[k] == nil {
+				t.Errorf("service %s lacks %s", name, k)
+			}
+		}
+	}
+}
+
+func TestComposePassesRealNotionThrough(t *testing.T) {
+	p := load(t, "NOTION_API_TOKEN=secret_real", "NOTION_API_BASE_URL=https://api.notion.com", "NOTION_PARENT_PAGE_ID=abc123")
+	env := p.Services["executor"].Environment
+	if *env["NOTION_API_TOKEN"] != "secret_real" || *env["NOTION_API_BASE_URL"] != "https://api.notion.com" || *env["NOTION_PARENT_PAGE_ID"] != "abc123" {
+		t.Fatalf("executor env = %v", env)
+	}
+}
+
+// Every binary the compose file runs is built by the Dockerfile, from a
+// command that exists, reproducibly.
+func TestDockerfile(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root(t), "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(b)
+	built := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\./cmd/([a-z-]+)`).FindAllStringSubmatch(df, -1) {
+		built[m[1]] = true
+		if _, err := os.Stat(filepath.Join(root(t), "cmd", m[1], "main.go")); err != nil {
+			t.Errorf("the Dockerfile builds ./cmd/%s, which does not exist", m[1])
+		}
+	}
+	for name, s := range load(t).Services {
+		if len(s.Command) > 0 && strings.HasPrefix(s.Command[0], "/usr/local/bin/") {
+			bin := strings.TrimPrefix(s.Command[0], "/usr/local/bin/")
+			if !built[bin] {
+				t.Errorf("service %s runs %s, which the Dockerfile does not build", name, bin)
+			}
+		}
+		if hc := s.HealthCheck; hc != nil && len(hc.Test) > 1 && strings.HasPrefix(hc.Test[1], "/usr/local/bin/") && !built[strings.TrimPrefix(hc.Test[1], "/usr/local/bin/")] {
+			t.Errorf("service %s's health check runs %s, which the Dockerfile does not build", name, hc.Test[1])
+		}
+	}
+	for _, want := range []string{"-trimpath", "-buildid=", "CGO_ENABLED=0", "-buildvcs=false", "ARG GO_VERSION=1."} {
+		if !strings.Contains(df, want) {
+			t.Errorf("the Dockerfile lacks %q (reproducible builds)", want)
+		}
+	}
+	for _, m := range regexp.MustCompile(`(?m)^FROM\s+(\S+)`).FindAllStringSubmatch(df, -1) {
+		if strings.HasSuffix(m[1], ":latest") || !strings.Contains(m[1], ":") {
+			t.Errorf("base image %s is not pinned", m[1])
+		}
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
