@@ -1,0 +1,176 @@
+// Command notion-emulator serves a Notion API emulator (API version
+// 2025-09-03) for tests and the local stack, with a read-only web page at
+// / that shows what syncs wrote.
+//
+//	notion-emulator --addr=127.0.0.1:7070 --data-dir=./notion-data
+//	notion-emulator healthcheck --url=http://127.0.0.1:7070/healthz
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/synqhq/synq/internal/emulator"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "notion-emulator:", err)
+		if isUsage(err) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ error }
+
+func isUsage(err error) bool {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return true
+	}
+	msg := err.Error()
+	for _, p := range []string{"unknown flag", "unknown shorthand", "invalid argument", "flag needs", "unknown command", "accepts "} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func newRoot() *cobra.Command {
+	var (
+		addr, dataDir, faults, logLevel string
+		tokens                          []string
+		rateLimit                       int
+	)
+	envRate := emulator.DefaultRateLimit
+	root := &cobra.Command{
+		Use:           "notion-emulator",
+		Short:         "Serve a Notion API emulator for tests and the local stack",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error {
+			if v := os.Getenv("NOTION_EMULATOR_RATE_LIMIT"); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					return usageError{fmt.Errorf("NOTION_EMULATOR_RATE_LIMIT=%q: want requests per 60 s, or 0 for none", v)}
+				}
+				envRate = n
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("rate-limit") {
+				rateLimit = envRate
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
+			}
+			f, err := emulator.ParseFaults(faults)
+			if err != nil {
+				return usageError{fmt.Errorf("--faults: %w", err)}
+			}
+			if rateLimit < 0 {
+				return usageError{fmt.Errorf("--rate-limit %d: want requests per 60 s, or 0 for none", rateLimit)}
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			return serve(cmd.Context(), emulator.Config{Addr: addr, Tokens: tokens, DataDir: dataDir, RateLimit: rateLimit, Faults: f, Logger: log}, log)
+		},
+	}
+	fl := root.Flags()
+	fl.StringVar(&addr, "addr", envOr("NOTION_EMULATOR_ADDR", "127.0.0.1:7070"), "listen address (env NOTION_EMULATOR_ADDR)")
+	fl.StringSliceVar(&tokens, "token", splitList(os.Getenv("NOTION_EMULATOR_TOKEN")), "accepted integration token, repeatable; none accepts any token (env NOTION_EMULATOR_TOKEN, comma-separated)")
+	fl.StringVar(&dataDir, "data-dir", os.Getenv("NOTION_EMULATOR_DATA_DIR"), "keep data here across restarts; empty keeps it in memory (env NOTION_EMULATOR_DATA_DIR)")
+	fl.IntVar(&rateLimit, "rate-limit", emulator.DefaultRateLimit, "requests per 60 s per token, like Notion; 0 turns it off (env NOTION_EMULATOR_RATE_LIMIT)")
+	fl.StringVar(&faults, "faults", os.Getenv("NOTION_EMULATOR_FAULTS"), `inject faults, e.g. "500=0.05,503=0.02,stall=0.01,stall_for=20s,applied503=0.05,seed=1" (env NOTION_EMULATOR_FAULTS)`)
+	fl.StringVar(&logLevel, "log-level", envOr("NOTION_EMULATOR_LOG_LEVEL", "info"), "debug logs every request (env NOTION_EMULATOR_LOG_LEVEL)")
+	root.AddCommand(healthcheck())
+	return root
+}
+
+func serve(ctx context.Context, cfg emulator.Config, log *slog.Logger) error {
+	s, err := emulator.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	limit := "off"
+	if cfg.RateLimit > 0 {
+		limit = fmt.Sprintf("%d requests/60s per token", cfg.RateLimit)
+	}
+	tokens := "any"
+	if len(cfg.Tokens) > 0 {
+		tokens = strconv.Itoa(len(cfg.Tokens))
+	}
+	log.Info("notion emulator listening", "url", s.URL(), "api_version", emulator.Version, "data_dir", cfg.DataDir, "rate_limit", limit, "tokens", tokens)
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Stop(sctx); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	log.Info("notion emulator stopped")
+	return nil
+}
+
+// healthcheck is for container health checks: the image has no curl.
+func healthcheck() *cobra.Command {
+	var url string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "healthcheck",
+		Short: "Exit 0 when the emulator at --url answers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := http.Client{Timeout: timeout}
+			resp, err := c.Get(url)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s answered %s", url, resp.Status)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&url, "url", "http://127.0.0.1:7070/healthz", "health URL")
+	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "give up after")
+	return cmd
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func splitList(s string) []string {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,60 @@
+package emulator
+
+import (
+	"maps"
+	"sync"
+)
+
+// Stats counts requests. Routes are named by method and pattern, as in
+// "POST /v1/pages" or "PATCH /v1/pages/{id}"; unmatched paths count under
+// "unknown". Writes counts requests that changed data.
+type Stats struct {
+	Requests int64
+	Writes   int64
+	ByRoute  map[string]int64
+	ByStatus map[int]int64
+}
+
+type statsRecorder struct {
+	mu sync.Mutex
+	s  Stats
+}
+
+func newStatsRecorder() *statsRecorder {
+	r := &statsRecorder{}
+	r.reset()
+	return r
+}
+
+// begin counts a request as it arrives, so a stalled one is counted
+// while it is still in flight.
+func (r *statsRecorder) begin(route string) {
+	r.mu.Lock()
+	r.s.Requests++
+	r.s.ByRoute[route]++
+	r.mu.Unlock()
+}
+
+func (r *statsRecorder) end(status int, wrote bool) {
+	r.mu.Lock()
+	if wrote {
+		r.s.Writes++
+	}
+	r.s.ByStatus[status]++
+	r.mu.Unlock()
+}
+
+func (r *statsRecorder) snapshot() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.s
+	s.ByRoute = maps.Clone(r.s.ByRoute)
+	s.ByStatus = maps.Clone(r.s.ByStatus)
+	return s
+}
+
+func (r *statsRecorder) reset() {
+	r.mu.Lock()
+	r.s = Stats{ByRoute: map[string]int64{}, ByStatus: map[int]int64{}}
+	r.mu.Unlock()
+}

@@ -1,0 +1,79 @@
+package notion
+
+import (
+	"context"
+	"errors"
+)
+
+// CreatePageRequest creates a row in a data source.
+type CreatePageRequest struct {
+	DataSourceID string
+	Properties   map[string]PropertyValue
+	Icon         *Icon
+}
+
+// UpdatePageRequest changes a page; absent properties are left as they
+// are, and a nil Icon or InTrash leaves those unchanged.
+type UpdatePageRequest struct {
+	Properties map[string]PropertyValue `json:"properties,omitempty"`
+	Icon       *Icon                    `json:"icon,omitempty"`
+	InTrash    *bool                    `json:"in_trash,omitempty"`
+}
+
+// CreatePage creates a row (POST /v1/pages). It is never retried unless
+// Notion says it was not applied; an error wrapping ErrAmbiguousWrite means
+// the row may exist.
+func (c *Client) CreatePage(ctx context.Context, req CreatePageRequest) (*Page, error) {
+	if req.DataSourceID == "" {
+		return nil, errors.New("notion: create page: empty data source id")
+	}
+	body := struct {
+		Parent     parentWire               `json:"parent"`
+		Properties map[string]PropertyValue `json:"properties"`
+		Icon       *Icon                    `json:"icon,omitempty"`
+	}{
+		Parent:     parentWire{Type: "data_source_id", DSID: req.DataSourceID},
+		Properties: nonNilMap(req.Properties),
+		Icon:       req.Icon,
+	}
+	var p Page
+	err := c.do(ctx, call{method: "POST", path: "/v1/pages", route: "POST /v1/pages",
+		body: body, write: true, committed: "/v1/pages/%s"}, &p)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// GetPage reads a page (GET /v1/pages/{id}).
+func (c *Client) GetPage(ctx context.Context, id string) (*Page, error) {
+	if err := needID("page", id); err != nil {
+		return nil, err
+	}
+	var p Page
+	if err := c.do(ctx, call{method: "GET", path: "/v1/pages/" + escape(id), route: "GET /v1/pages/{id}"}, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// UpdatePage changes a page's properties, icon or trash state
+// (PATCH /v1/pages/{id}).
+func (c *Client) UpdatePage(ctx context.Context, id string, req UpdatePageRequest) (*Page, error) {
+	if err := needID("page", id); err != nil {
+		return nil, err
+	}
+	var p Page
+	err := c.do(ctx, call{method: "PATCH", path: "/v1/pages/" + escape(id), route: "PATCH /v1/pages/{id}",
+		body: req, write: true, committed: "/v1/pages/%s"}, &p)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// TrashPage moves a page to the trash (Notion's delete).
+func (c *Client) TrashPage(ctx context.Context, id string) (*Page, error) {
+	yes := true
+	return c.UpdatePage(ctx, id, UpdatePageRequest{InTrash: &yes})
+}
