@@ -409,3 +409,31 @@ func FuzzRequestDecoding(f *testing.F) {
 		}
 	})
 }
+
+func TestTitleLookupFollowsRenames(t *testing.T) {
+	dir := t.TempDir()
+	s := notiontest.Start(t, emulator.Config{DataDir: dir})
+	c := newClient(t, s)
+	ctx := context.Background()
+	ds := mkDB(t, c, "Renames", nil)
+	p := mkPage(t, c, ds, "old", nil)
+	mkPage(t, c, ds, "other", nil)
+	if _, err := c.UpdatePage(ctx, p.ID, notion.UpdatePageRequest{Properties: map[string]notion.PropertyValue{"Name": notion.TitleValue(notion.Text("new"))}}); err != nil {
+		t.Fatal(err)
+	}
+	count := func(c *notion.Client, title string) int {
+		res, err := c.QueryDataSource(ctx, ds, notion.QueryRequest{Filter: notion.And(notion.TextEquals("Name", notion.TypeTitle, title))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(res.Results)
+	}
+	if count(c, "old") != 0 || count(c, "new") != 1 || count(c, "other") != 1 {
+		t.Errorf("title lookups after a rename: old %d, new %d, other %d", count(c, "old"), count(c, "new"), count(c, "other"))
+	}
+	s.Stop(ctx)
+	c2 := newClient(t, notiontest.Start(t, emulator.Config{DataDir: dir}))
+	if count(c2, "old") != 0 || count(c2, "new") != 1 {
+		t.Errorf("title lookups after a restart: old %d, new %d", count(c2, "old"), count(c2, "new"))
+	}
+}

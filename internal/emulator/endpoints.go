@@ -131,7 +131,7 @@ func (s *store) renderWorkspacePage(w *workspacePage) map[string]any {
 		"created_by": bot, "last_edited_by": bot, "cover": nil, "icon": nil,
 		"parent": map[string]any{"type": "workspace", "workspace": true}, "archived": false, "in_trash": false, "is_locked": false,
 		"properties": map[string]any{"title": map[string]any{"id": "title", "type": "title", "title": t}},
-		"url": notionURL(w.Title, w.ID), "public_url": nil,
+		"url":        notionURL(w.Title, w.ID), "public_url": nil,
 	}
 }
 
@@ -575,6 +575,8 @@ func relationIDs(v any) []string {
 // writeProps stores values on pg and keeps the other side of dual
 // relations in step.
 func (st *store) writeProps(ds *dataSource, pg *page, vals map[string]any) {
+	st.unindexTitle(pg)
+	defer st.indexTitle(pg)
 	for pid, v := range vals {
 		var prop *property
 		for _, p := range ds.Props {
@@ -584,6 +586,12 @@ func (st *store) writeProps(ds *dataSource, pg *page, vals map[string]any) {
 		}
 		old := relationIDs(pg.Props[pid])
 		pg.Props[pid] = v
+		if l, ok := v.([]any); ok && prop != nil && (prop.Type == "title" || prop.Type == "rich_text") {
+			if pg.text == nil {
+				pg.text = map[string]string{}
+			}
+			pg.text[pid] = plainText(l)
+		}
 		if prop == nil || prop.Type != "relation" || prop.Config["type"] != "dual_property" {
 			continue
 		}
@@ -666,7 +674,7 @@ func (s *Server) createPage(r *request) (map[string]any, string, *apiError) {
 	now := time.Now()
 	st.seq++
 	pg := &page{ID: newID(), DataSource: ds.ID, Props: map[string]any{}, Icon: ic, Cover: cover, Created: now, Edited: now, Seq: st.seq}
-	st.pages[pg.ID] = pg
+	st.addPage(pg)
 	st.writeProps(ds, pg, vals)
 	st.persist("page", pg)
 	st.persist("ds", ds) // select options may have been added

@@ -93,7 +93,7 @@ func (st *store) compileFilter(ds *dataSource, v any, path string, depth int) (m
 			}
 			return notionTime(p.Edited)
 		}
-		return compileCondition("date", ts, cond, path+"."+ts, get)
+		return compileCondition("date", ts, cond, path+"."+ts, get, nil)
 	}
 	name, ok := m["property"].(string)
 	if !ok {
@@ -133,10 +133,14 @@ func (st *store) compileFilter(ds *dataSource, v any, path string, depth int) (m
 		}
 		return v
 	}
-	return compileCondition(filterKind(prop.Type), prop.Type, cond, path+"."+key, get)
+	var getText func(*page) string
+	if prop.Type == "title" || prop.Type == "rich_text" {
+		getText = func(p *page) string { return p.text[pid] }
+	}
+	return compileCondition(filterKind(prop.Type), prop.Type, cond, path+"."+key, get, getText)
 }
 
-func compileCondition(kind, typ string, cond map[string]any, path string, get func(*page) any) (matcher, *apiError) {
+func compileCondition(kind, typ string, cond map[string]any, path string, get func(*page) any, getText func(*page) string) (matcher, *apiError) {
 	if len(cond) != 1 {
 		return nil, validationf("body failed validation: %s should have exactly one condition (%s).", path, strings.Join(conditionsByType[kind], ", "))
 	}
@@ -164,12 +168,15 @@ func compileCondition(kind, typ string, cond map[string]any, path string, get fu
 		if !ok {
 			return nil, bad("a string")
 		}
-		text := func(p *page) string {
-			v := get(p)
-			if sv, ok := v.(string); ok {
-				return sv
+		text := getText
+		if text == nil {
+			text = func(p *page) string {
+				v := get(p)
+				if sv, ok := v.(string); ok {
+					return sv
+				}
+				return plainText(v)
 			}
-			return plainText(v)
 		}
 		switch op {
 		case "equals":
@@ -269,6 +276,37 @@ func compileCondition(kind, typ string, cond map[string]any, path string, get fu
 		return func(p *page) bool { t, ok := start(p); return ok && test(t) }, nil
 	}
 	return nil, validationf("body failed validation: %s: unsupported condition %s.", path, op)
+}
+
+// titleEquals finds a title equals condition that every match must meet
+// (the filter itself or a member of its top-level "and"), so the query
+// can start from the title index instead of scanning.
+func titleEquals(ds *dataSource, f any) (string, bool) {
+	m, ok := f.(map[string]any)
+	if !ok {
+		return "", false
+	}
+	if and, ok := m["and"].([]any); ok {
+		for _, sub := range and {
+			if t, ok := titleEquals(ds, sub); ok {
+				return t, true
+			}
+		}
+		return "", false
+	}
+	name, _ := m["property"].(string)
+	prop := ds.prop(name)
+	if prop == nil || prop.Type != "title" {
+		return "", false
+	}
+	for _, key := range []string{"title", "rich_text"} {
+		if c, ok := m[key].(map[string]any); ok && len(c) == 1 {
+			if s, ok := c["equals"].(string); ok {
+				return s, true
+			}
+		}
+	}
+	return "", false
 }
 
 func parseDate(s string) time.Time {
@@ -438,9 +476,13 @@ func (s *Server) queryDataSource(r *request) (map[string]any, string, *apiError)
 	if err != nil {
 		return nil, "", err
 	}
+	candidates := st.byDS[id]
+	if title, ok := titleEquals(ds, r.body["filter"]); ok {
+		candidates = st.titles[id][title]
+	}
 	var rows []*page
-	for _, p := range st.pages {
-		if p.DataSource == id && !p.InTrash && (match == nil || match(p)) {
+	for _, p := range candidates {
+		if !p.InTrash && (match == nil || match(p)) {
 			rows = append(rows, p)
 		}
 	}

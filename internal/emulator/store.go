@@ -67,6 +67,74 @@ type page struct {
 	Created    time.Time      `json:"created"`
 	Edited     time.Time      `json:"edited"`
 	Seq        int64          `json:"seq"`
+
+	// text caches the plain text of title and rich-text values by
+	// property id: text filters scan every row of a data source, and
+	// joining rich text per row per query made lookups quadratic.
+	text map[string]string
+}
+
+// addPage stores a page and indexes it; callers hold the write lock.
+func (s *store) addPage(p *page) {
+	s.pages[p.ID] = p
+	m := s.byDS[p.DataSource]
+	if m == nil {
+		m = map[string]*page{}
+		s.byDS[p.DataSource] = m
+	}
+	m[p.ID] = p
+	s.indexTitle(p)
+}
+
+func (s *store) titleOf(p *page) (string, bool) {
+	ds := s.sources[p.DataSource]
+	if ds == nil {
+		return "", false
+	}
+	tp := ds.titleProp()
+	if tp == nil {
+		return "", false
+	}
+	return p.text[tp.ID], true
+}
+
+func (s *store) indexTitle(p *page) {
+	t, ok := s.titleOf(p)
+	if !ok {
+		return
+	}
+	byTitle := s.titles[p.DataSource]
+	if byTitle == nil {
+		byTitle = map[string]map[string]*page{}
+		s.titles[p.DataSource] = byTitle
+	}
+	if byTitle[t] == nil {
+		byTitle[t] = map[string]*page{}
+	}
+	byTitle[t][p.ID] = p
+}
+
+func (s *store) unindexTitle(p *page) {
+	t, ok := s.titleOf(p)
+	if !ok {
+		return
+	}
+	if m := s.titles[p.DataSource][t]; m != nil {
+		delete(m, p.ID)
+		if len(m) == 0 {
+			delete(s.titles[p.DataSource], t)
+		}
+	}
+}
+
+// reindex recomputes p.text; callers hold the write lock.
+func (p *page) reindex() {
+	p.text = make(map[string]string, 2)
+	for pid, v := range p.Props {
+		if l, ok := v.([]any); ok && len(l) > 0 && isRichText(l) {
+			p.text[pid] = plainText(l)
+		}
+	}
 }
 
 func (ds *dataSource) prop(nameOrID string) *property {
@@ -110,6 +178,11 @@ type store struct {
 	pages     map[string]*page
 	seq       int64
 
+	// byDS and titles index pages for queries: a lookup by title (how a
+	// key is found without synq's index) costs no scan.
+	byDS   map[string]map[string]*page
+	titles map[string]map[string]map[string]*page // data source → title → page id → page
+
 	logFile *os.File
 	log     *bufio.Writer
 	logErr  error
@@ -129,6 +202,8 @@ func openStore(dir string, users []User) (*store, error) {
 		databases: map[string]*database{},
 		sources:   map[string]*dataSource{},
 		pages:     map[string]*page{},
+		byDS:      map[string]map[string]*page{},
+		titles:    map[string]map[string]map[string]*page{},
 	}
 	if dir == "" {
 		return s, nil
@@ -232,7 +307,11 @@ func (s *store) apply(rec record) error {
 		if p.Props == nil {
 			p.Props = map[string]any{}
 		}
-		s.pages[p.ID] = &p
+		if old := s.pages[p.ID]; old != nil {
+			s.unindexTitle(old)
+		}
+		p.reindex()
+		s.addPage(&p)
 		s.seq = max(s.seq, p.Seq)
 	default:
 		return fmt.Errorf("unknown record kind %q", rec.Kind)
