@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/synqhq/synq/builder"
@@ -94,8 +95,8 @@ func prepareOne(set *spec.Set, s *spec.Sync, c spec.Change) (row, error) {
 		return row{}, bad("", "empty key: every change needs the row's primary key")
 	case !utf8.ValidString(c.Key):
 		return row{}, bad("", "the key is not valid UTF-8")
-	case utf8.RuneCountInString(c.Key) > maxTextLen:
-		return row{}, bad("", "the key is %d characters long: Notion allows %d", utf8.RuneCountInString(c.Key), maxTextLen)
+	case notionLen(c.Key) > maxTextLen:
+		return row{}, bad("", "the key is %d characters long: Notion allows %d", notionLen(c.Key), maxTextLen)
 	}
 	if c.Delete {
 		return row{change: c, db: db}, nil
@@ -220,7 +221,7 @@ func normalize(name string, p schema.Property, v builder.Value) (builder.Value, 
 			if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || len(f.URL) > maxURLLen {
 				return v, fmt.Errorf("file %q: %q is not an http(s) URL of at most %d characters", f.Name, f.URL, maxURLLen)
 			}
-			if f.Name == "" || utf8.RuneCountInString(f.Name) > 100 {
+			if f.Name == "" || notionLen(f.Name) > 100 {
 				return v, fmt.Errorf("file %q: a file needs a name of 1 to 100 characters", f.URL)
 			}
 		}
@@ -271,7 +272,7 @@ func splitText(in []builder.Text) ([]builder.Text, error) {
 			return nil, fmt.Errorf("a link is %d characters long: Notion allows %d", len(t.Link), maxURLLen)
 		}
 		rest := t.Content
-		for utf8.RuneCountInString(rest) > maxTextLen {
+		for notionLen(rest) > maxTextLen {
 			cut := byteOffset(rest, maxTextLen)
 			out = append(out, builder.Text{Content: rest[:cut], Link: t.Link})
 			rest = rest[cut:]
@@ -286,13 +287,28 @@ func splitText(in []builder.Text) ([]builder.Text, error) {
 	return out, nil
 }
 
-func byteOffset(s string, runes int) int {
-	i := 0
-	for n := 0; n < runes; n++ {
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
+// notionLen counts characters as Notion does (JavaScript string length):
+// UTF-16 code units, so an emoji outside the BMP counts two. Counting
+// runes would let an emoji-heavy item past our check and into a 400.
+func notionLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
 	}
-	return i
+	return n
+}
+
+// byteOffset is where the longest prefix of s of at most units UTF-16
+// code units ends, never inside a character.
+func byteOffset(s string, units int) int {
+	n := 0
+	for i, r := range s {
+		if n+utf16.RuneLen(r) > units {
+			return i
+		}
+		n += utf16.RuneLen(r)
+	}
+	return len(s)
 }
 
 func checkOptions(names []string) error {
@@ -302,7 +318,7 @@ func checkOptions(names []string) error {
 			return errors.New("an empty option name")
 		case strings.Contains(n, ","):
 			return fmt.Errorf("option %q contains a comma, which Notion does not allow", n)
-		case utf8.RuneCountInString(n) > maxOptionLen:
+		case notionLen(n) > maxOptionLen:
 			return fmt.Errorf("option %q is longer than %d characters", n, maxOptionLen)
 		}
 	}

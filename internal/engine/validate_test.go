@@ -65,6 +65,13 @@ func TestPrepareValid(t *testing.T) {
 	if len(body) != 3 || len([]rune(body[0].Content)) != 2000 || len([]rune(body[2].Content)) != 500 || body[0].Content+body[1].Content+body[2].Content != long {
 		t.Fatalf("long text split into %d items", len(body))
 	}
+	// Notion counts UTF-16 code units: 1500 emoji are 3000 characters,
+	// two items, none over 2000 units and no emoji cut in half.
+	emoji := strings.Repeat("😀", 1500)
+	split, err := splitText([]builder.Text{{Content: emoji}})
+	if err != nil || len(split) != 2 || len([]rune(split[0].Content)) != 1000 || split[0].Content+split[1].Content != emoji {
+		t.Fatalf("emoji text split into %d items (%v)", len(split), err)
+	}
 	if got := rows[0].props["ID"].String(); got != "T-1" {
 		t.Fatalf("primary key property = %q, want it filled from the key", got)
 	}

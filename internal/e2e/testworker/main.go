@@ -72,6 +72,11 @@ func main() {
 			m["boom"]++ // a nil map write: a real bug in user code
 			return synq.Result[pageState]{}, nil
 		}})
+	// Load syncs for the scaling benchmark: many runs at once.
+	for i := range envInt("E2E_LOAD_SYNCS", 0) {
+		name := fmt.Sprintf("load%02d", i)
+		synq.AddSync(w, name, synq.SyncConfig[pageState]{Database: things, Mode: synq.Incremental, Schedule: "manual", Execute: pagesExec(name)})
+	}
 	if err := synq.RunExecutor(context.Background(), w); err != nil {
 		log.Fatal(err)
 	}
