@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -98,10 +99,12 @@ func (a *app) printRuns(runs []*synqv1.Run, plain bool) error {
 	if a.output == "json" && !plain {
 		return a.json(&synqv1.ListRunsResponse{Runs: runs})
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	if plain {
-		tw = tabwriter.NewWriter(a.stdout, 0, 0, 1, '\t', 0)
-	} else {
+	// Plain output is for scripts: tab-separated fields, no alignment.
+	var tw io.Writer = a.stdout
+	if !plain {
+		aligned := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		defer aligned.Flush()
+		tw = aligned
 		fmt.Fprintln(tw, "RUN\tSYNC\tTRIGGER\tSTATUS\tSTARTED\tTOOK\tPAGES\tROWS (+ ~ = -)\tERROR")
 	}
 	for _, r := range runs {
@@ -118,7 +121,7 @@ func (a *app) printRuns(runs []*synqv1.Run, plain bool) error {
 			strings.ToLower(strings.TrimPrefix(r.Trigger.String(), "TRIGGER_")), statusName(r.Status), started, took,
 			c.GetPages(), c.GetCreated(), c.GetUpdated(), c.GetUnchanged(), c.GetTrashed(), oneLine(r.Error))
 	}
-	return tw.Flush()
+	return nil
 }
 
 func (a *app) printPreview(p *synqv1.Preview) error {

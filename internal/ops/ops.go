@@ -202,7 +202,12 @@ func (o *Ops) Trigger(ctx context.Context, key, trigger string) (string, error) 
 // EnqueuePage enqueues one page task. A task that already exists (same
 // run and page) is not an error: pages are enqueued at most once.
 func (o *Ops) EnqueuePage(ctx context.Context, s spec.ManifestSync, run string, page int, delay time.Duration) error {
-	task, err := queue.NewPageTask(queue.Payload{Sync: s.Key, Run: run, Page: page, Due: o.cfg.Now().Add(delay).UnixNano()}, queue.Options{
+	return o.enqueue(ctx, s, queue.Payload{Sync: s.Key, Run: run, Page: page, Due: o.cfg.Now().Add(delay).UnixNano()}, delay)
+}
+
+func (o *Ops) enqueue(ctx context.Context, s spec.ManifestSync, p queue.Payload, delay time.Duration) error {
+	run, page := p.Run, p.Page
+	task, err := queue.NewPageTask(p, queue.Options{
 		MaxAttempts: s.MaxAttempts,
 		Timeout:     s.Timeout + 30*time.Minute,
 		Queue:       o.cfg.Queue,
@@ -252,7 +257,9 @@ func (o *Ops) Resume(ctx context.Context, key string) (string, error) {
 	if state.Run == st.ActiveRun {
 		page = state.RunPages
 	}
-	if err := o.EnqueuePage(ctx, s.ManifestSync, st.ActiveRun, page, 0); err != nil {
+	now := o.cfg.Now()
+	p := queue.Payload{Sync: key, Run: st.ActiveRun, Page: page, Due: now.UnixNano(), Resumed: now.UnixMilli()}
+	if err := o.enqueue(ctx, s.ManifestSync, p, 0); err != nil {
 		return "", err
 	}
 	o.log.Info("run resumed", "sync", key, "run", st.ActiveRun, "page", page)

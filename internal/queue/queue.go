@@ -36,10 +36,23 @@ type Payload struct {
 	// Due is when the task was meant to start (Unix nanoseconds), for the
 	// queue-lag metric.
 	Due int64 `json:"due,omitempty"`
+	// Resumed is set (Unix milliseconds) on the page task that continues
+	// a parked run. The parked page's own task already ran and its id
+	// stays reserved for Retention, so the continuation needs another id;
+	// only the one Resume that moves the run from parked to running
+	// enqueues it, which keeps a page from running twice.
+	Resumed int64 `json:"resumed,omitempty"`
 }
 
 // TaskID is the deterministic id of a page task.
 func TaskID(run string, page int) string { return run + ":" + strconv.Itoa(page) }
+
+func (p Payload) taskID() string {
+	if p.Resumed != 0 {
+		return TaskID(p.Run, p.Page) + ":resumed-" + strconv.FormatInt(p.Resumed, 10)
+	}
+	return TaskID(p.Run, p.Page)
+}
 
 // Options are the per-sync settings of a page task.
 type Options struct {
@@ -71,7 +84,7 @@ func NewPageTask(p Payload, o Options) (*asynq.Task, error) {
 		attempts = 1
 	}
 	opts := []asynq.Option{
-		asynq.TaskID(TaskID(p.Run, p.Page)),
+		asynq.TaskID(p.taskID()),
 		asynq.Queue(q),
 		asynq.MaxRetry(attempts - 1),
 		asynq.Retention(Retention),

@@ -41,6 +41,16 @@ func TestPageTaskIsEnqueuedOnce(t *testing.T) {
 	if err != nil || got != p {
 		t.Fatalf("payload round trip = %+v, %v", got, err)
 	}
+	// The continuation of a parked run is a new task for the same page,
+	// itself enqueued once.
+	p.Resumed = 1700000000000
+	resumed, _ := queue.NewPageTask(p, queue.Options{MaxAttempts: 5})
+	if info, err := client.Enqueue(resumed); err != nil || info.ID != "r1:3:resumed-1700000000000" {
+		t.Fatalf("resumed page task: %v, %v", info, err)
+	}
+	if _, err := client.Enqueue(resumed); !queue.IsDuplicate(err) {
+		t.Fatalf("second enqueue of a resumed page: err = %v, want a duplicate", err)
+	}
 }
 
 func TestInvalidPayloads(t *testing.T) {

@@ -36,10 +36,18 @@ func main() {
 		PrimaryKey:   "Key",
 		Schema:       schema.Properties{"Key": schema.Title(), "Page": schema.Number()},
 	})
+	// scheduledSync runs on its own as soon as a scheduler starts: it
+	// writes to its own database so that it never races the replace
+	// cycles of the syncs a test triggers.
+	ticks := w.Database("ticks", synq.DatabaseConfig{
+		InitialTitle: "Ticks",
+		PrimaryKey:   "Key",
+		Schema:       schema.Properties{"Key": schema.Title(), "Page": schema.Number()},
+	})
 	pagesExec := func(name string) func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
 		return func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
 			mark(name, s.Page)
-			synq.Logger(ctx).Info("fetching page", "page", s.Page)
+			synq.Logger(ctx).Info("fetching page")
 			select {
 			case <-time.After(sleep):
 			case <-ctx.Done():
@@ -54,7 +62,7 @@ func main() {
 		}
 	}
 	synq.AddSync(w, "pagesSync", synq.SyncConfig[pageState]{Database: things, Schedule: "manual", Execute: pagesExec("pagesSync")})
-	synq.AddSync(w, "scheduledSync", synq.SyncConfig[pageState]{Database: things, Mode: synq.Incremental, Schedule: "5m", Execute: pagesExec("scheduledSync")})
+	synq.AddSync(w, "scheduledSync", synq.SyncConfig[pageState]{Database: ticks, Mode: synq.Incremental, Schedule: "5m", Execute: pagesExec("scheduledSync")})
 	synq.AddSync(w, "noopSync", synq.SyncConfig[pageState]{Database: things, Mode: synq.Incremental, Schedule: "manual",
 		Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
 			mark("noopSync", s.Page)

@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ctl runs the ctl binary and returns stdout, stderr and the exit code.
+func (s *stack) ctl(addr string, args ...string) (string, string, int) {
+	s.t.Helper()
+	cmd := exec.Command(filepath.Join(binaries(s.t), "ctl"), args...)
+	cmd.Env = []string{"SYNQ_ADDR=" + addr, "SYNQ_TOKEN=" + controlToken, "PATH=/usr/bin:/bin"}
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		s.t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+var runIDRE = regexp.MustCompile(`pagesSync-\d{8}T\d{6}-[0-9a-f]{6}`)
+
+func TestCtl(t *testing.T) {
+	s := newStack(t, "E2E_PAGES=3", "E2E_ROWS=2", "E2E_SLEEP=200ms")
+	s.executor()
+	addr := s.scheduler()
+	must := func(args ...string) string {
+		t.Helper()
+		out, errOut, code := s.ctl(addr, args...)
+		if code != 0 {
+			t.Fatalf("ctl %v: exit %d\n%s%s", args, code, out, errOut)
+		}
+		return out
+	}
+
+	// --help exits 0 and names the commands.
+	if out := must("--help"); !strings.Contains(out, "trigger") || !strings.Contains(out, "capabilities") {
+		t.Fatalf("--help:\n%s", out)
+	}
+
+	// status: JSON when piped, a table with -o table.
+	var list struct {
+		Syncs []struct {
+			Key    string `json:"key"`
+			Health string `json:"health"`
+		} `json:"syncs"`
+	}
+	if err := json.Unmarshal([]byte(must("status")), &list); err != nil || len(list.Syncs) != 5 {
+		t.Fatalf("status JSON: %v %+v", err, list)
+	}
+	if out := must("status", "pagesSync", "-o", "table"); !strings.Contains(out, "SYNC") || !strings.Contains(out, "pagesSync") || !strings.Contains(out, "INITIALIZING") {
+		t.Fatalf("status table:\n%s", out)
+	}
+
+	// trigger, runs list, logs --follow.
+	out := must("trigger", "pagesSync", "-o", "table")
+	run := runIDRE.FindString(out)
+	if run == "" || !strings.Contains(out, "ctl runs logs") {
+		t.Fatalf("trigger:\n%s", out)
+	}
+	logs := must("runs", "logs", run, "--follow", "-o", "table")
+	if !strings.Contains(logs, "fetching page") || !strings.Contains(logs, "run "+run+" succeeded") {
+		t.Fatalf("runs logs --follow:\n%s", logs)
+	}
+	if out := must("runs", "list", "pagesSync", "--plain"); !strings.HasPrefix(out, run+"\tpagesSync\tmanual\tsucceeded") {
+		t.Fatalf("runs list --plain:\n%q", out)
+	}
+	if out := must("runs", "list", "-o", "table"); !strings.Contains(out, "RUN") || !strings.Contains(out, "+6 ~0 =0 -0") {
+		t.Fatalf("runs list table:\n%s", out)
+	}
+	var runs struct {
+		Runs []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(must("runs", "list")), &runs); err != nil || runs.Runs[0].Status != "RUN_STATUS_SUCCEEDED" {
+		t.Fatalf("runs list JSON: %v %+v", err, runs)
+	}
+
+	// preview and state.
+	if out := must("sync", "trigger", "pagesSync", "--preview", "--state", `{"page":1}`, "-o", "table"); !strings.Contains(out, "pagesSync-001-000") || !strings.Contains(out, "nothing was written") {
+		t.Fatalf("preview:\n%s", out)
+	}
+	if out := must("state", "get", "pagesSync"); !strings.Contains(out, `"state": null`) {
+		t.Fatalf("state get after a completed replace cycle:\n%s", out)
+	}
+	must("trigger", "scheduledSync")
+	time.Sleep(1500 * time.Millisecond)
+	// The scheduler may have run scheduledSync once already (page 3 after
+	// it); incremental state carries over, so the manual run ends at 4.
+	if out := must("sync", "state", "get", "scheduledSync", "-o", "table"); !strings.Contains(out, `"page": 3`) && !strings.Contains(out, `"page": 4`) {
+		t.Fatalf("incremental state:\n%s", out)
+	}
+	must("state", "reset", "scheduledSync")
+	if out := must("state", "get", "scheduledSync"); !strings.Contains(out, "null") {
+		t.Fatalf("state after reset:\n%s", out)
+	}
+
+	// pause / resume and the ntn spellings.
+	if out := must("pause", "pagesSync", "-o", "table"); !strings.Contains(out, "paused") {
+		t.Fatalf("pause:\n%s", out)
+	}
+	if _, errOut, code := s.ctl(addr, "trigger", "pagesSync"); code != 1 || !strings.Contains(errOut, "is paused") {
+		t.Fatalf("trigger while paused: exit %d %s", code, errOut)
+	}
+	must("resume", "pagesSync")
+	must("capabilities", "disable", "noopSync")
+	if out := must("status", "noopSync", "-o", "table"); !strings.Contains(out, "DISABLED") {
+		t.Fatalf("after capabilities disable:\n%s", out)
+	}
+	must("capabilities", "enable", "noopSync")
+
+	// Errors: one line, the right exit code.
+	if _, errOut, code := s.ctl(addr, "trigger", "nope"); code != 1 || !strings.Contains(errOut, "known syncs are") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Fatalf("unknown sync: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := s.ctl(addr, "cancel", "not-a-run"); code != 1 || !strings.Contains(errOut, "is not a run id") {
+		t.Fatalf("bad run id: exit %d %q", code, errOut)
+	}
+	if _, _, code := s.ctl(addr, "trigger"); code != 2 {
+		t.Fatalf("missing argument: exit %d, want 2", code)
+	}
+	if _, _, code := s.ctl(addr, "status", "--bogus"); code != 2 {
+		t.Fatalf("unknown flag: exit %d, want 2", code)
+	}
+	if _, errOut, code := s.ctl("127.0.0.1:1", "status"); code != 1 || !strings.Contains(errOut, "cannot reach the scheduler at 127.0.0.1:1") {
+		t.Fatalf("unreachable: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := s.ctl(addr, "status", "--token", "wrong"); code != 1 || !strings.Contains(errOut, "wrong token") {
+		t.Fatalf("wrong token: exit %d %q", code, errOut)
+	}
+}
