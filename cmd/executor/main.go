@@ -1,0 +1,43 @@
+// Command executor is synq's bundled executor: it runs the demo's syncs
+// (package examples/helpdesk) against the helpdesk API at
+// HELPDESK_API_URL. Scale it horizontally: every executor pulls page
+// tasks from the same Redis.
+//
+// Your own executor is the same dozen lines with your syncs registered:
+// see README.md, "Writing a sync".
+//
+// Configuration is the environment (REDIS_URL, NOTION_API_TOKEN,
+// NOTION_API_BASE_URL, NOTION_PARENT_PAGE_ID, SYNQ_NOTION_RATE_LIMIT,
+// SYNQ_CONCURRENCY, SYNQ_METRICS_ADDR, SYNQ_LOG_LEVEL, HELPDESK_API_URL);
+// see README.md, "Configuration".
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/synqhq/synq"
+	"github.com/synqhq/synq/examples/helpdesk"
+)
+
+func main() {
+	if len(os.Args) > 1 {
+		// No flags: everything is environment, as in a container.
+		fmt.Fprintln(os.Stderr, "executor: takes no arguments; configure it with environment variables (see README.md, Configuration)")
+		os.Exit(2)
+	}
+	w := synq.NewWorker(synq.WorkerConfig{Name: "synq-demo"})
+	url := os.Getenv("HELPDESK_API_URL")
+	if url == "" {
+		url = "http://127.0.0.1:7080"
+	}
+	if err := helpdesk.Register(w, helpdesk.Config{BaseURL: url}); err != nil {
+		fmt.Fprintln(os.Stderr, "executor:", err)
+		os.Exit(2)
+	}
+	if err := synq.RunExecutor(context.Background(), w); err != nil {
+		fmt.Fprintln(os.Stderr, "executor:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,113 @@
+// Command helpdesk serves the demo helpdesk API that synq's example
+// syncs read: tickets, customers, teams, projects and tasks, with cursor
+// pagination, updated_since, deletions, a rate limit and data that keeps
+// changing.
+//
+//	helpdesk --addr=127.0.0.1:7080 --tickets=500 --change-rate=1
+//	helpdesk healthcheck --url=http://127.0.0.1:7080/healthz
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/synqhq/synq/examples/helpdesk/api"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "helpdesk:", err)
+		msg := err.Error()
+		for _, p := range []string{"unknown flag", "unknown shorthand", "invalid argument", "flag needs", "unknown command", "accepts ", "helpdesk: "} {
+			if strings.HasPrefix(msg, p) {
+				os.Exit(2)
+			}
+		}
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	var cfg api.Config
+	var seed uint64
+	root := &cobra.Command{
+		Use:           "helpdesk",
+		Short:         "Serve the demo helpdesk API that synq's example syncs read",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Seed = seed
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			cfg.Logger = log
+			s, err := api.New(cfg)
+			if err != nil {
+				return err
+			}
+			if err := s.Start(cmd.Context()); err != nil {
+				return err
+			}
+			log.Info("helpdesk API listening", "url", s.URL(), "tickets", cfg.Tickets, "customers", cfg.Customers,
+				"change_rate_per_s", cfg.ChangeRate, "rate_limit_per_s", cfg.RateLimit)
+			<-cmd.Context().Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return s.Stop(ctx)
+		},
+	}
+	f := root.Flags()
+	f.StringVar(&cfg.Addr, "addr", envOr("HELPDESK_ADDR", "127.0.0.1:7080"), "listen address (env HELPDESK_ADDR)")
+	f.IntVar(&cfg.Tickets, "tickets", 200, "tickets to start with")
+	f.IntVar(&cfg.Customers, "customers", 50, "customers")
+	f.IntVar(&cfg.Teams, "teams", 4, "teams")
+	f.IntVar(&cfg.Projects, "projects", 5, "projects")
+	f.IntVar(&cfg.TasksPerProject, "tasks-per-project", 6, "tasks per project")
+	f.Float64Var(&cfg.ChangeRate, "change-rate", 0.5, "changes per second made on their own (updates, new tickets, deletions); 0 for none")
+	f.Float64Var(&cfg.RateLimit, "rate-limit", 20, "requests per second per client before 429s; negative for none")
+	f.Uint64Var(&seed, "seed", 1, "seed of the generated data")
+	root.AddCommand(healthcheck())
+	return root
+}
+
+// healthcheck is for container health checks: the image has no curl.
+func healthcheck() *cobra.Command {
+	var url string
+	cmd := &cobra.Command{
+		Use:   "healthcheck",
+		Short: "Exit 0 when the API at --url answers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := http.Client{Timeout: 3 * time.Second}
+			resp, err := c.Get(url)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return errors.New(url + " answered " + resp.Status)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&url, "url", "http://127.0.0.1:7080/healthz", "health URL")
+	return cmd
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
