@@ -5,7 +5,7 @@ BIN       := bin
 CMDS      := $(notdir $(wildcard cmd/*))
 FUZZTIME  ?= 10s
 
-.PHONY: all build test test-short fuzz-short bench lint fmt proto clean
+.PHONY: all build dev test test-short fuzz-short bench lint fmt proto clean
 
 all: lint build test
 
@@ -13,6 +13,11 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build ./...
 	@if [ -d cmd ]; then $(GO) build -o $(BIN)/ ./cmd/...; fi
+
+# A complete local stack: Redis, the Notion emulator, the demo API, a
+# scheduler and an executor. Ctrl-C stops it.
+dev: build
+	./$(BIN)/dev $(DEV_FLAGS)
 
 # The full suite: race detector on, real redis-server, the emulator over HTTP,
 # then a short run of every fuzz target.
