@@ -79,6 +79,13 @@ func ExecutorConfigFromEnv() (ExecutorConfig, error) {
 		}
 		cfg.Concurrency = n
 	}
+	if v := os.Getenv("SYNQ_LOG_LEVEL"); v != "" {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return cfg, fmt.Errorf("SYNQ_LOG_LEVEL=%q: use debug, info, warn or error", v)
+		}
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
 	return cfg, nil
 }
 

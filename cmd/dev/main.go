@@ -129,9 +129,10 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("%w (another stack running? pass --notion-addr)", err)
 		}
 		cleanups = append(cleanups, func() { _ = emu.Stop(context.Background()) })
-		env = append(env, "NOTION_API_TOKEN="+localToken, "NOTION_API_BASE_URL="+emu.URL(), "NOTION_PARENT_PAGE_ID="+localParent)// The emulator has no limit of its own here; the executors still pace
-		// at Notion's 180 a minute unless told otherwise.
-
+		// The emulator has no limit of its own here; the executors still
+		// pace at Notion's 180 a minute unless SYNQ_NOTION_RATE_LIMIT says
+		// otherwise.
+		env = append(env, "NOTION_API_TOKEN="+localToken, "NOTION_API_BASE_URL="+emu.URL(), "NOTION_PARENT_PAGE_ID="+localParent)
 		notionWhere = emu.URL() + "/  (the Notion emulator: open it in a browser)"
 	}
 
