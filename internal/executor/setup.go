@@ -62,6 +62,30 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 	if err != nil {
 		return fail(err)
 	}
+	nc, err := notion.New(notionConfig(o, p))
+	if err != nil {
+		return fail(fmt.Errorf("Notion client: %w", err))
+	}
+	eng, err := engine.New(engine.Config{Redis: rdb.New(client), Notion: nc, ParentPageID: o.ParentPageID, Set: set, Logger: o.Logger})
+	if err != nil {
+		return fail(err)
+	}
+	x, err := New(Config{
+		Set: set, Engine: eng, Redis: client, Pacers: sdkPacers{p: p, m: o.Metrics}, Metrics: o.Metrics,
+		Concurrency: o.Concurrency, Queue: o.Queue, ShutdownTimeout: o.ShutdownTimeout,
+		RetryBase: o.RetryBase, RetryMax: o.RetryMax, ManifestEvery: o.ManifestEvery, Logger: o.Logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	x.ownClient = client
+	return x, nil
+}
+
+// notionConfig wires the Notion client into the shared pacer: every call
+// waits its turn on the token's pacer, with the running sync as consumer,
+// and a 429 sets a cool-down every executor honours.
+func notionConfig(o Options, p *pacer.Pacer) notion.Config {
 	ncfg := notion.Config{BaseURL: o.NotionBaseURL, Token: o.NotionToken, Logger: o.Logger}
 	if m := o.Metrics; m != nil {
 		ncfg.After = func(r notion.Request, status int, d time.Duration, _ error) { m.ObserveNotion(r.Route, status, d) }
@@ -82,24 +106,7 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 			}
 		}
 	}
-	nc, err := notion.New(ncfg)
-	if err != nil {
-		return fail(fmt.Errorf("Notion client: %w", err))
-	}
-	eng, err := engine.New(engine.Config{Redis: rdb.New(client), Notion: nc, ParentPageID: o.ParentPageID, Set: set, Logger: o.Logger})
-	if err != nil {
-		return fail(err)
-	}
-	x, err := New(Config{
-		Set: set, Engine: eng, Redis: client, Pacers: sdkPacers{p: p, m: o.Metrics}, Metrics: o.Metrics,
-		Concurrency: o.Concurrency, Queue: o.Queue, ShutdownTimeout: o.ShutdownTimeout,
-		RetryBase: o.RetryBase, RetryMax: o.RetryMax, ManifestEvery: o.ManifestEvery, Logger: o.Logger,
-	})
-	if err != nil {
-		return fail(err)
-	}
-	x.ownClient = client
-	return x, nil
+	return ncfg
 }
 
 // consumerOf is the pacer consumer of a Notion call: the sync running it,

@@ -1,0 +1,65 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/synqhq/synq/internal/emulator"
+	"github.com/synqhq/synq/internal/notion"
+	"github.com/synqhq/synq/internal/pacer"
+	"github.com/synqhq/synq/internal/testutil/notiontest"
+	"github.com/synqhq/synq/internal/testutil/redistest"
+)
+
+// A 429 from Notion, met by one executor's client, sets the token's
+// cool-down in Redis so every executor waits it out.
+func TestNotion429SetsTheSharedCooldown(t *testing.T) {
+	r := redistest.Start(t)
+	emu := notiontest.Start(t, emulator.Config{})
+	p, err := pacer.New(pacer.Config{Redis: r.Client(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Our pacer allows far more than the emulator: the emulator answers 429.
+	o := Options{NotionBaseURL: emu.URL(), NotionToken: notiontest.Token, NotionRateLimit: 6000, Logger: slog.New(slog.DiscardHandler)}
+	cfg := notionConfig(o, p)
+	cfg.MaxRetries = -1 // see the 429 itself
+	c, err := notion.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu.SetRateLimit(20) // one request every 3 s, burst 1
+	name := pacer.NotionPacerName(notiontest.Token)
+	ctx := context.Background()
+	var limited bool
+	for range 5 {
+		_, err := c.ListUsers(ctx, "")
+		var e *notion.Error
+		if errors.As(err, &e) && e.Status == 429 {
+			limited = true
+			break
+		}
+		if err != nil {
+			t.Fatalf("ListUsers: %v", err)
+		}
+	}
+	if !limited {
+		t.Fatal("the emulator never answered 429")
+	}
+	left, err := p.CooldownRemaining(ctx, name)
+	if err != nil || left <= 0 || left > 5*time.Second {
+		t.Fatalf("cool-down after a 429 = %v, %v; want the Retry-After (a few seconds)", left, err)
+	}
+	// Another executor's call on the same token waits for the cool-down.
+	other := notionConfig(o, p)
+	began := time.Now()
+	if err := other.Before(ctx, notion.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(began); waited < left/2 {
+		t.Errorf("a call during the cool-down went after %v, the cool-down had %v left", waited, left)
+	}
+}
