@@ -9,19 +9,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/synqhq/synq/examples/helpdesk/api"
+	"github.com/synqhq/synq/internal/cli"
 )
 
 func main() {
@@ -29,13 +27,7 @@ func main() {
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "helpdesk:", err)
-		msg := err.Error()
-		for _, p := range []string{"unknown flag", "unknown shorthand", "invalid argument", "flag needs", "unknown command", "accepts ", "helpdesk: "} {
-			if strings.HasPrefix(msg, p) {
-				os.Exit(2)
-			}
-		}
-		os.Exit(1)
+		os.Exit(cli.ExitCode(err))
 	}
 }
 
@@ -54,7 +46,7 @@ func newRoot() *cobra.Command {
 			cfg.Logger = log
 			s, err := api.New(cfg)
 			if err != nil {
-				return err
+				return cli.UsageError{Err: err} // api.New refuses only bad flag values
 			}
 			if err := s.Start(cmd.Context()); err != nil {
 				return err
@@ -68,7 +60,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	f := root.Flags()
-	f.StringVar(&cfg.Addr, "addr", envOr("HELPDESK_ADDR", "127.0.0.1:7080"), "listen address (env HELPDESK_ADDR)")
+	f.StringVar(&cfg.Addr, "addr", cli.EnvOr("HELPDESK_ADDR", "127.0.0.1:7080"), "listen address (env HELPDESK_ADDR)")
 	f.IntVar(&cfg.Tickets, "tickets", 200, "tickets to start with")
 	f.IntVar(&cfg.Customers, "customers", 50, "customers")
 	f.IntVar(&cfg.Teams, "teams", 4, "teams")
@@ -77,37 +69,6 @@ func newRoot() *cobra.Command {
 	f.Float64Var(&cfg.ChangeRate, "change-rate", 0.5, "changes per second made on their own (updates, new tickets, deletions); 0 for none")
 	f.Float64Var(&cfg.RateLimit, "rate-limit", 20, "requests per second per client before 429s; negative for none")
 	f.Uint64Var(&seed, "seed", 1, "seed of the generated data")
-	root.AddCommand(healthcheck())
+	root.AddCommand(cli.Healthcheck("helpdesk API", "http://127.0.0.1:7080/healthz"))
 	return root
-}
-
-// healthcheck is for container health checks: the image has no curl.
-func healthcheck() *cobra.Command {
-	var url string
-	cmd := &cobra.Command{
-		Use:   "healthcheck",
-		Short: "Exit 0 when the API at --url answers",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := http.Client{Timeout: 3 * time.Second}
-			resp, err := c.Get(url)
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return errors.New(url + " answered " + resp.Status)
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&url, "url", "http://127.0.0.1:7080/healthz", "health URL")
-	return cmd
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }

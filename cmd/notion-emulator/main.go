@@ -8,10 +8,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/synqhq/synq/internal/cli"
 	"github.com/synqhq/synq/internal/emulator"
 )
 
@@ -29,28 +28,11 @@ func main() {
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "notion-emulator:", err)
-		if isUsage(err) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+		os.Exit(cli.ExitCode(err))
 	}
 }
 
-type usageError struct{ error }
-
-func isUsage(err error) bool {
-	var ue usageError
-	if errors.As(err, &ue) {
-		return true
-	}
-	msg := err.Error()
-	for _, p := range []string{"unknown flag", "unknown shorthand", "invalid argument", "flag needs", "unknown command", "accepts "} {
-		if strings.HasPrefix(msg, p) {
-			return true
-		}
-	}
-	return false
-}
+type usageError = cli.UsageError
 
 func newRoot() *cobra.Command {
 	var (
@@ -69,7 +51,7 @@ func newRoot() *cobra.Command {
 			if v := os.Getenv("NOTION_EMULATOR_RATE_LIMIT"); v != "" {
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 0 {
-					return usageError{fmt.Errorf("NOTION_EMULATOR_RATE_LIMIT=%q: want requests per 60 s, or 0 for none", v)}
+					return usageError{Err: fmt.Errorf("NOTION_EMULATOR_RATE_LIMIT=%q: want requests per 60 s, or 0 for none", v)}
 				}
 				envRate = n
 			}
@@ -81,27 +63,27 @@ func newRoot() *cobra.Command {
 			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
+				return usageError{Err: fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
 			}
 			f, err := emulator.ParseFaults(faults)
 			if err != nil {
-				return usageError{fmt.Errorf("--faults: %w", err)}
+				return usageError{Err: fmt.Errorf("--faults: %w", err)}
 			}
 			if rateLimit < 0 {
-				return usageError{fmt.Errorf("--rate-limit %d: want requests per 60 s, or 0 for none", rateLimit)}
+				return usageError{Err: fmt.Errorf("--rate-limit %d: want requests per 60 s, or 0 for none", rateLimit)}
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return serve(cmd.Context(), emulator.Config{Addr: addr, Tokens: tokens, DataDir: dataDir, RateLimit: rateLimit, Faults: f, Logger: log}, log)
 		},
 	}
 	fl := root.Flags()
-	fl.StringVar(&addr, "addr", envOr("NOTION_EMULATOR_ADDR", "127.0.0.1:7070"), "listen address (env NOTION_EMULATOR_ADDR)")
+	fl.StringVar(&addr, "addr", cli.EnvOr("NOTION_EMULATOR_ADDR", "127.0.0.1:7070"), "listen address (env NOTION_EMULATOR_ADDR)")
 	fl.StringSliceVar(&tokens, "token", splitList(os.Getenv("NOTION_EMULATOR_TOKEN")), "accepted integration token, repeatable; none accepts any token (env NOTION_EMULATOR_TOKEN, comma-separated)")
 	fl.StringVar(&dataDir, "data-dir", os.Getenv("NOTION_EMULATOR_DATA_DIR"), "keep data here across restarts; empty keeps it in memory (env NOTION_EMULATOR_DATA_DIR)")
 	fl.IntVar(&rateLimit, "rate-limit", emulator.DefaultRateLimit, "requests per 60 s per token, like Notion; 0 turns it off (env NOTION_EMULATOR_RATE_LIMIT)")
 	fl.StringVar(&faults, "faults", os.Getenv("NOTION_EMULATOR_FAULTS"), `inject faults, e.g. "500=0.05,503=0.02,stall=0.01,stall_for=20s,applied503=0.05,seed=1" (env NOTION_EMULATOR_FAULTS)`)
-	fl.StringVar(&logLevel, "log-level", envOr("NOTION_EMULATOR_LOG_LEVEL", "info"), "debug logs every request (env NOTION_EMULATOR_LOG_LEVEL)")
-	root.AddCommand(healthcheck())
+	fl.StringVar(&logLevel, "log-level", cli.EnvOr("NOTION_EMULATOR_LOG_LEVEL", "info"), "debug logs every request (env NOTION_EMULATOR_LOG_LEVEL)")
+	root.AddCommand(cli.Healthcheck("emulator", "http://127.0.0.1:7070/healthz"))
 	return root
 }
 
@@ -130,39 +112,6 @@ func serve(ctx context.Context, cfg emulator.Config, log *slog.Logger) error {
 	}
 	log.Info("notion emulator stopped")
 	return nil
-}
-
-// healthcheck is for container health checks: the image has no curl.
-func healthcheck() *cobra.Command {
-	var url string
-	var timeout time.Duration
-	cmd := &cobra.Command{
-		Use:   "healthcheck",
-		Short: "Exit 0 when the emulator at --url answers",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := http.Client{Timeout: timeout}
-			resp, err := c.Get(url)
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("%s answered %s", url, resp.Status)
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&url, "url", "http://127.0.0.1:7070/healthz", "health URL")
-	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "give up after")
-	return cmd
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func splitList(s string) []string {
