@@ -43,6 +43,11 @@ type ExecutorConfig struct {
 	// ShutdownTimeout is how long Stop waits for pages in flight before
 	// handing them back to the queue (default 30s).
 	ShutdownTimeout time.Duration
+	// ManifestInterval is how often the executor refreshes its worker's
+	// manifest in Redis (SYNQ_MANIFEST_INTERVAL, default 15s). A manifest
+	// expires after four intervals without a refresh: that is how long
+	// after its last executor stopped a sync counts as declared.
+	ManifestInterval time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -78,6 +83,13 @@ func ExecutorConfigFromEnv() (ExecutorConfig, error) {
 			return cfg, fmt.Errorf("SYNQ_CONCURRENCY=%q: want a whole number ≥ 1", v)
 		}
 		cfg.Concurrency = n
+	}
+	if v := os.Getenv("SYNQ_MANIFEST_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond {
+			return cfg, fmt.Errorf("SYNQ_MANIFEST_INTERVAL=%q: want a duration of at least 100ms, e.g. 15s", v)
+		}
+		cfg.ManifestInterval = d
 	}
 	if v := os.Getenv("SYNQ_LOG_LEVEL"); v != "" {
 		var level slog.Level
@@ -126,7 +138,7 @@ func NewExecutor(ctx context.Context, w *Worker, cfg ExecutorConfig) (*Executor,
 		Metrics:  m,
 		RedisURL: cfg.RedisURL, NotionToken: cfg.NotionToken, NotionBaseURL: cfg.NotionBaseURL,
 		ParentPageID: cfg.NotionParentPageID, NotionRateLimit: limit, Concurrency: cfg.Concurrency,
-		ShutdownTimeout: cfg.ShutdownTimeout, Logger: cfg.Logger,
+		ShutdownTimeout: cfg.ShutdownTimeout, ManifestEvery: cfg.ManifestInterval, Logger: cfg.Logger,
 	})
 	if err != nil {
 		if ms != nil {

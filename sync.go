@@ -57,7 +57,18 @@ type SyncConfig[S any] struct {
 	MaxAttempts int
 	// Pacers lists the pacers Execute uses, for operators' views (optional).
 	Pacers []*Pacer
+	// MaxTrashFraction is the deletion guard of a Replace sync: a cycle
+	// that would trash more than this fraction of its database's rows
+	// (when the database has more than 10) trashes nothing and ends with a
+	// warning, so an empty or truncated upstream answer never wipes a
+	// database people have annotated. Default MaxTrashFractionDefault;
+	// 1 turns the guard off. `ctl trigger KEY --allow-trash` lifts it for
+	// one run.
+	MaxTrashFraction float64
 }
+
+// MaxTrashFractionDefault is the deletion guard's default threshold.
+const MaxTrashFractionDefault = spec.DefaultMaxTrashFraction
 
 // Result is what Execute returns for one page.
 type Result[S any] struct {
@@ -130,6 +141,9 @@ func buildSync[S any](w *Worker, key string, cfg SyncConfig[S]) (*spec.Sync, err
 	if cfg.MaxAttempts < 0 {
 		bad("MaxAttempts is negative (%d): leave it 0 for the default 5", cfg.MaxAttempts)
 	}
+	if cfg.MaxTrashFraction < 0 || cfg.MaxTrashFraction > 1 {
+		bad("MaxTrashFraction %v is not a fraction: use a value in (0, 1], e.g. 0.5 (0 means the default %v; 1 turns the deletion guard off)", cfg.MaxTrashFraction, MaxTrashFractionDefault)
+	}
 	var pacers []string
 	for i, p := range cfg.Pacers {
 		if p == nil {
@@ -165,6 +179,8 @@ func buildSync[S any](w *Worker, key string, cfg SyncConfig[S]) (*spec.Sync, err
 		MaxAttempts: attempts,
 		Pacers:      pacers,
 		Execute:     erase(w, key, cfg.Execute),
+
+		MaxTrashFraction: cfg.MaxTrashFraction,
 	}, nil
 }
 

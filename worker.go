@@ -10,8 +10,10 @@ import (
 
 // WorkerConfig configures a Worker.
 type WorkerConfig struct {
-	// Name identifies the worker's manifest in Redis. Executors of one
-	// deployment share a name; default "default".
+	// Name identifies the worker in Redis: its manifest and its own task
+	// queue. Executors of one deployment share a name; workers that share
+	// a Redis need different names (and different sync and database keys).
+	// Default "default".
 	Name string
 }
 
@@ -84,6 +86,9 @@ func init() {
 // build validates the declarations and returns their erased form.
 func (w *Worker) build() (*spec.Set, error) {
 	errs := append([]error(nil), w.errs...)
+	if !keyRE.MatchString(w.name) {
+		errs = append(errs, fmt.Errorf("worker name %q: use letters, digits, '_', '-' or '.', starting with a letter (at most 100)", w.name))
+	}
 	set := &spec.Set{
 		Worker:    w.name,
 		Databases: map[string]*spec.Database{},

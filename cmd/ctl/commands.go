@@ -88,7 +88,7 @@ func (a *app) statusCmd() *cobra.Command {
 }
 
 func (a *app) triggerCmd() *cobra.Command {
-	var preview bool
+	var preview, allowTrash bool
 	var state string
 	cmd := &cobra.Command{
 		Use:   "trigger KEY",
@@ -97,6 +97,9 @@ func (a *app) triggerCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if state != "" && !preview {
 				return usageError{fmt.Errorf("--state goes with --preview (to change the stored state use `ctl state reset`)")}
+			}
+			if allowTrash && preview {
+				return usageError{fmt.Errorf("--allow-trash goes with a run, not --preview (a preview trashes nothing)")}
 			}
 			if state != "" && !json.Valid([]byte(state)) {
 				return usageError{fmt.Errorf("--state is not valid JSON: e.g. --state '{\"cursor\":\"abc\"}'")}
@@ -112,7 +115,7 @@ func (a *app) triggerCmd() *cobra.Command {
 				ctx, cancel = context10m(cmd)
 				defer cancel()
 			}
-			r, err := c.TriggerSync(ctx, &synqv1.TriggerSyncRequest{Key: args[0], Preview: preview, StateJson: state})
+			r, err := c.TriggerSync(ctx, &synqv1.TriggerSyncRequest{Key: args[0], Preview: preview, StateJson: state, AllowTrash: allowTrash})
 			if err != nil {
 				return a.rpcErr(err)
 			}
@@ -128,7 +131,28 @@ func (a *app) triggerCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&preview, "preview", false, "run Execute once and show what would change, writing nothing")
 	cmd.Flags().StringVar(&state, "state", "", "state (JSON) to preview from instead of the stored one")
+	cmd.Flags().BoolVar(&allowTrash, "allow-trash", false, "lift the deletion guard for this run: its replace cycle may trash more than the sync's MaxTrashFraction of the database")
 	return cmd
+}
+
+func (a *app) forgetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "forget KEY",
+		Short: "Remove the records (state, runs, logs, health) of a sync no live executor declares; its Notion rows stay",
+		Args:  oneArg("sync key", "ctl forget retiredSync"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.call(cmd.Context())
+			defer cancel()
+			if _, err := c.ForgetSync(ctx, &synqv1.ForgetSyncRequest{Key: args[0]}); err != nil {
+				return a.rpcErr(err)
+			}
+			return a.done(args[0], "forgotten (its rows in Notion are untouched)")
+		},
+	}
 }
 
 func (a *app) stateCmd() *cobra.Command {

@@ -89,10 +89,34 @@ func (a *app) printSyncs(syncs []*synqv1.Sync) error {
 		if s.NextRun != nil && !s.Paused {
 			next = until(s.NextRun)
 		}
+		if !s.Declared {
+			next = "not scheduled"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Key, strings.TrimPrefix(s.Health.String(), "HEALTH_"),
 			strings.ToLower(strings.TrimPrefix(s.Mode.String(), "MODE_")), s.Schedule, next, active, last, rows)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, s := range syncs {
+		switch {
+		case !s.Declared:
+			since := ""
+			if s.UndeclaredSince != nil {
+				since = " since " + s.UndeclaredSince.AsTime().Local().Format("2006-01-02 15:04") + " (" + ago(s.UndeclaredSince) + ")"
+			}
+			fmt.Fprintf(a.stdout, "\n%s: no live executor of worker %q declares it%s: deploy one, or `ctl forget %s` to remove its records", s.Key, s.Worker, since, s.Key)
+		case s.Conflict != "":
+			fmt.Fprintf(a.stdout, "\n%s: declared by workers %q and %q: only %q runs it; rename it in one of them", s.Key, s.Worker, s.Conflict, s.Worker)
+		}
+	}
+	for _, s := range syncs {
+		if !s.Declared || s.Conflict != "" {
+			fmt.Fprintln(a.stdout)
+			break
+		}
+	}
+	return nil
 }
 
 func (a *app) printRuns(runs []*synqv1.Run, plain bool) error {

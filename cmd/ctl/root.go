@@ -82,7 +82,7 @@ Examples:
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "deadline of one request (not of --follow or watching)")
 
 	root.AddCommand(a.statusCmd(), a.triggerCmd(), a.stateCmd(), a.pauseCmd("pause", "Pause a sync: no new runs; an active run stops at its next page"),
-		a.resumeCmd("resume", "Resume a paused sync and continue its parked run"), a.cancelCmd(), a.runsCmd())
+		a.resumeCmd("resume", "Resume a paused sync and continue its parked run"), a.cancelCmd(), a.runsCmd(), a.forgetCmd())
 	// ntn-style spellings.
 	syncCmd := &cobra.Command{Use: "sync", Short: "ntn-style spellings: sync status|trigger|state"}
 	syncCmd.AddCommand(a.statusCmd(), a.triggerCmd(), a.stateCmd())

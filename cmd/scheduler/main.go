@@ -28,6 +28,7 @@ import (
 type options struct {
 	redisURL    string
 	tick        time.Duration
+	reapEvery   time.Duration
 	id          string
 	logLevel    string
 	controlAddr string
@@ -56,6 +57,7 @@ func run() int {
 	f := cmd.Flags()
 	f.StringVar(&o.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
 	f.DurationVar(&o.tick, "tick", 1*time.Second, "how often due syncs are checked")
+	f.DurationVar(&o.reapEvery, "reap-every", 10*time.Second, "how often the leader fails runs nobody will move on (lost tasks, executors lost on the last attempt, syncs no longer declared)")
 	f.StringVar(&o.id, "id", os.Getenv("SYNQ_SCHEDULER_ID"), "replica id in the leader lease (env SYNQ_SCHEDULER_ID; default random)")
 	f.StringVar(&o.controlAddr, "control-addr", envOr("SYNQ_CONTROL_ADDR", control.DefaultAddr), "control API listen address (env SYNQ_CONTROL_ADDR)")
 	f.StringVar(&o.token, "control-token", os.Getenv("SYNQ_CONTROL_TOKEN"), "bearer token ctl must send (env SYNQ_CONTROL_TOKEN); without one the API listens on loopback only")
@@ -115,7 +117,7 @@ func serve(ctx context.Context, o options) error {
 		defer ms.Stop(context.Background())
 		log.Info("serving metrics", "addr", ms.Addr())
 	}
-	s, err := scheduler.New(scheduler.Config{Ops: op, ID: o.id, Tick: o.tick, Logger: log, Metrics: m})
+	s, err := scheduler.New(scheduler.Config{Ops: op, ID: o.id, Tick: o.tick, ReapEvery: o.reapEvery, Logger: log, Metrics: m})
 	if err != nil {
 		return err
 	}

@@ -100,7 +100,7 @@ func (s *Service) TriggerSync(ctx context.Context, r *synqv1.TriggerSyncRequest)
 		}
 		return &synqv1.TriggerSyncResponse{Preview: previewPB(p)}, nil
 	}
-	run, err := s.ops.Trigger(ctx, r.GetKey(), "manual")
+	run, err := s.ops.Trigger(ctx, r.GetKey(), "manual", ops.TriggerOptions{AllowTrash: r.GetAllowTrash()})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -182,7 +182,41 @@ func (s *Service) ListRuns(ctx context.Context, r *synqv1.ListRunsRequest) (*syn
 	return out, nil
 }
 
-// GetRunLogs streams a run's log; with follow, until the run ends.
+// GetRun returns one run with its page records.
+func (s *Service) GetRun(ctx context.Context, r *synqv1.GetRunRequest) (*synqv1.GetRunResponse, error) {
+	run, err := s.ops.Run(ctx, r.GetRunId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	pages, err := s.ops.RunPages(ctx, r.GetRunId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &synqv1.GetRunResponse{Run: runPB(&run)}
+	for _, p := range pages {
+		pr := &synqv1.PageRecord{Page: int32(p.Page), Attempts: int32(p.Attempts), Counters: p.Counters, Error: p.Error}
+		if !p.Started.IsZero() {
+			pr.Started = timestamppb.New(p.Started)
+		}
+		if !p.Finished.IsZero() {
+			pr.Finished = timestamppb.New(p.Finished)
+		}
+		out.Pages = append(out.Pages, pr)
+	}
+	return out, nil
+}
+
+// ForgetSync removes the records of a sync no live executor declares.
+func (s *Service) ForgetSync(ctx context.Context, r *synqv1.ForgetSyncRequest) (*synqv1.ForgetSyncResponse, error) {
+	if err := s.ops.Forget(ctx, r.GetKey()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &synqv1.ForgetSyncResponse{}, nil
+}
+
+// GetRunLogs streams a run's log; with follow, until the run ends. The
+// lines of a page are stored in the same step as the commit that ends the
+// run, so the read after seeing the end has them all.
 func (s *Service) GetRunLogs(r *synqv1.GetRunLogsRequest, stream synqv1.ControlService_GetRunLogsServer) error {
 	ctx := stream.Context()
 	var from int64
@@ -191,11 +225,13 @@ func (s *Service) GetRunLogs(r *synqv1.GetRunLogsRequest, stream synqv1.ControlS
 		if err != nil {
 			return toStatus(err)
 		}
+		// Read the log after the status: lines stored with the end are
+		// then never missed.
 		lines, err := s.ops.Logs(ctx, r.GetRunId(), from)
 		if err != nil {
 			return toStatus(err)
 		}
-		ended := run.Status != rdb.RunRunning && run.Status != rdb.RunParked
+		ended := run.Ended()
 		if len(lines) > 0 || from == 0 || (ended && r.GetFollow()) {
 			msg := &synqv1.GetRunLogsResponse{Run: runPB(&run)}
 			for _, l := range lines {
@@ -230,6 +266,15 @@ func (s *Service) syncPB(ctx context.Context, v ops.View) *synqv1.Sync {
 		SkippedTicks:        v.Status.SkippedTicks,
 		ActiveRun:           runPB(v.ActiveRun),
 		LastRun:             runPB(v.LastRun),
+		Declared:            v.Declared,
+		Build:               v.Build,
+		Conflict:            v.Conflict,
+		Timeout:             durationpb.New(v.Timeout),
+		MaxAttempts:         int32(v.MaxAttempts),
+		MaxTrashFraction:    v.MaxTrashFraction,
+	}
+	if !v.Declared && !v.Since.IsZero() {
+		out.UndeclaredSince = timestamppb.New(v.Since)
 	}
 	if !v.Status.NextRun.IsZero() && v.Schedule.Kind == spec.Every {
 		out.NextRun = timestamppb.New(v.Status.NextRun)
@@ -257,12 +302,20 @@ func runPB(r *rdb.Run) *synqv1.Run {
 		Status: map[string]synqv1.RunStatus{
 			rdb.RunRunning: synqv1.RunStatus_RUN_STATUS_RUNNING, rdb.RunSucceeded: synqv1.RunStatus_RUN_STATUS_SUCCEEDED,
 			rdb.RunFailed: synqv1.RunStatus_RUN_STATUS_FAILED, rdb.RunCancelled: synqv1.RunStatus_RUN_STATUS_CANCELLED,
-			rdb.RunParked: synqv1.RunStatus_RUN_STATUS_PARKED,
+			rdb.RunParked: synqv1.RunStatus_RUN_STATUS_PARKED, rdb.RunWarning: synqv1.RunStatus_RUN_STATUS_WARNING,
 		}[r.Status],
+		Worker:     r.Worker,
+		AllowTrash: r.AllowTrash,
 		Counters: &synqv1.Counters{
 			Pages: r.Counters["pages"], Created: r.Counters["created"], Updated: r.Counters["updated"],
 			Unchanged: r.Counters["unchanged"], Trashed: r.Counters["trashed"], Skipped: r.Counters["skipped"],
 		},
+	}
+	if r.Status == rdb.RunRunning {
+		out.CurrentPage, out.LastError = int32(r.TaskPage), r.LastError
+		if r.AttemptPage == r.TaskPage {
+			out.Attempts = int32(r.Attempts)
+		}
 	}
 	if !r.Started.IsZero() {
 		out.Started = timestamppb.New(r.Started)

@@ -125,7 +125,8 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, ops.ErrUnknownSync), errors.Is(err, ops.ErrUnknownRun):
 		code = codes.NotFound
-	case errors.Is(err, ops.ErrRunActive), errors.Is(err, ops.ErrPaused), errors.Is(err, ops.ErrNotActive):
+	case errors.Is(err, ops.ErrRunActive), errors.Is(err, ops.ErrPaused), errors.Is(err, ops.ErrNotActive),
+		errors.Is(err, ops.ErrUndeclared), errors.Is(err, ops.ErrDeclared), errors.Is(err, ops.ErrSweeping):
 		code = codes.FailedPrecondition
 	case errors.Is(err, ops.ErrInvalidState):
 		code = codes.InvalidArgument

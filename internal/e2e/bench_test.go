@@ -54,14 +54,14 @@ type pageState struct {
 }
 
 // inProcess starts an executor of w in this process.
-func inProcess(b *testing.B, s *stack, w *synq.Worker) {
+func inProcess(b testing.TB, s *stack, w *synq.Worker) {
 	set, err := spec.SetOf(w)
 	if err != nil {
 		b.Fatal(err)
 	}
 	x, err := executor.Open(context.Background(), set, executor.Options{
 		RedisURL: s.redis.URL(), NotionToken: notiontest.Token, NotionBaseURL: s.emu.URL(),
-		ParentPageID: notiontest.ParentPageID(), Concurrency: 4,
+		ParentPageID: notiontest.ParentPageID(), Concurrency: 4, ManifestEvery: 500 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -117,8 +117,7 @@ func BenchmarkPageOverhead(b *testing.B) {
 	// Its own queue: the synq executor above consumes the default one and
 	// would take (and fail) these tasks.
 	const noopQueue = "bench-noop"
-	cfg := queue.ServerConfig(4)
-	cfg.Queues = map[string]int{noopQueue: 1}
+	cfg := queue.ServerConfig(4, noopQueue)
 	srv := asynq.NewServerFromRedisClient(s.redis.Client(), cfg)
 	var mu sync.Mutex
 	var times []time.Time

@@ -77,7 +77,7 @@ func TestControlService(t *testing.T) {
 	}
 
 	list, err := c.ListSyncs(ctx, &synqv1.ListSyncsRequest{})
-	if err != nil || len(list.Syncs) != 5 {
+	if err != nil || len(list.Syncs) != 7 {
 		t.Fatalf("ListSyncs = %v, %v", list, err)
 	}
 	if _, err := c.GetSync(ctx, &synqv1.GetSyncRequest{Key: "nope"}); code(err) != codes.NotFound || !strings.Contains(err.Error(), "pagesSync") {

@@ -54,7 +54,7 @@ func TestCtl(t *testing.T) {
 			Health string `json:"health"`
 		} `json:"syncs"`
 	}
-	if err := json.Unmarshal([]byte(must("status")), &list); err != nil || len(list.Syncs) != 5 {
+	if err := json.Unmarshal([]byte(must("status")), &list); err != nil || len(list.Syncs) != 7 {
 		t.Fatalf("status JSON: %v %+v", err, list)
 	}
 	if out := must("status", "pagesSync", "-o", "table"); !strings.Contains(out, "SYNC") || !strings.Contains(out, "pagesSync") || !strings.Contains(out, "INITIALIZING") {

@@ -43,7 +43,7 @@ func binaries(t testing.TB) string {
 		}
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command("go", "build", "-race", "-o", binDir+"/", "./cmd/scheduler", "./cmd/ctl", "./internal/e2e/testworker")
+		cmd := exec.Command("go", "build", "-race", "-o", binDir+"/", "./cmd/scheduler", "./cmd/ctl", "./internal/e2e/testworker", "./internal/e2e/bookworker")
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -77,6 +77,9 @@ func newStack(t testing.TB, extraEnv ...string) *stack {
 		"NOTION_API_BASE_URL=" + s.emu.URL(),
 		"NOTION_PARENT_PAGE_ID=" + notiontest.ParentPageID(),
 		"SYNQ_NOTION_RATE_LIMIT=0",
+		// Manifests expire after 4 intervals: a dropped sync is undeclared
+		// within 2 s.
+		"SYNQ_MANIFEST_INTERVAL=500ms",
 		"E2E_MARK=" + s.mark,
 	}, extraEnv...)
 	var err error
@@ -118,7 +121,7 @@ func (s *stack) start(bin string, env ...string) *proc {
 	p := &proc{name: bin, out: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(filepath.Join(binaries(s.t), bin))
 	if bin == "scheduler" {
-		p.cmd.Args = append(p.cmd.Args, "--tick=100ms", "--control-addr=127.0.0.1:0")
+		p.cmd.Args = append(p.cmd.Args, "--tick=100ms", "--reap-every=1s", "--control-addr=127.0.0.1:0")
 	}
 	p.cmd.Env = append(append(os.Environ(), s.env...), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -140,8 +143,14 @@ func (s *stack) start(bin string, env ...string) *proc {
 // executor starts a test worker and waits until it pulls tasks.
 func (s *stack) executor(env ...string) *proc {
 	s.t.Helper()
-	p := s.start("testworker", env...)
-	s.waitFor(30*time.Second, "executor start", func() bool { return strings.Contains(p.out.String(), "executor started") })
+	return s.worker("testworker", env...)
+}
+
+// worker starts an executor binary and waits until it pulls tasks.
+func (s *stack) worker(bin string, env ...string) *proc {
+	s.t.Helper()
+	p := s.start(bin, env...)
+	s.waitFor(30*time.Second, bin+" start", func() bool { return strings.Contains(p.out.String(), "executor started") })
 	return p
 }
 
@@ -160,12 +169,19 @@ func (s *stack) waitFor(d time.Duration, what string, cond func() bool) {
 func (s *stack) waitRun(run string, d time.Duration) rdb.Run {
 	s.t.Helper()
 	var r rdb.Run
-	s.waitFor(d, "run "+run+" to end", func() bool {
+	deadline := time.Now().Add(d)
+	for {
 		var err error
 		r, err = s.ops.Run(context.Background(), run)
-		return err == nil && r.Status != rdb.RunRunning && r.Status != rdb.RunParked
-	})
-	return r
+		if err == nil && r.Ended() {
+			return r
+		}
+		if time.Now().After(deadline) {
+			st, _ := s.rdb.GetSyncStatus(context.Background(), r.Sync)
+			s.t.Fatalf("timed out after %v waiting for run %s to end: %+v (err %v); sync status %+v", d, run, r, err, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // marks returns the Execute calls recorded by test workers.

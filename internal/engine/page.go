@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/synqhq/synq/internal/rdb"
 	"github.com/synqhq/synq/internal/spec"
@@ -20,6 +21,23 @@ type PageRequest struct {
 	Logger *slog.Logger
 	// Pacers is passed to user code for SDK pacer handles (nil: local).
 	Pacers spec.PacerWaiter
+	// AllowTrash lifts the deletion guard for this run (ctl trigger
+	// --allow-trash).
+	AllowTrash bool
+	// Commit, when set, commits the page instead of a plain commit: the
+	// runtime moves the run on in the same step (internal/runs). end says
+	// how the run ends if this page is its last.
+	Commit func(ctx context.Context, c rdb.Commit, end RunEnd) (rdb.CommitResult, error)
+	// BeginSweep, when set, is asked before the final page of a replace
+	// cycle trashes rows. false (the run was cancelled meanwhile) skips
+	// the sweep and keeps the cycle open: the next run resumes it.
+	BeginSweep func(ctx context.Context) (bool, error)
+}
+
+// RunEnd is how a run ends when its final page commits.
+type RunEnd struct {
+	Status  string // rdb.RunSucceeded or rdb.RunWarning
+	Message string
 }
 
 // PageResult is what running a page did.
@@ -31,6 +49,14 @@ type PageResult struct {
 	HasMore  bool
 	Counters Counters
 	Changes  int
+	// Commit is what the commit did (the next task, park, end).
+	Commit rdb.CommitResult
+	// Held is set when the deletion guard kept the final sweep from
+	// trashing rows; it says why.
+	Held string
+	// SweepSkipped is set when the run was cancelled before its final
+	// sweep: nothing was trashed and the cycle stays open.
+	SweepSkipped bool
 }
 
 // RunPage runs one page of a run: Execute from the committed state,
@@ -87,83 +113,151 @@ func (e *Engine) RunPage(ctx context.Context, req PageRequest) (PageResult, erro
 	if page.NextState != nil {
 		c.Mode, c.State = rdb.StateSet, page.NextState
 	}
+	out := PageResult{HasMore: page.HasMore, Counters: counters, Changes: len(page.Changes)}
+	end := RunEnd{Status: rdb.RunSucceeded}
 	if s.Mode == spec.Replace {
 		c.Seen = seen
 		if final {
-			n, err := e.sweep(ctx, s, seen, cycleStart, log)
-			if err != nil {
-				return PageResult{}, err
+			sweep := true
+			if req.BeginSweep != nil {
+				if sweep, err = req.BeginSweep(ctx); err != nil {
+					return PageResult{}, err
+				}
 			}
-			counters[string(Trashed)] += n
-			c.Mode, c.State, c.EndCycle = rdb.StateReset, nil, true
+			if sweep {
+				n, held, err := e.sweep(ctx, s, seen, cycleStart, req.AllowTrash, log)
+				if err != nil {
+					return PageResult{}, err
+				}
+				counters[string(Trashed)] += n
+				if held != "" {
+					out.Held, end = held, RunEnd{Status: rdb.RunWarning, Message: held}
+				}
+				c.Mode, c.State, c.EndCycle = rdb.StateReset, nil, true
+			} else {
+				out.SweepSkipped = true
+				log.Info("the run was cancelled before its final sweep: nothing is trashed, and the next run resumes this cycle")
+			}
 		}
 	}
-	committed, err := e.rdb.CommitPage(ctx, c)
+	var res rdb.CommitResult
+	if req.Commit != nil {
+		res, err = req.Commit(ctx, c, end)
+	} else {
+		res, err = e.rdb.CommitPage(ctx, c)
+	}
 	if err != nil {
 		return PageResult{}, err
 	}
-	if !committed {
+	if !res.Committed {
 		// Another delivery of this page committed while we ran it; our
 		// writes were idempotent upserts of the same content.
 		return PageResult{AlreadyCommitted: true, HasMore: page.HasMore}, nil
 	}
-	return PageResult{HasMore: page.HasMore, Counters: counters, Changes: len(page.Changes)}, nil
+	out.Commit = res
+	return out, nil
 }
 
+// executeGrace is how long Execute may keep running after its deadline
+// before the page stops waiting for it.
+const executeGrace = 5 * time.Second
+
 // execute calls the user's Execute with a deadline and the context user
-// code expects (logger, pacers).
+// code expects (logger, pacers). An Execute that ignores its context and
+// runs past its deadline is abandoned (its goroutine runs on, its result
+// is dropped): it must not hold a page slot for the task's whole lease.
 func (e *Engine) execute(ctx context.Context, s *spec.Sync, req PageRequest, state json.RawMessage, log *slog.Logger) (spec.Page, error) {
 	ectx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	ectx = spec.WithExec(ectx, &spec.Exec{Sync: s.Key, Run: req.Run, Page: req.Page, Logger: log, Pacers: req.Pacers})
-	page, err := s.Execute(ectx, state)
-	if err != nil {
-		if ectx.Err() != nil && ctx.Err() == nil {
-			return spec.Page{}, fmt.Errorf("sync %q: Execute did not return within its timeout %v: %w", s.Key, s.Timeout, err)
-		}
-		return spec.Page{}, fmt.Errorf("sync %q: Execute: %w", s.Key, err)
+	type result struct {
+		page spec.Page
+		err  error
 	}
-	return page, nil
+	done := make(chan result, 1)
+	go func() {
+		page, err := s.Execute(ectx, state)
+		done <- result{page, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ectx.Done():
+		grace := time.NewTimer(executeGrace)
+		defer grace.Stop()
+		select {
+		case r = <-done:
+		case <-grace.C:
+			if ctx.Err() != nil {
+				return spec.Page{}, fmt.Errorf("sync %q: Execute: %w", s.Key, ctx.Err())
+			}
+			return spec.Page{}, fmt.Errorf("sync %q: Execute did not return within its timeout %v and ignored its context's cancellation for %v: make Execute return when ctx is done (pass ctx to every call), or raise Timeout: %w",
+				s.Key, s.Timeout, executeGrace, context.DeadlineExceeded)
+		}
+	}
+	if r.err != nil {
+		if ectx.Err() != nil && ctx.Err() == nil {
+			return spec.Page{}, fmt.Errorf("sync %q: Execute did not return within its timeout %v: %w", s.Key, s.Timeout, r.err)
+		}
+		return spec.Page{}, fmt.Errorf("sync %q: Execute: %w", s.Key, r.err)
+	}
+	return r.page, nil
 }
 
 // sweep trashes, after the final page of a replace cycle, the rows of the
 // sync's database that the cycle did not see. Rows written after the cycle
 // began are kept: another sync sharing the database wrote them.
-func (e *Engine) sweep(ctx context.Context, s *spec.Sync, finalSeen []string, cycleStart int64, log *slog.Logger) (int64, error) {
+//
+// The deletion guard: a cycle that would trash more than the sync's
+// MaxTrashFraction of the database's rows (above spec.GuardMinRows rows)
+// trashes nothing, unless the run allows it. An empty or truncated
+// upstream answer must never wipe a database people have annotated. held
+// says why the guard held the sweep back ("" when it did not).
+func (e *Engine) sweep(ctx context.Context, s *spec.Sync, finalSeen []string, cycleStart int64, allowTrash bool, log *slog.Logger) (n int64, held string, err error) {
 	seen, err := e.rdb.Seen(ctx, s.Key)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	for _, m := range finalSeen {
 		seen[m] = struct{}{}
 	}
 	ids, err := e.database(ctx, s.Database)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if err := e.ensureIndex(ctx, s.Database, ids, log); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	type victim struct{ key, page string }
 	var victims []victim
+	rows := 0
 	err = e.rdb.IndexScan(ctx, s.Database, func(key string, en rdb.IndexEntry) error {
+		rows++
 		if _, ok := seen[rdb.SeenMember(s.Database, key)]; !ok && en.Written < cycleStart {
 			victims = append(victims, victim{key, en.PageID})
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	var n int64
+	if frac := s.TrashFraction(); len(victims) > 0 && rows > spec.GuardMinRows && float64(len(victims)) > frac*float64(rows) {
+		msg := fmt.Sprintf("deletion guard: this replace cycle of sync %q would trash %d of the %d rows of database %q (%.0f%%, over its MaxTrashFraction of %.0f%%), so it trashed none. If the upstream really lost those rows, run `ctl trigger %s --allow-trash` (for one run) or raise the sync's MaxTrashFraction; if not, check the upstream (an outage answered with an empty list, an expired token)",
+			s.Key, len(victims), rows, s.Database, 100*float64(len(victims))/float64(rows), 100*frac, s.Key)
+		if !allowTrash {
+			log.Warn(msg, "would_trash", len(victims), "rows", rows)
+			return 0, msg, nil
+		}
+		log.Warn("deletion guard lifted for this run (--allow-trash): trashing the rows the cycle did not see", "would_trash", len(victims), "rows", rows)
+	}
 	for _, v := range victims {
 		if err := e.trash(ctx, s.Database, v.key, v.page); err != nil {
-			return n, fmt.Errorf("sync %q: trash row %q not seen in the cycle: %w", s.Key, v.key, err)
+			return n, "", fmt.Errorf("sync %q: trash row %q not seen in the cycle: %w", s.Key, v.key, err)
 		}
 		n++
 	}
 	if n > 0 {
 		log.Info("trashed rows not seen in the replace cycle", "database", s.Database, "rows", n)
 	}
-	return n, nil
+	return n, "", nil
 }

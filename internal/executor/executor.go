@@ -1,7 +1,7 @@
 // Package executor runs page tasks: it is the stateless worker process of
-// synq. It publishes the worker's manifest, pulls page tasks from asynq,
-// runs them through the engine (Execute, validate, apply, commit) and
-// enqueues the next page or finishes the run.
+// synq. It publishes the worker's manifest, pulls page tasks from its
+// worker's asynq queue, runs them through the engine (Execute, validate,
+// apply) and moves the run on through internal/runs.
 package executor
 
 import (
@@ -9,18 +9,35 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/synqhq/synq/internal/engine"
 	"github.com/synqhq/synq/internal/metrics"
-	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/queue"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/runs"
 	"github.com/synqhq/synq/internal/spec"
+)
+
+// Defaults.
+const (
+	ConcurrencyDefault = 4
+	// ManifestEveryDefault is how often an executor refreshes its
+	// manifest and its own record; both expire after ManifestTTLFactor
+	// intervals without a refresh.
+	ManifestEveryDefault = 15 * time.Second
+	ManifestTTLFactor    = 4
+	ShutdownDefault      = 30 * time.Second
+	RetryBaseDefault     = time.Second
+	RetryMaxDefault      = 5 * time.Minute
 )
 
 // Config configures an Executor.
@@ -31,17 +48,16 @@ type Config struct {
 	Redis redis.UniversalClient
 	// Pacers backs the SDK's pacer handles; nil paces each process locally.
 	Pacers spec.PacerWaiter
-	// Concurrency is how many pages this process runs at once (default 4).
+	// Concurrency is how many pages this process runs at once.
 	Concurrency int
-	Queue       string
-	// LogCap bounds each run's stored log (default 2000 lines).
+	// LogCap bounds each run's stored log (default runs.LogCapDefault).
 	LogCap int
 	// ManifestEvery is how often the manifest is republished, so the
-	// scheduler sees live workers (default 30s).
+	// scheduler sees live workers.
 	ManifestEvery   time.Duration
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
-	// RetryBase and RetryMax shape the page retry backoff (default 1s, 5m).
+	// RetryBase and RetryMax shape the page retry backoff.
 	RetryBase, RetryMax time.Duration
 	// Metrics, when set, receives the executor's figures.
 	Metrics *metrics.Metrics
@@ -49,17 +65,21 @@ type Config struct {
 
 // Executor is one executor process's runtime.
 type Executor struct {
-	cfg    Config
-	rdb    *rdb.RDB
-	ops    *ops.Ops
-	log    *slog.Logger
-	server *asynq.Server
+	cfg      Config
+	rdb      *rdb.RDB
+	runs     *runs.Runs
+	log      *slog.Logger
+	queue    string
+	manifest spec.Manifest
+	id       string
+	inFlight atomic.Int64
 
 	mu     sync.Mutex
+	server *asynq.Server
 	cancel context.CancelFunc
 	done   chan struct{}
 	// ownClient is closed on Stop when Open created it.
-	ownClient *redis.Client
+	ownClient redis.UniversalClient
 }
 
 // New returns an Executor.
@@ -68,43 +88,48 @@ func New(cfg Config) (*Executor, error) {
 		return nil, errors.New("executor: Config.Set, Config.Engine and Config.Redis are required")
 	}
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 4
-	}
-	if cfg.Queue == "" {
-		cfg.Queue = queue.DefaultQueue
+		cfg.Concurrency = ConcurrencyDefault
 	}
 	if cfg.LogCap <= 0 {
-		cfg.LogCap = 2000
+		cfg.LogCap = runs.LogCapDefault
 	}
 	if cfg.ManifestEvery <= 0 {
-		cfg.ManifestEvery = 30 * time.Second
+		cfg.ManifestEvery = ManifestEveryDefault
 	}
 	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 30 * time.Second
+		cfg.ShutdownTimeout = ShutdownDefault
 	}
 	if cfg.RetryBase <= 0 {
-		cfg.RetryBase = time.Second
+		cfg.RetryBase = RetryBaseDefault
 	}
 	if cfg.RetryMax <= 0 {
-		cfg.RetryMax = 5 * time.Minute
+		cfg.RetryMax = RetryMaxDefault
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	o, err := ops.New(ops.Config{Redis: cfg.Redis, Queue: cfg.Queue, Logger: cfg.Logger})
+	r := rdb.New(cfg.Redis)
+	rs, err := runs.New(runs.Config{RDB: r, Queue: queue.NewClient(cfg.Redis), Logger: cfg.Logger, LogCap: cfg.LogCap})
 	if err != nil {
 		return nil, err
 	}
-	return &Executor{cfg: cfg, rdb: rdb.New(cfg.Redis), ops: o, log: cfg.Logger}, nil
+	m := cfg.Set.Manifest()
+	m.Version = version()
+	return &Executor{cfg: cfg, rdb: r, runs: rs, log: cfg.Logger, queue: queue.ForWorker(cfg.Set.Worker),
+		manifest: m, id: uuid.NewString()}, nil
 }
 
-// Start publishes the manifest, provisions the databases and starts
-// pulling page tasks.
+// Start checks that no other worker declares this worker's syncs or
+// databases, publishes the manifest, provisions the databases and starts
+// pulling page tasks from the worker's queue.
 func (x *Executor) Start(ctx context.Context) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.server != nil {
 		return errors.New("executor: already started")
+	}
+	if err := x.checkConflicts(ctx); err != nil {
+		return err
 	}
 	if err := x.publish(ctx); err != nil {
 		return err
@@ -112,14 +137,11 @@ func (x *Executor) Start(ctx context.Context) error {
 	if err := x.cfg.Engine.Provision(ctx); err != nil {
 		return fmt.Errorf("provision Notion databases: %w", err)
 	}
-	acfg := queue.ServerConfig(x.cfg.Concurrency)
-	acfg.Queues = map[string]int{x.cfg.Queue: 1}
+	acfg := queue.ServerConfig(x.cfg.Concurrency, x.queue)
 	acfg.RetryDelayFunc = queue.RetryDelay(x.cfg.RetryBase, x.cfg.RetryMax)
 	acfg.ShutdownTimeout = x.cfg.ShutdownTimeout
 	acfg.Logger = asynqLogger{x.log}
 	acfg.LogLevel = asynq.WarnLevel
-	// A skipped retry is a failed page; everything else is a retryable
-	// failure asynq counts as such.
 	srv := asynq.NewServerFromRedisClient(x.cfg.Redis, acfg)
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(queue.TypePage, x.handlePage)
@@ -131,7 +153,8 @@ func (x *Executor) Start(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	x.cancel, x.done = cancel, make(chan struct{})
 	go x.republish(bg)
-	x.log.Info("executor started", "worker", x.cfg.Set.Worker, "syncs", x.cfg.Set.SyncOrder, "concurrency", x.cfg.Concurrency)
+	x.log.Info("executor started", "worker", x.cfg.Set.Worker, "build", x.manifest.Build, "queue", x.queue,
+		"syncs", x.cfg.Set.SyncOrder, "concurrency", x.cfg.Concurrency)
 	return nil
 }
 
@@ -157,6 +180,12 @@ func (x *Executor) Stop(ctx context.Context) error {
 		return fmt.Errorf("executor: stop: %w", ctx.Err())
 	}
 	<-done
+	// The manifest is left to expire: another executor of this build may
+	// be starting (a restart), and withdrawing it would make the syncs look
+	// undeclared in between.
+	if err := x.rdb.Gone(context.WithoutCancel(ctx), x.id); err != nil {
+		x.log.Debug("could not remove the executor's record", "err", err)
+	}
 	if x.ownClient != nil {
 		_ = x.ownClient.Close()
 	}
@@ -164,17 +193,76 @@ func (x *Executor) Stop(ctx context.Context) error {
 	return nil
 }
 
+// checkConflicts refuses to start when another worker's live build
+// declares one of our syncs or databases: their keys are global in Redis,
+// and two workers would take each other's runs and indexes.
+func (x *Executor) checkConflicts(ctx context.Context) error {
+	live, err := x.rdb.LiveBuilds(ctx)
+	if err != nil {
+		return fmt.Errorf("read the other workers' manifests: %w", err)
+	}
+	var errs []error
+	for w, lb := range live {
+		if w == x.cfg.Set.Worker {
+			continue
+		}
+		m, err := spec.ParseManifest(lb.Manifest)
+		if err != nil {
+			continue
+		}
+		for _, s := range m.Syncs {
+			if _, ok := x.cfg.Set.Syncs[s.Key]; ok {
+				errs = append(errs, fmt.Errorf("sync %q is already declared by worker %q (build %s, live since %s): sync keys are unique across the workers sharing a Redis; rename the sync in worker %q, or stop worker %q's executors first",
+					s.Key, w, lb.Build, lb.Since.UTC().Format(time.RFC3339), x.cfg.Set.Worker, w))
+			}
+		}
+		for _, d := range m.Databases {
+			if _, ok := x.cfg.Set.Databases[d.Key]; ok {
+				errs = append(errs, fmt.Errorf("database %q is already declared by worker %q (build %s): database keys are unique across the workers sharing a Redis; rename it in worker %q",
+					d.Key, w, lb.Build, x.cfg.Set.Worker))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("worker %q cannot start: %w", x.cfg.Set.Worker, errors.Join(errs...))
+	}
+	return nil
+}
+
+// publish refreshes the build's manifest and this executor's record; when
+// the build is its worker's newest live build, its syncs are registered
+// as declared now.
 func (x *Executor) publish(ctx context.Context) error {
-	m := x.cfg.Set.Manifest()
+	m := x.manifest
 	m.Published = time.Now().UTC()
 	b, err := jsonMarshal(m)
 	if err != nil {
 		return err
 	}
-	if err := x.rdb.PublishManifest(ctx, x.cfg.Set.Worker, b, m.Published); err != nil {
+	ttl := x.cfg.ManifestEvery * ManifestTTLFactor
+	newest, err := x.rdb.PublishBuild(ctx, m.Worker, m.Build, b, ttl)
+	if err != nil {
 		return fmt.Errorf("publish manifest: %w", err)
 	}
-	return nil
+	if newest == m.Build {
+		reg := make(map[string][]byte, len(m.Syncs))
+		for _, s := range m.Syncs {
+			e, err := jsonMarshal(spec.Registered{Worker: m.Worker, Build: m.Build, Sync: s})
+			if err != nil {
+				return err
+			}
+			reg[s.Key] = e
+		}
+		if err := x.rdb.Register(ctx, reg); err != nil {
+			return fmt.Errorf("register syncs: %w", err)
+		}
+	}
+	host, _ := os.Hostname()
+	return x.rdb.Heartbeat(ctx, x.id, ttl, map[string]string{
+		"worker": m.Worker, "build": m.Build, "version": m.Version, "host": host, "pid": strconv.Itoa(os.Getpid()),
+		"concurrency": strconv.Itoa(x.cfg.Concurrency), "in_flight": strconv.FormatInt(x.inFlight.Load(), 10),
+		"queue": x.queue, "newest": strconv.FormatBool(newest == m.Build),
+	})
 }
 
 func (x *Executor) republish(ctx context.Context) {
@@ -187,129 +275,34 @@ func (x *Executor) republish(ctx context.Context) {
 			return
 		case <-t.C:
 			if err := x.publish(ctx); err != nil && ctx.Err() == nil {
-				x.log.Warn("could not republish the manifest", "err", err)
+				x.log.Warn("could not republish the manifest; retrying", "err", err)
 			}
 		}
 	}
 }
 
-// handlePage runs one page task (DESIGN.md §3).
-func (x *Executor) handlePage(ctx context.Context, t *asynq.Task) error {
-	p, err := queue.ParsePayload(t.Payload())
+// newestDeclares reports whether the worker's newest live build (not this
+// one) declares sync, and returns that build's task options for it.
+func (x *Executor) newestDeclares(ctx context.Context, sync string) (runs.TaskOptions, string, bool, error) {
+	live, err := x.rdb.LiveBuilds(ctx)
 	if err != nil {
-		x.log.Error("dropping a malformed page task", "err", err)
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		return runs.TaskOptions{}, "", false, err
 	}
-	s, ok := x.cfg.Set.Syncs[p.Sync]
-	if !ok {
-		// Another worker's sync on the shared queue, or one removed by a
-		// deploy: fail loudly rather than drop the run silently.
-		return fmt.Errorf("sync %q is not declared by worker %q: deploy an executor that declares it", p.Sync, x.cfg.Set.Worker)
+	lb, ok := live[x.cfg.Set.Worker]
+	if !ok || lb.Build == x.manifest.Build {
+		return runs.TaskOptions{}, lb.Build, false, nil
 	}
-	run, ok, err := x.rdb.GetRun(ctx, p.Sync, p.Run)
+	m, err := spec.ParseManifest(lb.Manifest)
 	if err != nil {
-		return err
+		return runs.TaskOptions{}, lb.Build, false, nil
 	}
-	if !ok || run.Status == rdb.RunParked || (run.Status != rdb.RunRunning) {
-		// Cancelled, finished, parked or dropped by retention: nothing to do.
-		return nil
+	s := m.Sync(sync)
+	if s == nil {
+		return runs.TaskOptions{}, lb.Build, false, nil
 	}
-	status, err := x.rdb.GetSyncStatus(ctx, p.Sync)
-	if err != nil {
-		return err
-	}
-	user, platform, buf := newRunLogger(x.log.Handler(), p.Page)
-	user = user.With("sync", p.Sync, "run", p.Run, "page", p.Page)
-	platform = platform.With("sync", p.Sync, "run", p.Run, "page", p.Page)
-	defer x.flushLog(ctx, p, buf)
-	if status.Paused {
-		if _, err := x.rdb.SetRunStatus(ctx, p.Sync, p.Run, rdb.RunRunning, rdb.RunParked); err != nil {
-			return err
-		}
-		platform.Info("sync is paused: run parked before this page; `ctl resume` continues it")
-		return nil
-	}
-	attempt, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	start := time.Now()
-	m := x.cfg.Metrics
-	if m != nil && p.Due > 0 && attempt == 0 {
-		m.QueueLag.Observe(max(0, start.Sub(time.Unix(0, p.Due)).Seconds()))
-	}
-	res, err := x.cfg.Engine.RunPage(ctx, engine.PageRequest{Sync: p.Sync, Run: p.Run, Page: p.Page, Logger: user, Pacers: x.cfg.Pacers})
-	if m != nil {
-		m.PageDuration.WithLabelValues(p.Sync).Observe(time.Since(start).Seconds())
-	}
-	if err != nil {
-		return x.pageFailed(ctx, s, p, platform, err, attempt, maxRetry)
-	}
-	if !res.AlreadyCommitted {
-		platform.Info("page committed", "changes", res.Changes, "has_more", res.HasMore, "counters", map[string]int64(res.Counters), "took_ms", time.Since(start).Milliseconds())
-	}
-	if m != nil {
-		if res.AlreadyCommitted {
-			m.Pages.WithLabelValues(p.Sync, "duplicate").Inc()
-		} else {
-			m.Pages.WithLabelValues(p.Sync, "committed").Inc()
-			for k, v := range res.Counters {
-				m.Rows.WithLabelValues(p.Sync, k).Add(float64(v))
-			}
-		}
-	}
-	if res.HasMore {
-		// A cancel during the page stops the run here.
-		if cur, ok, err := x.rdb.GetRun(ctx, p.Sync, p.Run); err != nil {
-			return err
-		} else if !ok || cur.Status != rdb.RunRunning {
-			return nil
-		}
-		ms := spec.ManifestSync{Key: s.Key, MaxAttempts: s.MaxAttempts, Timeout: s.Timeout}
-		return x.ops.EnqueuePage(ctx, ms, p.Run, p.Page+1, 0)
-	}
-	if ok, err := x.rdb.FinishRun(ctx, p.Sync, p.Run, rdb.RunSucceeded, "", time.Now()); err != nil {
-		return err
-	} else if ok {
-		platform.Info("run succeeded", "pages", p.Page+1)
-		if m != nil {
-			m.Runs.WithLabelValues(p.Sync, "succeeded").Inc()
-		}
-	}
-	return nil
+	return runs.TaskOptions{Worker: m.Worker, MaxAttempts: s.MaxAttempts, Timeout: s.Timeout}, lb.Build, true, nil
 }
 
-func (x *Executor) pageFailed(ctx context.Context, s *spec.Sync, p queue.Payload, log *slog.Logger, err error, attempt, maxRetry int) error {
-	final := engine.IsValidation(err) || isPermanent(err)
-	if ctx.Err() != nil && !final {
-		// Shutdown or task timeout: asynq hands the page back.
-		log.Warn("page interrupted; it will run again", "err", err)
-		return err
-	}
-	if final || attempt >= maxRetry {
-		why := "after the last attempt"
-		if final {
-			why = "with an error that retrying cannot fix"
-		}
-		log.Error("page failed "+why+"; the run fails and the state stays at the last committed page", "attempt", attempt+1, "err", err)
-		if _, ferr := x.rdb.FinishRun(context.WithoutCancel(ctx), p.Sync, p.Run, rdb.RunFailed, err.Error(), time.Now()); ferr != nil {
-			return errors.Join(err, ferr)
-		}
-		if m := x.cfg.Metrics; m != nil {
-			m.Pages.WithLabelValues(p.Sync, "failed").Inc()
-			m.Runs.WithLabelValues(p.Sync, "failed").Inc()
-		}
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-	}
-	log.Warn("page failed; it will be retried", "attempt", attempt+1, "max_attempts", maxRetry+1, "err", err)
-	if m := x.cfg.Metrics; m != nil {
-		m.Pages.WithLabelValues(p.Sync, "retried").Inc()
-	}
-	return err
-}
-
-func (x *Executor) flushLog(ctx context.Context, p queue.Payload, buf *lineBuffer) {
-	if lines := buf.take(); len(lines) > 0 {
-		if err := x.rdb.AppendLog(context.WithoutCancel(ctx), p.Sync, p.Run, x.cfg.LogCap, lines...); err != nil {
-			x.log.Warn("could not store run log lines", "run", p.Run, "err", err)
-		}
-	}
+func (x *Executor) options(s *spec.Sync) runs.TaskOptions {
+	return runs.TaskOptions{Worker: x.cfg.Set.Worker, MaxAttempts: s.MaxAttempts, Timeout: s.Timeout}
 }

@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/queue"
 )
+
+// maxPreviewHandovers bounds how often a preview is passed on between
+// builds before the executor answers that its sync is not declared.
+const maxPreviewHandovers = 10
 
 // handlePreview runs Execute once for an operator's preview and hands the
 // result back through Redis. It writes nothing to Notion or the state.
@@ -20,7 +25,16 @@ func (x *Executor) handlePreview(ctx context.Context, t *asynq.Task) error {
 	}
 	res := ops.PreviewResult{}
 	if _, ok := x.cfg.Set.Syncs[p.Sync]; !ok {
-		res.Error = fmt.Sprintf("sync %q is not declared by worker %q", p.Sync, x.cfg.Set.Worker)
+		// A rolling deploy: the worker's newest build may declare it.
+		if _, newest, declares, err := x.newestDeclares(ctx, p.Sync); err == nil && declares && p.Handovers < maxPreviewHandovers {
+			p.Handovers++
+			if err := queue.NewClient(x.cfg.Redis).EnqueuePreview(ctx, p, x.queue, time.Minute); err != nil {
+				return err
+			}
+			x.log.Info("handed a preview to the worker's newest build, which declares its sync", "sync", p.Sync, "build", newest)
+			return nil
+		}
+		res.Error = fmt.Sprintf("sync %q is not declared by worker %q (build %s): deploy an executor that declares it", p.Sync, x.cfg.Set.Worker, x.manifest.Build)
 	} else {
 		pv, err := x.cfg.Engine.Preview(ctx, p.Sync, p.State, x.log.With("sync", p.Sync, "preview", p.ID))
 		if err != nil {

@@ -89,3 +89,10 @@ func (b *lineBuffer) take() []rdb.LogLine {
 	b.lines = nil
 	return out
 }
+
+// put returns lines taken for a commit that failed, ahead of newer ones.
+func (b *lineBuffer) put(lines []rdb.LogLine) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lines = append(append([]rdb.LogLine(nil), lines...), b.lines...)
+}

@@ -28,7 +28,6 @@ type Options struct {
 	// by every executor (SYNQ_NOTION_RATE_LIMIT); 0 or less = unlimited.
 	NotionRateLimit int
 	Concurrency     int
-	Queue           string
 	ShutdownTimeout time.Duration
 	RetryBase       time.Duration
 	RetryMax        time.Duration
@@ -72,7 +71,7 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 	}
 	x, err := New(Config{
 		Set: set, Engine: eng, Redis: client, Pacers: sdkPacers{p: p, m: o.Metrics}, Metrics: o.Metrics,
-		Concurrency: o.Concurrency, Queue: o.Queue, ShutdownTimeout: o.ShutdownTimeout,
+		Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
 		RetryBase: o.RetryBase, RetryMax: o.RetryMax, ManifestEvery: o.ManifestEvery, Logger: o.Logger,
 	})
 	if err != nil {

@@ -35,6 +35,7 @@ type Metrics struct {
 	QueueLag      prometheus.Histogram
 	RunsStarted   *prometheus.CounterVec // sync, trigger
 	SkippedTicks  *prometheus.CounterVec // sync
+	RunsReaped    prometheus.Counter
 	Leader        prometheus.Gauge
 }
 
@@ -65,10 +66,12 @@ func New() *Metrics {
 			Help: "Runs started, by sync and trigger (schedule, manual)."}, []string{"sync", "trigger"}),
 		SkippedTicks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_skipped_ticks_total",
 			Help: "Schedule ticks skipped because a run was active, by sync."}, []string{"sync"}),
+		RunsReaped: prometheus.NewCounter(prometheus.CounterOpts{Name: "synq_runs_reaped_total",
+			Help: "Runs the leader scheduler failed because nothing would move them on (task lost, executor lost on the last attempt, sync no longer declared)."}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "synq_scheduler_leader",
 			Help: "1 when this scheduler holds the leader lease."}),
 	}
-	for _, c := range []prometheus.Collector{m.Runs, m.Pages, m.Rows, m.PageDuration, m.NotionCalls, m.NotionLatency, m.PacerWait, m.QueueLag, m.RunsStarted, m.SkippedTicks, m.Leader} {
+	for _, c := range []prometheus.Collector{m.Runs, m.Pages, m.Rows, m.PageDuration, m.NotionCalls, m.NotionLatency, m.PacerWait, m.QueueLag, m.RunsStarted, m.SkippedTicks, m.RunsReaped, m.Leader} {
 		f(c)
 	}
 	return m

@@ -1,13 +1,15 @@
 // Package ops holds the operations on syncs and runs that the scheduler,
-// the executors and the control API share: trigger, pause, resume, cancel,
-// state, runs and logs. It reads the syncs from the manifests executors
-// publish, so it never needs user code.
+// the control API and the console share: the catalog of syncs, trigger,
+// pause, resume, cancel, forget, state, runs and logs. It learns the syncs
+// from the manifests executors publish, so it never needs user code; the
+// run transitions themselves belong to internal/runs.
 package ops
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,40 +17,39 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/synqhq/synq/internal/queue"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/runs"
 	"github.com/synqhq/synq/internal/spec"
 )
 
 // Config configures Ops.
 type Config struct {
-	// Redis is the client for synq's keys and for enqueueing asynq tasks.
+	// Redis is the client for synq's keys and asynq's.
 	Redis  redis.UniversalClient
-	Queue  string
 	Logger *slog.Logger
 	Now    func() time.Time
-	// RunRetention is how many runs per sync are kept (default 100).
+	// RunRetention is how many runs per sync are kept (default
+	// runs.RetentionDefault).
 	RunRetention int
 }
 
 // Ops performs operations on syncs and runs.
 type Ops struct {
-	cfg   Config
-	rdb   *rdb.RDB
-	queue *asynq.Client
-	log   *slog.Logger
+	cfg     Config
+	rdb     *rdb.RDB
+	queue   *queue.Client
+	inspect *queue.Inspector
+	runs    *runs.Runs
+	log     *slog.Logger
 }
 
 // New returns Ops.
 func New(cfg Config) (*Ops, error) {
 	if cfg.Redis == nil {
 		return nil, errors.New("ops: Config.Redis is required")
-	}
-	if cfg.Queue == "" {
-		cfg.Queue = queue.DefaultQueue
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -57,15 +58,25 @@ func New(cfg Config) (*Ops, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.RunRetention <= 0 {
-		cfg.RunRetention = 100
+		cfg.RunRetention = runs.RetentionDefault
 	}
-	return &Ops{cfg: cfg, rdb: rdb.New(cfg.Redis), queue: asynq.NewClientFromRedisClient(cfg.Redis), log: cfg.Logger}, nil
+	r := rdb.New(cfg.Redis)
+	q := queue.NewClient(cfg.Redis)
+	in := queue.NewInspector(cfg.Redis)
+	rs, err := runs.New(runs.Config{RDB: r, Queue: q, Inspector: in, Logger: cfg.Logger, Retention: cfg.RunRetention})
+	if err != nil {
+		return nil, err
+	}
+	return &Ops{cfg: cfg, rdb: r, queue: q, inspect: in, runs: rs, log: cfg.Logger}, nil
 }
 
 // RDB returns the key layer Ops works on.
 func (o *Ops) RDB() *rdb.RDB { return o.rdb }
 
-// Close releases nothing today: the asynq client shares the Redis client,
+// Lifecycle returns the owner of run transitions.
+func (o *Ops) Lifecycle() *runs.Runs { return o.runs }
+
+// Close releases nothing today: the queue client shares the Redis client,
 // whose owner closes it.
 func (o *Ops) Close() error { return nil }
 
@@ -73,9 +84,14 @@ func (o *Ops) Close() error { return nil }
 var (
 	ErrUnknownSync = errors.New("unknown sync")
 	ErrUnknownRun  = errors.New("unknown run")
-	ErrRunActive   = errors.New("a run is active")
-	ErrPaused      = errors.New("sync is paused")
-	ErrNotActive   = errors.New("run is not active")
+	ErrRunActive   = runs.ErrRunActive
+	ErrPaused      = runs.ErrPaused
+	ErrNotActive   = runs.ErrNotActive
+	ErrSweeping    = runs.ErrSweeping
+	// ErrUndeclared: no live executor declares the sync.
+	ErrUndeclared = errors.New("sync is not declared by any live executor")
+	// ErrDeclared: the operation needs a sync that no executor declares.
+	ErrDeclared = errors.New("sync is still declared")
 )
 
 // UnknownSyncError names the sync asked for and the ones that exist.
@@ -94,46 +110,95 @@ func (e *UnknownSyncError) Error() string {
 func (e *UnknownSyncError) Unwrap() error { return ErrUnknownSync }
 
 // RunActiveError is a trigger refused because a run is active.
-type RunActiveError struct{ Sync, Run string }
+type RunActiveError = runs.ActiveError
 
-func (e *RunActiveError) Error() string {
-	return fmt.Sprintf("sync %q already has an active run %s: wait for it, or cancel it with `ctl cancel %s`", e.Sync, e.Run, e.Run)
-}
-
-func (e *RunActiveError) Unwrap() error { return ErrRunActive }
-
-// SyncInfo is a sync as published in a manifest.
+// SyncInfo is a sync as the catalog knows it.
 type SyncInfo struct {
 	spec.ManifestSync
-	Worker    string
-	Published time.Time
+	Worker string
+	Build  string
+	// Declared says a live build of Worker declares the sync. Since is
+	// when that build first published; for a sync no live executor
+	// declares, it is the last time one did.
+	Declared bool
+	Since    time.Time
+	// Conflict names another worker whose live build declares the same
+	// key (only the first worker's executors run it).
+	Conflict string
 }
 
-// Catalog returns every published sync by key. When two workers publish the
-// same key, the most recently published wins.
+// Undeclared explains a sync that no live executor declares.
+func (s SyncInfo) Undeclared() string {
+	return fmt.Sprintf("sync %q is not declared by any live executor of worker %q since %s: deploy an executor that declares it, or remove its records with `ctl forget %s`",
+		s.Key, s.Worker, s.Since.UTC().Format(time.RFC3339), s.Key)
+}
+
+// Options are the page-task options of the sync.
+func (s SyncInfo) Options() runs.TaskOptions {
+	return runs.TaskOptions{Worker: s.Worker, MaxAttempts: s.MaxAttempts, Timeout: s.Timeout}
+}
+
+// Catalog returns every known sync by key: those the newest live build of
+// each worker declares, and those the registry remembers but no live
+// executor declares any more.
 func (o *Ops) Catalog(ctx context.Context) (map[string]SyncInfo, error) {
-	raw, err := o.rdb.Manifests(ctx)
+	live, err := o.rdb.LiveBuilds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := o.rdb.Registry(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]SyncInfo{}
-	for worker, b := range raw {
-		m, err := spec.ParseManifest(b)
+	for k, r := range reg {
+		var e spec.Registered
+		if err := json.Unmarshal(r.Spec, &e); err != nil {
+			o.log.Warn("skipping a registry entry that does not decode", "sync", k, "err", err)
+			continue
+		}
+		out[k] = SyncInfo{ManifestSync: e.Sync, Worker: e.Worker, Build: e.Build, Since: r.Declared}
+	}
+	// Which live workers declare each key; the registry's owner keeps a
+	// key two workers declare (executors refuse to start on such a
+	// conflict, so it only happens when both started at once).
+	type decl struct {
+		worker string
+		build  rdb.LiveBuild
+		sync   spec.ManifestSync
+	}
+	declared := map[string][]decl{}
+	for _, w := range slices.Sorted(keys(live)) {
+		m, err := spec.ParseManifest(live[w].Manifest)
 		if err != nil {
-			o.log.Warn("skipping a manifest that does not decode", "worker", worker, "err", err)
+			o.log.Warn("skipping a manifest that does not decode", "worker", w, "err", err)
 			continue
 		}
 		for _, s := range m.Syncs {
-			if cur, ok := out[s.Key]; ok && cur.Published.After(m.Published) {
-				continue
-			}
-			out[s.Key] = SyncInfo{ManifestSync: s, Worker: worker, Published: m.Published}
+			declared[s.Key] = append(declared[s.Key], decl{w, live[w], s})
 		}
+	}
+	for key, ds := range declared {
+		pick := ds[0]
+		if cur, ok := out[key]; ok {
+			for _, d := range ds {
+				if d.worker == cur.Worker {
+					pick = d
+				}
+			}
+		}
+		info := SyncInfo{ManifestSync: pick.sync, Worker: pick.worker, Build: pick.build.Build, Declared: true, Since: pick.build.Since}
+		for _, d := range ds {
+			if d.worker != pick.worker {
+				info.Conflict = d.worker
+			}
+		}
+		out[key] = info
 	}
 	return out, nil
 }
 
-// Sync returns one published sync.
+// Sync returns one known sync.
 func (o *Ops) Sync(ctx context.Context, key string) (SyncInfo, error) {
 	cat, err := o.Catalog(ctx)
 	if err != nil {
@@ -142,6 +207,18 @@ func (o *Ops) Sync(ctx context.Context, key string) (SyncInfo, error) {
 	s, ok := cat[key]
 	if !ok {
 		return SyncInfo{}, &UnknownSyncError{Key: key, Known: slices.Sorted(keys(cat))}
+	}
+	return s, nil
+}
+
+// declared returns a sync that a live executor declares.
+func (o *Ops) declared(ctx context.Context, key string) (SyncInfo, error) {
+	s, err := o.Sync(ctx, key)
+	if err != nil {
+		return s, err
+	}
+	if !s.Declared {
+		return s, fmt.Errorf("%s: %w", s.Undeclared(), ErrUndeclared)
 	}
 	return s, nil
 }
@@ -165,70 +242,47 @@ func SyncOfRun(run string) (string, error) {
 	return "", fmt.Errorf("%q is not a run id (they look like ticketsBackfill-20261124T101500-3f9a1c): %w", run, ErrUnknownRun)
 }
 
+// TriggerOptions refine a trigger.
+type TriggerOptions struct {
+	// AllowTrash lifts the deletion guard for this one run.
+	AllowTrash bool
+}
+
 // Trigger starts a run of sync now. trigger is "manual" or "schedule".
-func (o *Ops) Trigger(ctx context.Context, key, trigger string) (string, error) {
-	s, err := o.Sync(ctx, key)
+func (o *Ops) Trigger(ctx context.Context, key, trigger string, opts ...TriggerOptions) (string, error) {
+	s, err := o.declared(ctx, key)
 	if err != nil {
 		return "", err
 	}
-	st, err := o.rdb.GetSyncStatus(ctx, key)
-	if err != nil {
+	return o.start(ctx, s, trigger, opts...)
+}
+
+func (o *Ops) start(ctx context.Context, s SyncInfo, trigger string, opts ...TriggerOptions) (string, error) {
+	var opt TriggerOptions
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
+	run := NewRunID(s.Key, o.cfg.Now())
+	if err := o.runs.Start(ctx, runs.Start{Sync: s.Key, Run: run, Trigger: trigger, AllowTrash: opt.AllowTrash, Options: s.Options()}); err != nil {
 		return "", err
 	}
-	if st.Paused {
-		return "", fmt.Errorf("sync %q is paused: resume it with `ctl resume %s` first: %w", key, key, ErrPaused)
-	}
-	now := o.cfg.Now()
-	run := NewRunID(key, now)
-	active, started, err := o.rdb.StartRun(ctx, key, run, trigger, now)
-	if err != nil {
-		return "", err
-	}
-	if !started {
-		return "", &RunActiveError{Sync: key, Run: active}
-	}
-	if err := o.EnqueuePage(ctx, s.ManifestSync, run, 0, 0); err != nil {
-		// Without its first task the run would stay active forever.
-		_, _ = o.rdb.FinishRun(context.WithoutCancel(ctx), key, run, rdb.RunFailed, "could not enqueue the first page: "+err.Error(), o.cfg.Now())
-		return "", err
-	}
-	if err := o.rdb.TrimRuns(ctx, key, o.cfg.RunRetention); err != nil {
-		o.log.Warn("could not trim old runs", "sync", key, "err", err)
-	}
-	o.log.Info("run started", "sync", key, "run", run, "trigger", trigger)
+	o.log.Info("run started", "sync", s.Key, "run", run, "trigger", trigger, "worker", s.Worker)
 	return run, nil
 }
 
-// EnqueuePage enqueues one page task. A task that already exists (same
-// run and page) is not an error: pages are enqueued at most once.
-func (o *Ops) EnqueuePage(ctx context.Context, s spec.ManifestSync, run string, page int, delay time.Duration) error {
-	return o.enqueue(ctx, s, queue.Payload{Sync: s.Key, Run: run, Page: page, Due: o.cfg.Now().Add(delay).UnixNano()}, delay)
-}
-
-func (o *Ops) enqueue(ctx context.Context, s spec.ManifestSync, p queue.Payload, delay time.Duration) error {
-	run, page := p.Run, p.Page
-	task, err := queue.NewPageTask(p, queue.Options{
-		MaxAttempts: s.MaxAttempts,
-		Timeout:     s.Timeout + 30*time.Minute,
-		Queue:       o.cfg.Queue,
-		ProcessIn:   delay,
-	})
-	if err != nil {
-		return err
-	}
-	if _, err := o.queue.EnqueueContext(ctx, task); err != nil && !queue.IsDuplicate(err) {
-		return fmt.Errorf("enqueue page %d of run %s: %w", page, run, err)
-	}
-	return nil
+// StartScheduled starts a run for the scheduler, which already holds the
+// catalog.
+func (o *Ops) StartScheduled(ctx context.Context, s SyncInfo) (string, error) {
+	return o.start(ctx, s, "schedule")
 }
 
 // Pause stops scheduling a sync; an active run stops at its next page
-// boundary (the executor parks it).
+// boundary (it is parked).
 func (o *Ops) Pause(ctx context.Context, key string) error {
 	if _, err := o.Sync(ctx, key); err != nil {
 		return err
 	}
-	return o.rdb.SetPaused(ctx, key, true)
+	return o.runs.Pause(ctx, key)
 }
 
 // Resume schedules a sync again and continues a parked run from its
@@ -238,51 +292,62 @@ func (o *Ops) Resume(ctx context.Context, key string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := o.rdb.SetPaused(ctx, key, false); err != nil {
-		return "", err
+	if !s.Declared {
+		// Unpausing is harmless, but a parked run has nobody to run it.
+		st, err := o.rdb.GetSyncStatus(ctx, key)
+		if err != nil {
+			return "", err
+		}
+		if st.ActiveRun != "" {
+			return "", fmt.Errorf("%s: %w", s.Undeclared(), ErrUndeclared)
+		}
+		return "", o.rdb.SetPaused(ctx, key, false)
 	}
-	st, err := o.rdb.GetSyncStatus(ctx, key)
-	if err != nil || st.ActiveRun == "" {
-		return "", err
+	run, err := o.runs.Resume(ctx, key, s.Options())
+	if run != "" && err == nil {
+		o.log.Info("run resumed", "sync", key, "run", run)
 	}
-	ok, err := o.rdb.SetRunStatus(ctx, key, st.ActiveRun, rdb.RunParked, rdb.RunRunning)
-	if err != nil || !ok {
-		return "", err
-	}
-	state, err := o.rdb.GetSync(ctx, key)
-	if err != nil {
-		return "", err
-	}
-	page := 0
-	if state.Run == st.ActiveRun {
-		page = state.RunPages
-	}
-	now := o.cfg.Now()
-	p := queue.Payload{Sync: key, Run: st.ActiveRun, Page: page, Due: now.UnixNano(), Resumed: now.UnixMilli()}
-	if err := o.enqueue(ctx, s.ManifestSync, p, 0); err != nil {
-		return "", err
-	}
-	o.log.Info("run resumed", "sync", key, "run", st.ActiveRun, "page", page)
-	return st.ActiveRun, nil
+	return run, err
 }
 
 // Cancel ends an active run. The page in flight finishes (its writes are
-// idempotent) and no further page runs.
+// idempotent) and no further page runs; a cancelled run never sweeps.
 func (o *Ops) Cancel(ctx context.Context, run string) (rdb.Run, error) {
 	r, err := o.Run(ctx, run)
 	if err != nil {
 		return rdb.Run{}, err
 	}
-	ok, err := o.rdb.CancelRun(ctx, r.Sync, run, o.cfg.Now())
-	if err != nil {
-		return rdb.Run{}, err
-	}
-	if !ok {
-		return r, fmt.Errorf("run %s already ended (%s): %w", run, r.Status, ErrNotActive)
+	if err := o.runs.Cancel(ctx, r.Sync, run, "an operator"); err != nil {
+		return r, err
 	}
 	o.log.Info("run cancelled", "sync", r.Sync, "run", run)
-	r, err = o.Run(ctx, run)
-	return r, err
+	return o.Run(ctx, run)
+}
+
+// Forget removes every record of a sync that no live executor declares:
+// its state, runs, logs and health. Its Notion rows are never touched.
+func (o *Ops) Forget(ctx context.Context, key string) error {
+	s, err := o.Sync(ctx, key)
+	if err != nil {
+		return err
+	}
+	if s.Declared {
+		return fmt.Errorf("sync %q is still declared by worker %q (build %s): remove it from the worker's code and deploy, then forget it: %w", key, s.Worker, s.Build, ErrDeclared)
+	}
+	st, err := o.rdb.GetSyncStatus(ctx, key)
+	if err != nil {
+		return err
+	}
+	if st.ActiveRun != "" {
+		if _, err := o.runs.Fail(ctx, rdb.Fail{Sync: key, Run: st.ActiveRun, Message: "the sync was forgotten (`ctl forget`)", AllowParked: true, Page: -1}); err != nil {
+			return err
+		}
+	}
+	if err := o.rdb.Forget(ctx, key); err != nil {
+		return err
+	}
+	o.log.Info("sync forgotten", "sync", key, "worker", s.Worker)
+	return nil
 }
 
 // Run returns one run record.
@@ -299,6 +364,27 @@ func (o *Ops) Run(ctx context.Context, run string) (rdb.Run, error) {
 		return rdb.Run{}, fmt.Errorf("run %s not found (it may be older than the retention of %d runs): %w", run, o.cfg.RunRetention, ErrUnknownRun)
 	}
 	return r, nil
+}
+
+// RunPages returns the page records of a run.
+func (o *Ops) RunPages(ctx context.Context, run string) ([]rdb.PageRecord, error) {
+	r, err := o.Run(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	return o.rdb.RunPages(ctx, r.Sync, run)
+}
+
+// LatestRun returns the newest run of a sync.
+func (o *Ops) LatestRun(ctx context.Context, key string) (rdb.Run, error) {
+	rs, err := o.Runs(ctx, key, 0, 1)
+	if err != nil {
+		return rdb.Run{}, err
+	}
+	if len(rs) == 0 {
+		return rdb.Run{}, fmt.Errorf("sync %q has no runs yet: start one with `ctl trigger %s`: %w", key, key, ErrUnknownRun)
+	}
+	return rs[0], nil
 }
 
 // Runs lists runs newest first: of one sync, or of every sync when key is "".
@@ -318,11 +404,11 @@ func (o *Ops) Runs(ctx context.Context, key string, offset, limit int) ([]rdb.Ru
 	}
 	var all []rdb.Run
 	for k := range cat {
-		runs, err := o.rdb.ListRuns(ctx, k, 0, offset+limit)
+		rs, err := o.rdb.ListRuns(ctx, k, 0, offset+limit)
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, runs...)
+		all = append(all, rs...)
 	}
 	slices.SortFunc(all, func(a, b rdb.Run) int { return b.Started.Compare(a.Started) })
 	if offset >= len(all) {

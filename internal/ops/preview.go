@@ -36,7 +36,7 @@ var ErrNoExecutor = errors.New("no executor answered")
 // Preview asks an executor to run Execute once from state (nil: the stored
 // state) and report what would change, writing nothing.
 func (o *Ops) Preview(ctx context.Context, key string, state json.RawMessage) (PreviewResult, error) {
-	s, err := o.Sync(ctx, key)
+	s, err := o.declared(ctx, key)
 	if err != nil {
 		return PreviewResult{}, err
 	}
@@ -45,12 +45,8 @@ func (o *Ops) Preview(ctx context.Context, key string, state json.RawMessage) (P
 	}
 	id := uuid.NewString()
 	wait := s.Timeout + 30*time.Second
-	task, err := queue.NewPreviewTask(queue.PreviewPayload{ID: id, Sync: key, State: state}, o.cfg.Queue, s.Timeout+time.Minute)
-	if err != nil {
+	if err := o.queue.EnqueuePreview(ctx, queue.PreviewPayload{ID: id, Sync: key, State: state}, queue.ForWorker(s.Worker), s.Timeout+time.Minute); err != nil {
 		return PreviewResult{}, err
-	}
-	if _, err := o.queue.EnqueueContext(ctx, task); err != nil {
-		return PreviewResult{}, fmt.Errorf("enqueue preview: %w", err)
 	}
 	b, err := o.rdb.WaitPreview(ctx, id, wait)
 	if errors.Is(err, rdb.ErrPreviewTimeout) {

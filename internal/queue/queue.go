@@ -1,31 +1,39 @@
-// Package queue defines synq's page tasks on top of asynq: the task type,
-// its payload, deterministic task ids and the enqueue and server options.
+// Package queue defines synq's page tasks on top of asynq: the task types,
+// their payloads, the per-worker queues, the enqueue and server options,
+// and what the runs' reaper asks asynq about a task.
 //
-// A run is a chain of page tasks. Each task id is "<run>:<page>", so asynq
-// refuses a second enqueue of the same page (ErrTaskIDConflict) for as long
-// as the first is queued, running or retained. Together with the atomic page
+// A run is a chain of page tasks. Each task id is chosen by the run's
+// owner (internal/runs) before it is enqueued — "<run>:<page>", or a
+// suffixed id for a resumed or handed-over page — so asynq refuses a
+// second enqueue of the same task (ErrTaskIDConflict) for as long as the
+// first is queued, running or retained. Together with the atomic page
 // commit in Redis, that makes delivery at-least-once and effects once.
+//
+// Every worker (a deployment of one set of syncs) has its own queue, so an
+// executor only ever receives tasks for syncs its worker declares.
 package queue
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 )
 
 // TypePage is the asynq task type of one execute page.
 const TypePage = "synq:page"
 
-// DefaultQueue is the asynq queue page tasks go to.
-const DefaultQueue = "synq"
+// ForWorker is the asynq queue of a worker's page and preview tasks.
+func ForWorker(worker string) string { return "synq:" + worker }
 
 // Retention keeps a finished page task's id reserved, so a late duplicate
-// enqueue of the same page is refused instead of run again.
+// enqueue of the same page is refused instead of run again, and so the
+// reaper can still see that a task completed.
 const Retention = 24 * time.Hour
 
 // Payload identifies one page of one run.
@@ -36,64 +44,44 @@ type Payload struct {
 	// Due is when the task was meant to start (Unix nanoseconds), for the
 	// queue-lag metric.
 	Due int64 `json:"due,omitempty"`
-	// Resumed is set (Unix milliseconds) on the page task that continues
-	// a parked run. The parked page's own task already ran and its id
-	// stays reserved for Retention, so the continuation needs another id;
-	// only the one Resume that moves the run from parked to running
-	// enqueues it, which keeps a page from running twice.
-	Resumed int64 `json:"resumed,omitempty"`
 }
 
-// TaskID is the deterministic id of a page task.
-func TaskID(run string, page int) string { return run + ":" + strconv.Itoa(page) }
-
-func (p Payload) taskID() string {
-	if p.Resumed != 0 {
-		return TaskID(p.Run, p.Page) + ":resumed-" + strconv.FormatInt(p.Resumed, 10)
-	}
-	return TaskID(p.Run, p.Page)
-}
-
-// Options are the per-sync settings of a page task.
-type Options struct {
+// PageTask is one page task to enqueue.
+type PageTask struct {
+	Payload
+	// ID is the task id the run recorded for this page.
+	ID    string
+	Queue string
 	// MaxAttempts is how many times a page is tried before the run fails.
 	MaxAttempts int
 	// Timeout bounds one attempt (Execute plus the Notion writes).
 	Timeout time.Duration
-	// Queue overrides DefaultQueue.
-	Queue string
-	// ProcessIn delays the task (e.g. a continuous schedule's floor).
-	ProcessIn time.Duration
+	// Delay holds the task back (a handed-over page, a continuous
+	// schedule's floor).
+	Delay time.Duration
 }
 
 // NewPageTask builds the asynq task for one page.
-func NewPageTask(p Payload, o Options) (*asynq.Task, error) {
-	if p.Sync == "" || p.Run == "" || p.Page < 0 {
-		return nil, fmt.Errorf("queue: invalid page task %+v: sync and run are required and page must be ≥ 0", p)
+func NewPageTask(t PageTask) (*asynq.Task, error) {
+	p := t.Payload
+	if p.Sync == "" || p.Run == "" || p.Page < 0 || t.ID == "" || t.Queue == "" {
+		return nil, fmt.Errorf("queue: invalid page task %+v: sync, run, id and queue are required and page must be ≥ 0", t)
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("queue: encoding payload: %w", err)
 	}
-	q := o.Queue
-	if q == "" {
-		q = DefaultQueue
-	}
-	attempts := o.MaxAttempts
-	if attempts < 1 {
-		attempts = 1
-	}
 	opts := []asynq.Option{
-		asynq.TaskID(p.taskID()),
-		asynq.Queue(q),
-		asynq.MaxRetry(attempts - 1),
+		asynq.TaskID(t.ID),
+		asynq.Queue(t.Queue),
+		asynq.MaxRetry(max(t.MaxAttempts, 1) - 1),
 		asynq.Retention(Retention),
 	}
-	if o.Timeout > 0 {
-		opts = append(opts, asynq.Timeout(o.Timeout))
+	if t.Timeout > 0 {
+		opts = append(opts, asynq.Timeout(t.Timeout))
 	}
-	if o.ProcessIn > 0 {
-		opts = append(opts, asynq.ProcessIn(o.ProcessIn))
+	if t.Delay > 0 {
+		opts = append(opts, asynq.ProcessIn(t.Delay))
 	}
 	return asynq.NewTask(TypePage, b, opts...), nil
 }
@@ -110,16 +98,56 @@ func ParsePayload(b []byte) (Payload, error) {
 	return p, nil
 }
 
-// IsDuplicate reports whether an enqueue failed only because the page task
+// IsDuplicate reports whether an enqueue failed only because the task
 // already exists — which for synq means success.
 func IsDuplicate(err error) bool {
 	return errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask)
+}
+
+// Client enqueues synq's tasks. It shares the caller's Redis client.
+type Client struct{ c *asynq.Client }
+
+// NewClient returns a Client on rc; closing rc is the caller's job.
+func NewClient(rc redis.UniversalClient) *Client {
+	return &Client{c: asynq.NewClientFromRedisClient(rc)}
+}
+
+// EnqueuePage enqueues a page task. A task that already exists is not an
+// error: a page task is enqueued at most once.
+func (c *Client) EnqueuePage(ctx context.Context, t PageTask) error {
+	task, err := NewPageTask(t)
+	if err != nil {
+		return err
+	}
+	if _, err := c.c.EnqueueContext(ctx, task); err != nil && !IsDuplicate(err) {
+		return fmt.Errorf("enqueue page %d of run %s (task %s): %w", t.Page, t.Run, t.ID, err)
+	}
+	return nil
+}
+
+// EnqueuePreview enqueues a preview task on a worker's queue.
+func (c *Client) EnqueuePreview(ctx context.Context, p PreviewPayload, queue string, timeout time.Duration) error {
+	task, err := NewPreviewTask(p, queue, timeout)
+	if err != nil {
+		return err
+	}
+	if _, err := c.c.EnqueueContext(ctx, task); err != nil && !IsDuplicate(err) {
+		return fmt.Errorf("enqueue preview %s: %w", p.ID, err)
+	}
+	return nil
 }
 
 // Backoff is the delay before retry n (1-based): exponential from base,
 // capped, with full jitter in [d/2, d] so retries of many pages that
 // failed together (an upstream outage) do not return in lockstep.
 func Backoff(n int, base, max time.Duration) time.Duration {
+	d := BackoffCeiling(n, base, max)
+	half := d / 2
+	return half + time.Duration(rand.Int64N(int64(half)+1))
+}
+
+// BackoffCeiling is the upper bound of Backoff(n): base·2^(n-1), capped.
+func BackoffCeiling(n int, base, max time.Duration) time.Duration {
 	if n < 1 {
 		n = 1
 	}
@@ -127,11 +155,7 @@ func Backoff(n int, base, max time.Duration) time.Duration {
 	for i := 1; i < n && d < max; i++ {
 		d *= 2
 	}
-	if d > max {
-		d = max
-	}
-	half := d / 2
-	return half + time.Duration(rand.Int64N(int64(half)+1))
+	return min(d, max)
 }
 
 // RetryAfterer is implemented by errors that carry the upstream's own
@@ -158,10 +182,10 @@ func RetryDelay(base, max time.Duration) asynq.RetryDelayFunc {
 // ServerConfig returns the asynq server settings synq's executors use.
 // The task check interval is short so an idle executor picks up a new page
 // well under a second after it is enqueued; asynq's default is 1 s.
-func ServerConfig(concurrency int) asynq.Config {
+func ServerConfig(concurrency int, queue string) asynq.Config {
 	return asynq.Config{
 		Concurrency:              concurrency,
-		Queues:                   map[string]int{DefaultQueue: 1},
+		Queues:                   map[string]int{queue: 1},
 		TaskCheckInterval:        20 * time.Millisecond,
 		DelayedTaskCheckInterval: 500 * time.Millisecond,
 		RetryDelayFunc:           RetryDelay(time.Second, 5*time.Minute),
@@ -179,16 +203,27 @@ type PreviewPayload struct {
 	Sync string `json:"sync"`
 	// State is the state to run from; nil means the stored state.
 	State json.RawMessage `json:"state,omitempty"`
+	// Handovers counts the executors that passed the preview on because
+	// their build does not declare the sync (a rolling deploy).
+	Handovers int `json:"handovers,omitempty"`
 }
 
 // NewPreviewTask builds a preview task; it is tried once.
 func NewPreviewTask(p PreviewPayload, queue string, timeout time.Duration) (*asynq.Task, error) {
+	if p.ID == "" || queue == "" {
+		return nil, fmt.Errorf("queue: invalid preview task %+v on queue %q", p, queue)
+	}
 	b, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("queue: encoding preview payload: %w", err)
 	}
-	if queue == "" {
-		queue = DefaultQueue
+	id := "preview:" + p.ID
+	if p.Handovers > 0 {
+		id = fmt.Sprintf("%s:h%d", id, p.Handovers)
 	}
-	return asynq.NewTask(TypePreview, b, asynq.TaskID("preview:"+p.ID), asynq.MaxRetry(0), asynq.Queue(queue), asynq.Timeout(timeout), asynq.Retention(time.Hour)), nil
+	opts := []asynq.Option{asynq.TaskID(id), asynq.MaxRetry(0), asynq.Queue(queue), asynq.Timeout(timeout), asynq.Retention(time.Hour)}
+	if p.Handovers > 0 {
+		opts = append(opts, asynq.ProcessIn(time.Second))
+	}
+	return asynq.NewTask(TypePreview, b, opts...), nil
 }

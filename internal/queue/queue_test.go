@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/synqhq/synq/internal/queue"
 	"github.com/synqhq/synq/internal/testutil/redistest"
 )
@@ -18,43 +20,90 @@ func (e waitErr) RetryAfterDuration() time.Duration { return e.d }
 
 func TestPageTaskIsEnqueuedOnce(t *testing.T) {
 	srv := redistest.Start(t)
-	client := asynq.NewClient(asynq.RedisClientOpt{Addr: srv.Addr()})
-	defer client.Close()
+	client := queue.NewClient(srv.Client())
+	in := queue.NewInspector(srv.Client())
+	ctx := context.Background()
 
-	p := queue.Payload{Sync: "ticketsBackfill", Run: "r1", Page: 3}
-	task, err := queue.NewPageTask(p, queue.Options{MaxAttempts: 5, Timeout: time.Minute})
-	if err != nil {
+	pt := queue.PageTask{Payload: queue.Payload{Sync: "ticketsBackfill", Run: "r1", Page: 3}, ID: "r1:3",
+		Queue: queue.ForWorker("helpdesk"), MaxAttempts: 5, Timeout: time.Minute}
+	if err := client.EnqueuePage(ctx, pt); err != nil {
 		t.Fatal(err)
 	}
-	info, err := client.Enqueue(task)
-	if err != nil {
-		t.Fatal(err)
+	info, err := in.Task(ctx, "synq:helpdesk", "r1:3")
+	if err != nil || info.State != queue.TaskPending || info.MaxRetry != 4 {
+		t.Fatalf("task info = %+v, %v", info, err)
 	}
-	if info.ID != "r1:3" || info.MaxRetry != 4 || info.Queue != queue.DefaultQueue {
-		t.Fatalf("task info = id %q maxretry %d queue %q", info.ID, info.MaxRetry, info.Queue)
+	// A second enqueue of the same task is a no-op, not an error.
+	if err := client.EnqueuePage(ctx, pt); err != nil {
+		t.Fatalf("second enqueue of the same page: %v", err)
 	}
-	_, err = client.Enqueue(task)
-	if !queue.IsDuplicate(err) {
-		t.Fatalf("second enqueue of the same page: err = %v, want a duplicate", err)
+	if st, _ := in.Stats("synq:helpdesk"); st.Pending != 1 {
+		t.Fatalf("pending = %d, want 1", st.Pending)
 	}
+	task, _ := queue.NewPageTask(pt)
 	got, err := queue.ParsePayload(task.Payload())
-	if err != nil || got != p {
+	if err != nil || got != pt.Payload {
 		t.Fatalf("payload round trip = %+v, %v", got, err)
 	}
-	// The continuation of a parked run is a new task for the same page,
-	// itself enqueued once.
-	p.Resumed = 1700000000000
-	resumed, _ := queue.NewPageTask(p, queue.Options{MaxAttempts: 5})
-	if info, err := client.Enqueue(resumed); err != nil || info.ID != "r1:3:resumed-1700000000000" {
-		t.Fatalf("resumed page task: %v, %v", info, err)
+	if info, _ := in.Task(ctx, "synq:helpdesk", "nope"); info.State != queue.TaskMissing {
+		t.Fatalf("a missing task reads as %+v", info)
 	}
-	if _, err := client.Enqueue(resumed); !queue.IsDuplicate(err) {
-		t.Fatalf("second enqueue of a resumed page: err = %v, want a duplicate", err)
+	if info, _ := in.Task(ctx, "synq:nobody", "r1:3"); info.State != queue.TaskMissing {
+		t.Fatalf("a task of a queue that does not exist reads as %+v", info)
+	}
+	if err := in.DeleteTask("synq:helpdesk", "r1:3"); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := in.Task(ctx, "synq:helpdesk", "r1:3"); info.State != queue.TaskMissing {
+		t.Fatalf("a deleted task reads as %+v", info)
+	}
+}
+
+// TestLeaseLayout pins the asynq internals the reaper reads: an active
+// task's lease in "asynq:{<queue>}:lease", expiring when its executor
+// stops extending it.
+func TestLeaseLayout(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := srv.Client()
+	client := queue.NewClient(rc)
+	in := queue.NewInspector(rc)
+	ctx := context.Background()
+	q := queue.ForWorker("w")
+	if err := client.EnqueuePage(ctx, queue.PageTask{Payload: queue.Payload{Sync: "s", Run: "r", Page: 0}, ID: "r:0", Queue: q, MaxAttempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	release := make(chan struct{})
+	s := asynq.NewServerFromRedisClient(rc, queue.ServerConfig(1, q))
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(queue.TypePage, func(ctx context.Context, _ *asynq.Task) error {
+		close(started)
+		<-release
+		return nil
+	})
+	if err := s.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	defer close(release)
+	<-started
+	info, err := in.Task(ctx, q, "r:0")
+	if err != nil || info.State != queue.TaskActive || info.LeaseExpiredFor != 0 || !info.LastAttempt() {
+		t.Fatalf("running task = %+v, %v", info, err)
+	}
+	n, err := rc.ZCard(ctx, "asynq:{"+q+"}:lease").Result()
+	if err != nil || n != 1 {
+		t.Fatalf("asynq's lease set holds %d entries (%v): its layout changed; fix Inspector.leaseExpiredFor", n, err)
+	}
+	// An executor that died leaves a lease in the past.
+	rc.ZAdd(ctx, "asynq:{"+q+"}:lease", redis.Z{Score: float64(time.Now().Add(-time.Minute).Unix()), Member: "r:0"})
+	if info, _ := in.Task(ctx, q, "r:0"); info.LeaseExpiredFor < 50*time.Second {
+		t.Fatalf("expired lease read as %v", info.LeaseExpiredFor)
 	}
 }
 
 func TestInvalidPayloads(t *testing.T) {
-	if _, err := queue.NewPageTask(queue.Payload{Run: "r"}, queue.Options{}); err == nil {
+	if _, err := queue.NewPageTask(queue.PageTask{Payload: queue.Payload{Run: "r"}, ID: "r:0", Queue: "q"}); err == nil {
 		t.Fatal("task without sync accepted")
 	}
 	for _, b := range []string{`{`, `{"sync":"s"}`, `{"sync":"s","run":"r","page":-1}`} {
@@ -88,7 +137,7 @@ func TestServerPicksUpTasks(t *testing.T) {
 	srv := redistest.Start(t)
 	opt := asynq.RedisClientOpt{Addr: srv.Addr()}
 	got := make(chan queue.Payload, 1)
-	s := asynq.NewServer(opt, queue.ServerConfig(2))
+	s := asynq.NewServer(opt, queue.ServerConfig(2, queue.ForWorker("w")))
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(queue.TypePage, func(ctx context.Context, t *asynq.Task) error {
 		p, err := queue.ParsePayload(t.Payload())
@@ -102,10 +151,8 @@ func TestServerPicksUpTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Shutdown()
-	client := asynq.NewClient(opt)
-	defer client.Close()
-	task, _ := queue.NewPageTask(queue.Payload{Sync: "s", Run: "r", Page: 0}, queue.Options{})
-	if _, err := client.Enqueue(task); err != nil {
+	client := queue.NewClient(srv.Client())
+	if err := client.EnqueuePage(context.Background(), queue.PageTask{Payload: queue.Payload{Sync: "s", Run: "r", Page: 0}, ID: "r:0", Queue: queue.ForWorker("w")}); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -52,11 +52,40 @@ func RunsKey(sync string) string { return Prefix + "sync:{" + sync + "}:runs" }
 // RunLogKey is a capped list of one run's log lines (JSON).
 func RunLogKey(sync, run string) string { return Prefix + "sync:{" + sync + "}:run:" + run + ":log" }
 
-// ManifestKey holds the manifest (JSON) a worker fleet published.
-func ManifestKey(worker string) string { return Prefix + "manifest:" + worker }
+// RunPagesKey is a capped list of one run's page records (JSON): one per
+// committed or finally failed page, with attempts, timings and counters.
+func RunPagesKey(sync, run string) string {
+	return Prefix + "sync:{" + sync + "}:run:" + run + ":pages"
+}
 
-// ManifestsKey is a sorted set of worker names scored by last publish time.
-func ManifestsKey() string { return Prefix + "manifests" }
+// WorkersKey is a set of every worker name that ever published a manifest.
+func WorkersKey() string { return Prefix + "workers" }
+
+// BuildsKey is a sorted set of one worker's builds scored by when (server
+// clock, ms) the build first published: the newest live build wins.
+func BuildsKey(worker string) string { return Prefix + "worker:{" + worker + "}:builds" }
+
+// BuildManifestKey holds the manifest (JSON) of one build of a worker. It
+// expires unless an executor of that build republishes it: a build whose
+// executors are all gone stops declaring its syncs.
+func BuildManifestKey(worker, build string) string {
+	return Prefix + "worker:{" + worker + "}:build:" + build
+}
+
+// RegistryKey is a hash sync key → JSON of the sync as last declared by
+// the newest build of its worker, with when. It outlives manifests, so a
+// sync that no live executor declares is still listed (and its runs can
+// be failed and its records forgotten).
+func RegistryKey() string { return Prefix + "syncs" }
+
+// ExecutorKey is a hash describing one live executor process (worker,
+// build, host, pid, concurrency, pages in flight); it expires when the
+// process stops refreshing it.
+func ExecutorKey(id string) string { return Prefix + "executor:" + id }
+
+// ExecutorsKey is a sorted set of executor ids scored by when (ms) their
+// record expires.
+func ExecutorsKey() string { return Prefix + "executors" }
 
 // LeaderKey is the scheduler leader lease.
 func LeaderKey() string { return Prefix + "scheduler:leader" }

@@ -17,15 +17,15 @@ func TestCommitPageIsAtomicAndIdempotent(t *testing.T) {
 
 	c := rdb.Commit{Sync: "s", Run: "r1", Page: 0, Mode: rdb.StateSet, HasMore: true, State: []byte(`{"cursor":1}`),
 		Seen: []string{rdb.SeenMember("db", "a")}, Counters: map[string]int64{"created": 2}}
-	ok, err := r.CommitPage(ctx, c)
-	if err != nil || !ok {
-		t.Fatalf("first commit: ok=%v err=%v", ok, err)
+	res, err := r.CommitPage(ctx, c)
+	if err != nil || !res.Committed {
+		t.Fatalf("first commit: %+v err=%v", res, err)
 	}
 	// A redelivered task for the same page changes nothing.
 	c.State = []byte(`{"cursor":99}`)
-	ok, err = r.CommitPage(ctx, c)
-	if err != nil || ok {
-		t.Fatalf("second commit of page 0: ok=%v err=%v, want already committed", ok, err)
+	res, err = r.CommitPage(ctx, c)
+	if err != nil || res.Committed {
+		t.Fatalf("second commit of page 0: %+v err=%v, want already committed", res, err)
 	}
 	st, _ := r.GetSync(ctx, "s")
 	if string(st.State) != `{"cursor":1}` || st.RunPages != 1 || st.Run != "r1" || !st.RunMore {
@@ -44,9 +44,9 @@ func TestCommitPageIsAtomicAndIdempotent(t *testing.T) {
 	if _, err := r.BeginCycle(ctx, "s", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	ok, err = r.CommitPage(ctx, rdb.Commit{Sync: "s", Run: "r1", Page: 1, Mode: rdb.StateReset, EndCycle: true})
-	if err != nil || !ok {
-		t.Fatalf("final commit: ok=%v err=%v", ok, err)
+	res, err = r.CommitPage(ctx, rdb.Commit{Sync: "s", Run: "r1", Page: 1, Mode: rdb.StateReset, EndCycle: true})
+	if err != nil || !res.Committed {
+		t.Fatalf("final commit: %+v err=%v", res, err)
 	}
 	st, _ = r.GetSync(ctx, "s")
 	seen, _ := r.Seen(ctx, "s")

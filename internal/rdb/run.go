@@ -10,75 +10,372 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Run statuses.
+// Run statuses. internal/runs owns the transitions between them and
+// docs/state_machine.md draws them; the scripts below are their atomic
+// steps.
 const (
 	RunRunning   = "running"
+	RunParked    = "parked" // stopped at a page boundary by a pause; resumable
 	RunSucceeded = "succeeded"
+	RunWarning   = "warning" // ended, but held something back (the deletion guard)
 	RunFailed    = "failed"
 	RunCancelled = "cancelled"
-	RunParked    = "parked" // stopped at a page boundary by a pause; resumable
 )
 
 // Run is a run record.
 type Run struct {
-	ID       string
-	Sync     string
-	Trigger  string // "schedule" | "manual" | "resume"
-	Status   string
+	ID      string
+	Sync    string
+	Worker  string // the worker whose queue runs the run's pages
+	Queue   string
+	Trigger string // "schedule" | "manual"
+	Status  string
+	// Started and Finished come from the Redis server's clock.
 	Started  time.Time
 	Finished time.Time
 	Error    string
+	// Task is the id of the page task that moves the run on (empty while
+	// parked); TaskPage is the page it runs.
+	Task     string
+	TaskPage int
+	// ParkedPage is the page a parked run continues with.
+	ParkedPage int
+	// Attempts is how many times the current page (AttemptPage) started;
+	// PageStarted is when its first attempt began; LastError is the error
+	// of its last failed attempt.
+	AttemptPage int
+	Attempts    int
+	PageStarted time.Time
+	LastError   string
+	// AllowTrash lifts the deletion guard for this run (ctl trigger
+	// --allow-trash).
+	AllowTrash bool
+	// Sweeping is set once the final page of a replace cycle began
+	// trashing rows: from then on the run cannot be cancelled.
+	Sweeping bool
 	Counters map[string]int64 // pages, created, updated, unchanged, trashed, skipped …
 }
 
-// startRunScript creates a run unless one is active for the sync; it
-// returns the id of the active run in that case.
-var startRunScript = redis.NewScript(`
-local active = redis.call("HGET", KEYS[1], "active_run")
-if active and active ~= "" then return active end
-redis.call("HSET", KEYS[1], "active_run", ARGV[1])
-redis.call("HSET", KEYS[2], "id", ARGV[1], "sync", ARGV[2], "trigger", ARGV[3],
-  "status", "running", "started", ARGV[4], "pages", 0)
-redis.call("ZADD", KEYS[3], ARGV[4], ARGV[1])
-return ""`)
+// Ended reports whether the run reached a final status.
+func (r Run) Ended() bool { return r.Status != RunRunning && r.Status != RunParked }
 
-// StartRun records a new active run for a sync. It returns the id of the
-// already active run (and started=false) when there is one: at most one
-// run per sync is active.
-func (r *RDB) StartRun(ctx context.Context, sync, run, trigger string, now time.Time) (active string, started bool, err error) {
-	keys := []string{SyncKey(sync), RunKey(sync, run), RunsKey(sync)}
-	res, err := startRunScript.Run(ctx, r.c, keys, run, sync, trigger, now.UnixNano()).Text()
-	if err != nil {
-		return "", false, wrap("start run of sync "+sync, err)
-	}
-	if res != "" {
-		return res, false, nil
-	}
-	return run, true, nil
+// runMeta are the run hash fields that are not counters.
+var runMeta = map[string]bool{
+	"id": true, "sync": true, "worker": true, "queue": true, "trigger": true, "status": true,
+	"started": true, "finished": true, "error": true, "task": true, "task_page": true,
+	"parked_page": true, "attempt_page": true, "attempts": true, "page_started": true,
+	"last_error": true, "allow_trash": true, "sweeping": true, "resumes": true, "handovers": true,
 }
 
-// finishRunScript ends a run if it is still the active one, and keeps the
-// sync's health counters.
-var finishRunScript = redis.NewScript(`
-if redis.call("HGET", KEYS[2], "status") ~= "running" then return 0 end
-redis.call("HSET", KEYS[2], "status", ARGV[2], "finished", ARGV[3], "error", ARGV[4])
-if redis.call("HGET", KEYS[1], "active_run") == ARGV[1] then
-  redis.call("HDEL", KEYS[1], "active_run")
+func decodeRun(m map[string]string) Run {
+	run := Run{ID: m["id"], Sync: m["sync"], Worker: m["worker"], Queue: m["queue"], Trigger: m["trigger"],
+		Status: m["status"], Error: m["error"], Task: m["task"], LastError: m["last_error"],
+		AllowTrash: m["allow_trash"] == "1", Sweeping: m["sweeping"] == "1", Counters: map[string]int64{}}
+	run.Started = nsTime(m["started"])
+	run.Finished = nsTime(m["finished"])
+	run.PageStarted = nsTime(m["page_started"])
+	run.TaskPage, _ = strconv.Atoi(m["task_page"])
+	run.ParkedPage, _ = strconv.Atoi(m["parked_page"])
+	run.AttemptPage, _ = strconv.Atoi(m["attempt_page"])
+	run.Attempts, _ = strconv.Atoi(m["attempts"])
+	for k, v := range m {
+		if runMeta[k] {
+			continue
+		}
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			run.Counters[k] = n
+		}
+	}
+	return run
+}
+
+func nsTime(s string) time.Time {
+	if ns, _ := strconv.ParseInt(s, 10, 64); ns > 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// luaLib is prepended to the run scripts: the server clock, and the one
+// way a run ends (status, the sync's active run and health together).
+const luaLib = `
+local function now_ns()
+  local t = redis.call("TIME")
+  return t[1] .. string.format("%06d", tonumber(t[2])) .. "000"
 end
-if ARGV[2] == "succeeded" then
-  redis.call("HSET", KEYS[1], "consecutive_failures", 0, "last_success", ARGV[3])
-elseif ARGV[2] == "failed" then
-  redis.call("HINCRBY", KEYS[1], "consecutive_failures", 1)
+local function finish(sync, run, id, status, msg, now)
+  redis.call("HSET", run, "status", status, "finished", now, "error", msg, "task", "")
+  if redis.call("HGET", sync, "active_run") == id then redis.call("HDEL", sync, "active_run") end
+  if status == "succeeded" then
+    redis.call("HSET", sync, "consecutive_failures", 0, "last_success", now)
+  elseif status == "failed" or status == "warning" then
+    redis.call("HINCRBY", sync, "consecutive_failures", 1)
+    redis.call("HSET", sync, "last_failure", now)
+  end
+  redis.call("HSET", sync, "last_run", id, "last_finished", now)
 end
-redis.call("HSET", KEYS[1], "last_run", ARGV[1])
+local function append(key, cap, lines)
+  if #lines == 0 then return end
+  redis.call("RPUSH", key, unpack(lines))
+  redis.call("LTRIM", key, -cap, -1)
+end
+local function page_record(run, page, now, counters, err)
+  local rec = {page = page, attempts = tonumber(redis.call("HGET", run, "attempts") or "1"),
+    started = redis.call("HGET", run, "page_started") or "", finished = now}
+  if redis.call("HGET", run, "attempt_page") ~= tostring(page) then
+    rec.attempts = 1
+    rec.started = now
+  end
+  if counters then rec.counters = counters end
+  if err and err ~= "" then rec.error = err end
+  return cjson.encode(rec)
+end
+`
+
+// StartRun describes a run to create.
+type StartRun struct {
+	Sync, Run, Trigger string
+	Worker, Queue      string
+	// Task is the id of the first page's task, recorded before it is
+	// enqueued so that the reaper can tell a lost enqueue.
+	Task       string
+	AllowTrash bool
+	// RefusePaused refuses to start a paused sync (every trigger does).
+	RefusePaused bool
+}
+
+// StartResult says why a run did not start.
+type StartResult struct {
+	Started bool
+	Active  string // the active run that blocked the start
+	Paused  bool
+}
+
+var startRunScript = redis.NewScript(luaLib + `
+local active = redis.call("HGET", KEYS[1], "active_run")
+if active and active ~= "" then return "active:" .. active end
+if ARGV[8] == "1" and redis.call("HGET", KEYS[1], "paused") == "1" then return "paused" end
+local now = now_ns()
+redis.call("HSET", KEYS[1], "active_run", ARGV[1])
+redis.call("HSET", KEYS[2], "id", ARGV[1], "sync", ARGV[2], "trigger", ARGV[3], "worker", ARGV[4],
+  "queue", ARGV[5], "allow_trash", ARGV[6], "task", ARGV[7], "task_page", 0, "status", "running",
+  "started", now, "pages", 0)
+redis.call("ZADD", KEYS[3], tonumber(now), ARGV[1])
+return ""`)
+
+// StartRun records a new active run unless the sync has one (at most one
+// active run per sync) or is paused.
+func (r *RDB) StartRun(ctx context.Context, s StartRun) (StartResult, error) {
+	keys := []string{SyncKey(s.Sync), RunKey(s.Sync, s.Run), RunsKey(s.Sync)}
+	res, err := startRunScript.Run(ctx, r.c, keys, s.Run, s.Sync, s.Trigger, s.Worker, s.Queue,
+		flag(s.AllowTrash), s.Task, flag(s.RefusePaused)).Text()
+	if err != nil {
+		return StartResult{}, wrap("start run of sync "+s.Sync, err)
+	}
+	switch {
+	case res == "":
+		return StartResult{Started: true}, nil
+	case res == "paused":
+		return StartResult{Paused: true}, nil
+	case len(res) > 7 && res[:7] == "active:":
+		return StartResult{Active: res[7:]}, nil
+	}
+	return StartResult{}, fmt.Errorf("rdb: start run of sync %s: unexpected reply %q", s.Sync, res)
+}
+
+// PageStart is what BeginPage decided.
+type PageStart string
+
+const (
+	PageRun       PageStart = "run"       // run the page
+	PageParked    PageStart = "parked"    // the sync is paused: the run is parked now
+	PageStop      PageStart = "stop"      // the run ended (cancelled, failed …): do nothing
+	PageMissing   PageStart = "missing"   // no such run (retention, or Redis lost it)
+	PageCommitted PageStart = "committed" // the page was committed before: make sure the next step exists
+)
+
+var beginPageScript = redis.NewScript(luaLib + `
+local status = redis.call("HGET", KEYS[2], "status")
+if not status then return {"missing", ""} end
+if redis.call("HGET", KEYS[1], "run") == ARGV[1] and tonumber(redis.call("HGET", KEYS[1], "run_pages") or "0") > tonumber(ARGV[2]) then
+  return {"committed", status}
+end
+if status ~= "running" then return {"stop", status} end
+if redis.call("HGET", KEYS[1], "paused") == "1" then
+  redis.call("HSET", KEYS[2], "status", "parked", "parked_page", ARGV[2], "task", "")
+  return {"parked", "parked"}
+end
+local trash = redis.call("HGET", KEYS[2], "allow_trash") or "0"
+if redis.call("HGET", KEYS[2], "attempt_page") == ARGV[2] then
+  return {"run", tostring(redis.call("HINCRBY", KEYS[2], "attempts", 1)), trash}
+end
+redis.call("HSET", KEYS[2], "attempt_page", ARGV[2], "attempts", 1, "page_started", now_ns(), "last_error", "")
+return {"run", "1", trash}`)
+
+// Begin is what BeginPage found.
+type Begin struct {
+	Action PageStart
+	// Attempt counts this page's attempts, from 1 (PageRun).
+	Attempt int
+	// AllowTrash is the run's --allow-trash (PageRun).
+	AllowTrash bool
+}
+
+// BeginPage is the start of a page attempt: it parks the run if the sync
+// is paused (atomically with the pause flag, so a resume never misses a
+// parked run), and counts the attempt.
+func (r *RDB) BeginPage(ctx context.Context, sync, run string, page int) (Begin, error) {
+	res, err := beginPageScript.Run(ctx, r.c, []string{SyncKey(sync), RunKey(sync, run)}, run, page).StringSlice()
+	if err != nil {
+		return Begin{}, wrap(fmt.Sprintf("begin page %d of run %s", page, run), err)
+	}
+	b := Begin{Action: PageStart(res[0])}
+	if b.Action == PageRun && len(res) == 3 {
+		b.Attempt, _ = strconv.Atoi(res[1])
+		b.AllowTrash = res[2] == "1"
+	}
+	return b, nil
+}
+
+// PageAttemptFailed records the error of a page attempt that will be
+// retried, for operators watching the run.
+func (r *RDB) PageAttemptFailed(ctx context.Context, sync, run, msg string) error {
+	return wrap("record page error of run "+run, r.c.HSet(ctx, RunKey(sync, run), "last_error", msg).Err())
+}
+
+var beginSweepScript = redis.NewScript(`
+if redis.call("HGET", KEYS[1], "status") ~= "running" then return 0 end
+redis.call("HSET", KEYS[1], "sweeping", 1)
 return 1`)
 
-// FinishRun ends an active run with a final status. It is a no-op for a
-// run that already ended (a redelivered final page).
-func (r *RDB) FinishRun(ctx context.Context, sync, run, status, errMsg string, now time.Time) (bool, error) {
+// BeginSweep marks a running run as sweeping (no longer cancellable). It
+// reports false when the run is not running: a cancelled run never sweeps.
+func (r *RDB) BeginSweep(ctx context.Context, sync, run string) (bool, error) {
+	n, err := beginSweepScript.Run(ctx, r.c, []string{RunKey(sync, run)}).Int()
+	return n == 1, wrap("begin sweep of run "+run, err)
+}
+
+// ErrSweeping refuses to cancel a run that is trashing rows.
+var ErrSweeping = fmt.Errorf("rdb: run is sweeping")
+
+var cancelScript = redis.NewScript(luaLib + `
+local status = redis.call("HGET", KEYS[2], "status")
+if not status then return "missing" end
+if status ~= "running" and status ~= "parked" then return status end
+if redis.call("HGET", KEYS[2], "sweeping") == "1" then return "sweeping" end
+finish(KEYS[1], KEYS[2], ARGV[1], "cancelled", ARGV[2], now_ns())
+append(KEYS[3], tonumber(ARGV[3]), {ARGV[4]})
+return "ok"`)
+
+// CancelRun ends an active run (running or parked) as cancelled. It
+// returns the status the run had when it could not be cancelled
+// ("missing", an ended status, or "sweeping").
+func (r *RDB) CancelRun(ctx context.Context, sync, run, msg string, logCap int, line LogLine) (cancelled bool, status string, err error) {
+	b, err := json.Marshal(line)
+	if err != nil {
+		return false, "", fmt.Errorf("rdb: encoding log line: %w", err)
+	}
+	res, err := cancelScript.Run(ctx, r.c, []string{SyncKey(sync), RunKey(sync, run), RunLogKey(sync, run)}, run, msg, logCap, b).Text()
+	if err != nil {
+		return false, "", wrap("cancel run "+run, err)
+	}
+	if res == "ok" {
+		return true, RunCancelled, nil
+	}
+	return false, res, nil
+}
+
+// Fail describes a run failure.
+type Fail struct {
+	Sync, Run string
+	Message   string
+	// ExpectTask, when set, fails the run only if its current task is
+	// still this one (the reaper's check).
+	ExpectTask string
+	// AllowParked also fails a parked run (a sync that is gone).
+	AllowParked bool
+	// Page, when ≥ 0, records a failed page record with Message.
+	Page   int
+	LogCap int
+	Lines  []LogLine
+}
+
+var failScript = redis.NewScript(luaLib + `
+local status = redis.call("HGET", KEYS[2], "status")
+if not status then
+  -- The record is gone (retention, or Redis lost it) but the sync still
+  -- names it as active: free the sync.
+  if ARGV[4] == "1" and redis.call("HGET", KEYS[1], "active_run") == ARGV[1] then
+    redis.call("HDEL", KEYS[1], "active_run")
+    return 1
+  end
+  return 0
+end
+if status ~= "running" and not (ARGV[4] == "1" and status == "parked") then return 0 end
+if ARGV[3] ~= "" and redis.call("HGET", KEYS[2], "task") ~= ARGV[3] then return 0 end
+local now = now_ns()
+if tonumber(ARGV[5]) >= 0 then
+  redis.call("RPUSH", KEYS[4], page_record(KEYS[2], tonumber(ARGV[5]), now, nil, ARGV[2]))
+  redis.call("LTRIM", KEYS[4], -1000, -1)
+end
+finish(KEYS[1], KEYS[2], ARGV[1], "failed", ARGV[2], now)
+local lines = {}
+for i = 7, #ARGV do lines[#lines + 1] = ARGV[i] end
+append(KEYS[3], tonumber(ARGV[6]), lines)
+return 1`)
+
+// FailRun ends a run as failed (with its health counted). It reports
+// false when the run was not in a state the failure applies to.
+func (r *RDB) FailRun(ctx context.Context, f Fail) (bool, error) {
+	args := []any{f.Run, f.Message, f.ExpectTask, flag(f.AllowParked), f.Page, max(f.LogCap, 1)}
+	for _, l := range f.Lines {
+		b, err := json.Marshal(l)
+		if err != nil {
+			return false, fmt.Errorf("rdb: encoding log line: %w", err)
+		}
+		args = append(args, b)
+	}
+	keys := []string{SyncKey(f.Sync), RunKey(f.Sync, f.Run), RunLogKey(f.Sync, f.Run), RunPagesKey(f.Sync, f.Run)}
+	n, err := failScript.Run(ctx, r.c, keys, args...).Int()
+	return n == 1, wrap("fail run "+f.Run, err)
+}
+
+var resumeScript = redis.NewScript(`
+redis.call("HSET", KEYS[1], "paused", 0)
+if ARGV[1] == "" or redis.call("HGET", KEYS[1], "active_run") ~= ARGV[1] then return {"", ""} end
+if redis.call("HGET", KEYS[2], "status") ~= "parked" then return {"", ""} end
+local n = redis.call("HINCRBY", KEYS[2], "resumes", 1)
+local page = redis.call("HGET", KEYS[2], "parked_page") or "0"
+local task = ARGV[1] .. ":" .. page .. ":r" .. n
+redis.call("HSET", KEYS[2], "status", "running", "task", task, "task_page", page)
+return {task, page}`)
+
+// Resume unpauses a sync and, in the same step, moves its parked run
+// (active, given as run) back to running with a new task id. task is ""
+// when there was no parked run to continue.
+func (r *RDB) Resume(ctx context.Context, sync, run string) (task string, page int, err error) {
 	keys := []string{SyncKey(sync), RunKey(sync, run)}
-	n, err := finishRunScript.Run(ctx, r.c, keys, run, status, now.UnixNano(), errMsg).Int()
-	return n == 1, wrap("finish run "+run, err)
+	res, err := resumeScript.Run(ctx, r.c, keys, run).StringSlice()
+	if err != nil {
+		return "", 0, wrap("resume sync "+sync, err)
+	}
+	page, _ = strconv.Atoi(res[1])
+	return res[0], page, nil
+}
+
+var handoverScript = redis.NewScript(`
+if redis.call("HGET", KEYS[1], "status") ~= "running" or redis.call("HGET", KEYS[1], "task") ~= ARGV[1] then return "" end
+local n = redis.call("HINCRBY", KEYS[1], "handovers", 1)
+local task = redis.call("HGET", KEYS[1], "id") .. ":" .. (redis.call("HGET", KEYS[1], "task_page") or "0") .. ":h" .. n
+redis.call("HSET", KEYS[1], "task", task)
+return task`)
+
+// Handover gives a running run's current task (expect) a new id, for an
+// executor that cannot run the page to hand it to one that can. It
+// returns "" when the run moved on meanwhile.
+func (r *RDB) Handover(ctx context.Context, sync, run, expect string) (string, error) {
+	res, err := handoverScript.Run(ctx, r.c, []string{RunKey(sync, run)}, expect).Text()
+	return res, wrap("hand over run "+run, err)
 }
 
 // GetRun reads a run record; ok is false when it does not exist (or was
@@ -94,25 +391,46 @@ func (r *RDB) GetRun(ctx context.Context, sync, run string) (Run, bool, error) {
 	return decodeRun(m), true, nil
 }
 
-func decodeRun(m map[string]string) Run {
-	run := Run{ID: m["id"], Sync: m["sync"], Trigger: m["trigger"], Status: m["status"], Error: m["error"],
-		Counters: map[string]int64{}}
-	if ns, _ := strconv.ParseInt(m["started"], 10, 64); ns > 0 {
-		run.Started = time.Unix(0, ns)
+// PageRecord is one page of a run as operators see it.
+type PageRecord struct {
+	Page     int              `json:"page"`
+	Attempts int              `json:"attempts"`
+	Started  time.Time        `json:"-"`
+	Finished time.Time        `json:"-"`
+	Counters map[string]int64 `json:"counters,omitempty"`
+	Error    string           `json:"error,omitempty"`
+}
+
+// RunPages returns the page records of a run, oldest first.
+func (r *RDB) RunPages(ctx context.Context, sync, run string) ([]PageRecord, error) {
+	vals, err := r.c.LRange(ctx, RunPagesKey(sync, run), 0, -1).Result()
+	if err != nil {
+		return nil, wrap("read pages of run "+run, err)
 	}
-	if ns, _ := strconv.ParseInt(m["finished"], 10, 64); ns > 0 {
-		run.Finished = time.Unix(0, ns)
-	}
-	for k, v := range m {
-		switch k {
-		case "id", "sync", "trigger", "status", "error", "started", "finished":
+	out := make([]PageRecord, 0, len(vals))
+	for _, v := range vals {
+		var raw struct {
+			PageRecord
+			Started  string          `json:"started"`
+			Finished string          `json:"finished"`
+			Counters json.RawMessage `json:"counters"`
+		}
+		if json.Unmarshal([]byte(v), &raw) != nil {
 			continue
 		}
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			run.Counters[k] = n
+		p := raw.PageRecord
+		p.Started, p.Finished = nsTime(raw.Started), nsTime(raw.Finished)
+		// cjson encodes an empty table as {} and numbers as floats.
+		var counters map[string]float64
+		if json.Unmarshal(raw.Counters, &counters) == nil && len(counters) > 0 {
+			p.Counters = make(map[string]int64, len(counters))
+			for k, v := range counters {
+				p.Counters[k] = int64(v)
+			}
 		}
+		out = append(out, p)
 	}
-	return run
+	return out, nil
 }
 
 // ListRuns returns a sync's runs, newest first, skipping offset.
@@ -141,7 +459,7 @@ func (r *RDB) ListRuns(ctx context.Context, sync string, offset, limit int) ([]R
 }
 
 // TrimRuns keeps the newest keep runs of a sync and deletes the rest with
-// their logs (run retention).
+// their logs and page records (run retention).
 func (r *RDB) TrimRuns(ctx context.Context, sync string, keep int) error {
 	old, err := r.c.ZRange(ctx, RunsKey(sync), 0, int64(-keep-1)).Result()
 	if err != nil || len(old) == 0 {
@@ -149,7 +467,7 @@ func (r *RDB) TrimRuns(ctx context.Context, sync string, keep int) error {
 	}
 	_, err = r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, id := range old {
-			p.Del(ctx, RunKey(sync, id), RunLogKey(sync, id))
+			p.Del(ctx, RunKey(sync, id), RunLogKey(sync, id), RunPagesKey(sync, id))
 			p.ZRem(ctx, RunsKey(sync), id)
 		}
 		return nil
@@ -164,35 +482,38 @@ type SyncStatus struct {
 	LastRun             string
 	ConsecutiveFailures int
 	LastSuccess         time.Time
+	LastFailure         time.Time
+	LastFinished        time.Time
 	NextRun             time.Time
 	SkippedTicks        int64
 }
 
-// GetSyncStatus reads a sync's status fields.
+var statusFields = []string{"paused", "active_run", "last_run", "consecutive_failures", "last_success",
+	"last_failure", "last_finished", "next_run", "skipped_ticks"}
+
+// GetSyncStatus reads a sync's status fields (not its state, which may be
+// large).
 func (r *RDB) GetSyncStatus(ctx context.Context, sync string) (SyncStatus, error) {
-	m, err := r.c.HGetAll(ctx, SyncKey(sync)).Result()
+	v, err := r.c.HMGet(ctx, SyncKey(sync), statusFields...).Result()
 	if err != nil {
 		return SyncStatus{}, wrap("read status of sync "+sync, err)
 	}
-	s := SyncStatus{Paused: m["paused"] == "1", ActiveRun: m["active_run"], LastRun: m["last_run"]}
-	s.ConsecutiveFailures, _ = strconv.Atoi(m["consecutive_failures"])
-	s.SkippedTicks, _ = strconv.ParseInt(m["skipped_ticks"], 10, 64)
-	if ns, _ := strconv.ParseInt(m["last_success"], 10, 64); ns > 0 {
-		s.LastSuccess = time.Unix(0, ns)
-	}
-	if ns, _ := strconv.ParseInt(m["next_run"], 10, 64); ns > 0 {
-		s.NextRun = time.Unix(0, ns)
-	}
-	return s, nil
+	return decodeStatus(v), nil
 }
 
-// SetPaused pauses or resumes a sync.
+func decodeStatus(v []any) SyncStatus {
+	str := func(i int) string { s, _ := v[i].(string); return s }
+	s := SyncStatus{Paused: str(0) == "1", ActiveRun: str(1), LastRun: str(2)}
+	s.ConsecutiveFailures, _ = strconv.Atoi(str(3))
+	s.LastSuccess, s.LastFailure, s.LastFinished, s.NextRun = nsTime(str(4)), nsTime(str(5)), nsTime(str(6)), nsTime(str(7))
+	s.SkippedTicks, _ = strconv.ParseInt(str(8), 10, 64)
+	return s
+}
+
+// SetPaused pauses or unpauses a sync. Unpausing with a parked run goes
+// through Resume instead, which continues the run in the same step.
 func (r *RDB) SetPaused(ctx context.Context, sync string, paused bool) error {
-	v := "0"
-	if paused {
-		v = "1"
-	}
-	return wrap("pause sync "+sync, r.c.HSet(ctx, SyncKey(sync), "paused", v).Err())
+	return wrap("pause sync "+sync, r.c.HSet(ctx, SyncKey(sync), "paused", flag(paused)).Err())
 }
 
 // SetNextRun records when the scheduler will next start a sync.
@@ -221,21 +542,29 @@ func (r *RDB) AppendLog(ctx context.Context, sync, run string, max int, lines ..
 	if len(lines) == 0 {
 		return nil
 	}
-	vals := make([]any, len(lines))
-	for i, l := range lines {
-		b, err := json.Marshal(l)
-		if err != nil {
-			return fmt.Errorf("rdb: encoding log line: %w", err)
-		}
-		vals[i] = b
+	vals, err := encodeLines(lines)
+	if err != nil {
+		return err
 	}
 	key := RunLogKey(sync, run)
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.RPush(ctx, key, vals...)
 		p.LTrim(ctx, key, int64(-max), -1)
 		return nil
 	})
 	return wrap("append run log "+run, err)
+}
+
+func encodeLines(lines []LogLine) ([]any, error) {
+	vals := make([]any, len(lines))
+	for i, l := range lines {
+		b, err := json.Marshal(l)
+		if err != nil {
+			return nil, fmt.Errorf("rdb: encoding log line: %w", err)
+		}
+		vals[i] = b
+	}
+	return vals, nil
 }
 
 // ReadLog returns a run's log lines from index start on.
@@ -254,34 +583,6 @@ func (r *RDB) ReadLog(ctx context.Context, sync, run string, start int64) ([]Log
 	return out, nil
 }
 
-// PublishManifest stores a worker fleet's manifest.
-func (r *RDB) PublishManifest(ctx context.Context, worker string, manifest []byte, now time.Time) error {
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, ManifestKey(worker), manifest, 0)
-		p.ZAdd(ctx, ManifestsKey(), redis.Z{Score: float64(now.Unix()), Member: worker})
-		return nil
-	})
-	return wrap("publish manifest of "+worker, err)
-}
-
-// Manifests returns every published manifest by worker name.
-func (r *RDB) Manifests(ctx context.Context) (map[string][]byte, error) {
-	workers, err := r.c.ZRange(ctx, ManifestsKey(), 0, -1).Result()
-	if err != nil {
-		return nil, wrap("list manifests", err)
-	}
-	out := make(map[string][]byte, len(workers))
-	for _, w := range workers {
-		b, err := r.c.Get(ctx, ManifestKey(w)).Bytes()
-		if err == nil {
-			out[w] = b
-		} else if !IsNil(err) {
-			return nil, wrap("read manifest of "+w, err)
-		}
-	}
-	return out, nil
-}
-
 // renewScript extends a lease only if we still hold it.
 var renewScript = redis.NewScript(`
 if redis.call("GET", KEYS[1]) == ARGV[1] then
@@ -290,7 +591,8 @@ end
 return 0`)
 
 // AcquireOrRenewLeader takes the scheduler lease or extends it when held
-// by id. It reports whether id is the leader afterwards.
+// by id. It reports whether id is the leader afterwards. The lease expires
+// on the Redis server's clock.
 func (r *RDB) AcquireOrRenewLeader(ctx context.Context, id string, ttl time.Duration) (bool, error) {
 	ok, err := r.c.SetNX(ctx, LeaderKey(), id, ttl).Result()
 	if err != nil {
@@ -303,31 +605,26 @@ func (r *RDB) AcquireOrRenewLeader(ctx context.Context, id string, ttl time.Dura
 	return n == 1, wrap("renew leader lease", err)
 }
 
+// Leader returns the id holding the scheduler lease ("" when none) and how
+// long the lease has left.
+func (r *RDB) Leader(ctx context.Context) (string, time.Duration, error) {
+	p := r.c.Pipeline()
+	get := p.Get(ctx, LeaderKey())
+	ttl := p.PTTL(ctx, LeaderKey())
+	if _, err := p.Exec(ctx); err != nil && !IsNil(err) {
+		return "", 0, wrap("read leader lease", err)
+	}
+	return get.Val(), max(ttl.Val(), 0), nil
+}
+
 // ReleaseLeader gives up the lease if held by id (graceful shutdown).
 func (r *RDB) ReleaseLeader(ctx context.Context, id string) error {
 	return wrap("release leader lease", releaseScript.Run(ctx, r.c, []string{LeaderKey()}, id).Err())
 }
 
-// setRunStatusScript moves a run from one status to another, atomically,
-// only if it is in the expected one.
-var setRunStatusScript = redis.NewScript(`
-if redis.call("HGET", KEYS[1], "status") ~= ARGV[1] then return 0 end
-redis.call("HSET", KEYS[1], "status", ARGV[2])
-return 1`)
-
-// SetRunStatus moves a run from status from to status to (park a run on
-// pause, resume a parked one). It reports whether the run was in from.
-func (r *RDB) SetRunStatus(ctx context.Context, sync, run, from, to string) (bool, error) {
-	n, err := setRunStatusScript.Run(ctx, r.c, []string{RunKey(sync, run)}, from, to).Int()
-	return n == 1, wrap("set status of run "+run, err)
-}
-
-// CancelRun ends an active run as cancelled (running or parked). The
-// executor working on its current page notices at the page boundary.
-func (r *RDB) CancelRun(ctx context.Context, sync, run string, now time.Time) (bool, error) {
-	// A parked run is first made running so FinishRun ends it like any.
-	if _, err := r.SetRunStatus(ctx, sync, run, RunParked, RunRunning); err != nil {
-		return false, err
+func flag(b bool) string {
+	if b {
+		return "1"
 	}
-	return r.FinishRun(ctx, sync, run, RunCancelled, "cancelled by an operator", now)
+	return "0"
 }

@@ -98,82 +98,189 @@ type Commit struct {
 	EndCycle bool
 	// Counters are added to the run record.
 	Counters map[string]int64
+
+	// Lifecycle, when set, moves the run on in the same step (the
+	// runtime's commits; the engine's in-process cycles leave it nil).
+	Lifecycle *PageDone
 }
+
+// PageDone is the run transition that goes with a page's commit.
+type PageDone struct {
+	// Lines are the page's run-log lines, stored with the commit so that a
+	// follower who sees the run end has every line.
+	Lines  []LogLine
+	LogCap int
+	// Outcome and Message end the run after its final page: RunSucceeded,
+	// or RunWarning when something was held back.
+	Outcome string
+	Message string
+	// FinishLines are logged only when the commit ends the run.
+	FinishLines []LogLine
+}
+
+// CommitResult is what a commit did.
+type CommitResult struct {
+	// Committed is false when the page had been committed before.
+	Committed bool
+	// Next says what the run does now (with Lifecycle): NextEnqueue (Task),
+	// NextParked, NextFinished (Status) or NextStopped (the run had ended:
+	// cancelled while the page ran; Status says how).
+	Next   string
+	Task   string
+	Status string
+}
+
+// What a committed page leads to.
+const (
+	NextEnqueue  = "enqueue"
+	NextParked   = "parked"
+	NextFinished = "finished"
+	NextStopped  = "stopped"
+)
 
 // ErrOutOfOrder means a commit for page p arrived while the run had not
 // committed page p-1: a bug or a task for a superseded run.
 var ErrOutOfOrder = fmt.Errorf("rdb: page committed out of order")
 
 // commitScript makes a page's effects on Redis atomic: state, page count,
-// seen keys and counters change together or not at all. It returns 0 when
-// the page was already committed (a redelivered task), 1 when committed,
-// -1 when out of order.
-var commitScript = redis.NewScript(`
+// seen keys and counters change together or not at all, and with a
+// lifecycle the run moves on (next task, park, or finish) in the same
+// step. It returns {0} when the page was already committed (a
+// redelivered task), {-1} when out of order, {1, next, task|status}
+// when committed.
+var commitScript = redis.NewScript(luaLib + `
+local a = cjson.decode(ARGV[1])
 local run = redis.call("HGET", KEYS[1], "run")
 local pages = tonumber(redis.call("HGET", KEYS[1], "run_pages") or "0")
-local page = tonumber(ARGV[2])
-if run == ARGV[1] then
-  if pages > page then return 0 end
-  if pages ~= page then return -1 end
+local page = a.page
+if run == a.run then
+  if pages > page then return {0} end
+  if pages ~= page then return {-1} end
 elseif page ~= 0 then
-  return -1
+  return {-1}
 end
-redis.call("HSET", KEYS[1], "run", ARGV[1], "run_pages", page + 1, "run_more", ARGV[5])
-if ARGV[3] == "set" then
-  redis.call("HSET", KEYS[1], "state", ARGV[4])
-elseif ARGV[3] == "reset" then
+redis.call("HSET", KEYS[1], "run", a.run, "run_pages", page + 1, "run_more", a.more and "1" or "0")
+if a.mode == "set" then
+  redis.call("HSET", KEYS[1], "state", a.state)
+elseif a.mode == "reset" then
   redis.call("HDEL", KEYS[1], "state")
 end
-local nseen = tonumber(ARGV[6])
-local i = 7
-for j = 1, nseen do
-  redis.call("SADD", KEYS[2], ARGV[i])
-  i = i + 1
-end
-if ARGV[i] == "1" then
+for _, m in ipairs(a.seen) do redis.call("SADD", KEYS[2], m) end
+if a.end_cycle then
   redis.call("DEL", KEYS[2])
   redis.call("HDEL", KEYS[1], "cycle_started")
 end
-i = i + 1
 redis.call("HSET", KEYS[3], "pages", page + 1)
-while i < #ARGV do
-  redis.call("HINCRBY", KEYS[3], ARGV[i], ARGV[i + 1])
-  i = i + 2
+for k, v in pairs(a.counters) do redis.call("HINCRBY", KEYS[3], k, v) end
+local l = a.lifecycle
+if not l then return {1, "", ""} end
+local now = now_ns()
+append(KEYS[4], l.log_cap, l.lines)
+redis.call("RPUSH", KEYS[5], page_record(KEYS[3], page, now, a.counters, nil))
+redis.call("LTRIM", KEYS[5], -1000, -1)
+local status = redis.call("HGET", KEYS[3], "status")
+if status ~= "running" then return {1, "stopped", status or ""} end
+if a.more then
+  if redis.call("HGET", KEYS[1], "paused") == "1" then
+    redis.call("HSET", KEYS[3], "status", "parked", "parked_page", page + 1, "task", "")
+    return {1, "parked", ""}
+  end
+  local task = a.run .. ":" .. (page + 1)
+  redis.call("HSET", KEYS[3], "task", task, "task_page", page + 1)
+  return {1, "enqueue", task}
 end
-return 1`)
+finish(KEYS[1], KEYS[3], a.run, l.outcome, l.message, now)
+append(KEYS[4], l.log_cap, l.finish_lines)
+return {1, "finished", l.outcome}`)
 
-// CommitPage commits one page. committed is false when the page had
-// already been committed (nothing changed).
-func (r *RDB) CommitPage(ctx context.Context, c Commit) (committed bool, err error) {
-	args := make([]any, 0, 8+len(c.Seen)+2*len(c.Counters))
-	more := "0"
-	if c.HasMore {
-		more = "1"
+type commitArgs struct {
+	Run      string           `json:"run"`
+	Page     int              `json:"page"`
+	Mode     StateMode        `json:"mode"`
+	State    string           `json:"state"`
+	More     bool             `json:"more"`
+	Seen     []string         `json:"seen"`
+	EndCycle bool             `json:"end_cycle"`
+	Counters map[string]int64 `json:"counters"`
+	Life     *lifecycleArgs   `json:"lifecycle,omitempty"`
+}
+
+type lifecycleArgs struct {
+	Lines       []string `json:"lines"`
+	LogCap      int      `json:"log_cap"`
+	Outcome     string   `json:"outcome"`
+	Message     string   `json:"message"`
+	FinishLines []string `json:"finish_lines"`
+}
+
+// maxLinesPerCall bounds the log lines one script call appends (Lua's
+// unpack has a stack limit); a page that logged more keeps its last ones.
+const maxLinesPerCall = 500
+
+func lineStrings(lines []LogLine) ([]string, error) {
+	if len(lines) > maxLinesPerCall {
+		lines = lines[len(lines)-maxLinesPerCall:]
 	}
-	args = append(args, c.Run, c.Page, string(c.Mode), string(c.State), more, len(c.Seen))
-	for _, s := range c.Seen {
-		args = append(args, s)
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		b, err := json.Marshal(l)
+		if err != nil {
+			return nil, fmt.Errorf("rdb: encoding log line: %w", err)
+		}
+		out[i] = string(b)
 	}
-	end := "0"
-	if c.EndCycle {
-		end = "1"
+	return out, nil
+}
+
+// CommitPage commits one page (and, with a Lifecycle, moves the run on).
+func (r *RDB) CommitPage(ctx context.Context, c Commit) (CommitResult, error) {
+	a := commitArgs{Run: c.Run, Page: c.Page, Mode: c.Mode, State: string(c.State), More: c.HasMore,
+		Seen: c.Seen, EndCycle: c.EndCycle, Counters: c.Counters}
+	if a.Seen == nil {
+		a.Seen = []string{}
 	}
-	args = append(args, end)
-	for k, v := range c.Counters {
-		args = append(args, k, v)
+	if a.Counters == nil {
+		a.Counters = map[string]int64{}
 	}
-	keys := []string{SyncKey(c.Sync), SeenKey(c.Sync), RunKey(c.Sync, c.Run)}
-	n, err := commitScript.Run(ctx, r.c, keys, args...).Int()
+	if l := c.Lifecycle; l != nil {
+		lines, err := lineStrings(l.Lines)
+		if err != nil {
+			return CommitResult{}, err
+		}
+		fin, err := lineStrings(l.FinishLines)
+		if err != nil {
+			return CommitResult{}, err
+		}
+		outcome := l.Outcome
+		if outcome == "" {
+			outcome = RunSucceeded
+		}
+		a.Life = &lifecycleArgs{Lines: lines, LogCap: max(l.LogCap, 1), Outcome: outcome, Message: l.Message, FinishLines: fin}
+	}
+	b, err := json.Marshal(a)
 	if err != nil {
-		return false, wrap(fmt.Sprintf("commit page %d of run %s of sync %s", c.Page, c.Run, c.Sync), err)
+		return CommitResult{}, fmt.Errorf("rdb: encoding commit: %w", err)
 	}
-	switch n {
+	keys := []string{SyncKey(c.Sync), SeenKey(c.Sync), RunKey(c.Sync, c.Run), RunLogKey(c.Sync, c.Run), RunPagesKey(c.Sync, c.Run)}
+	res, err := commitScript.Run(ctx, r.c, keys, b).Slice()
+	if err != nil {
+		return CommitResult{}, wrap(fmt.Sprintf("commit page %d of run %s of sync %s", c.Page, c.Run, c.Sync), err)
+	}
+	switch n, _ := res[0].(int64); n {
 	case 0:
-		return false, nil
+		return CommitResult{}, nil
 	case 1:
-		return true, nil
+		out := CommitResult{Committed: true}
+		out.Next, _ = res[1].(string)
+		v, _ := res[2].(string)
+		if out.Next == NextEnqueue {
+			out.Task = v
+		} else {
+			out.Status = v
+		}
+		return out, nil
 	default:
-		return false, fmt.Errorf("%w: sync %s run %s page %d", ErrOutOfOrder, c.Sync, c.Run, c.Page)
+		return CommitResult{}, fmt.Errorf("%w: sync %s run %s page %d", ErrOutOfOrder, c.Sync, c.Run, c.Page)
 	}
 }
 

@@ -16,7 +16,9 @@ import (
 
 	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/ops"
+	"github.com/synqhq/synq/internal/queue"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/runs"
 	"github.com/synqhq/synq/internal/spec"
 )
 
@@ -29,8 +31,16 @@ type Config struct {
 	Tick time.Duration
 	// LeaseTTL is how long a dead leader blocks the others (default 10s).
 	LeaseTTL time.Duration
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// ReapEvery is how often the leader looks for runs nobody will move on
+	// (default 10s); Reaper tunes its grace periods.
+	ReapEvery time.Duration
+	Reaper    runs.ReaperConfig
+	// RetryBase and RetryMax shape the backoff between the runs of a
+	// failing continuous sync, from its floor (5 s) doubling per
+	// consecutive failure up to RetryMax (default 1s, 5m, as pages').
+	RetryBase, RetryMax time.Duration
+	Logger              *slog.Logger
+	Now                 func() time.Time
 	// Metrics, when set, receives leadership and run starts.
 	Metrics *metrics.Metrics
 }
@@ -41,6 +51,8 @@ type Scheduler struct {
 	rdb    *rdb.RDB
 	log    *slog.Logger
 	leader atomic.Bool
+	reaper *runs.Reaper
+	reaped time.Time
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -61,13 +73,26 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 10 * time.Second
 	}
+	if cfg.ReapEvery <= 0 {
+		cfg.ReapEvery = 10 * time.Second
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 5 * time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Scheduler{cfg: cfg, rdb: cfg.Ops.RDB(), log: cfg.Logger.With("scheduler", cfg.ID)}, nil
+	reaper, err := cfg.Ops.Lifecycle().NewReaper(cfg.Reaper)
+	if err != nil {
+		return nil, err
+	}
+	return &Scheduler{cfg: cfg, rdb: cfg.Ops.RDB(), log: cfg.Logger.With("scheduler", cfg.ID), reaper: reaper}, nil
 }
 
 // IsLeader reports whether this replica held the lease at its last tick.
@@ -146,11 +171,38 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	}
 	var errs []error
 	for _, info := range cat {
+		if !info.Declared {
+			// Nobody would run it: an undeclared sync is not scheduled.
+			continue
+		}
 		if err := s.schedule(ctx, info); err != nil {
 			errs = append(errs, fmt.Errorf("sync %q: %w", info.Key, err))
 		}
 	}
+	if time.Since(s.reaped) >= s.cfg.ReapEvery {
+		s.reaped = time.Now()
+		errs = append(errs, s.Reap(ctx, cat))
+	}
 	return errors.Join(errs...)
+}
+
+// Reap fails the runs nobody will move on: whose task is lost, whose
+// executor died on the last attempt, or whose sync no live executor
+// declares.
+func (s *Scheduler) Reap(ctx context.Context, cat map[string]ops.SyncInfo) error {
+	watched := make([]runs.Watched, 0, len(cat))
+	for _, info := range cat {
+		w := runs.Watched{Key: info.Key, Declared: info.Declared}
+		if !info.Declared {
+			w.Why = info.Undeclared()
+		}
+		watched = append(watched, w)
+	}
+	failed, err := s.reaper.Reap(ctx, watched)
+	if m := s.cfg.Metrics; m != nil && len(failed) > 0 {
+		m.RunsReaped.Add(float64(len(failed)))
+	}
+	return err
 }
 
 func (s *Scheduler) schedule(ctx context.Context, info ops.SyncInfo) error {
@@ -166,14 +218,8 @@ func (s *Scheduler) schedule(ctx context.Context, info ops.SyncInfo) error {
 		if st.ActiveRun != "" {
 			return nil
 		}
-		if st.LastRun != "" {
-			last, ok, err := s.rdb.GetRun(ctx, info.Key, st.LastRun)
-			if err != nil {
-				return err
-			}
-			if ok && now.Sub(last.Finished) < info.Schedule.Interval {
-				return nil
-			}
+		if !st.LastFinished.IsZero() && now.Before(st.LastFinished.Add(s.continuousWait(info, st))) {
+			return nil
 		}
 		return s.start(ctx, info)
 	}
@@ -194,8 +240,20 @@ func (s *Scheduler) schedule(ctx context.Context, info ops.SyncInfo) error {
 	return s.start(ctx, info)
 }
 
+// continuousWait is the pause after a continuous sync's last run: its
+// floor, doubled for each consecutive failure up to RetryMax — the pages'
+// exponential backoff, without jitter so every tick computes the same
+// wait.
+func (s *Scheduler) continuousWait(info ops.SyncInfo, st rdb.SyncStatus) time.Duration {
+	floor := info.Schedule.Interval
+	if st.ConsecutiveFailures == 0 {
+		return floor
+	}
+	return queue.BackoffCeiling(st.ConsecutiveFailures, max(floor, s.cfg.RetryBase), max(floor, s.cfg.RetryMax))
+}
+
 func (s *Scheduler) start(ctx context.Context, info ops.SyncInfo) error {
-	_, err := s.cfg.Ops.Trigger(ctx, info.Key, "schedule")
+	_, err := s.cfg.Ops.StartScheduled(ctx, info)
 	var active *ops.RunActiveError
 	m := s.cfg.Metrics
 	if err == nil && m != nil {

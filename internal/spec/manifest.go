@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -10,7 +12,12 @@ import (
 // executors publish to Redis. The scheduler and the control API learn the
 // syncs from it; they never import user code.
 type Manifest struct {
-	Worker    string            `json:"worker"`
+	Worker string `json:"worker"`
+	// Build identifies the declarations (BuildID): executors with the
+	// same declarations are one build, whatever their binary.
+	Build string `json:"build,omitempty"`
+	// Version is the binary's version control revision, for operators.
+	Version   string            `json:"version,omitempty"`
 	Published time.Time         `json:"published"`
 	Databases []Database        `json:"databases"`
 	Syncs     []ManifestSync    `json:"syncs"`
@@ -27,6 +34,8 @@ type ManifestSync struct {
 	Timeout     time.Duration `json:"timeout"`
 	MaxAttempts int           `json:"max_attempts"`
 	Pacers      []string      `json:"pacers,omitempty"`
+	// MaxTrashFraction is the deletion guard's threshold (0: the default).
+	MaxTrashFraction float64 `json:"max_trash_fraction,omitempty"`
 }
 
 // Manifest returns the manifest of s.
@@ -37,12 +46,37 @@ func (s *Set) Manifest() Manifest {
 	}
 	for _, k := range s.SyncOrder {
 		y := s.Syncs[k]
-		m.Syncs = append(m.Syncs, ManifestSync{Key: y.Key, Database: y.Database, Mode: y.Mode, Schedule: y.Schedule, Timeout: y.Timeout, MaxAttempts: y.MaxAttempts, Pacers: y.Pacers})
+		m.Syncs = append(m.Syncs, ManifestSync{Key: y.Key, Database: y.Database, Mode: y.Mode, Schedule: y.Schedule,
+			Timeout: y.Timeout, MaxAttempts: y.MaxAttempts, Pacers: y.Pacers, MaxTrashFraction: y.MaxTrashFraction})
 	}
 	for _, k := range s.PacerOrder {
 		m.Pacers = append(m.Pacers, *s.Pacers[k])
 	}
+	m.Build = m.BuildID()
 	return m
+}
+
+// BuildID is a short hash of the declarations: two executors with equal
+// declarations are the same build, so a deploy that changes only code
+// never looks like two competing builds.
+func (m Manifest) BuildID() string {
+	d := struct {
+		Worker    string
+		Databases []Database
+		Syncs     []ManifestSync
+		Pacers    []Pacer
+	}{m.Worker, m.Databases, m.Syncs, m.Pacers}
+	b, _ := json.Marshal(d)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// Registered is a sync as the registry keeps it: its declaration and the
+// worker (and build) that declared it last.
+type Registered struct {
+	Worker string       `json:"worker"`
+	Build  string       `json:"build"`
+	Sync   ManifestSync `json:"sync"`
 }
 
 // Sync returns the manifest's sync with key, or nil.

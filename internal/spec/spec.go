@@ -54,6 +54,11 @@ type Sync struct {
 	MaxAttempts int
 	// Pacers are the keys of the pacers the sync declared it uses (informative).
 	Pacers []string
+	// MaxTrashFraction is the deletion guard: a replace cycle that would
+	// trash more than this fraction of its database's rows (above
+	// GuardMinRows rows) trashes nothing. 0 means DefaultMaxTrashFraction;
+	// 1 turns the guard off.
+	MaxTrashFraction float64
 	// Execute decodes state (nil or empty = the zero state), runs the user's
 	// function and returns its page of results with the next state encoded.
 	Execute func(ctx context.Context, state json.RawMessage) (Page, error)
@@ -105,9 +110,20 @@ func (s *Sync) TargetDatabase(c Change) string {
 
 // Defaults for syncs that do not set them.
 const (
-	DefaultTimeout     = 5 * time.Minute
-	DefaultMaxAttempts = 5
+	DefaultTimeout          = 5 * time.Minute
+	DefaultMaxAttempts      = 5
+	DefaultMaxTrashFraction = 0.5
+	// GuardMinRows: databases with at most this many rows are not guarded.
+	GuardMinRows = 10
 )
+
+// TrashFraction is the sync's effective deletion-guard threshold.
+func (s *Sync) TrashFraction() float64 {
+	if s.MaxTrashFraction <= 0 {
+		return DefaultMaxTrashFraction
+	}
+	return s.MaxTrashFraction
+}
 
 // setOf is installed by the root package synq, which owns Worker; going
 // through a hook keeps the erased Set out of synq's public API.

@@ -3,8 +3,11 @@
 //
 // Env: the executor's own (REDIS_URL, NOTION_*), plus E2E_PAGES and
 // E2E_ROWS (pages per run and rows per page of pagesSync), E2E_SLEEP (time
-// Execute takes per page) and E2E_MARK (a file each Execute call appends
-// "<sync> <page> <pid>" to, so tests can see who ran what).
+// Execute takes per page), E2E_MAX_ATTEMPTS (pagesSync's MaxAttempts),
+// E2E_SCHEDULE (scheduledSync's schedule: a rolling deploy changes it),
+// E2E_RETIRED=1 (declare retiredSync, which a later deploy drops) and
+// E2E_MARK (a file each Execute call appends "<sync> <page> <pid>" to, so
+// tests can see who ran what).
 package main
 
 import (
@@ -14,6 +17,7 @@ import (
 	"log"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/synqhq/synq"
@@ -31,6 +35,10 @@ func main() {
 	sleep, _ := time.ParseDuration(os.Getenv("E2E_SLEEP"))
 
 	w := synq.NewWorker(synq.WorkerConfig{Name: "e2e"})
+	schedule := os.Getenv("E2E_SCHEDULE")
+	if schedule == "" {
+		schedule = "5m"
+	}
 	things := w.Database("things", synq.DatabaseConfig{
 		InitialTitle: "Things",
 		PrimaryKey:   "Key",
@@ -61,8 +69,35 @@ func main() {
 			return res, nil
 		}
 	}
-	synq.AddSync(w, "pagesSync", synq.SyncConfig[pageState]{Database: things, Schedule: "manual", Execute: pagesExec("pagesSync")})
-	synq.AddSync(w, "scheduledSync", synq.SyncConfig[pageState]{Database: ticks, Mode: synq.Incremental, Schedule: "5m", Execute: pagesExec("scheduledSync")})
+	synq.AddSync(w, "pagesSync", synq.SyncConfig[pageState]{Database: things, Schedule: "manual", Execute: pagesExec("pagesSync"),
+		MaxAttempts: envInt("E2E_MAX_ATTEMPTS", 0)})
+	synq.AddSync(w, "scheduledSync", synq.SyncConfig[pageState]{Database: ticks, Mode: synq.Incremental, Schedule: schedule, Execute: pagesExec("scheduledSync")})
+	// flakySync fails its first attempt at a page and is slow on the
+	// second, its last: the test kills the executor then.
+	synq.AddSync(w, "flakySync", synq.SyncConfig[pageState]{Database: ticks, Mode: synq.Incremental, Schedule: "manual", MaxAttempts: 2,
+		Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+			mark("flakySync", s.Page)
+			if count("flakySync") == 1 {
+				return synq.Result[pageState]{}, errors.New("first attempt fails")
+			}
+			time.Sleep(time.Hour)
+			return synq.Result[pageState]{}, nil
+		}})
+	// hangSync ignores its context: the page stops waiting for it.
+	synq.AddSync(w, "hangSync", synq.SyncConfig[pageState]{Database: ticks, Mode: synq.Incremental, Schedule: "manual", MaxAttempts: 1, Timeout: time.Second,
+		Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+			mark("hangSync", s.Page)
+			time.Sleep(time.Hour)
+			return synq.Result[pageState]{}, nil
+		}})
+	if os.Getenv("E2E_RETIRED") == "1" {
+		retired := w.Database("retired", synq.DatabaseConfig{
+			InitialTitle: "Retired",
+			PrimaryKey:   "Key",
+			Schema:       schema.Properties{"Key": schema.Title(), "Page": schema.Number()},
+		})
+		synq.AddSync(w, "retiredSync", synq.SyncConfig[pageState]{Database: retired, Mode: synq.Incremental, Schedule: "5m", Execute: pagesExec("retiredSync")})
+	}
 	synq.AddSync(w, "noopSync", synq.SyncConfig[pageState]{Database: things, Mode: synq.Incremental, Schedule: "manual",
 		Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
 			mark("noopSync", s.Page)
@@ -101,6 +136,18 @@ func mark(sync string, page int) {
 	}
 	defer f.Close()
 	fmt.Fprintf(f, "%s %d %d %d\n", sync, page, os.Getpid(), time.Now().UnixNano())
+}
+
+// count returns how many Execute calls of sync the mark file holds.
+func count(sync string) int {
+	b, _ := os.ReadFile(os.Getenv("E2E_MARK"))
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, sync+" ") {
+			n++
+		}
+	}
+	return n
 }
 
 func envInt(k string, def int) int {

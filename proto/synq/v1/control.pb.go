@@ -144,6 +144,7 @@ const (
 	RunStatus_RUN_STATUS_FAILED      RunStatus = 3
 	RunStatus_RUN_STATUS_CANCELLED   RunStatus = 4
 	RunStatus_RUN_STATUS_PARKED      RunStatus = 5 // stopped by a pause, resumable
+	RunStatus_RUN_STATUS_WARNING     RunStatus = 6 // ended, but held something back (the deletion guard)
 )
 
 // Enum value maps for RunStatus.
@@ -155,6 +156,7 @@ var (
 		3: "RUN_STATUS_FAILED",
 		4: "RUN_STATUS_CANCELLED",
 		5: "RUN_STATUS_PARKED",
+		6: "RUN_STATUS_WARNING",
 	}
 	RunStatus_value = map[string]int32{
 		"RUN_STATUS_UNSPECIFIED": 0,
@@ -163,6 +165,7 @@ var (
 		"RUN_STATUS_FAILED":      3,
 		"RUN_STATUS_CANCELLED":   4,
 		"RUN_STATUS_PARKED":      5,
+		"RUN_STATUS_WARNING":     6,
 	}
 )
 
@@ -391,15 +394,25 @@ func (x *Counters) GetSkipped() int64 {
 }
 
 type Run struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	SyncKey       string                 `protobuf:"bytes,2,opt,name=sync_key,json=syncKey,proto3" json:"sync_key,omitempty"`
-	Trigger       Trigger                `protobuf:"varint,3,opt,name=trigger,proto3,enum=synq.v1.Trigger" json:"trigger,omitempty"`
-	Status        RunStatus              `protobuf:"varint,4,opt,name=status,proto3,enum=synq.v1.RunStatus" json:"status,omitempty"`
-	Started       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=started,proto3" json:"started,omitempty"`
-	Finished      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=finished,proto3" json:"finished,omitempty"`
-	Counters      *Counters              `protobuf:"bytes,7,opt,name=counters,proto3" json:"counters,omitempty"`
-	Error         string                 `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	SyncKey  string                 `protobuf:"bytes,2,opt,name=sync_key,json=syncKey,proto3" json:"sync_key,omitempty"`
+	Trigger  Trigger                `protobuf:"varint,3,opt,name=trigger,proto3,enum=synq.v1.Trigger" json:"trigger,omitempty"`
+	Status   RunStatus              `protobuf:"varint,4,opt,name=status,proto3,enum=synq.v1.RunStatus" json:"status,omitempty"`
+	Started  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=started,proto3" json:"started,omitempty"`
+	Finished *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=finished,proto3" json:"finished,omitempty"`
+	Counters *Counters              `protobuf:"bytes,7,opt,name=counters,proto3" json:"counters,omitempty"`
+	// The run's error (failed) or warning (warning).
+	Error string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	// The worker whose executors run its pages.
+	Worker string `protobuf:"bytes,9,opt,name=worker,proto3" json:"worker,omitempty"`
+	// The page its current task runs, and that page's attempts so far and
+	// last error (running runs).
+	CurrentPage int32  `protobuf:"varint,10,opt,name=current_page,json=currentPage,proto3" json:"current_page,omitempty"`
+	Attempts    int32  `protobuf:"varint,11,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	LastError   string `protobuf:"bytes,12,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Lifted the deletion guard (trigger --allow-trash).
+	AllowTrash    bool `protobuf:"varint,13,opt,name=allow_trash,json=allowTrash,proto3" json:"allow_trash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -488,6 +501,41 @@ func (x *Run) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *Run) GetWorker() string {
+	if x != nil {
+		return x.Worker
+	}
+	return ""
+}
+
+func (x *Run) GetCurrentPage() int32 {
+	if x != nil {
+		return x.CurrentPage
+	}
+	return 0
+}
+
+func (x *Run) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *Run) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Run) GetAllowTrash() bool {
+	if x != nil {
+		return x.AllowTrash
+	}
+	return false
 }
 
 type PacerUse struct {
@@ -589,8 +637,21 @@ type Sync struct {
 	ConsecutiveFailures int64                  `protobuf:"varint,11,opt,name=consecutive_failures,json=consecutiveFailures,proto3" json:"consecutive_failures,omitempty"`
 	SkippedTicks        int64                  `protobuf:"varint,12,opt,name=skipped_ticks,json=skippedTicks,proto3" json:"skipped_ticks,omitempty"`
 	Pacers              []*PacerUse            `protobuf:"bytes,13,rep,name=pacers,proto3" json:"pacers,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Whether a live executor declares the sync. A sync nobody declares is
+	// not scheduled; undeclared_since says since when (the last time one
+	// did), and `ctl forget` removes its records.
+	Declared        bool                   `protobuf:"varint,14,opt,name=declared,proto3" json:"declared,omitempty"`
+	UndeclaredSince *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=undeclared_since,json=undeclaredSince,proto3" json:"undeclared_since,omitempty"`
+	// The build of the worker whose manifest declares it.
+	Build string `protobuf:"bytes,16,opt,name=build,proto3" json:"build,omitempty"`
+	// Another worker that also declares the key (its executors refused to
+	// start, or both started at once).
+	Conflict         string               `protobuf:"bytes,17,opt,name=conflict,proto3" json:"conflict,omitempty"`
+	Timeout          *durationpb.Duration `protobuf:"bytes,18,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	MaxAttempts      int32                `protobuf:"varint,19,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	MaxTrashFraction float64              `protobuf:"fixed64,20,opt,name=max_trash_fraction,json=maxTrashFraction,proto3" json:"max_trash_fraction,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Sync) Reset() {
@@ -712,6 +773,55 @@ func (x *Sync) GetPacers() []*PacerUse {
 		return x.Pacers
 	}
 	return nil
+}
+
+func (x *Sync) GetDeclared() bool {
+	if x != nil {
+		return x.Declared
+	}
+	return false
+}
+
+func (x *Sync) GetUndeclaredSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UndeclaredSince
+	}
+	return nil
+}
+
+func (x *Sync) GetBuild() string {
+	if x != nil {
+		return x.Build
+	}
+	return ""
+}
+
+func (x *Sync) GetConflict() string {
+	if x != nil {
+		return x.Conflict
+	}
+	return ""
+}
+
+func (x *Sync) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *Sync) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *Sync) GetMaxTrashFraction() float64 {
+	if x != nil {
+		return x.MaxTrashFraction
+	}
+	return 0
 }
 
 type ListSyncsRequest struct {
@@ -986,7 +1096,10 @@ type TriggerSyncRequest struct {
 	// Run one page without writing to Notion or touching stored state.
 	Preview bool `protobuf:"varint,2,opt,name=preview,proto3" json:"preview,omitempty"`
 	// With preview: the state (JSON) to start from instead of the stored one.
-	StateJson     string `protobuf:"bytes,3,opt,name=state_json,json=stateJson,proto3" json:"state_json,omitempty"`
+	StateJson string `protobuf:"bytes,3,opt,name=state_json,json=stateJson,proto3" json:"state_json,omitempty"`
+	// Lift the deletion guard for this run: a replace cycle may trash more
+	// than the sync's MaxTrashFraction of its database.
+	AllowTrash    bool `protobuf:"varint,4,opt,name=allow_trash,json=allowTrash,proto3" json:"allow_trash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1040,6 +1153,13 @@ func (x *TriggerSyncRequest) GetStateJson() string {
 		return x.StateJson
 	}
 	return ""
+}
+
+func (x *TriggerSyncRequest) GetAllowTrash() bool {
+	if x != nil {
+		return x.AllowTrash
+	}
+	return false
 }
 
 type PreviewChange struct {
@@ -1986,6 +2106,266 @@ func (x *GetRunLogsResponse) GetRun() *Run {
 	return nil
 }
 
+type PageRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Page          int32                  `protobuf:"varint,1,opt,name=page,proto3" json:"page,omitempty"`
+	Attempts      int32                  `protobuf:"varint,2,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	Started       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=started,proto3" json:"started,omitempty"`
+	Finished      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=finished,proto3" json:"finished,omitempty"`
+	Counters      map[string]int64       `protobuf:"bytes,5,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Error         string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PageRecord) Reset() {
+	*x = PageRecord{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PageRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PageRecord) ProtoMessage() {}
+
+func (x *PageRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PageRecord.ProtoReflect.Descriptor instead.
+func (*PageRecord) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *PageRecord) GetPage() int32 {
+	if x != nil {
+		return x.Page
+	}
+	return 0
+}
+
+func (x *PageRecord) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *PageRecord) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *PageRecord) GetFinished() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Finished
+	}
+	return nil
+}
+
+func (x *PageRecord) GetCounters() map[string]int64 {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
+func (x *PageRecord) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type GetRunRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRunRequest) Reset() {
+	*x = GetRunRequest{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRunRequest) ProtoMessage() {}
+
+func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
+func (*GetRunRequest) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GetRunRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+type GetRunResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *Run                   `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	Pages         []*PageRecord          `protobuf:"bytes,2,rep,name=pages,proto3" json:"pages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRunResponse) Reset() {
+	*x = GetRunResponse{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRunResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRunResponse) ProtoMessage() {}
+
+func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
+func (*GetRunResponse) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GetRunResponse) GetRun() *Run {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+func (x *GetRunResponse) GetPages() []*PageRecord {
+	if x != nil {
+		return x.Pages
+	}
+	return nil
+}
+
+type ForgetSyncRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetSyncRequest) Reset() {
+	*x = ForgetSyncRequest{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetSyncRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetSyncRequest) ProtoMessage() {}
+
+func (x *ForgetSyncRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetSyncRequest.ProtoReflect.Descriptor instead.
+func (*ForgetSyncRequest) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ForgetSyncRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+type ForgetSyncResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetSyncResponse) Reset() {
+	*x = ForgetSyncResponse{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetSyncResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetSyncResponse) ProtoMessage() {}
+
+func (x *ForgetSyncResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetSyncResponse.ProtoReflect.Descriptor instead.
+func (*ForgetSyncResponse) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{33}
+}
+
 var File_proto_synq_v1_control_proto protoreflect.FileDescriptor
 
 const file_proto_synq_v1_control_proto_rawDesc = "" +
@@ -1997,7 +2377,7 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\aupdated\x18\x03 \x01(\x03R\aupdated\x12\x1c\n" +
 	"\tunchanged\x18\x04 \x01(\x03R\tunchanged\x12\x18\n" +
 	"\atrashed\x18\x05 \x01(\x03R\atrashed\x12\x18\n" +
-	"\askipped\x18\x06 \x01(\x03R\askipped\"\xbb\x02\n" +
+	"\askipped\x18\x06 \x01(\x03R\askipped\"\xd2\x03\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bsync_key\x18\x02 \x01(\tR\asyncKey\x12*\n" +
@@ -2006,7 +2386,15 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\astarted\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x126\n" +
 	"\bfinished\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bfinished\x12-\n" +
 	"\bcounters\x18\a \x01(\v2\x11.synq.v1.CountersR\bcounters\x12\x14\n" +
-	"\x05error\x18\b \x01(\tR\x05error\"\xfd\x01\n" +
+	"\x05error\x18\b \x01(\tR\x05error\x12\x16\n" +
+	"\x06worker\x18\t \x01(\tR\x06worker\x12!\n" +
+	"\fcurrent_page\x18\n" +
+	" \x01(\x05R\vcurrentPage\x12\x1a\n" +
+	"\battempts\x18\v \x01(\x05R\battempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\f \x01(\tR\tlastError\x12\x1f\n" +
+	"\vallow_trash\x18\r \x01(\bR\n" +
+	"allowTrash\"\xfd\x01\n" +
 	"\bPacerUse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
 	"\x10allowed_requests\x18\x02 \x01(\x03R\x0fallowedRequests\x125\n" +
@@ -2014,7 +2402,7 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\agranted\x18\x04 \x01(\x03R\agranted\x12)\n" +
 	"\x10active_consumers\x18\x05 \x01(\x03R\x0factiveConsumers\x128\n" +
 	"\n" +
-	"wait_total\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\twaitTotal\"\xdc\x03\n" +
+	"wait_total\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\twaitTotal\"\xf7\x05\n" +
 	"\x04Sync\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06worker\x18\x02 \x01(\tR\x06worker\x12\x1a\n" +
@@ -2030,7 +2418,14 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	" \x01(\v2\f.synq.v1.RunR\alastRun\x121\n" +
 	"\x14consecutive_failures\x18\v \x01(\x03R\x13consecutiveFailures\x12#\n" +
 	"\rskipped_ticks\x18\f \x01(\x03R\fskippedTicks\x12)\n" +
-	"\x06pacers\x18\r \x03(\v2\x11.synq.v1.PacerUseR\x06pacers\"\x12\n" +
+	"\x06pacers\x18\r \x03(\v2\x11.synq.v1.PacerUseR\x06pacers\x12\x1a\n" +
+	"\bdeclared\x18\x0e \x01(\bR\bdeclared\x12E\n" +
+	"\x10undeclared_since\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\x0fundeclaredSince\x12\x14\n" +
+	"\x05build\x18\x10 \x01(\tR\x05build\x12\x1a\n" +
+	"\bconflict\x18\x11 \x01(\tR\bconflict\x123\n" +
+	"\atimeout\x18\x12 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12!\n" +
+	"\fmax_attempts\x18\x13 \x01(\x05R\vmaxAttempts\x12,\n" +
+	"\x12max_trash_fraction\x18\x14 \x01(\x01R\x10maxTrashFraction\"\x12\n" +
 	"\x10ListSyncsRequest\"8\n" +
 	"\x11ListSyncsResponse\x12#\n" +
 	"\x05syncs\x18\x01 \x03(\v2\r.synq.v1.SyncR\x05syncs\"\"\n" +
@@ -2042,12 +2437,14 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\x04keys\x18\x01 \x03(\tR\x04keys\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\"9\n" +
 	"\x12WatchSyncsResponse\x12#\n" +
-	"\x05syncs\x18\x01 \x03(\v2\r.synq.v1.SyncR\x05syncs\"_\n" +
+	"\x05syncs\x18\x01 \x03(\v2\r.synq.v1.SyncR\x05syncs\"\x80\x01\n" +
 	"\x12TriggerSyncRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\apreview\x18\x02 \x01(\bR\apreview\x12\x1d\n" +
 	"\n" +
-	"state_json\x18\x03 \x01(\tR\tstateJson\"\xa9\x01\n" +
+	"state_json\x18\x03 \x01(\tR\tstateJson\x12\x1f\n" +
+	"\vallow_trash\x18\x04 \x01(\bR\n" +
+	"allowTrash\"\xa9\x01\n" +
 	"\rPreviewChange\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1a\n" +
 	"\bdatabase\x18\x02 \x01(\tR\bdatabase\x12'\n" +
@@ -2108,7 +2505,26 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\x06follow\x18\x02 \x01(\bR\x06follow\"\\\n" +
 	"\x12GetRunLogsResponse\x12&\n" +
 	"\x05lines\x18\x01 \x03(\v2\x10.synq.v1.LogLineR\x05lines\x12\x1e\n" +
-	"\x03run\x18\x02 \x01(\v2\f.synq.v1.RunR\x03run*\x88\x01\n" +
+	"\x03run\x18\x02 \x01(\v2\f.synq.v1.RunR\x03run\"\xbc\x02\n" +
+	"\n" +
+	"PageRecord\x12\x12\n" +
+	"\x04page\x18\x01 \x01(\x05R\x04page\x12\x1a\n" +
+	"\battempts\x18\x02 \x01(\x05R\battempts\x124\n" +
+	"\astarted\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x126\n" +
+	"\bfinished\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bfinished\x12=\n" +
+	"\bcounters\x18\x05 \x03(\v2!.synq.v1.PageRecord.CountersEntryR\bcounters\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\x1a;\n" +
+	"\rCountersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"&\n" +
+	"\rGetRunRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\"[\n" +
+	"\x0eGetRunResponse\x12\x1e\n" +
+	"\x03run\x18\x01 \x01(\v2\f.synq.v1.RunR\x03run\x12)\n" +
+	"\x05pages\x18\x02 \x03(\v2\x13.synq.v1.PageRecordR\x05pages\"%\n" +
+	"\x11ForgetSyncRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"\x14\n" +
+	"\x12ForgetSyncResponse*\x88\x01\n" +
 	"\x06Health\x12\x16\n" +
 	"\x12HEALTH_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13HEALTH_INITIALIZING\x10\x01\x12\x12\n" +
@@ -2119,14 +2535,15 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fMODE_REPLACE\x10\x01\x12\x14\n" +
-	"\x10MODE_INCREMENTAL\x10\x02*\xa1\x01\n" +
+	"\x10MODE_INCREMENTAL\x10\x02*\xb9\x01\n" +
 	"\tRunStatus\x12\x1a\n" +
 	"\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12RUN_STATUS_RUNNING\x10\x01\x12\x18\n" +
 	"\x14RUN_STATUS_SUCCEEDED\x10\x02\x12\x15\n" +
 	"\x11RUN_STATUS_FAILED\x10\x03\x12\x18\n" +
 	"\x14RUN_STATUS_CANCELLED\x10\x04\x12\x15\n" +
-	"\x11RUN_STATUS_PARKED\x10\x05*`\n" +
+	"\x11RUN_STATUS_PARKED\x10\x05\x12\x16\n" +
+	"\x12RUN_STATUS_WARNING\x10\x06*`\n" +
 	"\aTrigger\x12\x17\n" +
 	"\x13TRIGGER_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10TRIGGER_SCHEDULE\x10\x01\x12\x12\n" +
@@ -2140,7 +2557,7 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\x15CHANGE_KIND_UNCHANGED\x10\x03\x12\x15\n" +
 	"\x11CHANGE_KIND_TRASH\x10\x04\x12\x15\n" +
 	"\x11CHANGE_KIND_STALE\x10\x05\x12\x17\n" +
-	"\x13CHANGE_KIND_INVALID\x10\x062\x86\x06\n" +
+	"\x13CHANGE_KIND_INVALID\x10\x062\x88\a\n" +
 	"\x0eControlService\x12B\n" +
 	"\tListSyncs\x12\x19.synq.v1.ListSyncsRequest\x1a\x1a.synq.v1.ListSyncsResponse\x12<\n" +
 	"\aGetSync\x12\x17.synq.v1.GetSyncRequest\x1a\x18.synq.v1.GetSyncResponse\x12G\n" +
@@ -2156,7 +2573,10 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\tCancelRun\x12\x19.synq.v1.CancelRunRequest\x1a\x1a.synq.v1.CancelRunResponse\x12?\n" +
 	"\bListRuns\x12\x18.synq.v1.ListRunsRequest\x1a\x19.synq.v1.ListRunsResponse\x12G\n" +
 	"\n" +
-	"GetRunLogs\x12\x1a.synq.v1.GetRunLogsRequest\x1a\x1b.synq.v1.GetRunLogsResponse0\x01B-Z+github.com/synqhq/synq/proto/synq/v1;synqv1b\x06proto3"
+	"GetRunLogs\x12\x1a.synq.v1.GetRunLogsRequest\x1a\x1b.synq.v1.GetRunLogsResponse0\x01\x129\n" +
+	"\x06GetRun\x12\x16.synq.v1.GetRunRequest\x1a\x17.synq.v1.GetRunResponse\x12E\n" +
+	"\n" +
+	"ForgetSync\x12\x1a.synq.v1.ForgetSyncRequest\x1a\x1b.synq.v1.ForgetSyncResponseB-Z+github.com/synqhq/synq/proto/synq/v1;synqv1b\x06proto3"
 
 var (
 	file_proto_synq_v1_control_proto_rawDescOnce sync.Once
@@ -2171,7 +2591,7 @@ func file_proto_synq_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_synq_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_proto_synq_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_proto_synq_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_proto_synq_v1_control_proto_goTypes = []any{
 	(Health)(0),                   // 0: synq.v1.Health
 	(Mode)(0),                     // 1: synq.v1.Mode
@@ -2207,66 +2627,83 @@ var file_proto_synq_v1_control_proto_goTypes = []any{
 	(*LogLine)(nil),               // 31: synq.v1.LogLine
 	(*GetRunLogsRequest)(nil),     // 32: synq.v1.GetRunLogsRequest
 	(*GetRunLogsResponse)(nil),    // 33: synq.v1.GetRunLogsResponse
-	nil,                           // 34: synq.v1.LogLine.AttrsEntry
-	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 36: google.protobuf.Duration
+	(*PageRecord)(nil),            // 34: synq.v1.PageRecord
+	(*GetRunRequest)(nil),         // 35: synq.v1.GetRunRequest
+	(*GetRunResponse)(nil),        // 36: synq.v1.GetRunResponse
+	(*ForgetSyncRequest)(nil),     // 37: synq.v1.ForgetSyncRequest
+	(*ForgetSyncResponse)(nil),    // 38: synq.v1.ForgetSyncResponse
+	nil,                           // 39: synq.v1.LogLine.AttrsEntry
+	nil,                           // 40: synq.v1.PageRecord.CountersEntry
+	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 42: google.protobuf.Duration
 }
 var file_proto_synq_v1_control_proto_depIdxs = []int32{
 	3,  // 0: synq.v1.Run.trigger:type_name -> synq.v1.Trigger
 	2,  // 1: synq.v1.Run.status:type_name -> synq.v1.RunStatus
-	35, // 2: synq.v1.Run.started:type_name -> google.protobuf.Timestamp
-	35, // 3: synq.v1.Run.finished:type_name -> google.protobuf.Timestamp
+	41, // 2: synq.v1.Run.started:type_name -> google.protobuf.Timestamp
+	41, // 3: synq.v1.Run.finished:type_name -> google.protobuf.Timestamp
 	5,  // 4: synq.v1.Run.counters:type_name -> synq.v1.Counters
-	36, // 5: synq.v1.PacerUse.interval:type_name -> google.protobuf.Duration
-	36, // 6: synq.v1.PacerUse.wait_total:type_name -> google.protobuf.Duration
+	42, // 5: synq.v1.PacerUse.interval:type_name -> google.protobuf.Duration
+	42, // 6: synq.v1.PacerUse.wait_total:type_name -> google.protobuf.Duration
 	1,  // 7: synq.v1.Sync.mode:type_name -> synq.v1.Mode
 	0,  // 8: synq.v1.Sync.health:type_name -> synq.v1.Health
-	35, // 9: synq.v1.Sync.next_run:type_name -> google.protobuf.Timestamp
+	41, // 9: synq.v1.Sync.next_run:type_name -> google.protobuf.Timestamp
 	6,  // 10: synq.v1.Sync.active_run:type_name -> synq.v1.Run
 	6,  // 11: synq.v1.Sync.last_run:type_name -> synq.v1.Run
 	7,  // 12: synq.v1.Sync.pacers:type_name -> synq.v1.PacerUse
-	8,  // 13: synq.v1.ListSyncsResponse.syncs:type_name -> synq.v1.Sync
-	8,  // 14: synq.v1.GetSyncResponse.sync:type_name -> synq.v1.Sync
-	36, // 15: synq.v1.WatchSyncsRequest.interval:type_name -> google.protobuf.Duration
-	8,  // 16: synq.v1.WatchSyncsResponse.syncs:type_name -> synq.v1.Sync
-	4,  // 17: synq.v1.PreviewChange.kind:type_name -> synq.v1.ChangeKind
-	16, // 18: synq.v1.Preview.changes:type_name -> synq.v1.PreviewChange
-	17, // 19: synq.v1.TriggerSyncResponse.preview:type_name -> synq.v1.Preview
-	8,  // 20: synq.v1.PauseSyncResponse.sync:type_name -> synq.v1.Sync
-	8,  // 21: synq.v1.ResumeSyncResponse.sync:type_name -> synq.v1.Sync
-	6,  // 22: synq.v1.CancelRunResponse.run:type_name -> synq.v1.Run
-	6,  // 23: synq.v1.ListRunsResponse.runs:type_name -> synq.v1.Run
-	35, // 24: synq.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	34, // 25: synq.v1.LogLine.attrs:type_name -> synq.v1.LogLine.AttrsEntry
-	31, // 26: synq.v1.GetRunLogsResponse.lines:type_name -> synq.v1.LogLine
-	6,  // 27: synq.v1.GetRunLogsResponse.run:type_name -> synq.v1.Run
-	9,  // 28: synq.v1.ControlService.ListSyncs:input_type -> synq.v1.ListSyncsRequest
-	11, // 29: synq.v1.ControlService.GetSync:input_type -> synq.v1.GetSyncRequest
-	13, // 30: synq.v1.ControlService.WatchSyncs:input_type -> synq.v1.WatchSyncsRequest
-	15, // 31: synq.v1.ControlService.TriggerSync:input_type -> synq.v1.TriggerSyncRequest
-	19, // 32: synq.v1.ControlService.GetState:input_type -> synq.v1.GetStateRequest
-	21, // 33: synq.v1.ControlService.ResetState:input_type -> synq.v1.ResetStateRequest
-	23, // 34: synq.v1.ControlService.PauseSync:input_type -> synq.v1.PauseSyncRequest
-	25, // 35: synq.v1.ControlService.ResumeSync:input_type -> synq.v1.ResumeSyncRequest
-	27, // 36: synq.v1.ControlService.CancelRun:input_type -> synq.v1.CancelRunRequest
-	29, // 37: synq.v1.ControlService.ListRuns:input_type -> synq.v1.ListRunsRequest
-	32, // 38: synq.v1.ControlService.GetRunLogs:input_type -> synq.v1.GetRunLogsRequest
-	10, // 39: synq.v1.ControlService.ListSyncs:output_type -> synq.v1.ListSyncsResponse
-	12, // 40: synq.v1.ControlService.GetSync:output_type -> synq.v1.GetSyncResponse
-	14, // 41: synq.v1.ControlService.WatchSyncs:output_type -> synq.v1.WatchSyncsResponse
-	18, // 42: synq.v1.ControlService.TriggerSync:output_type -> synq.v1.TriggerSyncResponse
-	20, // 43: synq.v1.ControlService.GetState:output_type -> synq.v1.GetStateResponse
-	22, // 44: synq.v1.ControlService.ResetState:output_type -> synq.v1.ResetStateResponse
-	24, // 45: synq.v1.ControlService.PauseSync:output_type -> synq.v1.PauseSyncResponse
-	26, // 46: synq.v1.ControlService.ResumeSync:output_type -> synq.v1.ResumeSyncResponse
-	28, // 47: synq.v1.ControlService.CancelRun:output_type -> synq.v1.CancelRunResponse
-	30, // 48: synq.v1.ControlService.ListRuns:output_type -> synq.v1.ListRunsResponse
-	33, // 49: synq.v1.ControlService.GetRunLogs:output_type -> synq.v1.GetRunLogsResponse
-	39, // [39:50] is the sub-list for method output_type
-	28, // [28:39] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	41, // 13: synq.v1.Sync.undeclared_since:type_name -> google.protobuf.Timestamp
+	42, // 14: synq.v1.Sync.timeout:type_name -> google.protobuf.Duration
+	8,  // 15: synq.v1.ListSyncsResponse.syncs:type_name -> synq.v1.Sync
+	8,  // 16: synq.v1.GetSyncResponse.sync:type_name -> synq.v1.Sync
+	42, // 17: synq.v1.WatchSyncsRequest.interval:type_name -> google.protobuf.Duration
+	8,  // 18: synq.v1.WatchSyncsResponse.syncs:type_name -> synq.v1.Sync
+	4,  // 19: synq.v1.PreviewChange.kind:type_name -> synq.v1.ChangeKind
+	16, // 20: synq.v1.Preview.changes:type_name -> synq.v1.PreviewChange
+	17, // 21: synq.v1.TriggerSyncResponse.preview:type_name -> synq.v1.Preview
+	8,  // 22: synq.v1.PauseSyncResponse.sync:type_name -> synq.v1.Sync
+	8,  // 23: synq.v1.ResumeSyncResponse.sync:type_name -> synq.v1.Sync
+	6,  // 24: synq.v1.CancelRunResponse.run:type_name -> synq.v1.Run
+	6,  // 25: synq.v1.ListRunsResponse.runs:type_name -> synq.v1.Run
+	41, // 26: synq.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	39, // 27: synq.v1.LogLine.attrs:type_name -> synq.v1.LogLine.AttrsEntry
+	31, // 28: synq.v1.GetRunLogsResponse.lines:type_name -> synq.v1.LogLine
+	6,  // 29: synq.v1.GetRunLogsResponse.run:type_name -> synq.v1.Run
+	41, // 30: synq.v1.PageRecord.started:type_name -> google.protobuf.Timestamp
+	41, // 31: synq.v1.PageRecord.finished:type_name -> google.protobuf.Timestamp
+	40, // 32: synq.v1.PageRecord.counters:type_name -> synq.v1.PageRecord.CountersEntry
+	6,  // 33: synq.v1.GetRunResponse.run:type_name -> synq.v1.Run
+	34, // 34: synq.v1.GetRunResponse.pages:type_name -> synq.v1.PageRecord
+	9,  // 35: synq.v1.ControlService.ListSyncs:input_type -> synq.v1.ListSyncsRequest
+	11, // 36: synq.v1.ControlService.GetSync:input_type -> synq.v1.GetSyncRequest
+	13, // 37: synq.v1.ControlService.WatchSyncs:input_type -> synq.v1.WatchSyncsRequest
+	15, // 38: synq.v1.ControlService.TriggerSync:input_type -> synq.v1.TriggerSyncRequest
+	19, // 39: synq.v1.ControlService.GetState:input_type -> synq.v1.GetStateRequest
+	21, // 40: synq.v1.ControlService.ResetState:input_type -> synq.v1.ResetStateRequest
+	23, // 41: synq.v1.ControlService.PauseSync:input_type -> synq.v1.PauseSyncRequest
+	25, // 42: synq.v1.ControlService.ResumeSync:input_type -> synq.v1.ResumeSyncRequest
+	27, // 43: synq.v1.ControlService.CancelRun:input_type -> synq.v1.CancelRunRequest
+	29, // 44: synq.v1.ControlService.ListRuns:input_type -> synq.v1.ListRunsRequest
+	32, // 45: synq.v1.ControlService.GetRunLogs:input_type -> synq.v1.GetRunLogsRequest
+	35, // 46: synq.v1.ControlService.GetRun:input_type -> synq.v1.GetRunRequest
+	37, // 47: synq.v1.ControlService.ForgetSync:input_type -> synq.v1.ForgetSyncRequest
+	10, // 48: synq.v1.ControlService.ListSyncs:output_type -> synq.v1.ListSyncsResponse
+	12, // 49: synq.v1.ControlService.GetSync:output_type -> synq.v1.GetSyncResponse
+	14, // 50: synq.v1.ControlService.WatchSyncs:output_type -> synq.v1.WatchSyncsResponse
+	18, // 51: synq.v1.ControlService.TriggerSync:output_type -> synq.v1.TriggerSyncResponse
+	20, // 52: synq.v1.ControlService.GetState:output_type -> synq.v1.GetStateResponse
+	22, // 53: synq.v1.ControlService.ResetState:output_type -> synq.v1.ResetStateResponse
+	24, // 54: synq.v1.ControlService.PauseSync:output_type -> synq.v1.PauseSyncResponse
+	26, // 55: synq.v1.ControlService.ResumeSync:output_type -> synq.v1.ResumeSyncResponse
+	28, // 56: synq.v1.ControlService.CancelRun:output_type -> synq.v1.CancelRunResponse
+	30, // 57: synq.v1.ControlService.ListRuns:output_type -> synq.v1.ListRunsResponse
+	33, // 58: synq.v1.ControlService.GetRunLogs:output_type -> synq.v1.GetRunLogsResponse
+	36, // 59: synq.v1.ControlService.GetRun:output_type -> synq.v1.GetRunResponse
+	38, // 60: synq.v1.ControlService.ForgetSync:output_type -> synq.v1.ForgetSyncResponse
+	48, // [48:61] is the sub-list for method output_type
+	35, // [35:48] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_proto_synq_v1_control_proto_init() }
@@ -2280,7 +2717,7 @@ func file_proto_synq_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_synq_v1_control_proto_rawDesc), len(file_proto_synq_v1_control_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   30,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,8 @@ const (
 	ControlService_CancelRun_FullMethodName   = "/synq.v1.ControlService/CancelRun"
 	ControlService_ListRuns_FullMethodName    = "/synq.v1.ControlService/ListRuns"
 	ControlService_GetRunLogs_FullMethodName  = "/synq.v1.ControlService/GetRunLogs"
+	ControlService_GetRun_FullMethodName      = "/synq.v1.ControlService/GetRun"
+	ControlService_ForgetSync_FullMethodName  = "/synq.v1.ControlService/ForgetSync"
 )
 
 // ControlServiceClient is the client API for ControlService service.
@@ -65,6 +67,11 @@ type ControlServiceClient interface {
 	ListRuns(ctx context.Context, in *ListRunsRequest, opts ...grpc.CallOption) (*ListRunsResponse, error)
 	// GetRunLogs streams a run's log lines; with follow, until the run ends.
 	GetRunLogs(ctx context.Context, in *GetRunLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetRunLogsResponse], error)
+	// GetRun returns one run with its page records.
+	GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*GetRunResponse, error)
+	// ForgetSync removes every record of a sync that no live executor
+	// declares (state, runs, logs, health). Its Notion rows are untouched.
+	ForgetSync(ctx context.Context, in *ForgetSyncRequest, opts ...grpc.CallOption) (*ForgetSyncResponse, error)
 }
 
 type controlServiceClient struct {
@@ -203,6 +210,26 @@ func (c *controlServiceClient) GetRunLogs(ctx context.Context, in *GetRunLogsReq
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ControlService_GetRunLogsClient = grpc.ServerStreamingClient[GetRunLogsResponse]
 
+func (c *controlServiceClient) GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*GetRunResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRunResponse)
+	err := c.cc.Invoke(ctx, ControlService_GetRun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlServiceClient) ForgetSync(ctx context.Context, in *ForgetSyncRequest, opts ...grpc.CallOption) (*ForgetSyncResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForgetSyncResponse)
+	err := c.cc.Invoke(ctx, ControlService_ForgetSync_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServiceServer is the server API for ControlService service.
 // All implementations must embed UnimplementedControlServiceServer
 // for forward compatibility.
@@ -232,6 +259,11 @@ type ControlServiceServer interface {
 	ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error)
 	// GetRunLogs streams a run's log lines; with follow, until the run ends.
 	GetRunLogs(*GetRunLogsRequest, grpc.ServerStreamingServer[GetRunLogsResponse]) error
+	// GetRun returns one run with its page records.
+	GetRun(context.Context, *GetRunRequest) (*GetRunResponse, error)
+	// ForgetSync removes every record of a sync that no live executor
+	// declares (state, runs, logs, health). Its Notion rows are untouched.
+	ForgetSync(context.Context, *ForgetSyncRequest) (*ForgetSyncResponse, error)
 	mustEmbedUnimplementedControlServiceServer()
 }
 
@@ -274,6 +306,12 @@ func (UnimplementedControlServiceServer) ListRuns(context.Context, *ListRunsRequ
 }
 func (UnimplementedControlServiceServer) GetRunLogs(*GetRunLogsRequest, grpc.ServerStreamingServer[GetRunLogsResponse]) error {
 	return status.Error(codes.Unimplemented, "method GetRunLogs not implemented")
+}
+func (UnimplementedControlServiceServer) GetRun(context.Context, *GetRunRequest) (*GetRunResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRun not implemented")
+}
+func (UnimplementedControlServiceServer) ForgetSync(context.Context, *ForgetSyncRequest) (*ForgetSyncResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForgetSync not implemented")
 }
 func (UnimplementedControlServiceServer) mustEmbedUnimplementedControlServiceServer() {}
 func (UnimplementedControlServiceServer) testEmbeddedByValue()                        {}
@@ -480,6 +518,42 @@ func _ControlService_GetRunLogs_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ControlService_GetRunLogsServer = grpc.ServerStreamingServer[GetRunLogsResponse]
 
+func _ControlService_GetRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).GetRun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_GetRun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).GetRun(ctx, req.(*GetRunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlService_ForgetSync_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForgetSyncRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).ForgetSync(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_ForgetSync_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).ForgetSync(ctx, req.(*ForgetSyncRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControlService_ServiceDesc is the grpc.ServiceDesc for ControlService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -522,6 +596,14 @@ var ControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRuns",
 			Handler:    _ControlService_ListRuns_Handler,
+		},
+		{
+			MethodName: "GetRun",
+			Handler:    _ControlService_GetRun_Handler,
+		},
+		{
+			MethodName: "ForgetSync",
+			Handler:    _ControlService_ForgetSync_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

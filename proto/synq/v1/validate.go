@@ -75,6 +75,9 @@ func (r *TriggerSyncRequest) Validate() error {
 	if err := checkKey("key", r.GetKey(), true); err != nil {
 		return err
 	}
+	if r.GetAllowTrash() && r.GetPreview() {
+		return fmt.Errorf("allow_trash is for runs, not previews: a preview trashes nothing")
+	}
 	if s := r.GetStateJson(); s != "" {
 		if !r.GetPreview() {
 			return fmt.Errorf("state_json is only for previews: set preview, or reset the state with ResetState")
@@ -122,6 +125,12 @@ func (r *ListRunsRequest) Validate() error {
 
 // Validate checks the request.
 func (r *GetRunLogsRequest) Validate() error { return checkRun(r.GetRunId()) }
+
+// Validate checks the request.
+func (r *GetRunRequest) Validate() error { return checkRun(r.GetRunId()) }
+
+// Validate checks the request.
+func (r *ForgetSyncRequest) Validate() error { return checkKey("key", r.GetKey(), true) }
 
 // EncodePageToken makes an opaque ListRuns page token from an offset.
 func EncodePageToken(offset int) string { return fmt.Sprintf("o%d", offset) }

@@ -15,6 +15,9 @@ func TestValidate(t *testing.T) {
 		&ListRunsRequest{},
 		&ListRunsRequest{SyncKey: "s", PageSize: 500, PageToken: EncodePageToken(40)},
 		&GetRunLogsRequest{RunId: "my-sync-20261124T101500-000000"},
+		&GetRunRequest{RunId: "my-sync-20261124T101500-000000"},
+		&ForgetSyncRequest{Key: "retired"},
+		&TriggerSyncRequest{Key: "x", AllowTrash: true},
 	}
 	for _, r := range good {
 		if err := r.Validate(); err != nil {
@@ -22,17 +25,20 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	bad := map[interface{ Validate() error }]string{
-		&GetSyncRequest{}:                                            "key is required",
-		&GetSyncRequest{Key: "no spaces"}:                            "is not a sync key",
-		&GetSyncRequest{Key: "1abc"}:                                 "is not a sync key",
-		&TriggerSyncRequest{Key: "x", StateJson: "{}"}:               "state_json is only for previews",
-		&TriggerSyncRequest{Key: "x", Preview: true, StateJson: "{"}: "not valid JSON",
-		&CancelRunRequest{}:                                          "run_id is required",
-		&CancelRunRequest{RunId: "ticketsBackfill"}:                  "is not a run id",
-		&ListRunsRequest{PageSize: 501}:                              "page_size 501",
-		&ListRunsRequest{PageSize: -1}:                               "page_size -1",
-		&ListRunsRequest{PageToken: "garbage"}:                       "was not returned by ListRuns",
-		&ListRunsRequest{PageToken: "o-5"}:                           "was not returned by ListRuns",
+		&GetSyncRequest{}:                                              "key is required",
+		&GetSyncRequest{Key: "no spaces"}:                              "is not a sync key",
+		&GetSyncRequest{Key: "1abc"}:                                   "is not a sync key",
+		&TriggerSyncRequest{Key: "x", StateJson: "{}"}:                 "state_json is only for previews",
+		&TriggerSyncRequest{Key: "x", Preview: true, StateJson: "{"}:   "not valid JSON",
+		&CancelRunRequest{}:                                            "run_id is required",
+		&CancelRunRequest{RunId: "ticketsBackfill"}:                    "is not a run id",
+		&ListRunsRequest{PageSize: 501}:                                "page_size 501",
+		&ListRunsRequest{PageSize: -1}:                                 "page_size -1",
+		&ListRunsRequest{PageToken: "garbage"}:                         "was not returned by ListRuns",
+		&ListRunsRequest{PageToken: "o-5"}:                             "was not returned by ListRuns",
+		&GetRunRequest{RunId: "x"}:                                     "is not a run id",
+		&ForgetSyncRequest{}:                                           "key is required",
+		&TriggerSyncRequest{Key: "x", Preview: true, AllowTrash: true}: "allow_trash is for runs",
 	}
 	for r, want := range bad {
 		err := r.Validate()
@@ -58,6 +64,8 @@ func FuzzValidate(f *testing.F) {
 			&GetRunLogsRequest{RunId: other},
 			&WatchSyncsRequest{Keys: []string{key, other}},
 			&PauseSyncRequest{Key: key},
+			&ForgetSyncRequest{Key: key},
+			&GetRunRequest{RunId: other},
 		}
 		for _, r := range reqs {
 			err := r.Validate()

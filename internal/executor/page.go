@@ -1,0 +1,256 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/synqhq/synq/internal/engine"
+	"github.com/synqhq/synq/internal/queue"
+	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/runs"
+	"github.com/synqhq/synq/internal/spec"
+)
+
+// handlePage runs one page task (DESIGN.md §3).
+func (x *Executor) handlePage(ctx context.Context, t *asynq.Task) error {
+	x.inFlight.Add(1)
+	defer x.inFlight.Add(-1)
+	p, err := queue.ParsePayload(t.Payload())
+	if err != nil {
+		x.log.Error("dropping a malformed page task", "err", err)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	ref := runs.Ref{Sync: p.Sync, Run: p.Run, Page: p.Page}
+	s, ok := x.cfg.Set.Syncs[p.Sync]
+	if !ok {
+		return x.notDeclared(ctx, ref)
+	}
+	user, platform, buf := newRunLogger(x.log.Handler(), p.Page)
+	user = user.With("sync", p.Sync, "run", p.Run, "page", p.Page)
+	platform = platform.With("sync", p.Sync, "run", p.Run, "page", p.Page)
+	// Lines not stored with the commit (a failure, a park) are flushed
+	// when the task ends.
+	defer x.flushLog(ctx, ref, buf)
+
+	var begin rdb.Begin
+	err = x.whileRedisDown(ctx, func() error {
+		var err error
+		begin, err = x.runs.BeginPage(ctx, ref)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	switch begin.Action {
+	case rdb.PageMissing, rdb.PageStop:
+		// Cancelled, failed, finished or dropped: nothing to do.
+		return nil
+	case rdb.PageParked:
+		platform.Info("sync is paused: run parked before this page; `ctl resume` continues it")
+		return nil
+	case rdb.PageCommitted:
+		return x.runs.Reconcile(ctx, ref, x.options(s))
+	}
+
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	start := time.Now()
+	m := x.cfg.Metrics
+	if m != nil && p.Due > 0 && retried == 0 {
+		m.QueueLag.Observe(max(0, start.Sub(time.Unix(0, p.Due)).Seconds()))
+	}
+	req := engine.PageRequest{
+		Sync: p.Sync, Run: p.Run, Page: p.Page, Logger: user, Pacers: x.cfg.Pacers, AllowTrash: begin.AllowTrash,
+		BeginSweep: func(ctx context.Context) (bool, error) { return x.runs.BeginSweep(ctx, p.Sync, p.Run) },
+		Commit: func(ctx context.Context, c rdb.Commit, end engine.RunEnd) (rdb.CommitResult, error) {
+			platform.Info("page committed", "has_more", c.HasMore, "counters", c.Counters, "took_ms", time.Since(start).Milliseconds())
+			done := rdb.PageDone{Lines: buf.take(), Outcome: end.Status, Message: end.Message}
+			done.FinishLines = []rdb.LogLine{finishLine(p, end)}
+			res, err := x.runs.Commit(ctx, c, done)
+			if err != nil {
+				// The lines go back to the buffer for the next attempt or
+				// the final flush.
+				buf.put(done.Lines)
+			}
+			return res, err
+		},
+	}
+	var res engine.PageResult
+	err = x.whileRedisDown(ctx, func() error {
+		var err error
+		res, err = x.cfg.Engine.RunPage(ctx, req)
+		return err
+	})
+	if m != nil {
+		m.PageDuration.WithLabelValues(p.Sync).Observe(time.Since(start).Seconds())
+	}
+	if err != nil {
+		return x.pageFailed(ctx, ref, s, platform, err, retried, maxRetry)
+	}
+	if res.AlreadyCommitted {
+		if m != nil {
+			m.Pages.WithLabelValues(p.Sync, "duplicate").Inc()
+		}
+		return x.runs.Reconcile(ctx, ref, x.options(s))
+	}
+	if m != nil {
+		m.Pages.WithLabelValues(p.Sync, "committed").Inc()
+		for k, v := range res.Counters {
+			m.Rows.WithLabelValues(p.Sync, k).Add(float64(v))
+		}
+	}
+	switch res.Commit.Next {
+	case rdb.NextEnqueue:
+		return x.whileRedisDown(ctx, func() error { return x.runs.Continue(ctx, ref, res.Commit, x.options(s)) })
+	case rdb.NextParked:
+		platform.Info("sync is paused: run parked after this page; `ctl resume` continues it")
+	case rdb.NextStopped:
+		platform.Info("the run ended while this page ran (" + res.Commit.Status + "): its writes are committed, no further page runs")
+	case rdb.NextFinished:
+		if m != nil {
+			m.Runs.WithLabelValues(p.Sync, res.Commit.Status).Inc()
+		}
+	}
+	return nil
+}
+
+func finishLine(p queue.Payload, end engine.RunEnd) rdb.LogLine {
+	l := rdb.LogLine{Time: time.Now(), Level: "INFO", Source: "platform", Page: p.Page, Message: "run succeeded",
+		Attrs: map[string]any{"pages": p.Page + 1}}
+	if end.Status == rdb.RunWarning {
+		l.Level, l.Message = "WARN", "run ended with a warning: "+end.Message
+	}
+	return l
+}
+
+// pageFailed decides between a retry and the end of the run.
+func (x *Executor) pageFailed(ctx context.Context, ref runs.Ref, s *spec.Sync, log *slog.Logger, err error, retried, maxRetry int) error {
+	permanent := engine.IsValidation(err) || isPermanent(err)
+	last := retried >= maxRetry
+	deadline := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	if ctx.Err() != nil && !deadline && !permanent {
+		// Shutdown: asynq hands the page back to the queue.
+		log.Warn("page interrupted by shutdown; it will run again", "err", err)
+		return err
+	}
+	if !permanent && !last {
+		log.Warn("page failed; it will be retried", "attempt", retried+1, "max_attempts", maxRetry+1, "err", err)
+		if rerr := x.runs.PageAttemptFailed(context.WithoutCancel(ctx), ref, err); rerr != nil {
+			x.log.Debug("could not record the page error", "err", rerr)
+		}
+		if m := x.cfg.Metrics; m != nil {
+			m.Pages.WithLabelValues(ref.Sync, "retried").Inc()
+		}
+		return err
+	}
+	why := "page failed after its last attempt"
+	switch {
+	case permanent:
+		why = "page failed with an error that retrying cannot fix"
+	case deadline:
+		why = fmt.Sprintf("page hit its task deadline on its last attempt: raise the sync's Timeout (%v) or make Execute return sooner", s.Timeout)
+	}
+	msg := fmt.Sprintf("%s: %v", why, err)
+	log.Error(why+"; the run fails and the state stays at the last committed page", "attempt", retried+1, "err", err)
+	fctx := context.WithoutCancel(ctx)
+	if _, ferr := x.runs.Fail(fctx, rdb.Fail{Sync: ref.Sync, Run: ref.Run, Message: msg, Page: ref.Page}); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	if m := x.cfg.Metrics; m != nil {
+		m.Pages.WithLabelValues(ref.Sync, "failed").Inc()
+		m.Runs.WithLabelValues(ref.Sync, "failed").Inc()
+	}
+	return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+}
+
+// notDeclared handles a page task for a sync this build does not declare.
+// During a rolling deploy the worker's newest build may declare it: the
+// page is handed to that build's executors. Otherwise a deploy removed the
+// sync, and the run fails at once with that cause.
+func (x *Executor) notDeclared(ctx context.Context, ref runs.Ref) error {
+	opts, newest, declares, err := x.newestDeclares(ctx, ref.Sync)
+	if err != nil {
+		return err
+	}
+	task, _ := asynq.GetTaskID(ctx)
+	if declares {
+		ok, err := x.runs.Handover(ctx, ref, task, opts, time.Second)
+		if err != nil {
+			return err
+		}
+		if ok {
+			x.log.Info("handed a page to the worker's newest build, which declares its sync", "sync", ref.Sync, "run", ref.Run, "page", ref.Page, "build", newest)
+		}
+		return nil
+	}
+	which := fmt.Sprintf("its newest build %s", newest)
+	if newest != x.manifest.Build {
+		which = fmt.Sprintf("build %s nor its newest build %s", x.manifest.Build, newest)
+	}
+	msg := fmt.Sprintf("sync %q is not declared by worker %q (%s): a deploy removed it. Deploy an executor that declares it and trigger it again, or remove its records with `ctl forget %s`",
+		ref.Sync, x.cfg.Set.Worker, which, ref.Sync)
+	x.log.Error("page task for a sync this worker does not declare; its run fails", "sync", ref.Sync, "run", ref.Run)
+	line := rdb.LogLine{Time: time.Now(), Level: "ERROR", Source: "platform", Page: ref.Page, Message: "run failed: " + msg}
+	if _, err := x.runs.Fail(ctx, rdb.Fail{Sync: ref.Sync, Run: ref.Run, Message: msg, ExpectTask: task, Page: ref.Page, Lines: []rdb.LogLine{line}}); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+}
+
+// whileRedisDown runs fn and, while it fails because Redis is unreachable,
+// waits for Redis and runs it again, for as long as the task lives. A page
+// that met an outage goes on as soon as Redis is back instead of waiting
+// for asynq to recover its task (which takes minutes after an outage).
+// fn must be safe to run again: the engine's page is (a committed page is
+// not applied twice), and so are the run transitions.
+func (x *Executor) whileRedisDown(ctx context.Context, fn func() error) error {
+	logged := false
+	for {
+		err := fn()
+		if err == nil || !errors.Is(err, rdb.ErrUnavailable) || ctx.Err() != nil {
+			if logged && err == nil {
+				x.log.Info("Redis is back; the page went on")
+			}
+			return err
+		}
+		if !logged {
+			x.log.Warn("Redis is unreachable; the page waits for it and goes on when it is back", "err", err)
+			logged = true
+		}
+		if werr := x.waitRedis(ctx); werr != nil {
+			return err
+		}
+	}
+}
+
+// waitRedis blocks until Redis answers a PING or ctx ends.
+func (x *Executor) waitRedis(ctx context.Context) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := x.cfg.Redis.Ping(pctx).Err()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (x *Executor) flushLog(ctx context.Context, ref runs.Ref, buf *lineBuffer) {
+	if lines := buf.take(); len(lines) > 0 {
+		if err := x.rdb.AppendLog(context.WithoutCancel(ctx), ref.Sync, ref.Run, x.cfg.LogCap, lines...); err != nil {
+			x.log.Warn("could not store run log lines", "run", ref.Run, "err", err)
+		}
+	}
+}

@@ -1,0 +1,204 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/synqhq/synq/internal/queue"
+	"github.com/synqhq/synq/internal/rdb"
+)
+
+// Reaper defaults.
+const (
+	// ReapGraceDefault is how long a run's task may be missing (or
+	// completed without the run moving on) before the run fails: an
+	// enqueue in flight takes milliseconds.
+	ReapGraceDefault = 15 * time.Second
+	// LeaseGraceDefault is how long after an active task's lease ran out
+	// its executor counts as lost. asynq's own recoverer waits 30 s too.
+	LeaseGraceDefault = 30 * time.Second
+)
+
+// Watched is a sync the reaper looks after.
+type Watched struct {
+	Key string
+	// Declared is false when no live executor declares the sync; Why then
+	// says since when and what to do.
+	Declared bool
+	Why      string
+}
+
+// Reaper fails the runs nobody will move on. Only the leader scheduler
+// runs it; it remembers what it saw between passes to give in-flight
+// enqueues a grace period.
+type Reaper struct {
+	r          *Runs
+	grace      time.Duration
+	leaseGrace time.Duration
+
+	mu   sync.Mutex
+	seen map[string]time.Time // task id → first seen missing or completed
+}
+
+// ReaperConfig configures a Reaper.
+type ReaperConfig struct {
+	Grace      time.Duration
+	LeaseGrace time.Duration
+}
+
+// NewReaper returns a Reaper over r (which needs an Inspector).
+func (r *Runs) NewReaper(cfg ReaperConfig) (*Reaper, error) {
+	if r.cfg.Inspector == nil {
+		return nil, errors.New("runs: the reaper needs Config.Inspector")
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = ReapGraceDefault
+	}
+	if cfg.LeaseGrace <= 0 {
+		cfg.LeaseGrace = LeaseGraceDefault
+	}
+	return &Reaper{r: r, grace: cfg.Grace, leaseGrace: cfg.LeaseGrace, seen: map[string]time.Time{}}, nil
+}
+
+// Reap checks the active run of every watched sync and fails those that
+// cannot end otherwise. It returns the runs it failed.
+func (p *Reaper) Reap(ctx context.Context, syncs []Watched) ([]string, error) {
+	var failed []string
+	var errs []error
+	live := map[string]bool{}
+	for _, w := range syncs {
+		run, reason, task, err := p.check(ctx, w, live)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sync %q: %w", w.Key, err))
+			continue
+		}
+		if reason == "" {
+			continue
+		}
+		ok, err := p.r.Fail(ctx, rdb.Fail{
+			Sync: w.Key, Run: run.ID, Message: reason, ExpectTask: task, AllowParked: !w.Declared || run.Status == "", Page: pageOf(run),
+			Lines: []rdb.LogLine{{Time: time.Now(), Level: "ERROR", Source: "platform", Page: max(run.TaskPage, 0), Message: "run failed: " + reason}},
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sync %q: fail run %s: %w", w.Key, run.ID, err))
+			continue
+		}
+		if ok {
+			p.r.log.Warn("reaped a run that could not end otherwise", "sync", w.Key, "run", run.ID, "reason", reason)
+			failed = append(failed, run.ID)
+		}
+	}
+	p.forget(live)
+	return failed, errors.Join(errs...)
+}
+
+func pageOf(run rdb.Run) int {
+	if run.Status == rdb.RunRunning && run.Task != "" {
+		return run.TaskPage
+	}
+	return -1
+}
+
+// check returns why the sync's active run must fail ("" when it need not)
+// and the task the verdict is about.
+func (p *Reaper) check(ctx context.Context, w Watched, live map[string]bool) (rdb.Run, string, string, error) {
+	st, err := p.r.rdb.GetSyncStatus(ctx, w.Key)
+	if err != nil || st.ActiveRun == "" {
+		return rdb.Run{}, "", "", err
+	}
+	run, ok, err := p.r.rdb.GetRun(ctx, w.Key, st.ActiveRun)
+	if err != nil {
+		return rdb.Run{}, "", "", err
+	}
+	if !ok {
+		// The sync names a run whose record is gone: free the sync.
+		return rdb.Run{ID: st.ActiveRun, TaskPage: -1}, "the run's record is gone (dropped by retention, or Redis lost it)", "", nil
+	}
+	if !w.Declared {
+		return run, w.Why, "", nil
+	}
+	if run.Status != rdb.RunRunning {
+		return run, "", "", nil
+	}
+	q, task := run.Queue, run.Task
+	if task == "" {
+		// A run started before runs recorded their task: the page after
+		// the last committed one, on the old shared queue.
+		sy, err := p.r.rdb.GetSync(ctx, w.Key)
+		if err != nil {
+			return run, "", "", err
+		}
+		page := 0
+		if sy.Run == run.ID {
+			page = sy.RunPages
+		}
+		task, q, run.TaskPage = TaskID(run.ID, page), "synq", page
+	}
+	info, err := p.r.cfg.Inspector.Task(ctx, q, task)
+	if err != nil {
+		return run, "", "", err
+	}
+	page := run.TaskPage
+	switch info.State {
+	case queue.TaskActive:
+		if info.LeaseExpiredFor > p.leaseGrace && info.LastAttempt() {
+			return run, fmt.Sprintf("the executor running page %d was lost on its last attempt (%d of %d): it was killed, ran out of memory or lost Redis. Raise the sync's MaxAttempts, or make Execute faster than its Timeout, then trigger the sync again",
+				page, info.Retried+1, info.MaxRetry+1), task, nil
+		}
+		return run, "", "", nil
+	case queue.TaskArchived:
+		return run, archivedReason(page, info), task, nil
+	case queue.TaskMissing, queue.TaskCompleted:
+		live[task] = true
+		if !p.overdue(task) {
+			return run, "", "", nil
+		}
+		if info.State == queue.TaskCompleted {
+			return run, fmt.Sprintf("the task of page %d (%s) completed but the run did not continue: trigger the sync again (the next run resumes from the last committed page)", page, task), task, nil
+		}
+		return run, fmt.Sprintf("the task of page %d (%s) is gone from queue %s: it was deleted, or never enqueued (Redis lost it, or the process enqueueing it died). Trigger the sync again: the next run resumes from the last committed page", page, task, q), task, nil
+	}
+	return run, "", "", nil
+}
+
+func archivedReason(page int, info queue.TaskInfo) string {
+	switch {
+	case strings.Contains(info.LastErr, queue.LeaseExpired.Error()):
+		return fmt.Sprintf("the executor running page %d was lost on its last attempt (%d of %d): it was killed, ran out of memory or lost Redis. Raise the sync's MaxAttempts, or make Execute faster than its Timeout, then trigger the sync again",
+			page, info.Retried+1, info.MaxRetry+1)
+	case strings.Contains(info.LastErr, context.DeadlineExceeded.Error()):
+		return fmt.Sprintf("page %d hit its task deadline on its last attempt (%d of %d): raise the sync's Timeout or make Execute return sooner, then trigger the sync again",
+			page, info.Retried+1, info.MaxRetry+1)
+	case info.LastErr != "":
+		return fmt.Sprintf("page %d failed on its last attempt (%d of %d): %s", page, info.Retried+1, info.MaxRetry+1, info.LastErr)
+	}
+	return fmt.Sprintf("the task of page %d was archived without finishing the run: trigger the sync again", page)
+}
+
+// overdue reports whether a task has been missing (or completed without
+// the run moving on) for longer than the grace period.
+func (p *Reaper) overdue(task string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	first, ok := p.seen[task]
+	if !ok {
+		p.seen[task] = time.Now()
+		return false
+	}
+	return time.Since(first) >= p.grace
+}
+
+// forget drops observations of tasks that are no longer suspicious.
+func (p *Reaper) forget(live map[string]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for t := range p.seen {
+		if !live[t] {
+			delete(p.seen, t)
+		}
+	}
+}

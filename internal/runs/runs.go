@@ -1,0 +1,281 @@
+// Package runs owns every transition of a run: start, page start, page
+// done, park, resume, cancel, fail and succeed. Each transition that can
+// race another is one atomic script in internal/rdb; this package adds the
+// task that goes with it (the next page's enqueue, the continuation of a
+// resumed run) and the reaper that ends runs nobody will move on.
+//
+// docs/state_machine.md draws the states and the rules the scripts keep.
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/synqhq/synq/internal/queue"
+	"github.com/synqhq/synq/internal/rdb"
+)
+
+// Defaults.
+const (
+	// LogCapDefault bounds each run's stored log, in lines.
+	LogCapDefault = 2000
+	// RetentionDefault is how many runs per sync are kept.
+	RetentionDefault = 100
+)
+
+// Config configures Runs.
+type Config struct {
+	RDB   *rdb.RDB
+	Queue *queue.Client
+	// Inspector lets the reaper and Cancel read and tidy tasks (optional
+	// for executors).
+	Inspector *queue.Inspector
+	Logger    *slog.Logger
+	LogCap    int
+	Retention int
+}
+
+// Runs performs run transitions.
+type Runs struct {
+	cfg Config
+	rdb *rdb.RDB
+	log *slog.Logger
+}
+
+// New returns Runs.
+func New(cfg Config) (*Runs, error) {
+	if cfg.RDB == nil || cfg.Queue == nil {
+		return nil, errors.New("runs: Config.RDB and Config.Queue are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.LogCap <= 0 {
+		cfg.LogCap = LogCapDefault
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = RetentionDefault
+	}
+	return &Runs{cfg: cfg, rdb: cfg.RDB, log: cfg.Logger}, nil
+}
+
+// LogCap is the cap of each run's log.
+func (r *Runs) LogCap() int { return r.cfg.LogCap }
+
+// Errors callers map to their own codes.
+var (
+	ErrRunActive = errors.New("a run is active")
+	ErrPaused    = errors.New("sync is paused")
+	ErrNotActive = errors.New("run is not active")
+	ErrSweeping  = errors.New("run is finishing")
+)
+
+// ActiveError is a start refused because a run is active.
+type ActiveError struct{ Sync, Run string }
+
+func (e *ActiveError) Error() string {
+	return fmt.Sprintf("sync %q already has an active run %s: wait for it, or cancel it with `ctl cancel %s`", e.Sync, e.Run, e.Run)
+}
+
+func (e *ActiveError) Unwrap() error { return ErrRunActive }
+
+// TaskOptions are a sync's page-task settings.
+type TaskOptions struct {
+	Worker      string
+	MaxAttempts int
+	Timeout     time.Duration
+}
+
+func (o TaskOptions) task(sync, run string, page int, id string, delay time.Duration) queue.PageTask {
+	return queue.PageTask{
+		Payload:     queue.Payload{Sync: sync, Run: run, Page: page, Due: time.Now().Add(delay).UnixNano()},
+		ID:          id,
+		Queue:       queue.ForWorker(o.Worker),
+		MaxAttempts: o.MaxAttempts,
+		// The task's own deadline leaves room for the Notion writes and the
+		// commit after Execute's timeout.
+		Timeout: o.Timeout + 30*time.Minute,
+		Delay:   delay,
+	}
+}
+
+// Start describes a run to start.
+type Start struct {
+	Sync    string
+	Run     string
+	Trigger string // "manual" | "schedule"
+	// AllowTrash lifts the deletion guard for this run.
+	AllowTrash bool
+	Options    TaskOptions
+}
+
+// TaskID is the id of page p's task in run.
+func TaskID(run string, page int) string { return fmt.Sprintf("%s:%d", run, page) }
+
+// Start creates a run and enqueues its first page. A run whose first task
+// could not be enqueued is failed at once, so it never blocks the sync.
+func (r *Runs) Start(ctx context.Context, s Start) error {
+	task := TaskID(s.Run, 0)
+	res, err := r.rdb.StartRun(ctx, rdb.StartRun{
+		Sync: s.Sync, Run: s.Run, Trigger: s.Trigger, Worker: s.Options.Worker, Queue: queue.ForWorker(s.Options.Worker),
+		Task: task, AllowTrash: s.AllowTrash, RefusePaused: true,
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.Paused:
+		return fmt.Errorf("sync %q is paused: resume it with `ctl resume %s` first: %w", s.Sync, s.Sync, ErrPaused)
+	case !res.Started:
+		return &ActiveError{Sync: s.Sync, Run: res.Active}
+	}
+	if err := r.cfg.Queue.EnqueuePage(ctx, s.Options.task(s.Sync, s.Run, 0, task, 0)); err != nil {
+		msg := "could not enqueue the first page: " + err.Error()
+		if _, ferr := r.Fail(context.WithoutCancel(ctx), rdb.Fail{Sync: s.Sync, Run: s.Run, Message: msg, ExpectTask: task, Page: -1}); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		return err
+	}
+	if err := r.rdb.TrimRuns(ctx, s.Sync, r.cfg.Retention); err != nil {
+		r.log.Warn("could not trim old runs", "sync", s.Sync, "err", err)
+	}
+	return nil
+}
+
+// Ref names one page of one run.
+type Ref struct {
+	Sync string
+	Run  string
+	Page int
+}
+
+// BeginPage starts a page attempt: it parks the run if the sync is paused
+// and counts the attempt. See rdb.PageStart for the outcomes.
+func (r *Runs) BeginPage(ctx context.Context, ref Ref) (rdb.Begin, error) {
+	return r.rdb.BeginPage(ctx, ref.Sync, ref.Run, ref.Page)
+}
+
+// Commit commits a page and moves the run on in the same step (the
+// engine calls it through its commit hook); Continue then enqueues the
+// next task.
+func (r *Runs) Commit(ctx context.Context, c rdb.Commit, done rdb.PageDone) (rdb.CommitResult, error) {
+	if done.LogCap == 0 {
+		done.LogCap = r.cfg.LogCap
+	}
+	c.Lifecycle = &done
+	return r.rdb.CommitPage(ctx, c)
+}
+
+// Continue acts on a commit: it enqueues the next page's task when the
+// commit recorded one.
+func (r *Runs) Continue(ctx context.Context, ref Ref, res rdb.CommitResult, o TaskOptions) error {
+	if res.Next != rdb.NextEnqueue {
+		return nil
+	}
+	return r.cfg.Queue.EnqueuePage(ctx, o.task(ref.Sync, ref.Run, ref.Page+1, res.Task, 0))
+}
+
+// Reconcile makes sure a run whose page ref was committed before (a
+// redelivered task, or a crash between commit and enqueue) has its next
+// task queued.
+func (r *Runs) Reconcile(ctx context.Context, ref Ref, o TaskOptions) error {
+	run, ok, err := r.rdb.GetRun(ctx, ref.Sync, ref.Run)
+	if err != nil || !ok {
+		return err
+	}
+	if run.Status != rdb.RunRunning || run.Task == "" || run.TaskPage <= ref.Page {
+		return nil
+	}
+	return r.cfg.Queue.EnqueuePage(ctx, o.task(ref.Sync, ref.Run, run.TaskPage, run.Task, 0))
+}
+
+// BeginSweep is asked before the final page of a replace cycle trashes
+// rows: it reports false when the run is no longer running (a cancelled
+// run never sweeps), and from then on the run cannot be cancelled.
+func (r *Runs) BeginSweep(ctx context.Context, sync, run string) (bool, error) {
+	return r.rdb.BeginSweep(ctx, sync, run)
+}
+
+// PageAttemptFailed records the error of an attempt that will be retried.
+func (r *Runs) PageAttemptFailed(ctx context.Context, ref Ref, err error) error {
+	return r.rdb.PageAttemptFailed(ctx, ref.Sync, ref.Run, err.Error())
+}
+
+// Fail ends a run as failed. It reports false when the failure did not
+// apply (the run had ended, or moved on from f.ExpectTask).
+func (r *Runs) Fail(ctx context.Context, f rdb.Fail) (bool, error) {
+	if f.LogCap == 0 {
+		f.LogCap = r.cfg.LogCap
+	}
+	return r.rdb.FailRun(ctx, f)
+}
+
+// Handover gives a page task the executor cannot run (its build does not
+// declare the sync, during a rolling deploy) to the others: the run
+// records a new task id and the task is enqueued again after delay. It
+// reports false when the run moved on meanwhile.
+func (r *Runs) Handover(ctx context.Context, ref Ref, current string, o TaskOptions, delay time.Duration) (bool, error) {
+	id, err := r.rdb.Handover(ctx, ref.Sync, ref.Run, current)
+	if err != nil || id == "" {
+		return false, err
+	}
+	return true, r.cfg.Queue.EnqueuePage(ctx, o.task(ref.Sync, ref.Run, ref.Page, id, delay))
+}
+
+// Pause stops scheduling a sync; an active run parks at its next page
+// boundary.
+func (r *Runs) Pause(ctx context.Context, sync string) error {
+	return r.rdb.SetPaused(ctx, sync, true)
+}
+
+// Resume unpauses a sync and continues its parked run, if any, under a new
+// task id. It returns the run resumed ("" when none was parked).
+func (r *Runs) Resume(ctx context.Context, sync string, o TaskOptions) (string, error) {
+	st, err := r.rdb.GetSyncStatus(ctx, sync)
+	if err != nil {
+		return "", err
+	}
+	task, page, err := r.rdb.Resume(ctx, sync, st.ActiveRun)
+	if err != nil || task == "" {
+		return "", err
+	}
+	if err := r.cfg.Queue.EnqueuePage(ctx, o.task(sync, st.ActiveRun, page, task, 0)); err != nil {
+		// The run is running with a task that does not exist: the reaper
+		// fails it if this is not retried. Say so.
+		return st.ActiveRun, fmt.Errorf("resumed run %s but could not enqueue its page %d (run `ctl resume %s` again, or the run fails within minutes): %w", st.ActiveRun, page, sync, err)
+	}
+	return st.ActiveRun, nil
+}
+
+// Cancel ends an active run. The page in flight finishes its writes; no
+// further page runs and the run never sweeps.
+func (r *Runs) Cancel(ctx context.Context, sync, run, by string) error {
+	line := rdb.LogLine{Time: time.Now(), Level: "INFO", Source: "platform", Message: "run cancelled by " + by}
+	before, _, err := r.rdb.GetRun(ctx, sync, run)
+	if err != nil {
+		return err
+	}
+	ok, status, err := r.rdb.CancelRun(ctx, sync, run, "cancelled by "+by, r.cfg.LogCap, line)
+	if err != nil {
+		return err
+	}
+	switch {
+	case ok:
+		// Tidy the queue: a pending next page would only find the run
+		// ended. An active one finishes its page and stops.
+		if r.cfg.Inspector != nil && before.Task != "" {
+			if err := r.cfg.Inspector.DeleteTask(before.Queue, before.Task); err != nil {
+				r.log.Debug("could not delete a cancelled run's task", "run", run, "err", err)
+			}
+		}
+		return nil
+	case status == "sweeping":
+		return fmt.Errorf("run %s is trashing the rows its replace cycle did not see; it ends in a moment and can no longer be cancelled: %w", run, ErrSweeping)
+	case status == "missing":
+		return fmt.Errorf("run %s not found: %w", run, ErrNotActive)
+	}
+	return fmt.Errorf("run %s already ended (%s): %w", run, status, ErrNotActive)
+}
