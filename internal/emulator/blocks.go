@@ -195,7 +195,7 @@ func blockPayload(typ, path string, in, base map[string]any) (map[string]any, *a
 			return nil
 		}
 		c, _ := v.(string)
-		if base := strings.TrimSuffix(c, "_background");  !slices.Contains(colors, base) {
+		if base := strings.TrimSuffix(c, "_background"); !slices.Contains(colors, base) {
 			return validationf("body failed validation: %s.color should be a color, instead was `%s`.", path, jsonShort(v))
 		}
 		out["color"] = c
