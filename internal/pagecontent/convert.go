@@ -138,7 +138,7 @@ func (c *converter) line(n ast.Node) int {
 func (c *converter) made(n ast.Node, k int) bool {
 	c.count += k
 	if c.count > MaxBlocks && c.err == nil {
-		c.err = fmt.Errorf("%w: the Markdown makes more than %d blocks (the %dth comes from line %d): shorten it", ErrTooLarge, MaxBlocks, MaxBlocks+1, c.line(n))
+		c.err = fmt.Errorf("%w: the Markdown makes more than %d blocks (block %d comes from line %d): shorten it", ErrTooLarge, MaxBlocks, MaxBlocks+1, c.line(n))
 	}
 	return c.err == nil
 }

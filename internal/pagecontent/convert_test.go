@@ -195,7 +195,7 @@ func TestConvertErrors(t *testing.T) {
 		msg      string
 	}{
 		{"too long", strings.Repeat("a", pagecontent.MaxMarkdownBytes+1), pagecontent.ErrTooLarge, "shorten it"},
-		{"too many blocks", strings.Repeat("para\n\n", 1001), pagecontent.ErrTooLarge, "more than 1000 blocks (the 1001th comes from line 2001)"},
+		{"too many blocks", strings.Repeat("para\n\n", 1001), pagecontent.ErrTooLarge, "more than 1000 blocks (block 1001 comes from line 2001)"},
 		{"too many list items", strings.Repeat("- x\n", 1001), pagecontent.ErrTooLarge, "more than 1000 blocks"},
 		{"wide table", "intro\n\n" + wide, pagecontent.ErrTooLarge, "the table at line 3 has 101 columns, Notion allows 100"},
 		{"invalid utf-8", "ok\nbad \xff here", pagecontent.ErrInvalidUTF8, "invalid byte 0xff at line 2, column 5"},

@@ -62,8 +62,11 @@ func pack(blocks []notion.Block, budget int) (sent []notion.Block, deferred [][]
 		selfSize := jsonSize(self)
 		var inline, rest []notion.Block
 		total, n := selfSize, 1
-		if leafChildren(b.Children) && len(b.Children) <= notion.MaxChildrenPerRequest {
-			inline = b.Children
+		if leafChildren(b.Children) {
+			// Leaf children go along (100 at most: a table's further rows
+			// are appended under it).
+			inline = b.Children[:min(len(b.Children), notion.MaxChildrenPerRequest)]
+			rest = b.Children[len(inline):]
 			for _, k := range inline {
 				total += jsonSize(k) + 1
 			}
