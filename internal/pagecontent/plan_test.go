@@ -159,7 +159,7 @@ func TestDiffRandom(t *testing.T) {
 		}
 		return strings.Join(parts, " ")
 	}
-	for range 3000 {
+	for range 1000 {
 		old, new := gen(), gen()
 		p := pagecontent.Diff(oldRefs(old), blks(new))
 		t.Run(old+" → "+new, func(t *testing.T) { checkPlan(t, oldRefs(old), blks(new), p) })
