@@ -1,9 +1,3 @@
-// Package pagecontent turns a row's Markdown body into Notion blocks and
-// keeps a page's body in step with it: it converts (Convert), hashes each
-// top-level block so an unchanged block costs nothing (Hash, Ref), plans
-// the fewest block operations from the old body to the new one (Diff),
-// and writes whole trees and plans within Notion's per-request limits
-// (Append, CreatePage, Apply).
 package pagecontent
 
 import (

@@ -170,14 +170,15 @@ func CreatePage(ctx context.Context, c *notion.Client, req notion.CreatePageRequ
 
 // Read returns the blocks under parent (a page or a block) with their
 // children, all levels: one request per 100 children of each block that
-// has children.
+// has children. The content of sub-pages and inline databases (child_page,
+// child_database blocks) is not theirs and is not read.
 func Read(ctx context.Context, c *notion.Client, parent string) ([]notion.Block, error) {
 	blocks, err := c.AllBlockChildren(ctx, parent)
 	if err != nil {
 		return nil, err
 	}
 	for i := range blocks {
-		if blocks[i].HasChildren {
+		if blocks[i].HasChildren && !foreign(blocks[i].Type) {
 			if blocks[i].Children, err = Read(ctx, c, blocks[i].ID); err != nil {
 				return nil, err
 			}
@@ -195,13 +196,21 @@ func ReadRefs(ctx context.Context, c *notion.Client, pageID string) ([]Ref, erro
 	return refsOfRead(blocks), nil
 }
 
+// refsOfRead are the refs of the blocks of a body read back, leaving out
+// sub-pages and inline databases: a body update never trashes them.
 func refsOfRead(blocks []notion.Block) []Ref {
-	refs := make([]Ref, len(blocks))
-	for i, b := range blocks {
-		refs[i] = Ref{ID: b.ID, Hash: Hash(b)}
+	refs := make([]Ref, 0, len(blocks))
+	for _, b := range blocks {
+		if !foreign(b.Type) {
+			refs = append(refs, Ref{ID: b.ID, Hash: Hash(b)})
+		}
 	}
 	return refs
 }
+
+// foreign says whether blocks of type typ stand for other objects (a
+// sub-page, an inline database): deleting one would trash that object.
+func foreign(typ string) bool { return typ == "child_page" || typ == "child_database" }
 
 // ApplyOptions tune Apply.
 type ApplyOptions struct {
@@ -270,10 +279,11 @@ func Apply(ctx context.Context, c *notion.Client, pageID string, old []Ref, bloc
 // for blocks without children, their content); otherwise the body is
 // not what was stored and the refs of what is there are returned.
 func resolveIDs(ctx context.Context, c *notion.Client, pageID string, refs []Ref) ([]Ref, error) {
-	top, err := c.AllBlockChildren(ctx, pageID)
+	all, err := c.AllBlockChildren(ctx, pageID)
 	if err != nil {
 		return nil, fmt.Errorf("pagecontent: read the body of %s: %w", pageID, err)
 	}
+	top := slices.DeleteFunc(all, func(b notion.Block) bool { return foreign(b.Type) })
 	if len(top) == len(refs) {
 		out := slices.Clone(refs)
 		match := true
