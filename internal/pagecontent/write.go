@@ -243,7 +243,8 @@ const maxRounds = 3
 // (at most three rounds). After a crash the stored refs are stale and
 // the blocks the crashed attempt appended are unknown to them: the next
 // attempt must set Verify, and then converges to blocks with no block
-// duplicated.
+// duplicated. Likewise after Apply returned an error: the body may be
+// partly written.
 func Apply(ctx context.Context, c *notion.Client, pageID string, old []Ref, blocks []notion.Block, opt ApplyOptions) ([]Ref, error) {
 	hashes := Hashes(blocks)
 	refs := old
