@@ -118,8 +118,10 @@ func TestRoundTrip(t *testing.T) {
 		"table":       "| k | v |\n|---|---|\n| a | **b** |\n| c |\n",
 		"unsupported": "<div>\n<b>html</b>\n</div>\n\nnote[^1]\n\n[^1]: the source\n",
 		"long text":   strings.Repeat("word ", 1000) + "\n\n" + strings.Repeat("😀", 1500),
-		"ticket":      ticketBody,
-		"issue":       issueBody,
+		"blocks in a list": "- item\n\n  | a | b |\n  |---|---|\n  | 1 | 2 |\n\n  ```go\n  x := 1\n  ```\n\n  ![i](https://img.io/i.png)\n" +
+			"- [ ] task\n  > quoted\n  > - with\n  >   - deep\n",
+		"ticket": ticketBody,
+		"issue":  issueBody,
 	}
 	for name, md := range bodies {
 		t.Run(name, func(t *testing.T) {
