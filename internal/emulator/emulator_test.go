@@ -375,7 +375,22 @@ func FuzzRequestDecoding(f *testing.F) {
 	 "St":{"status":{}},"D":{"date":{}},"P":{"people":{}},"F":{"files":{}},"C":{"checkbox":{}},"U":{"url":{}},"E":{"email":{}},
 	 "Ph":{"phone_number":{}},"Pl":{"place":{}}}}}`, nil)
 	ds := m["data_sources"].([]any)[0].(map[string]any)["id"].(string)
+	// A page with a paragraph and a table, for the block endpoints.
+	_, m = call(f, h, "POST", "/v1/pages", `{"parent":{"data_source_id":"`+ds+`"},"properties":{},"children":[`+
+		`{"paragraph":{"rich_text":[]}},{"table":{"table_width":2,"children":[{"table_row":{"cells":[[],[]]}}]}}]}`, nil)
+	pg := m["id"].(string)
+	_, m = call(f, h, "GET", "/v1/blocks/"+pg+"/children", "", nil)
+	kids := m["results"].([]any)
+	para, table := kids[0].(map[string]any)["id"].(string), kids[1].(map[string]any)["id"].(string)
+	_, m = call(f, h, "GET", "/v1/blocks/"+table+"/children", "", nil)
+	row := m["results"].([]any)[0].(map[string]any)["id"].(string)
 	for _, seed := range []string{
+		`{"children":[{"paragraph":{"rich_text":[{"text":{"content":"x"}}],"children":[{"to_do":{"rich_text":[],"checked":true}}]}}],"after":"` + para + `"}`,
+		`{"children":[{"table_row":{"cells":[[{"text":{"content":"a"}}],[]]}}]}`,
+		`{"children":[{"table":{"table_width":1.5,"children":[{"table_row":{"cells":[[]]}}]}}]}`,
+		`{"children":[{"code":{"rich_text":[],"language":"go"}},{"image":{"external":{"url":"https://x.io/i.png"}}},{"divider":{}}]}`,
+		`{"paragraph":{"rich_text":[],"color":"red_background"}}`, `{"table_row":{"cells":[[],[],[]]}}`, `{"in_trash":true}`,
+		`{"children":[{"heading_1":{"rich_text":[],"is_toggleable":true,"children":[{"quote":{"rich_text":[]}}]}}]}`,
 		`{"parent":{"data_source_id":"` + ds + `"},"properties":{"Name":{"title":[{"text":{"content":"x"}}]}}}`,
 		`{"properties":{"N":{"number":1e309}}}`,
 		`{"filter":{"and":[{"property":"N","number":{"equals":1}}]},"sorts":[{"property":"Name","direction":"ascending"}]}`,
@@ -390,7 +405,8 @@ func FuzzRequestDecoding(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, ep := range [][2]string{{"POST", "/v1/pages"}, {"PATCH", "/v1/data_sources/" + ds}, {"POST", "/v1/data_sources/" + ds + "/query"},
-			{"POST", "/v1/databases"}, {"POST", "/v1/search"}} {
+			{"POST", "/v1/databases"}, {"POST", "/v1/search"}, {"PATCH", "/v1/blocks/" + pg + "/children"}, {"PATCH", "/v1/blocks/" + table + "/children"},
+			{"PATCH", "/v1/blocks/" + para}, {"PATCH", "/v1/blocks/" + row}, {"PATCH", "/v1/blocks/" + table}} {
 			req := httptest.NewRequest(ep[0], ep[1], bytes.NewReader([]byte(body)))
 			req.Header.Set("Authorization", "Bearer "+notiontest.Token)
 			req.Header.Set("Notion-Version", emulator.Version)

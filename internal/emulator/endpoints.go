@@ -671,11 +671,21 @@ func (s *Server) createPage(r *request) (map[string]any, string, *apiError) {
 	if err != nil {
 		return nil, "", err
 	}
+	var kids []*newBlock
+	if v, ok := r.body["children"]; ok {
+		count := 0
+		if kids, err = blockArgs(v, "body.children", 1, &count, "", 0); err != nil {
+			return nil, "", err
+		}
+	}
 	now := time.Now()
 	st.seq++
 	pg := &page{ID: newID(), DataSource: ds.ID, Props: map[string]any{}, Icon: ic, Cover: cover, Created: now, Edited: now, Seq: st.seq}
 	st.addPage(pg)
 	st.writeProps(ds, pg, vals)
+	if len(kids) > 0 {
+		st.insertBlocks(pg.ID, "page_id", "", kids, now)
+	}
 	st.persist("page", pg)
 	st.persist("ds", ds) // select options may have been added
 	st.flush()

@@ -38,6 +38,11 @@ func (s *Server) routes() http.Handler {
 	api("POST /v1/pages", true, s.createPage)
 	api("GET /v1/pages/{id}", false, s.getPage)
 	api("PATCH /v1/pages/{id}", true, s.updatePage)
+	api("GET /v1/blocks/{id}", false, s.getBlock)
+	api("PATCH /v1/blocks/{id}", true, s.updateBlock)
+	api("DELETE /v1/blocks/{id}", true, s.deleteBlock)
+	api("GET /v1/blocks/{id}/children", false, s.listBlockChildren)
+	api("PATCH /v1/blocks/{id}/children", true, s.appendBlockChildren)
 	api("GET /v1/users", false, s.listUsers)
 	api("GET /v1/users/me", false, s.me)
 	api("GET /v1/users/{id}", false, s.getUser)
@@ -51,6 +56,7 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /{$}", s.webIndex)
 	mux.HandleFunc("GET /databases/{id}", s.webDatabase)
+	mux.HandleFunc("GET /pages/{id}", s.webPageBody)
 	return mux
 }
 

@@ -67,6 +67,7 @@ type page struct {
 	Created    time.Time      `json:"created"`
 	Edited     time.Time      `json:"edited"`
 	Seq        int64          `json:"seq"`
+	Children   []string       `json:"children,omitempty"` // block ids, in order
 
 	// text caches the plain text of title and rich-text values by
 	// property id: text filters scan every row of a data source, and
@@ -176,6 +177,7 @@ type store struct {
 	databases map[string]*database
 	sources   map[string]*dataSource
 	pages     map[string]*page
+	blocks    map[string]*block
 	seq       int64
 
 	// byDS and titles index pages for queries: a lookup by title (how a
@@ -202,6 +204,7 @@ func openStore(dir string, users []User) (*store, error) {
 		databases: map[string]*database{},
 		sources:   map[string]*dataSource{},
 		pages:     map[string]*page{},
+		blocks:    map[string]*block{},
 		byDS:      map[string]map[string]*page{},
 		titles:    map[string]map[string]map[string]*page{},
 	}
@@ -234,6 +237,9 @@ func openStore(dir string, users []User) (*store, error) {
 	}
 	for _, p := range s.pages {
 		s.persist("page", p)
+	}
+	for _, b := range s.blocks {
+		s.persist("block", b)
 	}
 	if err := s.flush(); err != nil {
 		f.Close()
@@ -313,6 +319,12 @@ func (s *store) apply(rec record) error {
 		p.reindex()
 		s.addPage(&p)
 		s.seq = max(s.seq, p.Seq)
+	case "block":
+		var b block
+		if err := json.Unmarshal(rec.V, &b); err != nil {
+			return err
+		}
+		s.blocks[b.ID] = &b
 	default:
 		return fmt.Errorf("unknown record kind %q", rec.Kind)
 	}

@@ -18,16 +18,23 @@ var webTmpl = template.Must(template.New("web").Parse(`<!doctype html>
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#37352f}
 table{border-collapse:collapse;margin-top:1em}td,th{border:1px solid #e9e9e7;padding:4px 8px;text-align:left;vertical-align:top;max-width:28em}
 th{background:#f7f6f3}a{color:#2e7dd1}.muted{color:#9b9a97}
+.body{max-width:48em;margin-top:2em}.body pre{background:#f7f6f3;padding:8px 12px;overflow:auto}
+.body blockquote{border-left:3px solid #37352f;margin-left:0;padding-left:1em}.body img{max-width:100%}
+.body .todo{list-style:none;padding-left:0}.body code{background:#f1f1ef;padding:0 3px}.body pre code{background:none;padding:0}
+.body .lang{color:#9b9a97;font-size:12px}
 </style></head><body>
 <p><a href="/">Notion emulator</a> · API version {{.Version}}</p>
 <h1>{{.Title}}</h1>
 {{if .Databases}}<table><tr><th>Database</th><th>Rows</th><th>Data source id</th><th>Parent page</th></tr>
 {{range .Databases}}<tr><td><a href="/databases/{{.ID}}">{{.Title}}</a>{{if .Trashed}} <span class="muted">(in trash)</span>{{end}}</td><td>{{.Rows}}</td><td><code>{{.DataSource}}</code></td><td><code>{{.Parent}}</code></td></tr>
 {{end}}</table>{{else if not .Columns}}<p class="muted">No databases yet: run a sync against this emulator.</p>{{end}}
-{{if .Columns}}<p class="muted">{{len .Rows}} rows (trashed rows hidden)</p>
+{{if .Columns}}<p class="muted">{{len .Rows}} rows (trashed rows hidden); a row's title opens its page and body</p>
 <table><tr>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
-{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{range .Rows}}<tr>{{range .}}<td>{{if .Href}}<a href="{{.Href}}">{{.Text}}</a>{{else}}{{.Text}}{{end}}</td>{{end}}</tr>
 {{end}}</table>{{end}}
+{{if .Props}}<p>{{if .Back}}<a href="{{.Back}}">← table</a>{{end}}{{if .Trashed}} <span class="muted">(in trash)</span>{{end}}</p>
+<table>{{range .Props}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>
+<div class="body">{{if .Body}}{{.Body}}{{else}}<p class="muted">This page has no body.</p>{{end}}</div>{{end}}
 </body></html>`))
 
 type webDB struct {
@@ -40,8 +47,15 @@ type webPage struct {
 	Title, Version string
 	Databases      []webDB
 	Columns        []string
-	Rows           [][]string
+	Rows           [][]webCell
+	// A row's own page: its properties, its body, the way back.
+	Props   [][2]string
+	Body    template.HTML
+	Back    string
+	Trashed bool
 }
+
+type webCell struct{ Text, Href string }
 
 func (s *Server) webIndex(w http.ResponseWriter, r *http.Request) {
 	st := s.store
@@ -101,14 +115,48 @@ func (s *Server) webDatabase(w http.ResponseWriter, r *http.Request) {
 		}
 		slices.SortFunc(rows, func(a, b *page) int { return cmp.Compare(a.Seq, b.Seq) })
 		for _, p := range rows {
-			cells := make([]string, len(props))
+			cells := make([]webCell, len(props))
 			for i, prop := range props {
-				cells[i] = displayValue(p.Props[prop.ID], st)
+				cells[i].Text = displayValue(p.Props[prop.ID], st)
+				if prop.Type == "title" {
+					cells[i].Href = "/pages/" + p.ID
+				}
 			}
 			wp.Rows = append(wp.Rows, cells)
 		}
 	}
 	st.mu.RUnlock()
+	s.render(w, wp)
+}
+
+func (s *Server) webPageBody(w http.ResponseWriter, r *http.Request) {
+	id, ok := normalizeID(r.PathValue("id"))
+	st := s.store
+	st.mu.RLock()
+	pg := st.pages[id]
+	if !ok || pg == nil {
+		st.mu.RUnlock()
+		http.NotFound(w, r)
+		return
+	}
+	ds := st.sources[pg.DataSource]
+	wp := webPage{Title: "Untitled", Version: Version, Back: "/databases/" + ds.Database, Trashed: pg.InTrash}
+	for _, prop := range ds.Props {
+		v := displayValue(pg.Props[prop.ID], st)
+		if prop.Type == "title" {
+			wp.Title = cmp.Or(v, "Untitled")
+			continue
+		}
+		wp.Props = append(wp.Props, [2]string{prop.Name, v})
+	}
+	slices.SortFunc(wp.Props, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	if len(wp.Props) == 0 {
+		wp.Props = [][2]string{{"Page id", pg.ID}}
+	}
+	var b strings.Builder
+	st.renderBody(&b, pg.ID)
+	st.mu.RUnlock()
+	wp.Body = template.HTML(b.String())
 	s.render(w, wp)
 }
 

@@ -72,6 +72,14 @@ func IsValidation(err error) bool {
 	return errors.As(err, &e) && e.Code == CodeValidation
 }
 
+// IsArchived says whether err is Notion refusing to change an object that
+// is in the trash ("Can't edit block that is archived"): deleting a block
+// twice, or appending under a trashed block or page.
+func IsArchived(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == CodeValidation && strings.Contains(strings.ToLower(e.Message), "archived")
+}
+
 // CommittedResourceID returns the id of the resource a failed write in
 // fact committed: Notion answers 503 with
 // additional_data.committed_resource_id when the write was applied.

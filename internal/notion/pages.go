@@ -3,6 +3,7 @@ package notion
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // CreatePageRequest creates a row in a data source.
@@ -10,6 +11,10 @@ type CreatePageRequest struct {
 	DataSourceID string
 	Properties   map[string]PropertyValue
 	Icon         *Icon
+	// Children are the page's first blocks (at most 100, two levels
+	// deep, 1000 in all); the rest are appended once the page exists.
+	// Notion does not return their ids.
+	Children []Block
 }
 
 // UpdatePageRequest changes a page; absent properties are left as they
@@ -27,14 +32,19 @@ func (c *Client) CreatePage(ctx context.Context, req CreatePageRequest) (*Page, 
 	if req.DataSourceID == "" {
 		return nil, errors.New("notion: create page: empty data source id")
 	}
+	if len(req.Children) > MaxChildrenPerRequest {
+		return nil, fmt.Errorf("notion: create page: %d children, Notion takes at most %d with the create (append the rest)", len(req.Children), MaxChildrenPerRequest)
+	}
 	body := struct {
 		Parent     parentWire               `json:"parent"`
 		Properties map[string]PropertyValue `json:"properties"`
 		Icon       *Icon                    `json:"icon,omitempty"`
+		Children   []Block                  `json:"children,omitempty"`
 	}{
 		Parent:     parentWire{Type: "data_source_id", DSID: req.DataSourceID},
 		Properties: nonNilMap(req.Properties),
 		Icon:       req.Icon,
+		Children:   req.Children,
 	}
 	var p Page
 	err := c.do(ctx, call{method: "POST", path: "/v1/pages", route: "POST /v1/pages",
