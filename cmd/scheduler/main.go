@@ -18,10 +18,10 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/synqhq/synq/internal/control"
-	"github.com/synqhq/synq/internal/executor"
 	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/pacer"
+	"github.com/synqhq/synq/internal/redisconn"
 	"github.com/synqhq/synq/internal/scheduler"
 )
 
@@ -54,7 +54,7 @@ func run() int {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
+	f.StringVar(&o.redisURL, "redis-url", envOr("REDIS_URL", redisconn.DefaultURL), "Redis URL: redis://, rediss:// or redis+sentinel://host:port,…/<master-name> (env REDIS_URL)")
 	f.DurationVar(&o.tick, "tick", 1*time.Second, "how often due syncs are checked")
 	f.StringVar(&o.id, "id", os.Getenv("SYNQ_SCHEDULER_ID"), "replica id in the leader lease (env SYNQ_SCHEDULER_ID; default random)")
 	f.StringVar(&o.controlAddr, "control-addr", envOr("SYNQ_CONTROL_ADDR", control.DefaultAddr), "control API listen address (env SYNQ_CONTROL_ADDR)")
@@ -95,7 +95,11 @@ func serve(ctx context.Context, o options) error {
 		return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", o.logLevel)}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	client, err := executor.ConnectRedis(ctx, o.redisURL)
+	target, err := redisconn.Parse(o.redisURL)
+	if err != nil {
+		return err
+	}
+	client, err := target.Open(ctx)
 	if err != nil {
 		return err
 	}
@@ -149,7 +153,7 @@ func serve(ctx context.Context, o options) error {
 		gs.Stop()
 		return err
 	}
-	log.Info("scheduler started", "redis", executor.Redact(o.redisURL), "control_addr", lis.Addr().String(), "tls", o.tlsCert != "", "auth", o.token != "")
+	log.Info("scheduler started", "redis", target.String(), "control_addr", lis.Addr().String(), "tls", o.tlsCert != "", "auth", o.token != "")
 	select {
 	case <-ctx.Done():
 	case err := <-served:
