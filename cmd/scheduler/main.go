@@ -104,6 +104,15 @@ func serve(ctx context.Context, o options) error {
 		return err
 	}
 	defer client.Close()
+	// While Redis is unreachable the scheduler keeps running; the monitor
+	// logs the outage once, instead of a failed tick a second.
+	mon, err := redisconn.NewMonitor(redisconn.Config{Client: client, Where: target.Where(), Logger: log, WatchCommands: true})
+	if err != nil {
+		return err
+	}
+	log = slog.New(mon.Handler(log.Handler()))
+	_ = mon.Start(ctx)
+	defer mon.Stop(context.Background())
 	op, err := ops.New(ops.Config{Redis: client, Logger: log})
 	if err != nil {
 		return err

@@ -64,6 +64,7 @@ type Monitor struct {
 	up       bool
 	checking bool          // a failure was reported and no ping has settled it
 	upCh     chan struct{} // closed while up && !checking
+	settled  chan struct{} // closed when the ping that settles a reported failure returns
 	since    time.Time     // start of the current outage
 	outages  int
 	started  bool
@@ -206,6 +207,10 @@ func (m *Monitor) ReportLog(line string) bool {
 func (m *Monitor) suspect() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.suspectLocked()
+}
+
+func (m *Monitor) suspectLocked() {
 	if m.stopped || !m.up {
 		// Down already: the retry pings are running.
 		return
@@ -213,6 +218,7 @@ func (m *Monitor) suspect() {
 	if !m.checking {
 		m.checking = true
 		m.upCh = make(chan struct{})
+		m.settled = make(chan struct{})
 	}
 	select {
 	case m.kick <- struct{}{}:
@@ -295,7 +301,10 @@ func (m *Monitor) settle(err error) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	wasUp := m.up
-	m.checking = false
+	if m.checking {
+		m.checking = false
+		close(m.settled)
+	}
 	if err == nil {
 		m.up = true
 		select {
@@ -305,7 +314,7 @@ func (m *Monitor) settle(err error) time.Duration {
 		}
 		if !wasUp {
 			down := time.Since(m.since)
-			m.cfg.Logger.Info(fmt.Sprintf("Redis is back after %.1fs", down.Seconds()), "redis", m.cfg.Where, "downtime", down.Round(time.Millisecond))
+			m.cfg.Logger.Info(fmt.Sprintf("Redis is back after %.1fs", down.Seconds()), "redis", m.cfg.Where, "downtime", down.Round(time.Millisecond), ownAttr)
 		}
 		return m.cfg.Interval
 	}
@@ -316,7 +325,7 @@ func (m *Monitor) settle(err error) time.Duration {
 	if wasUp {
 		m.since = time.Now()
 		m.outages++
-		m.cfg.Logger.Warn(fmt.Sprintf("Redis unreachable at %s; retrying; executors and schedulers keep running", m.cfg.Where), "err", cause(err))
+		m.cfg.Logger.Warn(fmt.Sprintf("Redis unreachable at %s; retrying; executors and schedulers keep running", m.cfg.Where), "err", cause(err), ownAttr)
 	}
 	return m.cfg.RetryInterval
 }
@@ -361,4 +370,90 @@ func (h hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessP
 		}
 		return err
 	}
+}
+
+// ownAttr marks the Monitor's own lines, which Handler never drops.
+var ownAttr = slog.String("component", "redisconn")
+
+// Handler wraps a log handler so that the process logs an outage once:
+// a warning or error whose message or attributes say Redis is unreachable
+// (asynq's "Dequeue error: … connection refused", a scheduler tick that
+// failed on a refused connection, …) is reported to the Monitor and
+// dropped if Redis is down; the Monitor's own warning stands for all of
+// them. A line that arrives while Redis is thought up waits for the ping
+// it triggers (at most about Config.Timeout) and is kept if Redis
+// answers: the refused connection was someone else's (Notion's, say).
+func (m *Monitor) Handler(next slog.Handler) slog.Handler {
+	return &filter{m: m, next: next}
+}
+
+type filter struct {
+	m    *Monitor
+	next slog.Handler
+}
+
+func (f *filter) Enabled(ctx context.Context, l slog.Level) bool { return f.next.Enabled(ctx, l) }
+
+func (f *filter) WithAttrs(as []slog.Attr) slog.Handler {
+	return &filter{m: f.m, next: f.next.WithAttrs(as)}
+}
+
+func (f *filter) WithGroup(name string) slog.Handler {
+	return &filter{m: f.m, next: f.next.WithGroup(name)}
+}
+
+func (f *filter) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn && aboutOutage(r) && f.m.downAfterCheck() {
+		return nil
+	}
+	return f.next.Handle(ctx, r)
+}
+
+func aboutOutage(r slog.Record) bool {
+	if MentionsUnreachable(r.Message) {
+		return true
+	}
+	found, own := false, false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Equal(ownAttr) {
+			own = true
+			return false
+		}
+		v := a.Value.Resolve()
+		switch v.Kind() {
+		case slog.KindString:
+			found = found || MentionsUnreachable(v.String())
+		case slog.KindAny:
+			if err, ok := v.Any().(error); ok {
+				found = found || IsUnreachable(err)
+			}
+		}
+		return true
+	})
+	return found && !own
+}
+
+// downAfterCheck reports whether Redis is down, first pinging it when it
+// was thought up.
+func (m *Monitor) downAfterCheck() bool {
+	m.mu.Lock()
+	if m.stopped || !m.started {
+		m.mu.Unlock()
+		return false
+	}
+	if !m.up {
+		m.mu.Unlock()
+		return true
+	}
+	m.suspectLocked()
+	settled := m.settled
+	m.mu.Unlock()
+	t := time.NewTimer(2*m.cfg.Timeout + 100*time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-settled:
+	case <-t.C:
+	case <-m.stopCh:
+	}
+	return !m.Up()
 }

@@ -24,8 +24,8 @@ type logs struct {
 }
 
 func (l *logs) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logs) WithAttrs([]slog.Attr) slog.Handler      { return l }
-func (l *logs) WithGroup(string) slog.Handler           { return l }
+func (l *logs) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logs) WithGroup(string) slog.Handler            { return l }
 func (l *logs) Handle(_ context.Context, r slog.Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -195,8 +195,8 @@ func TestReportErrorIgnoresOtherErrors(t *testing.T) {
 	}
 	for line, want := range map[string]bool{
 		`Failed to write server state data: UNKNOWN: redis command error: SADD failed: dial tcp 127.0.0.1:6379: connect: connection refused`: true,
-		`recoverer: could not list lease expired tasks: INTERNAL_ERROR: redis eval error: EOF`:                                                    true,
-		`Dequeue error: i/o timeout`: true,
+		`recoverer: could not list lease expired tasks: INTERNAL_ERROR: redis eval error: EOF`:                                               true,
+		`Dequeue error: i/o timeout`:               true,
 		`retry: task "x" failed: upstream says no`: false,
 	} {
 		if got := m.ReportLog(line); got != want {
@@ -271,4 +271,56 @@ func TestMonitorFollowsAFailover(t *testing.T) {
 		t.Fatalf("log lines = %q", got)
 	}
 	var _ redis.UniversalClient = c
+}
+
+// forward is a handler set after the logger is made.
+type forward struct{ h slog.Handler }
+
+func (f *forward) Enabled(ctx context.Context, l slog.Level) bool  { return f.h.Enabled(ctx, l) }
+func (f *forward) WithAttrs(as []slog.Attr) slog.Handler           { return f.h.WithAttrs(as) }
+func (f *forward) WithGroup(n string) slog.Handler                 { return f.h.WithGroup(n) }
+func (f *forward) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
+
+// Handler keeps a process's logs to one warning per outage: lines about
+// the outage are dropped while Redis is down, and kept when Redis answers
+// (the refused connection was another server's).
+func TestHandlerDropsOutageLinesWhileDown(t *testing.T) {
+	r := redistest.Start(t)
+	l := &logs{}
+	fwd := &forward{}
+	log := slog.New(fwd)
+	// The process's one logger, the Monitor's included: its own lines
+	// stay.
+	m, err := redisconn.NewMonitor(redisconn.Config{Client: r.Client(), Logger: log, Interval: time.Hour, RetryInterval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd.h = m.Handler(l)
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop(context.Background())
+	time.Sleep(50 * time.Millisecond)
+
+	log.Error("notion: request failed", "err", errors.New("dial tcp 10.9.9.9:443: connect: connection refused"))
+	log.Info("page committed")
+	if got := l.all(); len(got) != 2 || got[0] != "ERROR notion: request failed" {
+		t.Fatalf("with Redis up, lines = %q; want both kept", got)
+	}
+
+	r.StopSaving()
+	for range 10 {
+		log.Error("Dequeue error: UNKNOWN: redis eval error: dial tcp " + r.Addr() + ": connect: connection refused")
+		log.Warn("scheduler tick failed; retrying at the next tick", "err", "rdb: acquire leader lease: redis unavailable: EOF")
+	}
+	log.Info("still running")
+	r.Relaunch()
+	if err := m.WaitUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "the line that says Redis is back", func() bool { return l.count("INFO Redis is back") == 1 })
+	got := l.all()[2:]
+	if len(got) != 3 || !strings.HasPrefix(got[0], "WARN Redis unreachable at "+r.Addr()) || got[1] != "INFO still running" || !backLine.MatchString(got[2]) {
+		t.Fatalf("during the outage, lines = %q; want the Monitor's warning, the info line and the Monitor's line when it is back", got)
+	}
 }
