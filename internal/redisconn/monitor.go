@@ -65,6 +65,7 @@ type Monitor struct {
 	checking bool          // a failure was reported and no ping has settled it
 	upCh     chan struct{} // closed while up && !checking
 	settled  chan struct{} // closed when the ping that settles a reported failure returns
+	reports  uint64        // failures reported so far
 	since    time.Time     // start of the current outage
 	outages  int
 	started  bool
@@ -183,7 +184,9 @@ func (m *Monitor) WaitUp(ctx context.Context) error {
 // ReportError tells the Monitor about an error a command met and reports
 // whether it is an outage (IsUnreachable): then the Monitor pings at once,
 // and WaitUp waits for a ping that succeeds. Other errors (nil, redis.Nil,
-// a script error, a cancelled context) are ignored and give false.
+// a script error, the caller's cancelled or expired context) are ignored
+// and give false. Before Start, a reported outage makes WaitUp wait until
+// the Monitor starts and a ping succeeds.
 func (m *Monitor) ReportError(err error) bool {
 	if !IsUnreachable(err) {
 		return false
@@ -215,6 +218,7 @@ func (m *Monitor) suspectLocked() {
 		// Down already: the retry pings are running.
 		return
 	}
+	m.reports++
 	if !m.checking {
 		m.checking = true
 		m.upCh = make(chan struct{})
@@ -237,16 +241,18 @@ func (m *Monitor) run(ctx context.Context) {
 		case <-timer.C:
 		case <-m.kick:
 		}
+		m.mu.Lock()
+		seq := m.reports
+		m.mu.Unlock()
 		err := m.ping(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		// Failures reported while the ping ran are settled by it.
 		select {
-		case <-m.kick:
+		case <-m.kick: // settle decides whether to ping again at once
 		default:
 		}
-		next := m.settle(err)
+		next := m.settle(err, seq)
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -295,12 +301,17 @@ func (timeoutError) Temporary() bool { return true }
 
 var _ net.Error = timeoutError{}
 
-// settle records a ping's outcome, logs the edges of an outage, and returns
-// when to ping next.
-func (m *Monitor) settle(err error) time.Duration {
+// settle records the outcome of a ping that began after seq failures were
+// reported, logs the edges of an outage, and returns when to ping next.
+func (m *Monitor) settle(err error, seq uint64) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	wasUp := m.up
+	if err == nil && m.checking && m.reports > seq {
+		// A failure reported while this ping ran is not disproved by it:
+		// ping again, soon.
+		return 20 * time.Millisecond
+	}
 	if m.checking {
 		m.checking = false
 		close(m.settled)

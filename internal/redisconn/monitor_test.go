@@ -179,7 +179,7 @@ func TestReportErrorIgnoresOtherErrors(t *testing.T) {
 	c := r.Client()
 	m, l := startMonitor(t, redisconn.Config{Client: c, Interval: time.Hour})
 	ctx := context.Background()
-	for _, err := range []error{nil, c.Get(ctx, "missing").Err(), c.Do(ctx, "NOSUCHCOMMAND").Err(), context.Canceled} {
+	for _, err := range []error{nil, c.Get(ctx, "missing").Err(), c.Do(ctx, "NOSUCHCOMMAND").Err(), context.Canceled, fmt.Errorf("commit: %w", context.DeadlineExceeded)} {
 		if m.ReportError(err) {
 			t.Errorf("ReportError(%v) = true", err)
 		}
