@@ -20,7 +20,8 @@ import (
 // reads it from the environment variables named on each field.
 type ExecutorConfig struct {
 	// RedisURL is the Redis holding queues and state (REDIS_URL, default
-	// redis://127.0.0.1:6379/0).
+	// redis://127.0.0.1:6379/0): redis://, rediss:// (TLS) or, to follow
+	// failovers, redis+sentinel://[user:password@]host:port[,host:port…]/<master-name>[/<db>].
 	RedisURL string
 	// NotionToken is the integration token (NOTION_API_TOKEN).
 	NotionToken string

@@ -1,7 +1,7 @@
 // Command dev runs a complete local synq stack in one terminal — what
 // `make dev` starts:
 //
-//   - Redis: REDIS_URL if set; else a redis-server started here if one is
+//   - Redis: REDIS_URL if set (checked at once); else a redis-server started here if one is
 //     installed; else an embedded Redis-compatible server (miniredis);
 //   - the Notion emulator (unless NOTION_API_TOKEN is set: then real
 //     Notion, with NOTION_PARENT_PAGE_ID);
@@ -35,6 +35,7 @@ import (
 
 	"github.com/synqhq/synq/examples/helpdesk/api"
 	"github.com/synqhq/synq/internal/emulator"
+	"github.com/synqhq/synq/internal/redisconn"
 )
 
 type options struct {
@@ -91,6 +92,15 @@ func main() {
 
 func run(ctx context.Context, o options) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// A REDIS_URL of the user's is checked before anything starts, so that
+	// a typo is one line rather than a scheduler that exits.
+	if u := os.Getenv(redisconn.Var); u != "" {
+		c, err := redisconn.Open(ctx, u)
+		if err != nil {
+			return err
+		}
+		_ = c.Close()
+	}
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
 	}
@@ -194,7 +204,7 @@ Try:
   %s%s pause customersSync
 Ctrl-C stops everything.
 
-`, notionWhere, hd.URL(), redisURL, redisKind, logDir, ctl, addrFlag, ctl, addrFlag, ctl, addrFlag, ctl, addrFlag)
+`, notionWhere, hd.URL(), redisconn.Redact(redisURL), redisKind, logDir, ctl, addrFlag, ctl, addrFlag, ctl, addrFlag, ctl, addrFlag)
 
 	exited := make(chan *child, len(procs))
 	for _, p := range procs {

@@ -18,10 +18,10 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/synqhq/synq/internal/control"
-	"github.com/synqhq/synq/internal/executor"
 	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/pacer"
+	"github.com/synqhq/synq/internal/redisconn"
 	"github.com/synqhq/synq/internal/scheduler"
 )
 
@@ -55,7 +55,7 @@ func run() int {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (env REDIS_URL)")
+	f.StringVar(&o.redisURL, "redis-url", envOr("REDIS_URL", redisconn.DefaultURL), "Redis URL: redis://, rediss:// or redis+sentinel://host:port,…/<master-name> (env REDIS_URL)")
 	f.DurationVar(&o.tick, "tick", 1*time.Second, "how often due syncs are checked")
 	f.DurationVar(&o.reapEvery, "reap-every", 10*time.Second, "how often the leader fails runs nobody will move on (lost tasks, executors lost on the last attempt, syncs no longer declared)")
 	f.StringVar(&o.id, "id", os.Getenv("SYNQ_SCHEDULER_ID"), "replica id in the leader lease (env SYNQ_SCHEDULER_ID; default random)")
@@ -97,11 +97,24 @@ func serve(ctx context.Context, o options) error {
 		return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", o.logLevel)}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	client, err := executor.ConnectRedis(ctx, o.redisURL)
+	target, err := redisconn.Parse(o.redisURL)
+	if err != nil {
+		return err
+	}
+	client, err := target.Open(ctx)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
+	// While Redis is unreachable the scheduler keeps running; the monitor
+	// logs the outage once, instead of a failed tick a second.
+	mon, err := redisconn.NewMonitor(redisconn.Config{Client: client, Where: target.Where(), Logger: log, WatchCommands: true})
+	if err != nil {
+		return err
+	}
+	log = slog.New(mon.Handler(log.Handler()))
+	_ = mon.Start(ctx)
+	defer mon.Stop(context.Background())
 	op, err := ops.New(ops.Config{Redis: client, Logger: log})
 	if err != nil {
 		return err
@@ -151,7 +164,7 @@ func serve(ctx context.Context, o options) error {
 		gs.Stop()
 		return err
 	}
-	log.Info("scheduler started", "redis", executor.Redact(o.redisURL), "control_addr", lis.Addr().String(), "tls", o.tlsCert != "", "auth", o.token != "")
+	log.Info("scheduler started", "redis", target.String(), "control_addr", lis.Addr().String(), "tls", o.tlsCert != "", "auth", o.token != "")
 	select {
 	case <-ctx.Done():
 	case err := <-served:

@@ -119,3 +119,51 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// The "sentinel" profile is a Sentinel topology synq can use through
+// REDIS_URL: a master with AOF, a replica of it, and three Sentinels that
+// agree (quorum 2) on the master's name; none of it runs by default.
+func TestComposeSentinelProfile(t *testing.T) {
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(root(t), "docker-compose.yml")},
+		cli.WithWorkingDirectory(root(t)), cli.WithName("synq"), cli.WithConsistency(true), cli.WithResolvedPaths(true),
+		cli.WithProfiles([]string{"sentinel"}),
+		cli.WithEnv([]string{"SYNQ_COMPOSE_REDIS_URL=redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/synq/0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load with --profile sentinel: %v", err)
+	}
+	master, replica := p.Services["redis-sentinel-master"], p.Services["redis-sentinel-replica"]
+	if !slices.Contains(master.Command, "--appendonly") {
+		t.Errorf("the Sentinel master runs without AOF: %v", master.Command)
+	}
+	if i := slices.Index(replica.Command, "--replicaof"); i < 0 || replica.Command[i+1] != "redis-sentinel-master" {
+		t.Errorf("the replica does not follow the master: %v", replica.Command)
+	}
+	for _, name := range []string{"sentinel-1", "sentinel-2", "sentinel-3"} {
+		s, ok := p.Services[name]
+		if !ok {
+			t.Fatalf("no service %s", name)
+		}
+		script := strings.Join(s.Command, " ")
+		for _, want := range []string{"sentinel monitor synq redis-sentinel-master 6379 2", "--sentinel", "sentinel announce-ip $SENTINEL_NAME"} {
+			if !strings.Contains(script, want) {
+				t.Errorf("%s's command lacks %q: %s", name, want, script)
+			}
+		}
+		if *s.Environment["SENTINEL_NAME"] != name || s.HealthCheck == nil {
+			t.Errorf("%s: SENTINEL_NAME %v, health check %v", name, *s.Environment["SENTINEL_NAME"], s.HealthCheck)
+		}
+	}
+	if got := *p.Services["executor"].Environment["REDIS_URL"]; !strings.HasPrefix(got, "redis+sentinel://sentinel-1:26379,") {
+		t.Errorf("executor REDIS_URL = %s, want SYNQ_COMPOSE_REDIS_URL", got)
+	}
+	// By default none of it runs.
+	for _, name := range load(t).ServiceNames() {
+		if strings.Contains(name, "sentinel") {
+			t.Errorf("%s runs without --profile sentinel", name)
+		}
+	}
+}

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/synqhq/synq/internal/emulator"
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/rdb"
@@ -60,19 +62,39 @@ func binaries(t testing.TB) string {
 type stack struct {
 	t     testing.TB
 	redis *redistest.Server
-	emu   *emulator.Server
-	ops   *ops.Ops
-	rdb   *rdb.RDB
-	mark  string
-	env   []string
+	// sentinel is set instead of redis by newSentinelStack.
+	sentinel *redistest.Sentinel
+	emu      *emulator.Server
+	ops      *ops.Ops
+	rdb      *rdb.RDB
+	mark     string
+	env      []string
 }
 
 func newStack(t testing.TB, extraEnv ...string) *stack {
 	t.Helper()
-	s := &stack{t: t, redis: redistest.Start(t), emu: notiontest.Start(t, emulator.Config{})}
+	r := redistest.Start(t)
+	s := assemble(t, r.URL(), r.Client(), extraEnv)
+	s.redis = r
+	return s
+}
+
+// newSentinelStack is newStack on a Sentinel topology (a master, a replica
+// and three Sentinels): REDIS_URL is its redis+sentinel:// URL.
+func newSentinelStack(t testing.TB, extraEnv ...string) *stack {
+	t.Helper()
+	sn := redistest.StartSentinel(t, redistest.SentinelConfig{})
+	s := assemble(t, sn.URL(), sn.Client(), extraEnv)
+	s.sentinel = sn
+	return s
+}
+
+func assemble(t testing.TB, redisURL string, client redis.UniversalClient, extraEnv []string) *stack {
+	t.Helper()
+	s := &stack{t: t, emu: notiontest.Start(t, emulator.Config{})}
 	s.mark = filepath.Join(t.TempDir(), "marks")
 	s.env = append([]string{
-		"REDIS_URL=" + s.redis.URL(),
+		"REDIS_URL=" + redisURL,
 		"NOTION_API_TOKEN=" + notiontest.Token,
 		"NOTION_API_BASE_URL=" + s.emu.URL(),
 		"NOTION_PARENT_PAGE_ID=" + notiontest.ParentPageID(),
@@ -83,7 +105,7 @@ func newStack(t testing.TB, extraEnv ...string) *stack {
 		"E2E_MARK=" + s.mark,
 	}, extraEnv...)
 	var err error
-	s.ops, err = ops.New(ops.Config{Redis: s.redis.Client(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s.ops, err = ops.New(ops.Config{Redis: client, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,16 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/synqhq/synq/internal/engine"
 	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/pacer"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/redisconn"
 	"github.com/synqhq/synq/internal/spec"
 )
 
@@ -43,7 +41,7 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	client, err := ConnectRedis(ctx, o.RedisURL)
+	client, err := redisconn.Open(ctx, o.RedisURL)
 	if err != nil {
 		return nil, err
 	}
@@ -131,32 +129,4 @@ func (s sdkPacers) WaitPacer(ctx context.Context, p spec.Pacer, consumer string)
 		s.m.PacerWait.WithLabelValues(p.Key).Observe(time.Since(start).Seconds())
 	}
 	return err
-}
-
-// ConnectRedis parses a redis:// URL and checks the server answers.
-func ConnectRedis(ctx context.Context, raw string) (*redis.Client, error) {
-	if raw == "" {
-		raw = "redis://127.0.0.1:6379/0"
-	}
-	opt, err := redis.ParseURL(raw)
-	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL %q is not a Redis URL (%v): use redis://[:password@]host:port[/db]", Redact(raw), err)
-	}
-	c := redis.NewClient(opt)
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := c.Ping(pctx).Err(); err != nil {
-		_ = c.Close()
-		return nil, fmt.Errorf("cannot reach Redis at %s (REDIS_URL): %v: start redis-server or fix REDIS_URL", opt.Addr, err)
-	}
-	return c, nil
-}
-
-// Redact hides the password of a URL.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
 }
