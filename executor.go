@@ -204,6 +204,11 @@ func RunExecutor(ctx context.Context, w *Worker) error {
 	}
 	if err := x.Start(ctx); err != nil {
 		_ = x.Stop(context.Background())
+		if ctx.Err() != nil {
+			// Stopped while starting (waiting for Notion or Redis to
+			// answer, say): a clean shutdown, not a failure.
+			return nil
+		}
 		return err
 	}
 	<-ctx.Done()
