@@ -17,6 +17,7 @@ type Change struct {
 	db      *Database
 	updated time.Time
 	icon    string
+	cover   string
 }
 
 // Upsert creates or updates the row with primary key key. Properties not
@@ -37,8 +38,15 @@ func (c Change) In(db *Database) Change { c.db = db; return c }
 // backfill never overwrites a newer delta.
 func (c Change) UpdatedAt(t time.Time) Change { c.updated = t; return c }
 
-// WithIcon sets the row's icon: an emoji or an https URL of an image.
+// WithIcon sets the row's icon: an emoji or an https URL of an image. A
+// later upsert of the key without an icon removes the one synq set.
 func (c Change) WithIcon(icon string) Change { c.icon = icon; return c }
+
+// Cover sets the row's cover: the http(s) URL of an image, shown from
+// there. A later upsert of the key without a cover removes the one synq
+// set. Icon and cover are part of the row's content: an upsert that
+// changes neither them nor a property costs no Notion call.
+func (c Change) Cover(url string) Change { c.cover = url; return c }
 
 // Key returns the change's primary key.
 func (c Change) Key() string { return c.key }
@@ -53,7 +61,7 @@ func (c Change) spec(w *Worker) (spec.Change, error) {
 	if c.key == "" {
 		return spec.Change{}, errors.New("empty key: every change needs the row's primary key")
 	}
-	sc := spec.Change{Delete: c.del, Key: c.key, Properties: c.props, UpstreamUpdatedAt: c.updated, Icon: c.icon}
+	sc := spec.Change{Delete: c.del, Key: c.key, Properties: c.props, UpstreamUpdatedAt: c.updated, Icon: c.icon, Cover: c.cover}
 	if c.db != nil {
 		if c.db.w != w {
 			return spec.Change{}, fmt.Errorf("target database %q belongs to another worker", c.db.key)

@@ -19,8 +19,16 @@ type DatabaseConfig struct {
 	// title or rich-text property). synq fills it from the change's key.
 	PrimaryKey string
 	// Schema is the database's properties. It is migrated on every deploy:
-	// properties are added and changed, never dropped.
+	// properties are added and their options or format changed; a property
+	// removed from the schema stays in Notion (and a warning is logged).
 	Schema schema.Properties
+	// AllowTypeChanges lets a deploy change the type of an existing
+	// property in place (rich text to number, say). Notion converts the
+	// column and its values are lost, so without it an executor whose
+	// schema changes a type refuses to start, naming the property, both
+	// types and the ways out: keep the type, or declare the new type under
+	// a new property name.
+	AllowTypeChanges bool
 }
 
 // Database is a handle on a declared database, used as a sync's database
@@ -97,7 +105,7 @@ func (d *Database) spec() *spec.Database {
 	for k, v := range d.cfg.Schema {
 		props[k] = v
 	}
-	return &spec.Database{Key: d.key, InitialTitle: d.cfg.InitialTitle, PrimaryKey: d.cfg.PrimaryKey, Schema: props}
+	return &spec.Database{Key: d.key, InitialTitle: d.cfg.InitialTitle, PrimaryKey: d.cfg.PrimaryKey, Schema: props, AllowTypeChanges: d.cfg.AllowTypeChanges}
 }
 
 func or(s, def string) string {

@@ -64,5 +64,10 @@ func (e *ChangeError) Error() string {
 	return fmt.Sprintf("sync %q: change %d (key %q): %v", e.Sync, e.Index, e.Key, e.Err)
 }
 
-func (e *ChangeError) Unwrap() error  { return e.Err }
+func (e *ChangeError) Unwrap() error { return e.Err }
+
+// Permanent is true: the same Execute output is malformed again on every
+// retry, so the page fails at once.
+func (e *ChangeError) Permanent() bool { return true }
+
 func (e *StateError) Permanent() bool { return true }

@@ -35,6 +35,16 @@ type ExecutorConfig struct {
 	// every executor (SYNQ_NOTION_RATE_LIMIT). 0 means the default, 180;
 	// Unlimited turns pacing off (for the local emulator).
 	NotionRateLimit int
+	// NotionWorkspace names the Notion workspace the token belongs to
+	// (SYNQ_NOTION_WORKSPACE). Notion's workspace budget is shared by every
+	// connection of the workspace: give executors of every token of one
+	// workspace the same name, and a 429 on the workspace's budget holds
+	// back all of them, not only the token that met it.
+	NotionWorkspace string
+	// NotionWorkspaceRateLimit is the workspace's budget in requests per
+	// minute for all its tokens together (SYNQ_NOTION_WORKSPACE_RATE_LIMIT,
+	// needs NotionWorkspace); 0 paces each token on its own budget only.
+	NotionWorkspaceRateLimit int
 	// Concurrency is how many pages this process runs at once
 	// (SYNQ_CONCURRENCY, default 4).
 	Concurrency int
@@ -67,6 +77,17 @@ func ExecutorConfigFromEnv() (ExecutorConfig, error) {
 		NotionBaseURL:      os.Getenv("NOTION_API_BASE_URL"),
 		NotionParentPageID: os.Getenv("NOTION_PARENT_PAGE_ID"),
 		MetricsAddr:        os.Getenv("SYNQ_METRICS_ADDR"),
+		NotionWorkspace:    os.Getenv("SYNQ_NOTION_WORKSPACE"),
+	}
+	if v := os.Getenv("SYNQ_NOTION_WORKSPACE_RATE_LIMIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return cfg, fmt.Errorf("SYNQ_NOTION_WORKSPACE_RATE_LIMIT=%q: want requests per minute for all the workspace's tokens together, a whole number ≥ 0 (0 = pace each token alone)", v)
+		}
+		if cfg.NotionWorkspace == "" && n > 0 {
+			return cfg, fmt.Errorf("SYNQ_NOTION_WORKSPACE_RATE_LIMIT=%d needs SYNQ_NOTION_WORKSPACE: name the workspace its tokens share", n)
+		}
+		cfg.NotionWorkspaceRateLimit = n
 	}
 	if v := os.Getenv("SYNQ_NOTION_RATE_LIMIT"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -139,6 +160,7 @@ func NewExecutor(ctx context.Context, w *Worker, cfg ExecutorConfig) (*Executor,
 		Metrics:  m,
 		RedisURL: cfg.RedisURL, NotionToken: cfg.NotionToken, NotionBaseURL: cfg.NotionBaseURL,
 		ParentPageID: cfg.NotionParentPageID, NotionRateLimit: limit, Concurrency: cfg.Concurrency,
+		NotionWorkspace: cfg.NotionWorkspace, NotionWorkspaceRateLimit: cfg.NotionWorkspaceRateLimit,
 		ShutdownTimeout: cfg.ShutdownTimeout, ManifestEvery: cfg.ManifestInterval, Logger: cfg.Logger,
 	})
 	if err != nil {
@@ -195,6 +217,11 @@ func RunExecutor(ctx context.Context, w *Worker) error {
 	}
 	if err := x.Start(ctx); err != nil {
 		_ = x.Stop(context.Background())
+		if ctx.Err() != nil {
+			// Stopped while starting (waiting for Notion or Redis to
+			// answer, say): a clean shutdown, not a failure.
+			return nil
+		}
 		return err
 	}
 	<-ctx.Done()

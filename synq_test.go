@@ -239,6 +239,11 @@ func TestExecuteRejectsBadChanges(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Index != 0 || !strings.Contains(err.Error(), "empty key") {
 		t.Fatalf("empty key: err = %v", err)
 	}
+	// Retrying cannot fix it: the executor fails the page at once.
+	var p interface{ Permanent() bool }
+	if !errors.As(err, &p) || !p.Permanent() {
+		t.Fatalf("a ChangeError is not permanent: %v", err)
+	}
 	_, err = set.Syncs["tasksSync"].Execute(context.Background(), json.RawMessage(`{"n":1}`))
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), `target database "x" belongs to another worker`) {
 		t.Fatalf("foreign db: err = %v", err)

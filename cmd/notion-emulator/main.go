@@ -38,7 +38,7 @@ func newRoot() *cobra.Command {
 	var (
 		addr, dataDir, faults, logLevel string
 		tokens                          []string
-		rateLimit                       int
+		rateLimit, workspaceRateLimit   int
 	)
 	envRate := emulator.DefaultRateLimit
 	root := &cobra.Command{
@@ -72,8 +72,11 @@ func newRoot() *cobra.Command {
 			if rateLimit < 0 {
 				return usageError{Err: fmt.Errorf("--rate-limit %d: want requests per 60 s, or 0 for none", rateLimit)}
 			}
+			if workspaceRateLimit < 0 {
+				return usageError{Err: fmt.Errorf("--workspace-rate-limit %d: want requests per 60 s, or 0 for none", workspaceRateLimit)}
+			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			return serve(cmd.Context(), emulator.Config{Addr: addr, Tokens: tokens, DataDir: dataDir, RateLimit: rateLimit, Faults: f, Logger: log}, log)
+			return serve(cmd.Context(), emulator.Config{Addr: addr, Tokens: tokens, DataDir: dataDir, RateLimit: rateLimit, WorkspaceRateLimit: workspaceRateLimit, Faults: f, Logger: log}, log)
 		},
 	}
 	fl := root.Flags()
@@ -81,7 +84,8 @@ func newRoot() *cobra.Command {
 	fl.StringSliceVar(&tokens, "token", splitList(os.Getenv("NOTION_EMULATOR_TOKEN")), "accepted integration token, repeatable; none accepts any token (env NOTION_EMULATOR_TOKEN, comma-separated)")
 	fl.StringVar(&dataDir, "data-dir", os.Getenv("NOTION_EMULATOR_DATA_DIR"), "keep data here across restarts; empty keeps it in memory (env NOTION_EMULATOR_DATA_DIR)")
 	fl.IntVar(&rateLimit, "rate-limit", emulator.DefaultRateLimit, "requests per 60 s per token, like Notion; 0 turns it off (env NOTION_EMULATOR_RATE_LIMIT)")
-	fl.StringVar(&faults, "faults", os.Getenv("NOTION_EMULATOR_FAULTS"), `inject faults, e.g. "500=0.05,503=0.02,stall=0.01,stall_for=20s,applied503=0.05,seed=1" (env NOTION_EMULATOR_FAULTS)`)
+	fl.IntVar(&workspaceRateLimit, "workspace-rate-limit", 0, "requests per 60 s for every token together (the workspace's budget); 0 turns it off")
+	fl.StringVar(&faults, "faults", os.Getenv("NOTION_EMULATOR_FAULTS"), `inject faults, e.g. "500=0.05,503=0.02,stall=0.01,stall_for=20s,applied503=0.05,applied500=0.02,429=0.02,429_reason=workspace_rate_limit,429_retry_after=90s,seed=1" (env NOTION_EMULATOR_FAULTS)`)
 	fl.StringVar(&logLevel, "log-level", cli.EnvOr("NOTION_EMULATOR_LOG_LEVEL", "info"), "debug logs every request (env NOTION_EMULATOR_LOG_LEVEL)")
 	root.AddCommand(cli.Healthcheck("emulator", "http://127.0.0.1:7070/healthz"))
 	return root

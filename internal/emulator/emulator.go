@@ -39,7 +39,12 @@ type Config struct {
 	DataDir string
 	// RateLimit is the number of requests a token may send per 60 s;
 	// 0 turns rate limiting off (the command defaults to DefaultRateLimit).
+	// Refusals name the connection's budget.
 	RateLimit int
+	// WorkspaceRateLimit is the number of requests every token together
+	// may send per 60 s (the emulator is one workspace); 0 means no
+	// workspace budget. Refusals name the workspace's budget.
+	WorkspaceRateLimit int
 	// Faults injects errors; see Faults.
 	Faults Faults
 	// Users are the workspace's users; nil gives DefaultUsers.
@@ -72,9 +77,11 @@ type Server struct {
 	store  *store
 	faults *faultInjector
 	limit  *rateLimiter
-	stats  *statsRecorder
-	tokens map[string]bool
-	mux    http.Handler
+	// workspace is the budget every token shares.
+	workspace *rateLimiter
+	stats     *statsRecorder
+	tokens    map[string]bool
+	mux       http.Handler
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -86,6 +93,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.RateLimit < 0 {
 		return nil, fmt.Errorf("emulator: rate limit %d: want requests per 60 s, or 0 for none", cfg.RateLimit)
+	}
+	if cfg.WorkspaceRateLimit < 0 {
+		return nil, fmt.Errorf("emulator: workspace rate limit %d: want requests per 60 s, or 0 for none", cfg.WorkspaceRateLimit)
 	}
 	if err := cfg.Faults.validate(); err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
@@ -108,13 +118,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
 	s := &Server{
-		cfg:    cfg,
-		log:    log,
-		store:  st,
-		faults: newFaultInjector(cfg.Faults),
-		limit:  newRateLimiter(cfg.RateLimit),
-		stats:  newStatsRecorder(),
-		tokens: map[string]bool{},
+		cfg:       cfg,
+		log:       log,
+		store:     st,
+		faults:    newFaultInjector(cfg.Faults),
+		limit:     newRateLimiter(cfg.RateLimit),
+		workspace: newRateLimiter(cfg.WorkspaceRateLimit),
+		stats:     newStatsRecorder(),
+		tokens:    map[string]bool{},
 	}
 	for _, t := range cfg.Tokens {
 		s.tokens[t] = true
@@ -198,6 +209,10 @@ func (s *Server) SetFaults(f Faults) { s.faults.set(f) }
 
 // SetRateLimit sets the requests per 60 s per token (0 turns it off).
 func (s *Server) SetRateLimit(perMinute int) { s.limit.set(perMinute) }
+
+// SetWorkspaceRateLimit sets the requests per 60 s every token together
+// may send (0 turns it off).
+func (s *Server) SetWorkspaceRateLimit(perMinute int) { s.workspace.set(perMinute) }
 
 // Stats counts the requests served since the start or ResetStats.
 func (s *Server) Stats() Stats { return s.stats.snapshot() }

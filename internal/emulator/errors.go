@@ -24,6 +24,16 @@ func notFound(kind, id string) *apiError {
 		message: fmt.Sprintf("Could not find %s with ID: %s. Make sure the relevant pages and databases are shared with your integration.", kind, id)}
 }
 
+// Rate-limit reasons (additional_data.rate_limit_reason of a 429): the
+// connection's budget (per token), the workspace's (shared by every
+// token), an endpoint's, and a workspace that blocks API requests.
+const (
+	reasonConnection = "connection_rate_limit"
+	reasonWorkspace  = "workspace_rate_limit"
+	reasonEndpoint   = "endpoint_rate_limit"
+	reasonBlocked    = "public_api_request_blocked"
+)
+
 var (
 	errUnauthorized  = &apiError{status: http.StatusUnauthorized, code: "unauthorized", message: "API token is invalid."}
 	errMissingVer    = &apiError{status: http.StatusBadRequest, code: "missing_version", message: "Notion-Version header failed validation: Notion-Version header should be defined, instead was `undefined`."}

@@ -90,9 +90,13 @@ func (s *Server) serve(w http.ResponseWriter, r *request, write bool, h handler)
 	if hr.Header.Get("Notion-Version") == "" {
 		return s.fail(w, r, errMissingVer), false
 	}
-	if ok, wait := s.limit.allow(token, time.Now()); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
-		return s.fail(w, r, errRateLimited), false
+	now := time.Now()
+	if ok, wait := s.limit.allow(token, now); !ok {
+		return s.rateLimited(w, r, reasonConnection, wait), false
+	}
+	// The emulator is one workspace: its budget is shared by every token.
+	if ok, wait := s.workspace.allow("workspace", now); !ok {
+		return s.rateLimited(w, r, reasonWorkspace, wait), false
 	}
 	body, err := io.ReadAll(io.LimitReader(hr.Body, maxBodyBytes+1))
 	if err != nil {
@@ -105,7 +109,13 @@ func (s *Server) serve(w http.ResponseWriter, r *request, write bool, h handler)
 		return s.fail(w, r, aerr), false
 	}
 	f, stall := s.faults.draw(write)
+	if f != faultNone {
+		s.stats.fault(f)
+	}
 	switch f {
+	case fault429:
+		reason, wait := s.faults.rateLimited429()
+		return s.rateLimited(w, r, reason, wait), false
 	case fault500:
 		return s.fail(w, r, errInternal), false
 	case fault503:
@@ -130,8 +140,28 @@ func (s *Server) serve(w http.ResponseWriter, r *request, write bool, h handler)
 		e.extra = map[string]any{"committed_resource_id": changed}
 		return s.fail(w, r, &e), wrote
 	}
+	if f == faultApplied500 && changed != "" {
+		return s.fail(w, r, errInternal), wrote
+	}
 	resp["request_id"] = r.id
 	return s.reply(w, http.StatusOK, resp), wrote
+}
+
+// rateLimited answers 429 rate_limited naming the budget that ran out in
+// additional_data.rate_limit_reason, with Retry-After in seconds (whole
+// seconds as Notion sends them; decimals under a second, for fast tests).
+func (s *Server) rateLimited(w http.ResponseWriter, r *request, reason string, wait time.Duration) int {
+	ra := strconv.Itoa(int((wait + time.Second - 1) / time.Second))
+	if wait < time.Second {
+		ra = strconv.FormatFloat(wait.Seconds(), 'f', -1, 64)
+	}
+	w.Header().Set("Retry-After", ra)
+	e := *errRateLimited
+	if reason == reasonBlocked {
+		e.message = "API requests are blocked in this workspace: an administrator must allow them."
+	}
+	e.extra = map[string]any{"rate_limit_reason": reason}
+	return s.fail(w, r, &e)
 }
 
 func decodeBody(body []byte, r *request) *apiError {

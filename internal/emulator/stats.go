@@ -13,6 +13,9 @@ type Stats struct {
 	Writes   int64
 	ByRoute  map[string]int64
 	ByStatus map[int]int64
+	// Faults counts the injected faults by name (500, 503, stall,
+	// applied503, applied500, 429).
+	Faults map[string]int64
 }
 
 type statsRecorder struct {
@@ -44,17 +47,24 @@ func (r *statsRecorder) end(status int, wrote bool) {
 	r.mu.Unlock()
 }
 
+func (r *statsRecorder) fault(f fault) {
+	r.mu.Lock()
+	r.s.Faults[f.String()]++
+	r.mu.Unlock()
+}
+
 func (r *statsRecorder) snapshot() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.s
 	s.ByRoute = maps.Clone(r.s.ByRoute)
 	s.ByStatus = maps.Clone(r.s.ByStatus)
+	s.Faults = maps.Clone(r.s.Faults)
 	return s
 }
 
 func (r *statsRecorder) reset() {
 	r.mu.Lock()
-	r.s = Stats{ByRoute: map[string]int64{}, ByStatus: map[int]int64{}}
+	r.s = Stats{ByRoute: map[string]int64{}, ByStatus: map[int]int64{}, Faults: map[string]int64{}}
 	r.mu.Unlock()
 }

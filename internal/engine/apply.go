@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/spec"
 )
 
 // Outcome is what applying one change did.
@@ -28,9 +32,13 @@ type Counters map[string]int64
 
 func (c Counters) add(o Outcome) { c[string(o)]++ }
 
+// maxSettle bounds how many times one write whose outcome stays unknown
+// is settled and sent again before the page fails (and is retried).
+const maxSettle = 4
+
 // applyRows writes rows to Notion, in order. It returns the counters and
 // the seen members (for replace mode) of the rows applied.
-func (e *Engine) applyRows(ctx context.Context, sync string, rows []row, log *slog.Logger) (Counters, []string, error) {
+func (e *Engine) applyRows(ctx context.Context, sync, run string, rows []row, log *slog.Logger) (Counters, []string, error) {
 	counters := Counters{}
 	seen := make([]string, 0, len(rows))
 	// One index read per database for the whole page.
@@ -53,8 +61,10 @@ func (e *Engine) applyRows(ctx context.Context, sync string, rows []row, log *sl
 		}
 		entries[db] = m
 	}
+	var unknown emailSet
+	defer e.warnUnknownPeople(ctx, sync, run, &unknown, log)
 	for _, r := range rows {
-		o, err := e.applyRow(ctx, sync, r, entries[r.db.Key], log)
+		o, err := e.applyRow(ctx, sync, r, entries[r.db.Key], log, &unknown)
 		if err != nil {
 			return counters, seen, err
 		}
@@ -66,144 +76,319 @@ func (e *Engine) applyRows(ctx context.Context, sync string, rows []row, log *sl
 	return counters, seen, nil
 }
 
+// warnUnknownPeople logs, once per run across pages and executors, the
+// emails that no workspace member has.
+func (e *Engine) warnUnknownPeople(ctx context.Context, sync, run string, unknown *emailSet, log *slog.Logger) {
+	emails := unknown.sorted()
+	if len(emails) == 0 {
+		return
+	}
+	fresh, err := e.rdb.WarnOnce(context.WithoutCancel(ctx), sync, run, "people", emails)
+	if err != nil {
+		log.Debug("could not record which emails were warned about", "err", err)
+	}
+	if len(fresh) > 0 {
+		log.Warn("no workspace member has these emails; people values leave them out (invite them, or fix the emails)", "emails", fresh)
+	}
+}
+
+// action is what a change does to a row, given its index entry.
+type action int
+
+const (
+	actSkip      action = iota // stale: older than what was written
+	actUnchanged               // same content, nothing to record
+	actRaise                   // same content at a newer upstream time: record the time
+	actTrash
+	actUpdate
+	actCreate
+)
+
+// decide is the write rule. An upsert or delete whose upstream time is
+// older than the newest one written for the key is stale, whatever its
+// content; content already written costs no call (a newer upstream time
+// is still recorded, so an older change cannot come after it).
+func decide(cur rdb.RowState, c spec.Change, hash string, up int64) action {
+	if cur.Known && up != 0 && cur.Entry.Upstream > up {
+		return actSkip
+	}
+	switch {
+	case c.Delete && !cur.Known:
+		return actUnchanged
+	case c.Delete:
+		return actTrash
+	case !cur.Known:
+		return actCreate
+	case cur.Entry.Hash != "" && cur.Entry.Hash == hash:
+		if up > cur.Entry.Upstream {
+			return actRaise
+		}
+		return actUnchanged
+	}
+	return actUpdate
+}
+
+func upstreamOf(c spec.Change) int64 {
+	if c.UpstreamUpdatedAt.IsZero() {
+		return 0
+	}
+	return c.UpstreamUpdatedAt.UnixNano()
+}
+
 // applyRow applies one validated change given the index entries read for
 // the page (updated in place so a key repeated in a page sees its first
 // write).
-func (e *Engine) applyRow(ctx context.Context, sync string, r row, entries map[string]rdb.IndexEntry, log *slog.Logger) (Outcome, error) {
+//
+// The page's index read settles most rows without a round trip: an index
+// entry's upstream time only grows, so a change it shows stale stays
+// stale, and content it shows written at that time or later needs
+// nothing. Everything else is decided again under the key's claim, from
+// the entry as it is then, so that writers racing on a key (two syncs, two
+// executors) apply their changes in upstream order.
+func (e *Engine) applyRow(ctx context.Context, sync string, r row, entries map[string]rdb.IndexEntry, log *slog.Logger, unknown *emailSet) (Outcome, error) {
+	db, key := r.db.Key, r.change.Key
+	up := upstreamOf(r.change)
+	entry, known := entries[key]
+	cur := rdb.RowState{Entry: entry, Known: known}
+fast:
+	for range 3 {
+		switch decide(cur, r.change, r.hash, up) {
+		case actSkip:
+			return Skipped, nil
+		case actUnchanged:
+			return Unchanged, nil
+		case actRaise:
+			// Record the newer time without a claim, unless a writer holds
+			// the key (it is about to replace this content).
+			next := cur.Entry
+			next.Upstream = up
+			res, err := e.rdb.IndexCAS(ctx, db, key, cur, &next, "", false)
+			if err != nil {
+				return "", err
+			}
+			if res.OK {
+				entries[key] = next
+				return Unchanged, nil
+			}
+			if !res.Busy {
+				cur = res.Current // changed since the page read it: decide again
+				continue
+			}
+		}
+		break fast
+	}
+	out, next, err := e.applyClaimed(ctx, sync, r, up, log, unknown)
+	if err != nil {
+		return "", fmt.Errorf("sync %q: database %q: key %q: %w", sync, db, key, withHint(err))
+	}
+	if next.Known {
+		entries[key] = next.Entry
+	} else {
+		delete(entries, key)
+	}
+	return out, nil
+}
+
+// withHint adds what to do to a Notion error that retrying cannot fix.
+func withHint(err error) error {
+	var ne *notion.Error
+	if errors.As(err, &ne) && ne.Permanent() && ne.Status == 400 {
+		return fmt.Errorf("%w: Notion refused the row as written (retrying cannot help): fix the values Execute returns", err)
+	}
+	return err
+}
+
+// applyClaimed applies a change under the key's claim and returns the
+// key's index entry afterwards.
+func (e *Engine) applyClaimed(ctx context.Context, sync string, r row, up int64, log *slog.Logger, unknown *emailSet) (Outcome, rdb.RowState, error) {
 	db, key := r.db.Key, r.change.Key
 	ids, err := e.database(ctx, db)
 	if err != nil {
-		return "", err
+		return "", rdb.RowState{}, err
 	}
-	entry, known := entries[key]
-	if r.change.Delete {
-		if !known {
-			return Unchanged, nil
-		}
-		if err := e.trash(ctx, db, key, entry.PageID); err != nil {
-			return "", fmt.Errorf("sync %q: database %q: key %q: trash page %s: %w", sync, db, key, entry.PageID, err)
-		}
-		delete(entries, key)
-		return Trashed, nil
-	}
-	upstream := int64(0)
-	if !r.change.UpstreamUpdatedAt.IsZero() {
-		upstream = r.change.UpstreamUpdatedAt.UnixNano()
-	}
-	if known {
-		if upstream != 0 && entry.Upstream > upstream {
-			return Skipped, nil
-		}
-		if entry.Hash == r.hash && entry.Hash != "" {
-			return Unchanged, nil
+	// Resolve people and relations before claiming: lookups should not
+	// hold other writers of the key back.
+	var props map[string]notion.PropertyValue
+	var pending map[string][]string
+	if !r.change.Delete {
+		if props, pending, err = e.encode(ctx, r, log, unknown); err != nil {
+			return "", rdb.RowState{}, err
 		}
 	}
-	props, pending, err := e.encode(ctx, r, log)
+	cl, err := e.claimKey(ctx, db, key, !r.change.Delete, log)
 	if err != nil {
-		return "", fmt.Errorf("sync %q: database %q: key %q: %w", sync, db, key, err)
+		return "", rdb.RowState{}, err
 	}
+	defer cl.release()
+	cur := cl.state.RowState
 	hash := r.hash
 	if len(pending) > 0 {
 		// Rewrite the row once its related rows exist.
 		hash = ""
 	}
 	now := e.cfg.Now().UnixNano()
-	if known {
-		if err := e.update(ctx, entry.PageID, props, r.change.Icon); err == nil {
-			next := rdb.IndexEntry{PageID: entry.PageID, Hash: hash, Upstream: max(upstream, entry.Upstream), Written: now}
-			entries[key] = next
-			if err := e.rdb.IndexSet(ctx, db, key, next); err != nil {
-				return "", err
+	written := func(pageID string) rdb.IndexEntry {
+		return rdb.IndexEntry{PageID: pageID, Hash: hash, Upstream: max(up, cur.Entry.Upstream), Written: now}
+	}
+	switch decide(cur, r.change, r.hash, up) {
+	case actSkip:
+		return Skipped, cur, nil
+	case actUnchanged:
+		return Unchanged, cur, nil
+	case actRaise:
+		next := cur.Entry
+		next.Upstream = up
+		st, err := cl.commit(ctx, &next)
+		return Unchanged, st, err
+	case actTrash:
+		if err := e.trashPage(ctx, cur.Entry.PageID, log); err != nil {
+			return "", cur, fmt.Errorf("trash page %s: %w", cur.Entry.PageID, err)
+		}
+		st, err := cl.commit(ctx, nil)
+		return Trashed, st, err
+	case actUpdate:
+		err := e.updateSettled(ctx, cur.Entry.PageID, e.updateRequest(props, r.change, cur.Entry.Hash), log)
+		if err == nil {
+			st, err := cl.commit(ctx, ptr(written(cur.Entry.PageID)))
+			if err != nil {
+				return "", st, err
 			}
-			return Updated, e.recordPending(ctx, db, key, pending)
-		} else if !notion.IsNotFound(err) && !isTrashedPage(err) {
-			return "", fmt.Errorf("sync %q: database %q: key %q: update page %s: %w", sync, db, key, entry.PageID, err)
+			return Updated, st, e.recordPending(ctx, db, key, pending)
+		}
+		if !notion.IsNotFound(err) && !isTrashedPage(err) {
+			return "", cur, fmt.Errorf("update page %s: %w", cur.Entry.PageID, err)
 		}
 		// Someone deleted the row in Notion: create it again.
-		log.Warn("row was deleted in Notion; creating it again", "database", db, "key", key, "page_id", entry.PageID)
-		delete(entries, key)
+		log.Warn("row was deleted in Notion; creating it again", "database", db, "key", key, "page_id", cur.Entry.PageID)
+		if err := e.rdb.SetIntent(ctx, db, key); err != nil {
+			return "", cur, err
+		}
+		cl.intended = true
 	}
-	pageID, outcome, err := e.create(ctx, ids, db, key, props, r.change.Icon, log)
+	pageID, outcome, err := e.createSettled(ctx, ids, r, props, cl, log)
 	if err != nil {
-		return "", fmt.Errorf("sync %q: database %q: key %q: %w", sync, db, key, err)
+		return "", cur, err
 	}
-	next := rdb.IndexEntry{PageID: pageID, Hash: hash, Upstream: upstream, Written: now}
-	entries[key] = next
-	if err := e.rdb.IndexSet(ctx, db, key, next); err != nil {
-		return "", err
+	st, err := cl.commit(ctx, ptr(written(pageID)))
+	if err != nil {
+		return "", st, err
 	}
-	return outcome, e.recordPending(ctx, db, key, pending)
+	return outcome, st, e.recordPending(ctx, db, key, pending)
 }
 
-// create writes a new row under a per-key claim, so two writers of a new
-// key at once never create two pages. A create whose outcome is unknown
-// (timed out) leaves an intent; the next writer of the key looks the key up
-// in Notion before creating again.
-func (e *Engine) create(ctx context.Context, ids rdb.DatabaseIDs, db, key string, props map[string]notion.PropertyValue, icon string, log *slog.Logger) (string, Outcome, error) {
-	deadline := e.cfg.Now().Add(e.cfg.ClaimTTL + 5*time.Second)
-	for {
-		got, err := e.rdb.Claim(ctx, db, key, e.token, e.cfg.ClaimTTL)
-		if err != nil {
-			return "", "", err
-		}
-		if got {
-			break
-		}
-		// Another writer is creating this key; wait for its index entry.
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return "", "", err
-		}
-		m, err := e.rdb.IndexGet(ctx, db, []string{key})
-		if err != nil {
-			return "", "", err
-		}
-		if en, ok := m[key]; ok {
-			if err := e.update(ctx, en.PageID, props, icon); err != nil {
-				return "", "", fmt.Errorf("update page %s created by another writer: %w", en.PageID, err)
-			}
-			return en.PageID, Updated, nil
-		}
-		if e.cfg.Now().After(deadline) {
-			return "", "", fmt.Errorf("another writer holds the claim on this key for over %v", e.cfg.ClaimTTL)
-		}
-	}
-	defer func() { _ = e.rdb.Release(context.WithoutCancel(ctx), db, key, e.token) }()
+func ptr[T any](v T) *T { return &v }
 
-	// The claim holder may have finished between our read and our claim.
-	if m, err := e.rdb.IndexGet(ctx, db, []string{key}); err != nil {
-		return "", "", err
-	} else if en, ok := m[key]; ok {
-		if err := e.update(ctx, en.PageID, props, icon); err != nil {
-			return "", "", fmt.Errorf("update page %s: %w", en.PageID, err)
+// updateRequest is the update of a row to props, icon and cover; an icon
+// or cover that synq wrote before (as the previous content hash says) and
+// the change no longer has is cleared.
+func (e *Engine) updateRequest(props map[string]notion.PropertyValue, c spec.Change, prevHash string) notion.UpdatePageRequest {
+	return notion.UpdatePageRequest{
+		Properties: props,
+		Icon:       iconOf(c.Icon),
+		ClearIcon:  c.Icon == "" && hashSetIcon(prevHash),
+		Cover:      coverOf(c.Cover),
+		ClearCover: c.Cover == "" && hashSetCover(prevHash),
+	}
+}
+
+// updateSettled sends an update; one whose outcome is unknown is sent
+// again (under the key's claim, the same update is idempotent).
+func (e *Engine) updateSettled(ctx context.Context, pageID string, req notion.UpdatePageRequest, log *slog.Logger) error {
+	for attempt := 1; ; attempt++ {
+		_, err := e.notion.UpdatePage(ctx, pageID, req)
+		if err == nil || !errors.Is(err, notion.ErrAmbiguousWrite) || attempt >= maxSettle || ctx.Err() != nil {
+			return err
 		}
-		return en.PageID, Updated, nil
+		log.Info("update outcome unknown; sending it again", "page_id", pageID, "attempt", attempt, "err", err)
+		if err := sleep(ctx, e.settleBackoff(attempt)); err != nil {
+			return err
+		}
 	}
-	intent, err := e.rdb.HasIntent(ctx, db, key)
-	if err != nil {
-		return "", "", err
+}
+
+// trashPage trashes a page; a page already gone or in the trash is fine,
+// and a trash whose outcome is unknown is sent again.
+func (e *Engine) trashPage(ctx context.Context, pageID string, log *slog.Logger) error {
+	yes := true
+	err := e.updateSettled(ctx, pageID, notion.UpdatePageRequest{InTrash: &yes}, log)
+	if err != nil && !notion.IsNotFound(err) && !isTrashedPage(err) {
+		return err
 	}
-	if intent {
-		pageID, err := e.lookup(ctx, ids, db, key)
+	return nil
+}
+
+// createSettled creates the row of a key that has no entry. A create
+// intent left by an earlier writer means its create may have been applied:
+// the key is looked up first. A create whose outcome is unknown (a
+// timeout, a 500) is settled by looking the key up, and sent again only
+// when the row is not there.
+func (e *Engine) createSettled(ctx context.Context, ids rdb.DatabaseIDs, r row, props map[string]notion.PropertyValue, cl *keyClaim, log *slog.Logger) (string, Outcome, error) {
+	db, key := r.db.Key, r.change.Key
+	if cl.state.Intent {
+		pageID, err := e.settle(ctx, ids, db, key, false)
 		if err != nil {
 			return "", "", fmt.Errorf("look up a create that may have been applied: %w", err)
 		}
 		if pageID != "" {
+			// Its content is the earlier writer's: write ours.
 			log.Info("an earlier create of this key was applied; updating it", "database", db, "key", key, "page_id", pageID)
-			if err := e.update(ctx, pageID, props, icon); err != nil {
+			if err := e.updateSettled(ctx, pageID, e.updateRequest(props, r.change, ""), log); err != nil {
 				return "", "", fmt.Errorf("update page %s: %w", pageID, err)
 			}
 			return pageID, Created, nil
 		}
-	} else if err := e.rdb.SetIntent(ctx, db, key); err != nil {
-		return "", "", err
 	}
-	req := notion.CreatePageRequest{DataSourceID: ids.DataSourceID, Properties: props, Icon: iconOf(icon)}
-	page, err := e.notion.CreatePage(ctx, req)
-	if err != nil {
-		// The intent stays: the create may have been applied.
-		return "", "", fmt.Errorf("create page: %w", err)
+	req := notion.CreatePageRequest{DataSourceID: ids.DataSourceID, Properties: props, Icon: iconOf(r.change.Icon), Cover: coverOf(r.change.Cover)}
+	cl.createSent = true
+	for attempt := 1; ; attempt++ {
+		page, err := e.notion.CreatePage(ctx, req)
+		if err == nil {
+			return page.ID, Created, nil
+		}
+		if !errors.Is(err, notion.ErrAmbiguousWrite) {
+			if cl.intended {
+				// Not applied: the next writer needs no lookup.
+				_ = e.rdb.ClearIntent(context.WithoutCancel(ctx), db, key)
+			}
+			return "", "", fmt.Errorf("create page: %w", err)
+		}
+		// The intent stays until the outcome is known.
+		if attempt >= maxSettle || ctx.Err() != nil {
+			return "", "", fmt.Errorf("create page: the outcome stayed unknown after %d attempts (the next writer of the key looks it up before creating): %w", attempt, err)
+		}
+		log.Info("create outcome unknown; looking the key up", "database", db, "key", key, "attempt", attempt, "err", err)
+		pageID, lerr := e.settle(ctx, ids, db, key, true)
+		if lerr != nil {
+			return "", "", fmt.Errorf("create page: outcome unknown (%w), and looking the key up failed: %w", err, lerr)
+		}
+		if pageID != "" {
+			log.Info("the create was applied", "database", db, "key", key, "page_id", pageID)
+			return pageID, Created, nil
+		}
+		if err := sleep(ctx, e.settleBackoff(attempt)); err != nil {
+			return "", "", err
+		}
 	}
-	return page.ID, Created, nil
+}
+
+// settle looks up the page of key. A write that just went out may take a
+// moment to be applied and show in queries, so after an unknown outcome
+// (patient) a miss is looked up once more after SettleDelay.
+func (e *Engine) settle(ctx context.Context, ids rdb.DatabaseIDs, db, key string, patient bool) (string, error) {
+	pageID, err := e.lookup(ctx, ids, db, key)
+	if err != nil || pageID != "" || !patient {
+		return pageID, err
+	}
+	if err := sleep(ctx, e.cfg.SettleDelay); err != nil {
+		return "", err
+	}
+	return e.lookup(ctx, ids, db, key)
+}
+
+// settleBackoff is the wait before sending a write again.
+func (e *Engine) settleBackoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond << min(attempt, 6)
+	return d/2 + rand.N(d/2+1)
 }
 
 // lookup finds the page of key by querying the data source (one call).
@@ -220,11 +405,6 @@ func (e *Engine) lookup(ctx context.Context, ids rdb.DatabaseIDs, db, key string
 	return list.Results[0].ID, nil
 }
 
-func (e *Engine) update(ctx context.Context, pageID string, props map[string]notion.PropertyValue, icon string) error {
-	_, err := e.notion.UpdatePage(ctx, pageID, notion.UpdatePageRequest{Properties: props, Icon: iconOf(icon)})
-	return err
-}
-
 func (e *Engine) trash(ctx context.Context, db, key, pageID string) error {
 	if _, err := e.notion.TrashPage(ctx, pageID); err != nil && !notion.IsNotFound(err) && !isTrashedPage(err) {
 		return err
@@ -236,4 +416,137 @@ func (e *Engine) trash(ctx context.Context, db, key, pageID string) error {
 func isTrashedPage(err error) bool {
 	var ne *notion.Error
 	return errors.As(err, &ne) && ne.Status == 400 && containsFold(ne.Message, "archived")
+}
+
+// keyClaim is one writer's hold on one key: while it holds it, no other
+// writer writes the key's row to Notion or its index entry. The claim
+// expires after ClaimTTL (a crashed writer frees the key) and is kept
+// alive while a write takes longer (pacer waits, Retry-After, retries).
+type keyClaim struct {
+	e        *Engine
+	db, key  string
+	token    string
+	state    rdb.RowClaim
+	intended bool // the claim recorded a create intent
+	log      *slog.Logger
+
+	stop       chan struct{}
+	done       sync.WaitGroup
+	finished   bool // keep-alive stopped
+	released   bool // the claim was freed (by commit)
+	createSent bool // a create was sent: its intent must stay until settled
+}
+
+// claimKey takes the claim of db/key, waiting while another writer holds
+// it, and returns it with the key's entry as it is now.
+func (e *Engine) claimKey(ctx context.Context, db, key string, intendCreate bool, log *slog.Logger) (*keyClaim, error) {
+	token := e.token + ":" + strconv.FormatInt(e.claims.Add(1), 36)
+	for {
+		st, err := e.rdb.ClaimRow(ctx, db, key, token, e.cfg.ClaimTTL, intendCreate)
+		if err != nil {
+			return nil, err
+		}
+		if st.Got {
+			cl := &keyClaim{e: e, db: db, key: key, token: token, state: st, log: log, stop: make(chan struct{}),
+				intended: intendCreate && !st.Known && !st.Intent}
+			cl.done.Add(1)
+			go cl.keepAlive(context.WithoutCancel(ctx))
+			return cl, nil
+		}
+		// Another writer holds the key; its claim lasts while it writes.
+		if err := sleep(ctx, 20*time.Millisecond+rand.N(30*time.Millisecond)); err != nil {
+			return nil, fmt.Errorf("waiting for another writer of the key: %w", err)
+		}
+	}
+}
+
+func (cl *keyClaim) keepAlive(ctx context.Context) {
+	defer cl.done.Done()
+	t := time.NewTicker(cl.e.cfg.ClaimTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-cl.stop:
+			return
+		case <-t.C:
+			ok, err := cl.e.rdb.ExtendClaim(ctx, cl.db, cl.key, cl.token, cl.e.cfg.ClaimTTL)
+			if err == nil && !ok {
+				cl.log.Warn("lost the claim on a key while writing it (stalled for over the claim TTL)", "database", cl.db, "key", cl.key)
+				return
+			}
+		}
+	}
+}
+
+func (cl *keyClaim) stopKeepAlive() {
+	if !cl.finished {
+		cl.finished = true
+		close(cl.stop)
+		cl.done.Wait()
+	}
+}
+
+// commit stores the key's new entry (nil: the row is gone), clears its
+// create intent and releases the claim, in one round trip. The entry was
+// read under the claim, so the compare holds unless the claim was lost
+// (the writer stalled past ClaimTTL) or something outside the write path
+// changed it; then the entry is merged: the newest upstream time wins and
+// the content hash is forgotten, so the next upsert rewrites the row.
+func (cl *keyClaim) commit(ctx context.Context, next *rdb.IndexEntry) (rdb.RowState, error) {
+	cl.stopKeepAlive()
+	// The Notion write is done: record it even if ctx ended meanwhile.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	expected, token := cl.state.RowState, cl.token
+	for range 5 {
+		res, err := cl.e.rdb.IndexCAS(cctx, cl.db, cl.key, expected, next, token, true)
+		if err != nil {
+			return expected, err
+		}
+		if res.OK {
+			cl.released = true
+			cl.state.RowState = rdb.RowState{}
+			if next != nil {
+				cl.state.RowState = rdb.RowState{Entry: *next, Known: true}
+			}
+			return cl.state.RowState, nil
+		}
+		if res.Busy {
+			cl.log.Warn("another writer took the key while this one was writing it; the row is rewritten on its next upsert", "database", cl.db, "key", cl.key)
+			again, err := cl.e.claimKey(cctx, cl.db, cl.key, false, cl.log)
+			if err != nil {
+				return expected, err
+			}
+			again.stopKeepAlive()
+			defer again.release()
+			expected, token = again.state.RowState, again.token
+		} else {
+			expected = res.Current
+		}
+		if next != nil {
+			merged := *next
+			merged.Hash = ""
+			if expected.Known {
+				merged.Upstream = max(merged.Upstream, expected.Entry.Upstream)
+			}
+			next = &merged
+		}
+	}
+	return expected, fmt.Errorf("database %q: key %q: the index entry kept changing under the key's claim", cl.db, cl.key)
+}
+
+// release frees the claim of a writer that wrote nothing (or failed),
+// and forgets the create intent it recorded if no create was sent.
+func (cl *keyClaim) release() {
+	cl.stopKeepAlive()
+	if cl.released {
+		return
+	}
+	cl.released = true
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if cl.intended && !cl.createSent {
+		_ = cl.e.rdb.ClearIntent(ctx, cl.db, cl.key)
+	}
+	_ = cl.e.rdb.Release(ctx, cl.db, cl.key, cl.token)
 }

@@ -6,7 +6,9 @@ import (
 	"iter"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/synqhq/synq/builder"
 	"github.com/synqhq/synq/internal/notion"
@@ -88,8 +90,10 @@ func mergeOptions(have, want notion.PropertySchema) notion.PropertySchema {
 
 // encode turns a validated row's values into Notion values, resolving
 // people (email → user id) and relations (key → page id). It returns the
-// relation keys that could not be resolved yet, by property.
-func (e *Engine) encode(ctx context.Context, r row, log *slog.Logger) (map[string]notion.PropertyValue, map[string][]string, error) {
+// relation keys that could not be resolved yet, by property. Emails no
+// member has are left out and added to unknown (warned about once per
+// run by the caller, not once per row).
+func (e *Engine) encode(ctx context.Context, r row, log *slog.Logger, unknown *emailSet) (map[string]notion.PropertyValue, map[string][]string, error) {
 	out := make(map[string]notion.PropertyValue, len(r.props))
 	var pending map[string][]string
 	for name, v := range r.props {
@@ -108,19 +112,40 @@ func (e *Engine) encode(ctx context.Context, r row, log *slog.Logger) (map[strin
 			}
 			out[name] = nv
 		case schema.TypePeople:
-			ids, unknown, err := e.userIDs(ctx, v.Emails)
+			ids, missing, err := e.userIDs(ctx, v.Emails)
 			if err != nil {
 				return nil, nil, fmt.Errorf("property %q: %w", name, err)
 			}
-			if len(unknown) > 0 {
-				log.Warn("no workspace member has these emails; they are left out", "database", r.db.Key, "key", r.change.Key, "property", name, "emails", unknown)
-			}
+			unknown.add(missing...)
 			out[name] = notion.PeopleValue(ids...)
 		default:
 			out[name] = valueToNotion(v)
 		}
 	}
 	return out, pending, nil
+}
+
+// emailSet collects the emails a page could not resolve. It is used by
+// one goroutine (a page applies its rows in order).
+type emailSet struct{ m map[string]struct{} }
+
+func (s *emailSet) add(emails ...string) {
+	if s == nil {
+		return
+	}
+	for _, em := range emails {
+		if s.m == nil {
+			s.m = map[string]struct{}{}
+		}
+		s.m[strings.ToLower(em)] = struct{}{}
+	}
+}
+
+func (s *emailSet) sorted() []string {
+	if s == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(s.m))
 }
 
 // valueToNotion converts the values that need no lookup.
@@ -212,40 +237,93 @@ func (e *Engine) encodeRelation(ctx context.Context, p schema.Property, keys []s
 	return notion.RelationValue(pageIDs...), missing, nil
 }
 
-// userIDs maps emails to workspace user ids through a cached member list.
+// userIDs maps emails to workspace user ids through the workspace's
+// member list, listed once per executor and cached for UsersTTL. An email
+// the cached list lacks lists the members again only when the list is
+// older than UsersMissRefresh (a member may have just joined): rows with
+// unknown emails never cost a listing each.
 func (e *Engine) userIDs(ctx context.Context, emails []string) (ids, unknown []string, err error) {
-	e.usersMu.Lock()
-	defer e.usersMu.Unlock()
-	refresh := e.users == nil || e.cfg.Now().Sub(e.usersAt) > e.cfg.UsersTTL
-	for attempt := 0; attempt < 2; attempt++ {
-		if refresh {
-			users, err := e.notion.AllUsers(ctx)
-			if err != nil {
-				return nil, nil, fmt.Errorf("list workspace users to resolve people: %w", err)
-			}
-			e.users = map[string]string{}
-			for _, u := range users {
-				if em := u.Email(); em != "" {
-					e.users[strings.ToLower(em)] = u.ID
-				}
-			}
-			e.usersAt = e.cfg.Now()
-		}
+	users, at, err := e.userList(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	resolve := func() {
 		ids, unknown = ids[:0], unknown[:0]
 		for _, em := range emails {
-			if id, ok := e.users[strings.ToLower(em)]; ok {
+			if id, ok := users[strings.ToLower(em)]; ok {
 				ids = append(ids, id)
 			} else {
 				unknown = append(unknown, em)
 			}
 		}
-		// A new member may have joined since the list was cached.
-		if len(unknown) == 0 || refresh {
-			break
+	}
+	resolve()
+	if len(unknown) > 0 && e.cfg.Now().Sub(at) > e.cfg.UsersMissRefresh {
+		if users, _, err = e.userList(ctx, true); err != nil {
+			return nil, nil, err
 		}
-		refresh = true
+		resolve()
 	}
 	return ids, unknown, nil
+}
+
+// userList returns the cached email → user id map and when it was listed,
+// listing the members when the cache is empty, expired or refresh is set
+// and it is older than UsersMissRefresh. Concurrent callers share one
+// listing.
+func (e *Engine) userList(ctx context.Context, refresh bool) (map[string]string, time.Time, error) {
+	cached := func() (map[string]string, time.Time, bool) {
+		e.usersMu.Lock()
+		defer e.usersMu.Unlock()
+		age := e.cfg.Now().Sub(e.usersAt)
+		ok := e.users != nil && age <= e.cfg.UsersTTL && (!refresh || age <= e.cfg.UsersMissRefresh)
+		return e.users, e.usersAt, ok
+	}
+	if m, at, ok := cached(); ok {
+		return m, at, nil
+	}
+	v, err, _ := e.usersFlight.Do("users", func() (any, error) {
+		// Another caller may have listed while this one queued.
+		if m, at, ok := cached(); ok {
+			return usersAt{m, at}, nil
+		}
+		// The listing is shared: one caller's cancelled page must not fail
+		// the others waiting on it.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		list, err := e.notion.AllUsers(lctx)
+		if err != nil {
+			return nil, fmt.Errorf("list workspace users to resolve people: %w", err)
+		}
+		m := make(map[string]string, len(list))
+		for _, u := range list {
+			if em := u.Email(); em != "" {
+				m[strings.ToLower(em)] = u.ID
+			}
+		}
+		now := e.cfg.Now()
+		e.usersMu.Lock()
+		e.users, e.usersAt = m, now
+		e.usersMu.Unlock()
+		return usersAt{m, now}, nil
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	u := v.(usersAt)
+	return u.m, u.at, nil
+}
+
+type usersAt struct {
+	m  map[string]string
+	at time.Time
+}
+
+func coverOf(cover string) *notion.Icon {
+	if cover == "" {
+		return nil
+	}
+	return notion.ExternalCover(cover)
 }
 
 func iconOf(icon string) *notion.Icon {

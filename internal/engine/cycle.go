@@ -111,18 +111,15 @@ func (e *Engine) Preview(ctx context.Context, sync string, state json.RawMessage
 	for _, r := range rows {
 		pc := PreviewChange{Database: r.db.Key, Key: r.change.Key, Properties: map[string]string{}}
 		en, known := entries[r.db.Key][r.change.Key]
-		up := r.change.UpstreamUpdatedAt
-		switch {
-		case r.change.Delete && known:
-			pc.Kind = Trashed
-		case r.change.Delete:
-			pc.Kind = Unchanged
-		case !known:
-			pc.Kind = Created
-		case !up.IsZero() && en.Upstream > up.UnixNano():
+		switch decide(rdb.RowState{Entry: en, Known: known}, r.change, r.hash, upstreamOf(r.change)) {
+		case actSkip:
 			pc.Kind = Skipped
-		case en.Hash == r.hash && en.Hash != "":
+		case actUnchanged, actRaise:
 			pc.Kind = Unchanged
+		case actTrash:
+			pc.Kind = Trashed
+		case actCreate:
+			pc.Kind = Created
 		default:
 			pc.Kind = Updated
 		}

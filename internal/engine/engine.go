@@ -15,9 +15,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/rdb"
@@ -39,6 +41,17 @@ type Config struct {
 	// UsersTTL is how long the workspace's email → user id map is cached
 	// (default 10m).
 	UsersTTL time.Duration
+	// UsersMissRefresh is how old the cached user list must be before an
+	// email it lacks makes it be listed again (a member who just joined);
+	// default 1m, so unknown emails cost at most one listing a minute.
+	UsersMissRefresh time.Duration
+	// SettleDelay is how long a write whose outcome is unknown (a timeout,
+	// a 500) is given to show up in a query before it is sent again
+	// (default 2s).
+	SettleDelay time.Duration
+	// ProvisionBackoff is the first wait between provisioning attempts
+	// after a transient error, doubled up to a minute (default 1s).
+	ProvisionBackoff time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -55,11 +68,13 @@ type Engine struct {
 	provMu      sync.Mutex
 	provisioned map[string]rdb.DatabaseIDs
 
-	usersMu  sync.Mutex
-	users    map[string]string
-	usersAt  time.Time
-	indexMu  sync.Mutex
-	indexing map[string]*sync.Mutex
+	usersMu     sync.Mutex
+	users       map[string]string
+	usersAt     time.Time
+	usersFlight singleflight.Group
+	claims      atomic.Int64 // numbers the claim tokens
+	indexMu     sync.Mutex
+	indexing    map[string]*sync.Mutex
 }
 
 // New returns an Engine.
@@ -88,6 +103,15 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.UsersTTL <= 0 {
 		cfg.UsersTTL = 10 * time.Minute
+	}
+	if cfg.UsersMissRefresh <= 0 {
+		cfg.UsersMissRefresh = time.Minute
+	}
+	if cfg.SettleDelay <= 0 {
+		cfg.SettleDelay = 2 * time.Second
+	}
+	if cfg.ProvisionBackoff <= 0 {
+		cfg.ProvisionBackoff = time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

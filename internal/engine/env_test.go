@@ -27,18 +27,37 @@ type env struct {
 	rdb    *rdb.RDB
 	set    *spec.Set
 	eng    *engine.Engine
+	// engCfg adjusts the config of every engine newEngine makes.
+	engCfg func(*engine.Config)
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func newEnv(t testing.TB, w *synq.Worker) *env {
 	t.Helper()
+	return newEnvWith(t, w, envOptions{})
+}
+
+// envOptions adjust an env: the emulator's config, the Notion client's
+// and the engines'.
+type envOptions struct {
+	emulator emulator.Config
+	notion   func(*notion.Config)
+	engine   func(*engine.Config)
+}
+
+func newEnvWith(t testing.TB, w *synq.Worker, o envOptions) *env {
+	t.Helper()
 	set, err := spec.SetOf(w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, redis: redistest.Start(t), emu: notiontest.Start(t, emulator.Config{}), set: set}
-	e.notion, err = notion.New(notion.Config{BaseURL: e.emu.URL(), Token: notiontest.Token, Logger: quiet})
+	e := &env{t: t, redis: redistest.Start(t), emu: notiontest.Start(t, o.emulator), set: set, engCfg: o.engine}
+	ncfg := notion.Config{BaseURL: e.emu.URL(), Token: notiontest.Token, Logger: quiet}
+	if o.notion != nil {
+		o.notion(&ncfg)
+	}
+	e.notion, err = notion.New(ncfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +67,11 @@ func newEnv(t testing.TB, w *synq.Worker) *env {
 }
 
 func (e *env) newEngine() *engine.Engine {
-	eng, err := engine.New(engine.Config{Redis: e.rdb, Notion: e.notion, ParentPageID: notiontest.ParentPageID(), Set: e.set, Logger: quiet})
+	cfg := engine.Config{Redis: e.rdb, Notion: e.notion, ParentPageID: notiontest.ParentPageID(), Set: e.set, Logger: quiet}
+	if e.engCfg != nil {
+		e.engCfg(&cfg)
+	}
+	eng, err := engine.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}

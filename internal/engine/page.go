@@ -101,7 +101,7 @@ func (e *Engine) RunPage(ctx context.Context, req PageRequest) (PageResult, erro
 	if err != nil {
 		return PageResult{}, err
 	}
-	counters, seen, err := e.applyRows(ctx, s.Key, rows, log)
+	counters, seen, err := e.applyRows(ctx, s.Key, req.Run, rows, log)
 	if err != nil {
 		return PageResult{}, err
 	}

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -22,10 +24,79 @@ const provisionKey = "\x00provision"
 
 // Provision makes every managed database exist in Notion with the declared
 // schema: it creates missing databases under the parent page (adopting one
-// found by search when Redis lost its ids), then adds and changes
-// properties. Properties that are no longer declared are left in Notion and
-// logged. An unchanged schema costs no Notion call.
+// found by search when Redis lost its ids), then adds properties and
+// changes their options. Properties that are no longer declared are left
+// in Notion and logged; a property whose type changed is refused
+// (TypeChangeError) unless the database allows type changes. An unchanged
+// schema costs no Notion call.
+//
+// Errors that retrying may fix (Notion 5xx, 429, timeouts, a refused
+// connection, Redis unreachable) are retried with capped exponential
+// backoff, logged, until ctx ends: an executor started while Notion or
+// Redis has a bad minute waits for them instead of exiting. Errors that
+// retrying cannot fix (a bad token, a missing parent page, a refused
+// migration) are returned at once.
 func (e *Engine) Provision(ctx context.Context) error {
+	wait := e.cfg.ProvisionBackoff
+	for attempt := 1; ; attempt++ {
+		err := e.provision(ctx)
+		if err == nil || isPermanent(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (gave up provisioning: %w)", err, ctx.Err())
+		}
+		d := wait/2 + rand.N(wait/2+1)
+		e.log.Warn("could not provision the Notion databases; retrying", "attempt", attempt, "retry_in", d.Round(time.Millisecond), "err", err)
+		if serr := sleep(ctx, d); serr != nil {
+			return fmt.Errorf("%w (gave up provisioning: %w)", err, serr)
+		}
+		wait = min(2*wait, maxProvisionBackoff)
+	}
+}
+
+// maxProvisionBackoff caps the wait between provisioning attempts.
+const maxProvisionBackoff = time.Minute
+
+// isPermanent says whether retrying cannot fix err: it is, or wraps, an
+// error whose Permanent method says so (Notion 4xx, a refused type
+// change, a validation error).
+func isPermanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
+}
+
+// TypeChange is one property whose declared type differs from Notion's.
+type TypeChange struct {
+	Property string
+	From, To string
+}
+
+// TypeChangeError refuses a migration that would change property types
+// in place, which erases the values of those columns.
+type TypeChangeError struct {
+	Database string
+	Changes  []TypeChange
+}
+
+func (e *TypeChangeError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "database %q: ", e.Database)
+	for i, c := range e.Changes {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "property %q is a %s property in Notion but the schema declares %s", c.Property, c.From, c.To)
+	}
+	b.WriteString(": changing a type in place erases every value of the column, so synq refuses. Keep the old type, or declare the new type under a new property name (the old column stays in Notion), or set DatabaseConfig.AllowTypeChanges to convert it and lose its values")
+	return b.String()
+}
+
+// Permanent is true: the same schema is refused again.
+func (e *TypeChangeError) Permanent() bool { return true }
+
+// provision is one attempt of Provision.
+func (e *Engine) provision(ctx context.Context) error {
 	e.provMu.Lock()
 	defer e.provMu.Unlock()
 	ids := map[string]rdb.DatabaseIDs{}
@@ -60,7 +131,9 @@ func (e *Engine) database(ctx context.Context, key string) (rdb.DatabaseIDs, err
 	if ok {
 		return ids, nil
 	}
-	if err := e.Provision(ctx); err != nil {
+	// One attempt: a page that cannot provision fails and is retried as a
+	// page (or fails at once on a permanent error).
+	if err := e.provision(ctx); err != nil {
 		return rdb.DatabaseIDs{}, err
 	}
 	e.provMu.Lock()
@@ -183,6 +256,20 @@ func (e *Engine) migrate(ctx context.Context, db *spec.Database, ids rdb.Databas
 		return ids, fmt.Errorf("database %q: read schema: %w", db.Key, err)
 	}
 	update := map[string]*notion.PropertySchema{}
+	var changes []TypeChange
+	for _, name := range slices.Sorted(mapsKeys(want)) {
+		if have, ok := ds.Properties[name]; ok && have.Type != want[name].Type {
+			changes = append(changes, TypeChange{Property: name, From: have.Type, To: want[name].Type})
+		}
+	}
+	if len(changes) > 0 {
+		if !db.AllowTypeChanges {
+			return ids, &TypeChangeError{Database: db.Key, Changes: changes}
+		}
+		for _, c := range changes {
+			e.log.Warn("changing a property's type in place (AllowTypeChanges): Notion drops the column's values", "database", db.Key, "property", c.Property, "from", c.From, "to", c.To)
+		}
+	}
 	for _, name := range slices.Sorted(mapsKeys(want)) {
 		w := want[name]
 		have, ok := ds.Properties[name]

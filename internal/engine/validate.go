@@ -1,16 +1,19 @@
 package engine
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/synqhq/synq/builder"
+	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/spec"
 	"github.com/synqhq/synq/schema"
 )
@@ -22,7 +25,6 @@ const (
 	maxURLLen     = 2000
 	maxEmailLen   = 200
 	maxPhoneLen   = 200
-	maxPayload    = 500 * 1000
 	maxOptionLen  = 100
 )
 
@@ -44,6 +46,9 @@ func (e *ValidationError) Error() string {
 	b.WriteString(e.Reason)
 	return b.String()
 }
+
+// Permanent is true: the same change fails the same way on every retry.
+func (e *ValidationError) Permanent() bool { return true }
 
 // IsValidation reports whether err is (or wraps) a ValidationError.
 func IsValidation(err error) bool {
@@ -131,7 +136,81 @@ func prepareOne(set *spec.Set, s *spec.Sync, c spec.Change) (row, error) {
 			return row{}, bad("", "icon: %v", err)
 		}
 	}
-	return row{change: c, db: db, props: props, hash: contentHash(props, c.Icon)}, nil
+	if c.Cover != "" {
+		if u, err := url.Parse(c.Cover); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(c.Cover) > maxURLLen {
+			return row{}, bad("", "cover: %q is not an http(s) URL of an image of at most %d characters", c.Cover, maxURLLen)
+		}
+	}
+	if err := checkPayload(props, c); err != nil {
+		return row{}, bad("", "%v", err)
+	}
+	return row{change: c, db: db, props: props, hash: contentHash(props, c.Icon, c.Cover)}, nil
+}
+
+// checkPayload refuses a row whose create or update would be over
+// Notion's 500 KB request limit, naming the largest properties. Each value
+// is within Notion's per-value limits here, but several long texts (100
+// items of 2000 characters each, up to 6 bytes a character once encoded)
+// add up past it. A cheap bound skips the exact count for ordinary rows.
+func checkPayload(props builder.Properties, c spec.Change) error {
+	const overhead = 1000 // parent, icon, cover, JSON framing
+	bound := overhead + len(c.Icon) + len(c.Cover)
+	for name, v := range props {
+		bound += len(name) + valueBound(v)
+	}
+	if bound <= notion.MaxPayload {
+		return nil
+	}
+	type sized struct {
+		name string
+		n    int
+	}
+	var sizes []sized
+	total := overhead + len(c.Icon) + len(c.Cover)
+	for name, v := range props {
+		n := len(name) + 8
+		switch v.Type {
+		case schema.TypePeople, schema.TypeRelation:
+			n += valueBound(v) // ids resolved later: 36 characters each
+		default:
+			b, _ := json.Marshal(valueToNotion(v))
+			n += len(b)
+		}
+		sizes = append(sizes, sized{name, n})
+		total += n
+	}
+	if total <= notion.MaxPayload {
+		return nil
+	}
+	slices.SortFunc(sizes, func(a, b sized) int { return b.n - a.n })
+	var big []string
+	for _, s := range sizes[:min(3, len(sizes))] {
+		big = append(big, fmt.Sprintf("%q %d KB", s.name, (s.n+999)/1000))
+	}
+	return fmt.Errorf("the row's request would be %d KB, over Notion's %d KB limit (largest properties: %s): shorten these values or split them over several properties or rows",
+		(total+999)/1000, notion.MaxPayload/1000, strings.Join(big, ", "))
+}
+
+// valueBound is an upper bound of a value's encoded size in a request.
+func valueBound(v builder.Value) int {
+	n := 100
+	for _, t := range v.Text {
+		n += 6*(len(t.Content)+len(t.Link)) + 120
+	}
+	for _, s := range v.Names {
+		n += 6*len(s) + 40
+	}
+	for _, f := range v.Files {
+		n += 6*(len(f.URL)+len(f.Name)) + 80
+	}
+	n += 6*len(v.Scalar) + 80*(len(v.Emails)+len(v.Keys))
+	if v.Place != nil {
+		n += 6*(len(v.Place.Name)+len(v.Place.Address)) + 100
+	}
+	if v.Date != nil {
+		n += 6*(len(v.Date.Start)+len(v.Date.End)+len(v.Date.TimeZone)) + 60
+	}
+	return n
 }
 
 func propertyNames(db *spec.Database) string {

@@ -25,12 +25,20 @@ type Options struct {
 	// NotionRateLimit is Notion requests per minute for the token, shared
 	// by every executor (SYNQ_NOTION_RATE_LIMIT); 0 or less = unlimited.
 	NotionRateLimit int
-	Concurrency     int
-	ShutdownTimeout time.Duration
-	RetryBase       time.Duration
-	RetryMax        time.Duration
-	ManifestEvery   time.Duration
-	Logger          *slog.Logger
+	// NotionWorkspace names the Notion workspace of the token
+	// (SYNQ_NOTION_WORKSPACE): executors of every token given the same
+	// name share the workspace's cool-downs and NotionWorkspaceRateLimit.
+	NotionWorkspace string
+	// NotionWorkspaceRateLimit is the workspace's budget, requests per
+	// minute for all its tokens together (SYNQ_NOTION_WORKSPACE_RATE_LIMIT);
+	// 0 paces each token alone.
+	NotionWorkspaceRateLimit int
+	Concurrency              int
+	ShutdownTimeout          time.Duration
+	RetryBase                time.Duration
+	RetryMax                 time.Duration
+	ManifestEvery            time.Duration
+	Logger                   *slog.Logger
 	// Metrics, when set, receives the executor's figures.
 	Metrics *metrics.Metrics
 }
@@ -80,26 +88,30 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 }
 
 // notionConfig wires the Notion client into the shared pacer: every call
-// waits its turn on the token's pacer, with the running sync as consumer,
-// and a 429 sets a cool-down every executor honours.
+// waits its turn on the token's budgets (connection, workspace, endpoint;
+// see pacer.NotionBudgets), with the running sync as consumer, and a 429
+// cools down the budget it names for every executor.
 func notionConfig(o Options, p *pacer.Pacer) notion.Config {
 	ncfg := notion.Config{BaseURL: o.NotionBaseURL, Token: o.NotionToken, Logger: o.Logger}
 	if m := o.Metrics; m != nil {
 		ncfg.After = func(r notion.Request, status int, d time.Duration, _ error) { m.ObserveNotion(r.Route, status, d) }
 	}
-	if lim, ok := pacer.NotionLimit(o.NotionRateLimit); ok {
-		name := pacer.NotionPacerName(o.NotionToken)
-		ncfg.Before = func(ctx context.Context, _ notion.Request) error {
+	b, ok := p.Notion(pacer.NotionConfig{
+		Token: o.NotionToken, PerMinute: o.NotionRateLimit,
+		Workspace: o.NotionWorkspace, WorkspacePerMinute: o.NotionWorkspaceRateLimit,
+	})
+	if ok {
+		ncfg.Before = func(ctx context.Context, r notion.Request) error {
 			start := time.Now()
-			err := p.Wait(ctx, name, lim, consumerOf(ctx))
+			err := b.Wait(ctx, r.Route, consumerOf(ctx))
 			if o.Metrics != nil {
 				o.Metrics.PacerWait.WithLabelValues("notion").Observe(time.Since(start).Seconds())
 			}
 			return err
 		}
-		ncfg.OnRateLimited = func(ctx context.Context, d time.Duration) {
-			if err := p.Cooldown(context.WithoutCancel(ctx), name, d); err != nil {
-				o.Logger.Warn("could not share Notion's rate-limit cool-down", "err", err)
+		ncfg.OnRateLimited = func(ctx context.Context, rl notion.RateLimit) {
+			if err := b.RateLimited(context.WithoutCancel(ctx), rl); err != nil {
+				o.Logger.Warn("could not share Notion's rate-limit cool-down", "budget", rl.Budget, "err", err)
 			}
 		}
 	}

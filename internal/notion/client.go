@@ -53,9 +53,10 @@ type Config struct {
 	// Before is called before every HTTP attempt; the shared pacer waits
 	// here. An error aborts the call (nothing was sent).
 	Before func(ctx context.Context, r Request) error
-	// OnRateLimited is called on every 429 with the Retry-After wait, so
-	// every executor can cool down, not just this one.
-	OnRateLimited func(ctx context.Context, retryAfter time.Duration)
+	// OnRateLimited is called on every 429 with the budget it names and
+	// its Retry-After, so every executor can cool that budget down, not
+	// just this one.
+	OnRateLimited func(ctx context.Context, rl RateLimit)
 	// After is called after every HTTP attempt: status is 0 when no
 	// response arrived.
 	After func(r Request, status int, d time.Duration, err error)

@@ -272,7 +272,7 @@ func TestWriteRetries(t *testing.T) {
 	})
 	t.Run("429 exhausted is not ambiguous", func(t *testing.T) {
 		var limited atomic.Int64
-		c, s := newScripted(t, Config{MaxRetries: 2, OnRateLimited: func(context.Context, time.Duration) { limited.Add(1) }}, apiErr(429, CodeRateLimited))
+		c, s := newScripted(t, Config{MaxRetries: 2, OnRateLimited: func(context.Context, RateLimit) { limited.Add(1) }}, apiErr(429, CodeRateLimited))
 		_, err := c.CreatePage(ctx, CreatePageRequest{DataSourceID: "d"})
 		if err == nil || errors.Is(err, ErrAmbiguousWrite) || s.calls.Load() != 3 || limited.Load() != 3 {
 			t.Errorf("err %v calls %d limited %d", err, s.calls.Load(), limited.Load())

@@ -40,7 +40,8 @@ func TestRateLimitHonoured(t *testing.T) {
 	var at attempts
 	s, c := start(t, emulator.Config{}, at.hook, func(cfg *notion.Config) {
 		cfg.MaxRetries = 5
-		cfg.OnRateLimited = func(ctx context.Context, d time.Duration) {
+		cfg.OnRateLimited = func(ctx context.Context, rl notion.RateLimit) {
+			d := rl.RetryAfter
 			limited.Add(1)
 			if int64(d) > maxWait.Load() {
 				maxWait.Store(int64(d))

@@ -37,6 +37,9 @@ func EmojiIcon(emoji string) *Icon { return &Icon{Type: "emoji", Emoji: emoji} }
 // ExternalIcon returns an icon shown from an external URL.
 func ExternalIcon(url string) *Icon { return &Icon{Type: "external", External: &FileURL{URL: url}} }
 
+// ExternalCover returns a page cover shown from an external image URL.
+func ExternalCover(url string) *Icon { return &Icon{Type: "external", External: &FileURL{URL: url}} }
+
 // User is a workspace member or bot. Property values and created_by carry
 // partial users (object and id only).
 type User struct {

@@ -2,6 +2,7 @@ package notion
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -15,14 +16,45 @@ type CreatePageRequest struct {
 	// deep, 1000 in all); the rest are appended once the page exists.
 	// Notion does not return their ids.
 	Children []Block
+	// Cover is the page's cover image (an external file; see ExternalCover).
+	Cover *Icon
 }
 
 // UpdatePageRequest changes a page; absent properties are left as they
-// are, and a nil Icon or InTrash leaves those unchanged.
+// are, and a nil Icon, Cover or InTrash leaves those unchanged.
+// ClearIcon and ClearCover remove the icon or cover (Notion's null).
 type UpdatePageRequest struct {
-	Properties map[string]PropertyValue `json:"properties,omitempty"`
-	Icon       *Icon                    `json:"icon,omitempty"`
-	InTrash    *bool                    `json:"in_trash,omitempty"`
+	Properties map[string]PropertyValue
+	Icon       *Icon
+	ClearIcon  bool
+	Cover      *Icon
+	ClearCover bool
+	InTrash    *bool
+}
+
+// MarshalJSON writes the request as Notion reads it: a cleared icon or
+// cover is an explicit null, an unchanged one is absent.
+func (r UpdatePageRequest) MarshalJSON() ([]byte, error) {
+	m := map[string]any{}
+	if len(r.Properties) > 0 {
+		m["properties"] = r.Properties
+	}
+	switch {
+	case r.Icon != nil:
+		m["icon"] = r.Icon
+	case r.ClearIcon:
+		m["icon"] = nil
+	}
+	switch {
+	case r.Cover != nil:
+		m["cover"] = r.Cover
+	case r.ClearCover:
+		m["cover"] = nil
+	}
+	if r.InTrash != nil {
+		m["in_trash"] = *r.InTrash
+	}
+	return json.Marshal(m)
 }
 
 // CreatePage creates a row (POST /v1/pages). It is never retried unless
@@ -40,11 +72,13 @@ func (c *Client) CreatePage(ctx context.Context, req CreatePageRequest) (*Page, 
 		Properties map[string]PropertyValue `json:"properties"`
 		Icon       *Icon                    `json:"icon,omitempty"`
 		Children   []Block                  `json:"children,omitempty"`
+		Cover      *Icon                    `json:"cover,omitempty"`
 	}{
 		Parent:     parentWire{Type: "data_source_id", DSID: req.DataSourceID},
 		Properties: nonNilMap(req.Properties),
 		Icon:       req.Icon,
 		Children:   req.Children,
+		Cover:      req.Cover,
 	}
 	var p Page
 	err := c.do(ctx, call{method: "POST", path: "/v1/pages", route: "POST /v1/pages",
@@ -67,7 +101,7 @@ func (c *Client) GetPage(ctx context.Context, id string) (*Page, error) {
 	return &p, nil
 }
 
-// UpdatePage changes a page's properties, icon or trash state
+// UpdatePage changes a page's properties, icon, cover or trash state
 // (PATCH /v1/pages/{id}).
 func (c *Client) UpdatePage(ctx context.Context, id string, req UpdatePageRequest) (*Page, error) {
 	if err := needID("page", id); err != nil {

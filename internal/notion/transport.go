@@ -38,6 +38,9 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 		if body, err = json.Marshal(cl.body); err != nil {
 			return fmt.Errorf("notion: %s %s: encode request: %w", cl.method, cl.path, err)
 		}
+		if len(body) > MaxPayload {
+			return &PayloadError{Method: cl.method, Path: cl.path, Size: len(body)}
+		}
 	}
 	req := Request{Method: cl.method, Path: cl.path, Route: cl.route, Write: cl.write}
 	for attempt := 0; ; attempt++ {
@@ -57,7 +60,8 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 		var apiErr *Error
 		rateLimited := errors.As(err, &apiErr) && apiErr.Status == 429
 		if rateLimited && c.cfg.OnRateLimited != nil {
-			c.cfg.OnRateLimited(ctx, apiErr.RetryAfter)
+			reason := apiErr.RateLimitReason()
+			c.cfg.OnRateLimited(ctx, RateLimit{Budget: BudgetOf(reason), Reason: reason, RetryAfter: apiErr.RetryAfter, Route: cl.route})
 		}
 		if !retry || attempt >= c.cfg.MaxRetries {
 			return c.final(cl, err, status)

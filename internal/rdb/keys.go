@@ -21,8 +21,10 @@ func DatabaseKey(db string) string { return Prefix + "db:{" + db + "}" }
 // upstream updated-at) for one managed database.
 func IndexKey(db string) string { return Prefix + "db:{" + db + "}:index" }
 
-// ClaimKey is a short-lived lock on one primary key of one database, so two
-// writers of a new key never create two pages.
+// ClaimKey is a short-lived lock on one primary key of one database: a
+// writer holds it while it writes the row to Notion, so two writers of a
+// new key never create two pages and two writers of a row never leave
+// Notion with the older of their contents (see write.go).
 func ClaimKey(db, key string) string { return Prefix + "db:{" + db + "}:claim:" + key }
 
 // IntentKey is a hash primary key → time of a create that was sent to
@@ -45,6 +47,13 @@ func SeenKey(sync string) string { return Prefix + "sync:{" + sync + "}:seen" }
 // RunKey is a hash with one run's record and counters. It shares the
 // sync's hash tag because a page commit updates both atomically.
 func RunKey(sync, run string) string { return Prefix + "sync:{" + sync + "}:run:" + run }
+
+// RunWarnedKey is a set of "<kind>\x00<member>" a run already warned
+// about (unknown people emails, …), so a warning is logged once per run
+// however many pages and executors meet it. It expires after a week.
+func RunWarnedKey(sync, run string) string {
+	return Prefix + "sync:{" + sync + "}:run:" + run + ":warned"
+}
 
 // RunsKey is a sorted set of a sync's run ids scored by start time.
 func RunsKey(sync string) string { return Prefix + "sync:{" + sync + "}:runs" }

@@ -32,6 +32,10 @@ type Database struct {
 	InitialTitle string            `json:"initial_title"`
 	PrimaryKey   string            `json:"primary_key"`
 	Schema       schema.Properties `json:"schema"`
+	// AllowTypeChanges lets a deploy change a property's type in place
+	// (Notion then drops the column's values); without it the executor
+	// refuses to start.
+	AllowTypeChanges bool `json:"allow_type_changes,omitempty"`
 }
 
 // TitleProperty returns the name of the database's title property.
@@ -80,7 +84,11 @@ type Change struct {
 	Database          string
 	Properties        builder.Properties
 	UpstreamUpdatedAt time.Time
-	Icon              string
+	// Icon is an emoji or an image URL; "" means none (one synq set before
+	// is cleared).
+	Icon string
+	// Cover is the URL of the page's cover image; "" means none.
+	Cover string
 }
 
 // Pacer is a declared rate budget.

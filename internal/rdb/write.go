@@ -1,0 +1,236 @@
+package rdb
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Writes of one key are serialized by the key's claim (ClaimKey): a writer
+// takes it, reads the key's index entry fresh, decides (stale, unchanged,
+// update, create), writes Notion, then stores the new entry and releases
+// the claim in one round trip (IndexCAS). A writer that stores no Notion
+// write (raising the upstream time of unchanged content) needs no claim,
+// but its compare-and-set refuses while another writer holds one, so a
+// newer time is never recorded under content that a claim holder is about
+// to replace with older content.
+//
+// The scripts compare stored values byte for byte and never decode them,
+// so the index's encoding (encodeEntry, decodeEntry) can change without
+// touching them.
+
+// encodeEntry and decodeEntry are the index's value encoding; they must
+// match IndexSet and IndexGet (database.go).
+func encodeEntry(e IndexEntry) string {
+	b, _ := json.Marshal(e)
+	return string(b)
+}
+
+func decodeEntry(db, key, s string) (IndexEntry, error) {
+	var e IndexEntry
+	if err := json.Unmarshal([]byte(s), &e); err != nil {
+		return e, fmt.Errorf("rdb: index of %s: corrupt entry for key %q: %w", db, key, err)
+	}
+	return e, nil
+}
+
+// RowState is a key's index entry as stored, with its raw value for a
+// later compare-and-set.
+type RowState struct {
+	Entry IndexEntry
+	// Known says the key has an entry.
+	Known bool
+	// Raw is the stored value, "" when there is none.
+	Raw string
+}
+
+// RowClaim is the outcome of ClaimRow.
+type RowClaim struct {
+	// Got says the claim was taken; the other fields are then set.
+	Got bool
+	RowState
+	// Intent says an earlier writer sent a create for the key and never
+	// recorded its outcome: the row may exist in Notion.
+	Intent bool
+}
+
+// claimRowScript takes a key's claim and reads its entry and create
+// intent in one round trip. When the key has no entry and the caller
+// intends to create it, the create intent is recorded at once.
+var claimRowScript = redis.NewScript(`
+if not redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
+  return {0}
+end
+local raw = redis.call("HGET", KEYS[2], ARGV[3])
+local intent = redis.call("HEXISTS", KEYS[3], ARGV[3])
+if not raw and ARGV[4] == "1" and intent == 0 then
+  local t = redis.call("TIME")
+  redis.call("HSET", KEYS[3], ARGV[3], t[1] .. string.format("%06d", tonumber(t[2])) .. "000")
+end
+return {1, raw or "", intent}
+`)
+
+// ClaimRow takes the claim of db/key for token (held ttl, see ExtendClaim)
+// and returns the key's index entry and whether a create intent was left
+// by an earlier writer. With intendCreate, a key without an entry gets a
+// create intent: the claim holder is about to create it. Got is false when
+// another writer holds the claim.
+func (r *RDB) ClaimRow(ctx context.Context, db, key, token string, ttl time.Duration, intendCreate bool) (RowClaim, error) {
+	intend := "0"
+	if intendCreate {
+		intend = "1"
+	}
+	v, err := claimRowScript.Run(ctx, r.c, []string{ClaimKey(db, key), IndexKey(db), IntentKey(db)},
+		token, max(ttl.Milliseconds(), 1), key, intend).Slice()
+	if err != nil {
+		return RowClaim{}, wrap("claim "+db+"/"+key, err)
+	}
+	if n, _ := v[0].(int64); n == 0 {
+		return RowClaim{}, nil
+	}
+	if len(v) != 3 {
+		return RowClaim{}, fmt.Errorf("rdb: claim %s/%s: script returned %d values, want 3", db, key, len(v))
+	}
+	c := RowClaim{Got: true}
+	c.Raw, _ = v[1].(string)
+	intent, _ := v[2].(int64)
+	c.Intent = intent == 1
+	if c.Raw != "" {
+		c.Known = true
+		if c.Entry, err = decodeEntry(db, key, c.Raw); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// extendScript pushes a claim's expiry back if it still holds our token.
+var extendScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("PEXPIRE", KEYS[1], ARGV[2])
+end
+return 0`)
+
+// ExtendClaim keeps a claim taken with token for ttl from now. It returns
+// false when the claim expired and may have been taken by another writer.
+func (r *RDB) ExtendClaim(ctx context.Context, db, key, token string, ttl time.Duration) (bool, error) {
+	n, err := extendScript.Run(ctx, r.c, []string{ClaimKey(db, key)}, token, max(ttl.Milliseconds(), 1)).Int64()
+	return n == 1, wrap("extend claim "+db+"/"+key, err)
+}
+
+// CAS is the outcome of IndexCAS.
+type CAS struct {
+	// OK says the entry was stored.
+	OK bool
+	// Busy says another writer holds the key's claim: nothing was stored.
+	Busy bool
+	// Current is what the index holds when the compare failed.
+	Current RowState
+}
+
+// casScript stores (or deletes) one index entry if the stored value is
+// the expected one and no other writer holds the key's claim; it clears
+// the create intent and, when asked, releases our claim.
+//
+// KEYS: index, intent, claim. ARGV: key, expected ("" = absent), next
+// ("" = delete), token ("" = we hold no claim), release ("1").
+var casScript = redis.NewScript(`
+local holder = redis.call("GET", KEYS[3])
+if holder and holder ~= ARGV[4] then
+  return {-1}
+end
+local cur = redis.call("HGET", KEYS[1], ARGV[1]) or ""
+if cur ~= ARGV[2] then
+  return {0, cur}
+end
+if ARGV[3] == "" then
+  redis.call("HDEL", KEYS[1], ARGV[1])
+else
+  redis.call("HSET", KEYS[1], ARGV[1], ARGV[3])
+end
+redis.call("HDEL", KEYS[2], ARGV[1])
+if holder and ARGV[5] == "1" then
+  redis.call("DEL", KEYS[3])
+end
+return {1}
+`)
+
+// IndexCAS stores next as key's entry (nil deletes it) if the index still
+// holds expected (compared byte for byte; an unknown expected means "no
+// entry"), and no writer other than token holds the key's claim (token ""
+// means the caller holds none). It clears the key's create intent and,
+// with release, frees the caller's claim, all in one round trip.
+func (r *RDB) IndexCAS(ctx context.Context, db, key string, expected RowState, next *IndexEntry, token string, release bool) (CAS, error) {
+	exp := ""
+	if expected.Known {
+		exp = expected.Raw
+		if exp == "" {
+			exp = encodeEntry(expected.Entry)
+		}
+	}
+	val := ""
+	if next != nil {
+		val = encodeEntry(*next)
+	}
+	rel := "0"
+	if release {
+		rel = "1"
+	}
+	v, err := casScript.Run(ctx, r.c, []string{IndexKey(db), IntentKey(db), ClaimKey(db, key)}, key, exp, val, token, rel).Slice()
+	if err != nil {
+		return CAS{}, wrap("write index of "+db+"/"+key, err)
+	}
+	switch n, _ := v[0].(int64); n {
+	case 1:
+		return CAS{OK: true}, nil
+	case -1:
+		return CAS{Busy: true}, nil
+	}
+	var res CAS
+	if len(v) == 2 {
+		res.Current.Raw, _ = v[1].(string)
+	}
+	if res.Current.Raw != "" {
+		res.Current.Known = true
+		if res.Current.Entry, err = decodeEntry(db, key, res.Current.Raw); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// warnOnceScript adds members to a run's set of warnings given and
+// returns those that were new.
+var warnOnceScript = redis.NewScript(`
+local fresh = {}
+for i = 2, #ARGV do
+  if redis.call("SADD", KEYS[1], ARGV[1] .. "\0" .. ARGV[i]) == 1 then
+    fresh[#fresh + 1] = ARGV[i]
+  end
+end
+redis.call("EXPIRE", KEYS[1], 604800)
+return fresh
+`)
+
+// WarnOnce records that run warned about members of kind (emails no
+// member has, say) and returns the members it had not warned about yet,
+// so a warning repeated by every page and executor of a run is logged
+// once per run.
+func (r *RDB) WarnOnce(ctx context.Context, sync, run, kind string, members []string) ([]string, error) {
+	if len(members) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, len(members)+1)
+	args = append(args, kind)
+	for _, m := range members {
+		args = append(args, m)
+	}
+	fresh, err := warnOnceScript.Run(ctx, r.c, []string{RunWarnedKey(sync, run)}, args...).StringSlice()
+	if err != nil && !IsNil(err) {
+		return members, wrap("record the warnings of run "+run, err)
+	}
+	return fresh, nil
+}

@@ -1,0 +1,115 @@
+package rdb_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/testutil/redistest"
+)
+
+func TestClaimRowAndIndexCAS(t *testing.T) {
+	srv := redistest.Start(t)
+	r := rdb.New(srv.Client())
+	ctx := context.Background()
+
+	// A new key: claimed, no entry, and the intent to create is recorded.
+	c, err := r.ClaimRow(ctx, "db", "k", "w1", time.Minute, true)
+	if err != nil || !c.Got || c.Known || c.Intent {
+		t.Fatalf("first claim = %+v, %v", c, err)
+	}
+	if ok, _ := r.HasIntent(ctx, "db", "k"); !ok {
+		t.Fatal("no create intent recorded for a new key")
+	}
+	// Another writer is refused while the claim is held.
+	if c2, err := r.ClaimRow(ctx, "db", "k", "w2", time.Minute, true); err != nil || c2.Got {
+		t.Fatalf("second claim = %+v, %v", c2, err)
+	}
+	// A compare-and-set without the claim is refused while w1 holds it.
+	first := rdb.IndexEntry{PageID: "p1", Hash: "h1", Upstream: 10}
+	if res, err := r.IndexCAS(ctx, "db", "k", rdb.RowState{}, &first, "", false); err != nil || !res.Busy {
+		t.Fatalf("CAS by a non-holder = %+v, %v; want busy", res, err)
+	}
+	// The holder stores the entry, clears the intent and releases.
+	if res, err := r.IndexCAS(ctx, "db", "k", rdb.RowState{}, &first, "w1", true); err != nil || !res.OK {
+		t.Fatalf("holder's CAS = %+v, %v", res, err)
+	}
+	if ok, _ := r.HasIntent(ctx, "db", "k"); ok {
+		t.Fatal("the create intent survived the write")
+	}
+	// The next writer sees the entry and an unchanged intent flag.
+	c, err = r.ClaimRow(ctx, "db", "k", "w2", time.Minute, true)
+	if err != nil || !c.Got || !c.Known || c.Entry != first || c.Intent {
+		t.Fatalf("claim after the write = %+v, %v", c, err)
+	}
+	if ok, _ := r.HasIntent(ctx, "db", "k"); ok {
+		t.Fatal("an intent was recorded for a key that has an entry")
+	}
+	// A stale expectation fails and returns what is stored.
+	next := rdb.IndexEntry{PageID: "p1", Hash: "h2", Upstream: 20}
+	res, err := r.IndexCAS(ctx, "db", "k", rdb.RowState{Known: true, Entry: rdb.IndexEntry{PageID: "p1"}}, &next, "w2", false)
+	if err != nil || res.OK || res.Busy || !res.Current.Known || res.Current.Entry != first {
+		t.Fatalf("CAS on a stale expectation = %+v, %v", res, err)
+	}
+	// With the stored value it succeeds; without release the claim stays.
+	if res, err := r.IndexCAS(ctx, "db", "k", res.Current, &next, "w2", false); err != nil || !res.OK {
+		t.Fatalf("CAS = %+v, %v", res, err)
+	}
+	if ok, err := r.ExtendClaim(ctx, "db", "k", "w2", time.Minute); err != nil || !ok {
+		t.Fatalf("extend own claim = %v, %v", ok, err)
+	}
+	if ok, err := r.ExtendClaim(ctx, "db", "k", "w1", time.Minute); err != nil || ok {
+		t.Fatalf("extend someone else's claim = %v, %v", ok, err)
+	}
+	// Deleting with the claim, then releasing.
+	got, _ := r.IndexGet(ctx, "db", []string{"k"})
+	if got["k"] != next {
+		t.Fatalf("index holds %+v, want %+v", got["k"], next)
+	}
+	if res, err := r.IndexCAS(ctx, "db", "k", rdb.RowState{Known: true, Entry: next}, nil, "w2", true); err != nil || !res.OK {
+		t.Fatalf("delete CAS = %+v, %v", res, err)
+	}
+	if got, _ := r.IndexGet(ctx, "db", []string{"k"}); len(got) != 0 {
+		t.Fatalf("entry after delete: %v", got)
+	}
+	// An intent left by a writer that never recorded its create is seen.
+	if err := r.SetIntent(ctx, "db", "lost"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := r.ClaimRow(ctx, "db", "lost", "w3", time.Minute, true); err != nil || !c.Got || !c.Intent {
+		t.Fatalf("claim of a key with a leftover intent = %+v, %v", c, err)
+	}
+	// A claim expires.
+	if c, err := r.ClaimRow(ctx, "db", "short", "w4", 50*time.Millisecond, false); err != nil || !c.Got {
+		t.Fatal(c, err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if c, err := r.ClaimRow(ctx, "db", "short", "w5", time.Minute, false); err != nil || !c.Got {
+		t.Fatalf("claim after expiry = %+v, %v", c, err)
+	}
+}
+
+func TestWarnOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	r := rdb.New(srv.Client())
+	ctx := context.Background()
+	fresh, err := r.WarnOnce(ctx, "s", "run1", "people", []string{"a@x", "b@x"})
+	if err != nil || !slices.Equal(fresh, []string{"a@x", "b@x"}) {
+		t.Fatalf("first warning = %v, %v", fresh, err)
+	}
+	fresh, err = r.WarnOnce(ctx, "s", "run1", "people", []string{"b@x", "c@x"})
+	if err != nil || !slices.Equal(fresh, []string{"c@x"}) {
+		t.Fatalf("second warning = %v, %v; want only the new email", fresh, err)
+	}
+	if fresh, _ := r.WarnOnce(ctx, "s", "run1", "relations", []string{"a@x"}); !slices.Equal(fresh, []string{"a@x"}) {
+		t.Fatalf("another kind = %v", fresh)
+	}
+	if fresh, _ := r.WarnOnce(ctx, "s", "run2", "people", []string{"a@x"}); !slices.Equal(fresh, []string{"a@x"}) {
+		t.Fatalf("another run = %v", fresh)
+	}
+	if ttl := srv.Client().TTL(ctx, rdb.RunWarnedKey("s", "run1")).Val(); ttl <= 0 {
+		t.Fatalf("warned set TTL = %v", ttl)
+	}
+}
