@@ -75,7 +75,10 @@ func TestSentinelFailoverMidBackfill(t *testing.T) {
 	}
 	// The scheduler kept running and said so once.
 	out := sched.out.String()
-	if strings.Count(out, "Redis unreachable at master") != 1 || strings.Count(out, "Redis is back after") != 1 || strings.Contains(out, "tick failed") {
+	// A failover may show as two short outages (the old master gone, then
+	// the new one still a replica for a moment): never one line per retry.
+	down, back := strings.Count(out, "Redis unreachable at master"), strings.Count(out, "Redis is back after")
+	if down < 1 || down > 2 || back != down || strings.Contains(out, "tick failed") {
 		t.Errorf("scheduler output: want one warning for the outage, one line when Redis is back, and no failed tick:\n%s", out)
 	}
 	total, keys := s.rows()

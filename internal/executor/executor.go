@@ -23,6 +23,7 @@ import (
 	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/queue"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/redisconn"
 	"github.com/synqhq/synq/internal/runs"
 	"github.com/synqhq/synq/internal/spec"
 )
@@ -46,6 +47,9 @@ type Config struct {
 	Engine *engine.Engine
 	// Redis is the client for synq's keys and asynq's.
 	Redis redis.UniversalClient
+	// Monitor watches Redis for outages: a page that meets one waits for
+	// Redis and goes on (optional; the executor starts and stops it).
+	Monitor *redisconn.Monitor
 	// Pacers backs the SDK's pacer handles; nil paces each process locally.
 	Pacers spec.PacerWaiter
 	// Concurrency is how many pages this process runs at once.
@@ -128,6 +132,11 @@ func (x *Executor) Start(ctx context.Context) error {
 	if x.server != nil {
 		return errors.New("executor: already started")
 	}
+	if mon := x.cfg.Monitor; mon != nil {
+		if err := mon.Start(ctx); err != nil {
+			return err
+		}
+	}
 	if err := x.checkConflicts(ctx); err != nil {
 		return err
 	}
@@ -185,6 +194,9 @@ func (x *Executor) Stop(ctx context.Context) error {
 	// undeclared in between.
 	if err := x.rdb.Gone(context.WithoutCancel(ctx), x.id); err != nil {
 		x.log.Debug("could not remove the executor's record", "err", err)
+	}
+	if mon := x.cfg.Monitor; mon != nil {
+		_ = mon.Stop(ctx)
 	}
 	if x.ownClient != nil {
 		_ = x.ownClient.Close()
@@ -265,18 +277,25 @@ func (x *Executor) publish(ctx context.Context) error {
 	})
 }
 
+// republish refreshes the manifest every interval, and every second after
+// a failure: a manifest that expired during a Redis outage is back within
+// a second of Redis, before the scheduler counts the worker's syncs as
+// undeclared.
 func (x *Executor) republish(ctx context.Context) {
 	defer close(x.done)
-	t := time.NewTicker(x.cfg.ManifestEvery)
-	defer t.Stop()
+	wait := x.cfg.ManifestEvery
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if err := x.publish(ctx); err != nil && ctx.Err() == nil {
+		case <-time.After(wait):
+		}
+		wait = x.cfg.ManifestEvery
+		if err := x.publish(ctx); err != nil && ctx.Err() == nil {
+			if !errors.Is(err, rdb.ErrUnavailable) {
 				x.log.Warn("could not republish the manifest; retrying", "err", err)
 			}
+			wait = min(wait, time.Second)
 		}
 	}
 }

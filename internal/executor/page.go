@@ -66,12 +66,24 @@ func (x *Executor) handlePage(ctx context.Context, t *asynq.Task) error {
 	}
 	req := engine.PageRequest{
 		Sync: p.Sync, Run: p.Run, Page: p.Page, Logger: user, Pacers: x.cfg.Pacers, AllowTrash: begin.AllowTrash,
-		BeginSweep: func(ctx context.Context) (bool, error) { return x.runs.BeginSweep(ctx, p.Sync, p.Run) },
-		Commit: func(ctx context.Context, c rdb.Commit, end engine.RunEnd) (rdb.CommitResult, error) {
+		BeginSweep: func(ctx context.Context) (ok bool, err error) {
+			err = x.whileRedisDown(ctx, func() error {
+				ok, err = x.runs.BeginSweep(ctx, p.Sync, p.Run)
+				return err
+			})
+			return ok, err
+		},
+		// A commit that meets a Redis outage waits for Redis and is sent
+		// again (it is atomic and idempotent): the page's writes are not
+		// redone.
+		Commit: func(ctx context.Context, c rdb.Commit, end engine.RunEnd) (res rdb.CommitResult, err error) {
 			platform.Info("page committed", "has_more", c.HasMore, "counters", c.Counters, "took_ms", time.Since(start).Milliseconds())
 			done := rdb.PageDone{Lines: buf.take(), Outcome: end.Status, Message: end.Message}
 			done.FinishLines = []rdb.LogLine{finishLine(p, end)}
-			res, err := x.runs.Commit(ctx, c, done)
+			err = x.whileRedisDown(ctx, func() error {
+				res, err = x.runs.Commit(ctx, c, done)
+				return err
+			})
 			if err != nil {
 				// The lines go back to the buffer for the next attempt or
 				// the final flush.
@@ -205,31 +217,31 @@ func (x *Executor) notDeclared(ctx context.Context, ref runs.Ref) error {
 // whileRedisDown runs fn and, while it fails because Redis is unreachable,
 // waits for Redis and runs it again, for as long as the task lives. A page
 // that met an outage goes on as soon as Redis is back instead of waiting
-// for asynq to recover its task (which takes minutes after an outage).
-// fn must be safe to run again: the engine's page is (a committed page is
-// not applied twice), and so are the run transitions.
+// for asynq to recover its task, which takes minutes after an outage
+// (asynq retries moving a failed task with a context that has already
+// ended, so the task sits active until its lease expires and the
+// recoverer's next pass). fn must be safe to run again: the engine's page
+// is (a committed page is not applied twice), and so are the run
+// transitions.
 func (x *Executor) whileRedisDown(ctx context.Context, fn func() error) error {
-	logged := false
 	for {
 		err := fn()
 		if err == nil || !errors.Is(err, rdb.ErrUnavailable) || ctx.Err() != nil {
-			if logged && err == nil {
-				x.log.Info("Redis is back; the page went on")
-			}
 			return err
 		}
-		if !logged {
-			x.log.Warn("Redis is unreachable; the page waits for it and goes on when it is back", "err", err)
-			logged = true
-		}
-		if werr := x.waitRedis(ctx); werr != nil {
+		if werr := x.waitRedis(ctx, err); werr != nil {
 			return err
 		}
 	}
 }
 
-// waitRedis blocks until Redis answers a PING or ctx ends.
-func (x *Executor) waitRedis(ctx context.Context) error {
+// waitRedis blocks until Redis answers again or ctx ends. The Monitor logs
+// the outage once for the whole process.
+func (x *Executor) waitRedis(ctx context.Context, cause error) error {
+	if mon := x.cfg.Monitor; mon != nil {
+		mon.ReportError(cause)
+		return mon.WaitUp(ctx)
+	}
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {

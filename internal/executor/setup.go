@@ -49,7 +49,11 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	client, err := redisconn.Open(ctx, o.RedisURL)
+	target, err := redisconn.Parse(o.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	client, err := target.Open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +61,14 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 		_ = client.Close()
 		return nil, err
 	}
+	// One watcher of Redis for the process: it logs an outage once (and
+	// drops the repeats asynq and the pacer would log), and tells pages
+	// when Redis is back.
+	mon, err := redisconn.NewMonitor(redisconn.Config{Client: client, Where: target.Where(), Logger: o.Logger, WatchCommands: true})
+	if err != nil {
+		return fail(err)
+	}
+	o.Logger = slog.New(mon.Handler(o.Logger.Handler()))
 	if o.NotionToken == "" {
 		return fail(errors.New("NOTION_API_TOKEN is not set: set it to the integration token (or to any token the local Notion emulator accepts)"))
 	}
@@ -76,7 +88,7 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 		return fail(err)
 	}
 	x, err := New(Config{
-		Set: set, Engine: eng, Redis: client, Pacers: sdkPacers{p: p, m: o.Metrics}, Metrics: o.Metrics,
+		Set: set, Engine: eng, Redis: client, Monitor: mon, Pacers: sdkPacers{p: p, m: o.Metrics}, Metrics: o.Metrics,
 		Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
 		RetryBase: o.RetryBase, RetryMax: o.RetryMax, ManifestEvery: o.ManifestEvery, Logger: o.Logger,
 	})

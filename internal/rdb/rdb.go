@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/synqhq/synq/internal/redisconn"
 )
 
 // RDB is synq's access to Redis. It is safe for concurrent use.
@@ -32,9 +34,11 @@ func wrap(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("rdb: %s: %w", op, err)
 	}
+	// A reply from the server means Redis is up and the command was wrong,
+	// except the replies of a server that cannot serve yet (loading its
+	// data, a master demoted by a failover).
 	var rerr redis.Error
-	if errors.As(err, &rerr) {
-		// A reply from the server: Redis is up, the command was wrong.
+	if errors.As(err, &rerr) && !redisconn.IsUnreachable(err) {
 		return fmt.Errorf("rdb: %s: %w", op, err)
 	}
 	return fmt.Errorf("rdb: %s: %w: %w", op, ErrUnavailable, err)

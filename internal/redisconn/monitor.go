@@ -318,14 +318,15 @@ func (m *Monitor) settle(err error, seq uint64) time.Duration {
 	}
 	if err == nil {
 		m.up = true
+		// Log before waking the waiters: what they log next follows it.
+		if !wasUp {
+			down := time.Since(m.since)
+			m.cfg.Logger.Info(fmt.Sprintf("Redis is back after %.1fs", down.Seconds()), "redis", m.cfg.Where, "downtime", down.Round(time.Millisecond), ownAttr)
+		}
 		select {
 		case <-m.upCh:
 		default:
 			close(m.upCh)
-		}
-		if !wasUp {
-			down := time.Since(m.since)
-			m.cfg.Logger.Info(fmt.Sprintf("Redis is back after %.1fs", down.Seconds()), "redis", m.cfg.Where, "downtime", down.Round(time.Millisecond), ownAttr)
 		}
 		return m.cfg.Interval
 	}

@@ -116,9 +116,20 @@ func (p *Reaper) check(ctx context.Context, w Watched, live map[string]bool) (rd
 	}
 	if !ok {
 		// The sync names a run whose record is gone: free the sync.
+		live["gone:"+st.ActiveRun] = true
+		if !p.overdue("gone:" + st.ActiveRun) {
+			return rdb.Run{}, "", "", nil
+		}
 		return rdb.Run{ID: st.ActiveRun, TaskPage: -1}, "the run's record is gone (dropped by retention, or Redis lost it)", "", nil
 	}
 	if !w.Declared {
+		// Manifests expire while Redis is away (executors cannot refresh
+		// them): the executors republish within one interval of its
+		// return, so judge only a sync that stays undeclared.
+		live["undeclared:"+run.ID] = true
+		if !p.overdue("undeclared:" + run.ID) {
+			return run, "", "", nil
+		}
 		return run, w.Why, "", nil
 	}
 	if run.Status != rdb.RunRunning {
@@ -179,8 +190,9 @@ func archivedReason(page int, info queue.TaskInfo) string {
 	return fmt.Sprintf("the task of page %d was archived without finishing the run: trigger the sync again", page)
 }
 
-// overdue reports whether a task has been missing (or completed without
-// the run moving on) for longer than the grace period.
+// overdue reports whether a suspicion (a task missing or completed
+// without the run moving on, a sync undeclared) has lasted longer than the
+// grace period.
 func (p *Reaper) overdue(task string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
