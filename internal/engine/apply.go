@@ -40,14 +40,11 @@ func (e *Engine) applyRows(ctx context.Context, sync string, rows []row, log *sl
 	}
 	entries := map[string]map[string]rdb.IndexEntry{}
 	for db, keys := range byDB {
-		ids, err := e.database(ctx, db)
-		if err != nil {
+		if _, err := e.database(ctx, db); err != nil {
 			return counters, seen, err
 		}
-		if err := e.ensureIndex(ctx, db, ids, log); err != nil {
-			return counters, seen, err
-		}
-		m, err := e.rdb.IndexGet(ctx, db, keys)
+		// The same round trip checks the index survived (and repairs it).
+		m, err := e.lookupIndex(ctx, db, keys, log)
 		if err != nil {
 			return counters, seen, err
 		}
@@ -102,11 +99,9 @@ func (e *Engine) applyRow(ctx context.Context, sync string, r row, entries map[s
 	if err != nil {
 		return "", fmt.Errorf("sync %q: database %q: key %q: %w", sync, db, key, err)
 	}
+	// A row with related rows still missing keeps its hash: the relation
+	// completes when they are written (relations.go), not by rewriting it.
 	hash := r.hash
-	if len(pending) > 0 {
-		// Rewrite the row once its related rows exist.
-		hash = ""
-	}
 	now := e.cfg.Now().UnixNano()
 	if known {
 		if err := e.update(ctx, entry.PageID, props, r.change.Icon); err == nil {

@@ -39,6 +39,9 @@ type Config struct {
 	// UsersTTL is how long the workspace's email → user id map is cached
 	// (default 10m).
 	UsersTTL time.Duration
+	// PendingTTL is how long a relation waits for related rows that are
+	// not written yet before it is given up (default 24h).
+	PendingTTL time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -88,6 +91,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.UsersTTL <= 0 {
 		cfg.UsersTTL = 10 * time.Minute
+	}
+	if cfg.PendingTTL <= 0 {
+		cfg.PendingTTL = 24 * time.Hour
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

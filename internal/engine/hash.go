@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/synqhq/synq/builder"
+	"github.com/synqhq/synq/internal/rdb"
 )
 
 // contentHash identifies what a row's write would contain. encoding/json
@@ -25,7 +26,8 @@ func contentHash(props builder.Properties, icon string) string {
 		return ""
 	}
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
+	// rdb stores hashes of this length compactly (8 bytes a row).
+	return hex.EncodeToString(sum[:rdb.HashBytes])
 }
 
 func sortedKeys[V any](m map[string]V) iter.Seq[string] {

@@ -66,9 +66,9 @@ func TestRelationsAcrossDatabasesIncludingLateRows(t *testing.T) {
 	if got := rel("tasks", "t2", "Project"); len(got) != 1 {
 		t.Fatalf("t2.Project before p2 exists = %v, want only p1", got)
 	}
-	pending, _ := e.rdb.Pending(context.Background(), "tasks")
-	if len(pending) != 1 || pending[0].Key != "t2" {
-		t.Fatalf("pending = %+v, want t2's relation", pending)
+	pending, _ := e.rdb.Waiters(context.Background(), "projects", []string{"p1", "p2"})
+	if len(pending) != 1 || pending[0].Key != "t2" || pending[0].Target != "p2" {
+		t.Fatalf("waiting = %+v, want t2's relation waiting for p2", pending)
 	}
 	// The two-way relation shows on the projects side.
 	if got := rel("projects", "p1", "Tasks"); len(got) != 2 {
@@ -84,8 +84,8 @@ func TestRelationsAcrossDatabasesIncludingLateRows(t *testing.T) {
 	if got := rel("tasks", "t2", "Project"); len(got) != 2 {
 		t.Fatalf("t2.Project after p2 = %v, want p1 and p2", got)
 	}
-	if pending, _ := e.rdb.Pending(context.Background(), "tasks"); len(pending) != 0 {
-		t.Fatalf("pending after completion = %+v", pending)
+	if n, _ := e.rdb.WaitLen(context.Background(), "projects"); n != 0 {
+		t.Fatalf("%d keys still waited for after completion", n)
 	}
 }
 

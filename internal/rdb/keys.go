@@ -13,13 +13,22 @@ package rdb
 const Prefix = "synq:"
 
 // DatabaseKey is a hash with the Notion ids of a managed database
-// (database_id, data_source_id), the hash of the schema last migrated and
-// whether the key index has been built.
+// (database_id, data_source_id) and the hash of the schema last migrated.
 func DatabaseKey(db string) string { return Prefix + "db:{" + db + "}" }
 
-// IndexKey is a hash primary key → index entry (page id, content hash,
-// upstream updated-at) for one managed database.
-func IndexKey(db string) string { return Prefix + "db:{" + db + "}:index" }
+// IndexMetaKey is the meta hash of a database's key index: the generation
+// marker "gen" (set when the index is complete: built from Notion, migrated,
+// or new; missing after Redis lost it), the rows the last rebuild found
+// ("rebuilt_rows") and the bucket layout ("l", "s", "n"; buckets.go). The
+// index itself is spread over the buckets IndexMetaKey(db)+":<n>", hashes
+// primary key → compact binary entry (page id, content hash, upstream and
+// written times; index.go).
+func IndexMetaKey(db string) string { return Prefix + "db:{" + db + "}:ix" }
+
+// LegacyIndexKey is the index of synq versions before the compact format:
+// one hash primary key → JSON entry. It is migrated, then deleted, by the
+// first executor that finds it.
+func LegacyIndexKey(db string) string { return Prefix + "db:{" + db + "}:index" }
 
 // ClaimKey is a short-lived lock on one primary key of one database, so two
 // writers of a new key never create two pages.
@@ -31,9 +40,17 @@ func ClaimKey(db, key string) string { return Prefix + "db:{" + db + "}:claim:" 
 // Notion before creating again.
 func IntentKey(db string) string { return Prefix + "db:{" + db + "}:intent" }
 
-// PendingKey is a hash "<primary key>\x00<property>" → JSON list of related
-// primary keys that could not be resolved yet.
-func PendingKey(db string) string { return Prefix + "db:{" + db + "}:pending" }
+// WaitMetaKey is the meta hash of the relations waiting for rows of a
+// database: bucket layout ("l", "s", "n") and the expiry sweep's cursor
+// ("cur"). Its buckets WaitMetaKey(db)+":<n>" are hashes primary key of a
+// row not written yet → the relation values waiting for it (waiters.go),
+// each with the time it began waiting; they are dropped after a TTL.
+func WaitMetaKey(db string) string { return Prefix + "db:{" + db + "}:wt" }
+
+// LegacyPendingKey is the pending-relation hash of synq versions before
+// WaitMetaKey ("<primary key>\x00<property>" → JSON); migrated with the
+// index.
+func LegacyPendingKey(db string) string { return Prefix + "db:{" + db + "}:pending" }
 
 // SyncKey is a hash with a sync's committed state and page bookkeeping.
 func SyncKey(sync string) string { return Prefix + "sync:{" + sync + "}" }

@@ -2,7 +2,6 @@ package rdb
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -44,13 +43,23 @@ func (r *RDB) GetSync(ctx context.Context, sync string) (SyncState, error) {
 	return s, nil
 }
 
+// beginCycleScript stamps a cycle's start with the server's time (Unix
+// nanoseconds, millisecond precision like IndexEntry.Written) unless a
+// cycle is under way, and returns the start.
+var beginCycleScript = redis.NewScript(`
+local v = redis.call("HGET", KEYS[1], "cycle_started")
+if v then return v end
+local t = redis.call("TIME")
+v = string.format("%d", tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) .. "000000"
+redis.call("HSET", KEYS[1], "cycle_started", v)
+return v`)
+
 // BeginCycle records the start of a replace cycle unless one is under way,
-// and returns when the current cycle started.
-func (r *RDB) BeginCycle(ctx context.Context, sync string, now time.Time) (time.Time, error) {
-	if err := r.c.HSetNX(ctx, SyncKey(sync), "cycle_started", now.UnixNano()).Err(); err != nil {
-		return time.Time{}, wrap("begin cycle of sync "+sync, err)
-	}
-	v, err := r.c.HGet(ctx, SyncKey(sync), "cycle_started").Int64()
+// and returns when the current cycle started. The time is the Redis
+// server's, the clock IndexSet stamps rows with, so a sweep's comparison of
+// the two never depends on executors' clocks.
+func (r *RDB) BeginCycle(ctx context.Context, sync string) (time.Time, error) {
+	v, err := beginCycleScript.Run(ctx, r.c, []string{SyncKey(sync)}).Int64()
 	if err != nil {
 		return time.Time{}, wrap("begin cycle of sync "+sync, err)
 	}
@@ -201,38 +210,4 @@ func (r *RDB) ResetState(ctx context.Context, sync string) error {
 		return nil
 	})
 	return wrap("reset state of sync "+sync, err)
-}
-
-// PendingRelation is a relation value whose related rows were not known
-// when its row was written.
-type PendingRelation struct {
-	Key      string   `json:"key"`
-	Property string   `json:"property"`
-	Related  []string `json:"related"`
-}
-
-// SetPending records (or, with no related keys, clears) a pending relation.
-func (r *RDB) SetPending(ctx context.Context, db string, p PendingRelation) error {
-	field := p.Key + "\x00" + p.Property
-	if len(p.Related) == 0 {
-		return wrap("clear pending relation", r.c.HDel(ctx, PendingKey(db), field).Err())
-	}
-	b, _ := json.Marshal(p)
-	return wrap("record pending relation", r.c.HSet(ctx, PendingKey(db), field, b).Err())
-}
-
-// Pending lists the pending relations of a database.
-func (r *RDB) Pending(ctx context.Context, db string) ([]PendingRelation, error) {
-	m, err := r.c.HGetAll(ctx, PendingKey(db)).Result()
-	if err != nil {
-		return nil, wrap("read pending relations of "+db, err)
-	}
-	out := make([]PendingRelation, 0, len(m))
-	for _, v := range m {
-		var p PendingRelation
-		if err := json.Unmarshal([]byte(v), &p); err == nil {
-			out = append(out, p)
-		}
-	}
-	return out, nil
 }
