@@ -65,11 +65,11 @@ func BenchmarkIndexBytesPerRow(b *testing.B) {
 func BenchmarkPendingBytesPerRow(b *testing.B) {
 	const rows = 10000
 	for range b.N {
-		lf := &linkFeed{}
+		lw := newLinksWorld()
 		for i := range rows {
-			lf.add(key(i), "missing-"+strconv.Itoa(i))
+			lw.linksF.add(key(i), "missing-"+strconv.Itoa(i))
 		}
-		e := newEnv(b, linksWorker(lf, nil))
+		e := newEnv(b, lw.w)
 		c := e.redis.Client()
 		quietMemory(b, c)
 		before := usedMemory(b, c)
