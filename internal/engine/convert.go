@@ -192,7 +192,7 @@ func (e *Engine) encodeRelation(ctx context.Context, p schema.Property, keys []s
 	if _, err := e.database(ctx, related); err != nil {
 		return notion.PropertyValue{}, nil, err
 	}
-	m, err := e.lookupIndex(ctx, related, keys, e.log)
+	m, err := e.lookupIndex(ctx, related, keys, pageLog(ctx, e.log))
 	if err != nil {
 		return notion.PropertyValue{}, nil, err
 	}

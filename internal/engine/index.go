@@ -59,14 +59,14 @@ func (e *Engine) indexGen(ctx context.Context, db string, log *slog.Logger) (str
 }
 
 // sweepable says whether a replace cycle that began at cycleStart may
-// sweep db: not when its index was rebuilt since (Redis lost data during
-// the cycle, and with it what the cycle had seen).
+// sweep db: not when its index was rebuilt from Notion since (Redis lost
+// data during the cycle, and with it what the cycle had seen).
 func (e *Engine) sweepable(ctx context.Context, db string, cycleStart int64, log *slog.Logger) (bool, error) {
 	gen, err := e.indexGen(ctx, db, log)
 	if err != nil {
 		return false, err
 	}
-	if at := rdb.GenTime(gen); !at.IsZero() && at.UnixNano() >= cycleStart {
+	if at := rdb.GenTime(gen); rdb.GenKind(gen) == rdb.GenRebuilt && at.UnixNano() >= cycleStart {
 		log.Warn("the key index was rebuilt during this replace cycle (Redis lost data), so the rows the cycle saw are not known: nothing is trashed this cycle; the next complete cycle removes rows that are gone upstream",
 			"database", db, "index_rebuilt_at", at.UTC(), "cycle_started", time.Unix(0, cycleStart).UTC())
 		return false, nil
@@ -86,14 +86,19 @@ func (e *Engine) repairIndex(ctx context.Context, db string, log *slog.Logger) e
 	if err != nil {
 		return err
 	}
-	waited := false
-	for {
+	waited, migration := false, false
+	for first := true; ; first = false {
 		res, err := e.rdb.IndexLookup(ctx, db, nil)
 		if err != nil {
 			return err
 		}
+		if first {
+			migration = res.Legacy
+		}
 		if res.Gen != "" && !res.Legacy {
-			if waited {
+			if waited && migration {
+				log.Info("another executor migrated the key index to the compact format", "database", db)
+			} else if waited {
 				st, _ := e.rdb.IndexInfo(ctx, db)
 				log.Warn(fmt.Sprintf("Redis lost synq's data: another executor rebuilt the index of database %q from Notion (%d rows)%s", db, st.RebuiltRows, stateClause(ctx)),
 					"database", db, "rows", st.RebuiltRows)
@@ -170,7 +175,7 @@ func (e *Engine) rebuildIndex(ctx context.Context, db string, ids rdb.DatabaseID
 	if err != nil {
 		return rows, fmt.Errorf("database %q: rebuild the key index from Notion: %w", db, err)
 	}
-	if _, err := e.rdb.IndexComplete(ctx, db, e.token[:8], rows); err != nil {
+	if _, err := e.rdb.IndexComplete(ctx, db, rdb.GenRebuilt, rows); err != nil {
 		return rows, err
 	}
 	return rows, nil
@@ -203,7 +208,7 @@ func (e *Engine) migrateIndex(ctx context.Context, db string, log *slog.Logger) 
 	if err := e.migratePending(ctx, db, log); err != nil {
 		return err
 	}
-	if _, err := e.rdb.IndexComplete(ctx, db, e.token[:8], rows); err != nil {
+	if _, err := e.rdb.IndexComplete(ctx, db, rdb.GenMigrated, rows); err != nil {
 		return err
 	}
 	if err := e.rdb.DropLegacyIndex(ctx, db); err != nil {

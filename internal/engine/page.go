@@ -59,7 +59,7 @@ func (e *Engine) RunPage(ctx context.Context, req PageRequest) (PageResult, erro
 		return PageResult{}, fmt.Errorf("sync %q: run %s page %d arrived out of order (committed: run %s, %d pages): %w", req.Sync, req.Run, req.Page, st.Run, st.RunPages, rdb.ErrOutOfOrder)
 	}
 	// A sync without committed state is on its first run, or Redis lost it.
-	ctx, _ = withPageInfo(ctx, st.Run == "" && st.State == nil)
+	ctx, _ = withPageInfo(ctx, st.Run == "" && st.State == nil, log)
 	var cycleStart int64
 	if s.Mode == spec.Replace {
 		t, err := e.rdb.BeginCycle(ctx, req.Sync) // the Redis server's clock

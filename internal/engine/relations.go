@@ -30,6 +30,7 @@ import (
 // data) and the relation values left waiting.
 type pageInfo struct {
 	fresh bool
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	waiting []waiting
@@ -48,10 +49,18 @@ type waiting struct {
 type pageInfoKey struct{}
 
 // withPageInfo starts a page's notes; fresh says the sync had no committed
-// state (a first run, or Redis lost it).
-func withPageInfo(ctx context.Context, fresh bool) (context.Context, *pageInfo) {
-	pi := &pageInfo{fresh: fresh}
+// state (a first run, or Redis lost it); log is the page's (run) logger.
+func withPageInfo(ctx context.Context, fresh bool, log *slog.Logger) (context.Context, *pageInfo) {
+	pi := &pageInfo{fresh: fresh, log: log}
 	return context.WithValue(ctx, pageInfoKey{}, pi), pi
+}
+
+// pageLog is the logger of the page ctx belongs to, else def.
+func pageLog(ctx context.Context, def *slog.Logger) *slog.Logger {
+	if pi := pageInfoOf(ctx); pi != nil && pi.log != nil {
+		return pi.log
+	}
+	return def
 }
 
 func pageInfoOf(ctx context.Context) *pageInfo {
@@ -297,8 +306,8 @@ func (e *Engine) completeWaiters(ctx context.Context, related string, ws []rdb.W
 }
 
 // expireWaiters drops, at the end of a run, the waiters older than the TTL
-// in the wait buckets of the databases the sync's relations point to (a
-// bounded slice of them per run, round-robin). A waiter whose related row
+// in the wait buckets of the databases the sync's relations point to and
+// of its own (a bounded slice of them per run, round-robin). A waiter whose related row
 // did arrive is completed instead; one that is stale is forgotten quietly;
 // the others are given up with one warning naming a few.
 func (e *Engine) expireWaiters(ctx context.Context, s *spec.Sync, log *slog.Logger, counters Counters) error {
@@ -306,7 +315,13 @@ func (e *Engine) expireWaiters(ctx context.Context, s *spec.Sync, log *slog.Logg
 	if d == nil {
 		return nil
 	}
+	// The databases its relations wait for, and its own (relations of
+	// other databases waiting for its rows, so that they expire even if
+	// the syncs that filed them are gone).
 	relDBs := map[string]bool{}
+	if e.relationTargets()[s.Database] {
+		relDBs[s.Database] = true
+	}
 	for _, p := range d.Schema {
 		if p.Type == schema.TypeRelation && p.Relation != nil {
 			relDBs[p.Relation.Database] = true

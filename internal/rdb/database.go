@@ -59,7 +59,7 @@ func (r *RDB) SetDatabase(ctx context.Context, db string, ids DatabaseIDs) error
 		return wrap("set database "+db, err)
 	}
 	if ids.Indexed {
-		_, err = r.IndexComplete(ctx, db, "new", 0)
+		_, err = r.IndexComplete(ctx, db, GenNew, 0)
 	}
 	return err
 }

@@ -455,13 +455,26 @@ gen = string.format("%d", tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 10
 redis.call("HSET", KEYS[1], "gen", gen, "rebuilt_rows", ARGV[2])
 return gen`)
 
-// IndexComplete marks a database's index complete (built from Notion,
-// migrated, or new and empty) with a new generation marker, unless it has
-// one, and returns the marker. rows is recorded for the log of executors
-// that waited for the rebuild.
-func (r *RDB) IndexComplete(ctx context.Context, db, token string, rows int) (string, error) {
-	gen, err := genScript.Run(ctx, r.c, []string{IndexMetaKey(db)}, token, rows).Text()
+// How an index became complete, the end of its generation marker.
+const (
+	GenNew      = "new"      // the database was just created: no rows
+	GenMigrated = "migrated" // converted from the JSON index, nothing lost
+	GenRebuilt  = "rebuilt"  // rebuilt from Notion: Redis had lost it
+)
+
+// IndexComplete marks a database's index complete with a new generation
+// marker "<server ms>-<kind>", unless it has one, and returns the marker.
+// rows is recorded for the log of executors that waited for a rebuild.
+func (r *RDB) IndexComplete(ctx context.Context, db, kind string, rows int) (string, error) {
+	gen, err := genScript.Run(ctx, r.c, []string{IndexMetaKey(db)}, kind, rows).Text()
 	return gen, wrap("mark index of "+db+" complete", err)
+}
+
+// GenKind is how the index of a generation marker became complete (GenNew,
+// GenMigrated, GenRebuilt).
+func GenKind(gen string) string {
+	_, kind, _ := strings.Cut(gen, "-")
+	return kind
 }
 
 // IndexState is what the meta hash says about an index.

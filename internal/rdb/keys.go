@@ -31,13 +31,15 @@ func IndexMetaKey(db string) string { return Prefix + "db:{" + db + "}:ix" }
 func LegacyIndexKey(db string) string { return Prefix + "db:{" + db + "}:index" }
 
 // ClaimKey is a short-lived lock on one primary key of one database, so two
-// writers of a new key never create two pages.
+// writers of a new key never create two pages. The keys "\x00provision"
+// (creating the database) and "\x00index" (rebuilding its index while other
+// executors wait) cannot be primary keys.
 func ClaimKey(db, key string) string { return Prefix + "db:{" + db + "}:claim:" + key }
 
-// IntentKey is a hash primary key → time of a create that was sent to
-// Notion but not yet recorded in the index. A leftover intent means the
-// create may have been applied, so the next writer looks the key up in
-// Notion before creating again.
+// IntentKey is a hash primary key → time (Redis clock, Unix ms) of a
+// create that was sent to Notion but not yet recorded in the index. A
+// leftover intent means the create may have been applied, so the next
+// writer looks the key up in Notion before creating again.
 func IntentKey(db string) string { return Prefix + "db:{" + db + "}:intent" }
 
 // WaitMetaKey is the meta hash of the relations waiting for rows of a
