@@ -79,7 +79,7 @@ func decodeWaiters(target, v string) ([]Waiter, error) {
 			return out, bad
 		}
 		n := int(binary.BigEndian.Uint16(p))
-		if len(p) < 2+n {
+		if n < 2 || len(p) < 2+n {
 			return out, bad
 		}
 		rec, r := p[:2+n], p[4:2+n]
