@@ -295,3 +295,49 @@ func TestWaitersFileReplaceRemoveExpire(t *testing.T) {
 		t.Fatalf("WaitLen after expiry = %d", n)
 	}
 }
+
+func TestSeenKeysArePackedAndDroppedAtCycleEnd(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client()
+	r := rdb.New(c)
+	ctx := context.Background()
+	// A cycle begun by an older version left a plain set.
+	c.SAdd(ctx, rdb.SeenKey("s"), rdb.SeenMember("db", "old"))
+	for page := range 5 {
+		var seen []string
+		for i := range 100 {
+			seen = append(seen, rdb.SeenMember("db", fmt.Sprintf("k%d-%d", page, i)))
+		}
+		if ok, err := r.CommitPage(ctx, rdb.Commit{Sync: "s", Run: "r", Page: page, Mode: rdb.StateKeep, Seen: seen, HasMore: true}); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+	}
+	got, err := r.Seen(ctx, "s")
+	if err != nil || len(got) != 501 {
+		t.Fatalf("%d seen, %v; want 501", len(got), err)
+	}
+	if _, ok := got[rdb.SeenMember("db", "k3-42")]; !ok {
+		t.Fatal("a seen key is missing")
+	}
+	if _, ok := got[rdb.SeenMember("db", "old")]; !ok {
+		t.Fatal("the old set is not read")
+	}
+	ks, _ := c.Keys(ctx, rdb.SeenMetaKey("s")+":*").Result()
+	for _, k := range ks {
+		if enc, _ := c.ObjectEncoding(ctx, k).Result(); enc != "listpack" {
+			t.Fatalf("%s is %s", k, enc)
+		}
+	}
+	if err := r.ResetState(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.Seen(ctx, "s"); len(got) != 0 {
+		t.Fatalf("%d seen after a state reset", len(got))
+	}
+	if _, err := r.CommitPage(ctx, rdb.Commit{Sync: "s", Run: "r", Page: 5, Mode: rdb.StateReset, Seen: []string{"x"}, EndCycle: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.Keys(ctx, "*seen*").Result(); len(n) != 0 {
+		t.Fatalf("keys left after the cycle ended: %v", n)
+	}
+}

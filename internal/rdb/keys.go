@@ -57,8 +57,14 @@ func LegacyPendingKey(db string) string { return Prefix + "db:{" + db + "}:pendi
 // SyncKey is a hash with a sync's committed state and page bookkeeping.
 func SyncKey(sync string) string { return Prefix + "sync:{" + sync + "}" }
 
-// SeenKey is a set of "<database>\x00<primary key>" seen in the current
-// replace cycle of a sync, for the final mark-and-sweep.
+// SeenMetaKey is the meta hash of the "<database>\x00<primary key>" seen in
+// the current replace cycle of a sync, for the final mark-and-sweep; they
+// are fields (with empty values) of its buckets SeenMetaKey(sync)+":<n>",
+// packed like the index's (buckets.go).
+func SeenMetaKey(sync string) string { return Prefix + "sync:{" + sync + "}:seenix" }
+
+// SeenKey is the seen set of synq versions before SeenMetaKey (a plain
+// set); a cycle under way at an upgrade is read from both.
 func SeenKey(sync string) string { return Prefix + "sync:{" + sync + "}:seen" }
 
 // RunKey is a hash with one run's record and counters. It shares the

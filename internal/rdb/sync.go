@@ -77,7 +77,11 @@ func (r *RDB) Seen(ctx context.Context, sync string) (map[string]struct{}, error
 	for _, m := range members {
 		out[m] = struct{}{}
 	}
-	return out, nil
+	err = r.scanBuckets(ctx, SeenMetaKey(sync), func(m, _ string) error {
+		out[m] = struct{}{}
+		return nil
+	})
+	return out, wrap("read seen keys of sync "+sync, err)
 }
 
 // SeenMember is the member of the seen set for a key of a database.
@@ -117,7 +121,7 @@ var ErrOutOfOrder = fmt.Errorf("rdb: page committed out of order")
 // seen keys and counters change together or not at all. It returns 0 when
 // the page was already committed (a redelivered task), 1 when committed,
 // -1 when out of order.
-var commitScript = redis.NewScript(`
+var commitScript = redis.NewScript(bucketLua + `
 local run = redis.call("HGET", KEYS[1], "run")
 local pages = tonumber(redis.call("HGET", KEYS[1], "run_pages") or "0")
 local page = tonumber(ARGV[2])
@@ -135,12 +139,14 @@ elseif ARGV[3] == "reset" then
 end
 local nseen = tonumber(ARGV[6])
 local i = 7
+local l, s = layout(KEYS[4])
 for j = 1, nseen do
-  redis.call("SADD", KEYS[2], ARGV[i])
+  if redis.call("HSET", bucket(KEYS[4], l, s, ARGV[i]), ARGV[i], "") == 1 then l, s = added(KEYS[4], l, s, 1) end
   i = i + 1
 end
 if ARGV[i] == "1" then
   redis.call("DEL", KEYS[2])
+  dropall(KEYS[4])
   redis.call("HDEL", KEYS[1], "cycle_started")
 end
 i = i + 1
@@ -171,7 +177,7 @@ func (r *RDB) CommitPage(ctx context.Context, c Commit) (committed bool, err err
 	for k, v := range c.Counters {
 		args = append(args, k, v)
 	}
-	keys := []string{SyncKey(c.Sync), SeenKey(c.Sync), RunKey(c.Sync, c.Run)}
+	keys := []string{SyncKey(c.Sync), SeenKey(c.Sync), RunKey(c.Sync, c.Run), SeenMetaKey(c.Sync)}
 	n, err := commitScript.Run(ctx, r.c, keys, args...).Int()
 	if err != nil {
 		return false, wrap(fmt.Sprintf("commit page %d of run %s of sync %s", c.Page, c.Run, c.Sync), err)
@@ -207,6 +213,7 @@ func (r *RDB) ResetState(ctx context.Context, sync string) error {
 	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HDel(ctx, SyncKey(sync), "state", "cycle_started")
 		p.Del(ctx, SeenKey(sync))
+		dropScript.Eval(ctx, p, []string{SeenMetaKey(sync)}) // Run cannot load a script inside MULTI
 		return nil
 	})
 	return wrap("reset state of sync "+sync, err)
