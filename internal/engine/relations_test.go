@@ -196,12 +196,14 @@ func TestWaitingRelationsAreGivenUpAfterTheTTL(t *testing.T) {
 	lw := newLinksWorld()
 	e := newEnv(t, lw.w)
 	ctx := context.Background()
+	// The first run's executor waits an hour, the second's a second (a
+	// slow first run must not expire its own waiters).
 	eng := e.engineWith(func(c *engine.Config) { c.PendingTTL = time.Second })
 	for i := range 150 {
 		lw.linksF.add(key(i), "never-"+strconv.Itoa(i))
 	}
 	var l logs
-	res := e.run(eng, "linksSync", l.logger())
+	res := e.run(e.eng, "linksSync", l.logger())
 	if res.Pages != 2 || res.Counters["unresolved"] != 150 || res.Counters["relations_dropped"] != 0 {
 		t.Fatalf("first run: %+v", res)
 	}
@@ -237,11 +239,11 @@ func TestExpiryCompletesWaitersWhoseRowArrived(t *testing.T) {
 	e := newEnv(t, lw.w)
 	eng := e.engineWith(func(c *engine.Config) { c.PendingTTL = time.Second })
 	lw.linksF.add("l1", "t1")
-	e.run(eng, "linksSync", quiet)
+	e.run(e.eng, "linksSync", quiet)
 	// t1 is written behind synq's back of the waiters: straight into the
 	// index, as a writer that raced us would have.
 	lw.targetsF.push(synq.Upsert("t1", nil))
-	hidden := e.engineWith(func(c *engine.Config) { c.PendingTTL = time.Second })
+	hidden := e.newEngine()
 	ctx := context.Background()
 	ws, _ := e.rdb.Waiters(ctx, "targets", []string{"t1"})
 	if err := e.rdb.RemoveWaiters(ctx, "targets", ws); err != nil {
