@@ -117,9 +117,25 @@ func (e *Engine) repairIndex(ctx context.Context, db string, log *slog.Logger) e
 			return fmt.Errorf("database %q: waiting for another executor to rebuild the key index: %w", db, err)
 		}
 	}
-	release := e.holdClaim(ctx, db, indexLockKey, indexLockTTL, log)
-	defer release()
+	// A big database takes longer to rebuild (one query per 100 rows) than
+	// a page may run: the work goes on, holding the claim, if the page ends.
+	bg := context.WithoutCancel(ctx)
+	release := e.holdClaim(bg, db, indexLockKey, indexLockTTL, log)
+	done := make(chan error, 1)
+	go func() {
+		defer release()
+		done <- e.fillIndex(bg, db, ids, log)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("database %q: rebuilding the key index takes longer than this page may run; it goes on in the background and the page will be retried: %w", db, ctx.Err())
+	}
+}
 
+// fillIndex migrates or rebuilds db's index; the caller holds the claim.
+func (e *Engine) fillIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, log *slog.Logger) error {
 	// Another executor may have finished between our last look and our claim.
 	res, err := e.rdb.IndexLookup(ctx, db, nil)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/synqhq/synq/internal/engine"
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/testutil/notiontest"
 )
 
 // The bug this guards against: an executor that keeps running while Redis
@@ -383,4 +384,46 @@ func (e *env) related(db, key, prop, relatedDB string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// A rebuild that outlasts its page (a big database: one query per 100
+// rows) goes on in the background; the retried page waits for it instead
+// of starting another.
+func TestSlowRebuildOutlivesItsPage(t *testing.T) {
+	src := newSource(250)
+	e := newEnv(t, itemsWorker(src))
+	ctx := context.Background()
+	e.cycle("itemsBackfill")
+	slow, err := notion.New(notion.Config{BaseURL: e.emu.URL(), Token: notiontest.Token, Logger: quiet,
+		Before: func(ctx context.Context, r notion.Request) error {
+			if r.Route == "POST /v1/data_sources/{id}/query" {
+				time.Sleep(300 * time.Millisecond)
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := e.engineWith(func(c *engine.Config) { c.Notion = slow })
+	if err := e.redis.Client().FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.emu.ResetStats()
+	short, cancel := context.WithTimeout(ctx, 400*time.Millisecond)
+	defer cancel()
+	_, err = eng.RunPage(short, engine.PageRequest{Sync: "itemsBackfill", Run: "slow", Page: 0, Logger: quiet})
+	if err == nil || !strings.Contains(err.Error(), "goes on in the background") {
+		t.Fatalf("page with a deadline shorter than the rebuild: err = %v", err)
+	}
+	// The retry (another executor) waits for the rebuild in progress.
+	res := e.run(e.newEngine(), "itemsBackfill", quiet)
+	if res.Counters["created"] != 0 {
+		t.Fatalf("counters %v", res.Counters)
+	}
+	if _, routes := e.calls(); routes["POST /v1/data_sources/{id}/query"] != 3 {
+		t.Fatalf("%d queries, want one rebuild of 250 rows (3): %v", routes["POST /v1/data_sources/{id}/query"], routes)
+	}
+	if n := len(e.rows("items")); n != 250 {
+		t.Fatalf("%d rows", n)
+	}
 }
