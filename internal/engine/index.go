@@ -8,6 +8,7 @@ import (
 
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/spec"
 )
 
 // indexLockKey is the claim that makes one executor rebuild a database's
@@ -58,17 +59,26 @@ func (e *Engine) indexGen(ctx context.Context, db string, log *slog.Logger) (str
 	return "", fmt.Errorf("database %q: the key index is still missing from Redis after rebuilding it", db)
 }
 
-// sweepable says whether a replace cycle that began at cycleStart may
-// sweep db: not when its index was rebuilt from Notion since (Redis lost
-// data during the cycle, and with it what the cycle had seen).
-func (e *Engine) sweepable(ctx context.Context, db string, cycleStart int64, log *slog.Logger) (bool, error) {
-	gen, err := e.indexGen(ctx, db, log)
+// sweepable says whether the replace cycle of s under way may sweep its
+// database: not when the index was rebuilt from Notion after the cycle had
+// committed pages (Redis lost data during the cycle, maybe what it saw). A
+// cycle that began after the loss, and rebuilt the index on its first
+// page, sweeps.
+func (e *Engine) sweepable(ctx context.Context, s *spec.Sync, log *slog.Logger) (bool, error) {
+	gen, err := e.indexGen(ctx, s.Database, log)
 	if err != nil {
 		return false, err
 	}
-	if at := rdb.GenTime(gen); rdb.GenKind(gen) == rdb.GenRebuilt && at.UnixNano() >= cycleStart {
+	if rdb.GenKind(gen) != rdb.GenRebuilt {
+		return true, nil
+	}
+	since, err := e.rdb.SeenSince(ctx, s.Key)
+	if err != nil {
+		return false, err
+	}
+	if at := rdb.GenTime(gen); !since.IsZero() && !at.Before(since) {
 		log.Warn("the key index was rebuilt during this replace cycle (Redis lost data), so the rows the cycle saw are not known: nothing is trashed this cycle; the next complete cycle removes rows that are gone upstream",
-			"database", db, "index_rebuilt_at", at.UTC(), "cycle_started", time.Unix(0, cycleStart).UTC())
+			"database", s.Database, "index_rebuilt_at", at.UTC(), "cycle_pages_since", since.UTC())
 		return false, nil
 	}
 	return true, nil

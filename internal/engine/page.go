@@ -142,7 +142,7 @@ func (e *Engine) sweep(ctx context.Context, s *spec.Sync, finalSeen []string, cy
 	if _, err := e.database(ctx, s.Database); err != nil {
 		return 0, err
 	}
-	if ok, err := e.sweepable(ctx, s.Database, cycleStart, log); err != nil || !ok {
+	if ok, err := e.sweepable(ctx, s, log); err != nil || !ok {
 		return 0, err
 	}
 	type victim struct{ key, page string }

@@ -312,6 +312,9 @@ func TestSeenKeysArePackedAndDroppedAtCycleEnd(t *testing.T) {
 			t.Fatal(ok, err)
 		}
 	}
+	if since, err := r.SeenSince(ctx, "s"); err != nil || time.Since(since) > time.Minute || time.Since(since) < -time.Minute {
+		t.Fatalf("SeenSince = %v, %v; want the first commit's server time", since, err)
+	}
 	got, err := r.Seen(ctx, "s")
 	if err != nil || len(got) != 501 {
 		t.Fatalf("%d seen, %v; want 501", len(got), err)
@@ -333,6 +336,9 @@ func TestSeenKeysArePackedAndDroppedAtCycleEnd(t *testing.T) {
 	}
 	if got, _ := r.Seen(ctx, "s"); len(got) != 0 {
 		t.Fatalf("%d seen after a state reset", len(got))
+	}
+	if since, _ := r.SeenSince(ctx, "s"); !since.IsZero() {
+		t.Fatalf("SeenSince after a reset = %v", since)
 	}
 	if _, err := r.CommitPage(ctx, rdb.Commit{Sync: "s", Run: "r", Page: 5, Mode: rdb.StateReset, Seen: []string{"x"}, EndCycle: true}); err != nil {
 		t.Fatal(err)

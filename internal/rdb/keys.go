@@ -60,7 +60,8 @@ func SyncKey(sync string) string { return Prefix + "sync:{" + sync + "}" }
 // SeenMetaKey is the meta hash of the "<database>\x00<primary key>" seen in
 // the current replace cycle of a sync, for the final mark-and-sweep; they
 // are fields (with empty values) of its buckets SeenMetaKey(sync)+":<n>",
-// packed like the index's (buckets.go).
+// packed like the index's (buckets.go). Its field "since" is when the
+// cycle first committed seen keys (Redis clock, ms).
 func SeenMetaKey(sync string) string { return Prefix + "sync:{" + sync + "}:seenix" }
 
 // SeenKey is the seen set of synq versions before SeenMetaKey (a plain

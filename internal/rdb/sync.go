@@ -84,6 +84,19 @@ func (r *RDB) Seen(ctx context.Context, sync string) (map[string]struct{}, error
 	return out, wrap("read seen keys of sync "+sync, err)
 }
 
+// SeenSince is when the current replace cycle of a sync first committed
+// seen keys (Redis server clock, ms precision); zero when none are.
+func (r *RDB) SeenSince(ctx context.Context, sync string) (time.Time, error) {
+	ms, err := r.c.HGet(ctx, SeenMetaKey(sync), "since").Int64()
+	if IsNil(err) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, wrap("read seen keys of sync "+sync, err)
+	}
+	return time.UnixMilli(ms), nil
+}
+
 // SeenMember is the member of the seen set for a key of a database.
 func SeenMember(db, key string) string { return db + "\x00" + key }
 
@@ -139,6 +152,10 @@ elseif ARGV[3] == "reset" then
 end
 local nseen = tonumber(ARGV[6])
 local i = 7
+if nseen > 0 and redis.call("EXISTS", KEYS[4]) == 0 then
+  local t = redis.call("TIME")
+  redis.call("HSET", KEYS[4], "since", tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
 local l, s = layout(KEYS[4])
 for j = 1, nseen do
   if redis.call("HSET", bucket(KEYS[4], l, s, ARGV[i]), ARGV[i], "") == 1 then l, s = added(KEYS[4], l, s, 1) end
