@@ -48,14 +48,11 @@ func (e *Engine) applyRows(ctx context.Context, sync, run string, rows []row, lo
 	}
 	entries := map[string]map[string]rdb.IndexEntry{}
 	for db, keys := range byDB {
-		ids, err := e.database(ctx, db)
-		if err != nil {
+		if _, err := e.database(ctx, db); err != nil {
 			return counters, seen, err
 		}
-		if err := e.ensureIndex(ctx, db, ids, log); err != nil {
-			return counters, seen, err
-		}
-		m, err := e.rdb.IndexGet(ctx, db, keys)
+		// The same round trip checks the index survived (and repairs it).
+		m, err := e.lookupIndex(ctx, db, keys, log)
 		if err != nil {
 			return counters, seen, err
 		}
@@ -221,11 +218,9 @@ func (e *Engine) applyClaimed(ctx context.Context, sync string, r row, up int64,
 	}
 	defer cl.release()
 	cur := cl.state.RowState
+	// A row with related rows still missing keeps its hash: the relation
+	// completes when they are written (relations.go), not by rewriting it.
 	hash := r.hash
-	if len(pending) > 0 {
-		// Rewrite the row once its related rows exist.
-		hash = ""
-	}
 	now := e.cfg.Now().UnixNano()
 	written := func(pageID string) rdb.IndexEntry {
 		return rdb.IndexEntry{PageID: pageID, Hash: hash, Upstream: max(up, cur.Entry.Upstream), Written: now}

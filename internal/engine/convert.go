@@ -90,7 +90,7 @@ func mergeOptions(have, want notion.PropertySchema) notion.PropertySchema {
 
 // encode turns a validated row's values into Notion values, resolving
 // people (email → user id) and relations (key → page id). It returns the
-// relation keys that could not be resolved yet, by property. Emails no
+// relation keys that are missing (not written yet), by property. Emails no
 // member has are left out and added to unknown (warned about once per
 // run by the caller, not once per row).
 func (e *Engine) encode(ctx context.Context, r row, log *slog.Logger, unknown *emailSet) (map[string]notion.PropertyValue, map[string][]string, error) {
@@ -99,16 +99,16 @@ func (e *Engine) encode(ctx context.Context, r row, log *slog.Logger, unknown *e
 	for name, v := range r.props {
 		switch v.Type {
 		case schema.TypeRelation:
-			nv, missing, err := e.encodeRelation(ctx, r.db.Schema[name], v.Keys)
+			nv, missing, err := e.encodeRelationRow(ctx, r, name, v.Keys)
 			if err != nil {
 				return nil, nil, fmt.Errorf("property %q: %w", name, err)
 			}
 			if len(missing) > 0 {
+				// Logged once per page with the others (settleRelations).
 				if pending == nil {
 					pending = map[string][]string{}
 				}
-				pending[name] = v.Keys
-				log.Warn("related rows not written yet; the relation is completed when they are", "database", r.db.Key, "key", r.change.Key, "property", name, "unresolved", missing)
+				pending[name] = missing
 			}
 			out[name] = nv
 		case schema.TypePeople:
@@ -214,14 +214,10 @@ func first(s []string) string {
 // index. Unresolved keys are left out of the value and returned.
 func (e *Engine) encodeRelation(ctx context.Context, p schema.Property, keys []string) (notion.PropertyValue, []string, error) {
 	related := p.Relation.Database
-	ids, err := e.database(ctx, related)
-	if err != nil {
+	if _, err := e.database(ctx, related); err != nil {
 		return notion.PropertyValue{}, nil, err
 	}
-	if err := e.ensureIndex(ctx, related, ids, e.log); err != nil {
-		return notion.PropertyValue{}, nil, err
-	}
-	m, err := e.rdb.IndexGet(ctx, related, keys)
+	m, err := e.lookupIndex(ctx, related, keys, pageLog(ctx, e.log))
 	if err != nil {
 		return notion.PropertyValue{}, nil, err
 	}

@@ -102,7 +102,10 @@ func (e *Engine) Preview(ctx context.Context, sync string, state json.RawMessage
 	}
 	entries := map[string]map[string]rdb.IndexEntry{}
 	for db, keys := range byDB {
-		m, err := e.rdb.IndexGet(ctx, db, keys)
+		if _, err := e.database(ctx, db); err != nil {
+			return Preview{}, err
+		}
+		m, err := e.lookupIndex(ctx, db, keys, log)
 		if err != nil {
 			return Preview{}, err
 		}

@@ -52,6 +52,9 @@ type Config struct {
 	// ProvisionBackoff is the first wait between provisioning attempts
 	// after a transient error, doubled up to a minute (default 1s).
 	ProvisionBackoff time.Duration
+	// PendingTTL is how long a relation waits for related rows that are
+	// not written yet before it is given up (default 24h).
+	PendingTTL time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -112,6 +115,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.ProvisionBackoff <= 0 {
 		cfg.ProvisionBackoff = time.Second
+	}
+	if cfg.PendingTTL <= 0 {
+		cfg.PendingTTL = 24 * time.Hour
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -66,16 +66,34 @@ func newEnvWith(t testing.TB, w *synq.Worker, o envOptions) *env {
 	return e
 }
 
-func (e *env) newEngine() *engine.Engine {
+func (e *env) newEngine() *engine.Engine { return e.engineWith(nil) }
+
+// engineWith is another executor's engine, its Config changed by the
+// env's engCfg and then by f.
+func (e *env) engineWith(f func(*engine.Config)) *engine.Engine {
 	cfg := engine.Config{Redis: e.rdb, Notion: e.notion, ParentPageID: notiontest.ParentPageID(), Set: e.set, Logger: quiet}
 	if e.engCfg != nil {
 		e.engCfg(&cfg)
+	}
+	if f != nil {
+		f(&cfg)
 	}
 	eng, err := engine.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return eng
+}
+
+// run runs a whole run of sync on eng, logging to log.
+func (e *env) run(eng *engine.Engine, sync string, log *slog.Logger) engine.CycleResult {
+	e.t.Helper()
+	runSeq++
+	res, err := eng.RunCycle(context.Background(), sync, fmt.Sprintf("%s-run-%d", sync, runSeq), log)
+	if err != nil {
+		e.t.Fatalf("run of %s: %v", sync, err)
+	}
+	return res
 }
 
 var runSeq int

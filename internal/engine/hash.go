@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/synqhq/synq/builder"
+	"github.com/synqhq/synq/internal/rdb"
 )
 
 // Content hashes end with a mark of what the row set besides its
@@ -37,7 +38,9 @@ func contentHash(props builder.Properties, icon, cover string) string {
 		return ""
 	}
 	sum := sha256.Sum256(b)
-	h := hex.EncodeToString(sum[:16])
+	// rdb stores hashes of this length compactly (8 bytes a row), the
+	// icon and cover marks as flags.
+	h := hex.EncodeToString(sum[:rdb.HashBytes])
 	if icon != "" || cover != "" {
 		h += markSep
 		if icon != "" {

@@ -8,69 +8,323 @@ import (
 
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/spec"
 )
 
-// ensureIndex rebuilds a database's key index from Notion when Redis does
-// not have it (first use of an adopted database, or Redis lost its data):
-// one query per 100 rows, never one lookup per row.
-func (e *Engine) ensureIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, log *slog.Logger) error {
-	if ids.Indexed {
-		return nil
+// indexLockKey is the claim that makes one executor rebuild a database's
+// index while the others wait; "\x00" cannot start a primary key.
+const indexLockKey = "\x00index"
+
+// indexLockTTL bounds how long a crashed rebuilder blocks the others; a
+// live one renews its claim every third of it.
+const indexLockTTL = 30 * time.Second
+
+// lookupIndex reads the index entries of keys. The same round trip checks
+// the index's generation marker: when Redis lost the index (or it was never
+// built, or is in the old format), it is rebuilt or migrated before the
+// caller writes anything, so lost Redis data never duplicates rows.
+func (e *Engine) lookupIndex(ctx context.Context, db string, keys []string, log *slog.Logger) (map[string]rdb.IndexEntry, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := e.rdb.IndexLookup(ctx, db, keys)
+		if err != nil {
+			return nil, err
+		}
+		if res.Gen != "" && !res.Legacy {
+			return res.Entries, nil
+		}
+		if attempt == 3 {
+			return nil, fmt.Errorf("database %q: the key index is still missing from Redis after rebuilding it %d times: is something deleting synq's keys?", db, attempt)
+		}
+		if err := e.repairIndex(ctx, db, log); err != nil {
+			return nil, err
+		}
 	}
+}
+
+// indexGen returns the generation of db's index, repairing it first when
+// it is missing.
+func (e *Engine) indexGen(ctx context.Context, db string, log *slog.Logger) (string, error) {
+	for attempt := 0; attempt < 3; attempt++ {
+		res, err := e.rdb.IndexLookup(ctx, db, nil)
+		if err != nil {
+			return "", err
+		}
+		if res.Gen != "" && !res.Legacy {
+			return res.Gen, nil
+		}
+		if err := e.repairIndex(ctx, db, log); err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("database %q: the key index is still missing from Redis after rebuilding it", db)
+}
+
+// sweepable says whether the replace cycle of s under way may sweep its
+// database: not when the index was rebuilt from Notion after the cycle had
+// committed pages (Redis lost data during the cycle, maybe what it saw). A
+// cycle that began after the loss, and rebuilt the index on its first
+// page, sweeps.
+func (e *Engine) sweepable(ctx context.Context, s *spec.Sync, log *slog.Logger) (bool, error) {
+	gen, err := e.indexGen(ctx, s.Database, log)
+	if err != nil {
+		return false, err
+	}
+	if rdb.GenKind(gen) != rdb.GenRebuilt {
+		return true, nil
+	}
+	since, err := e.rdb.SeenSince(ctx, s.Key)
+	if err != nil {
+		return false, err
+	}
+	if at := rdb.GenTime(gen); !since.IsZero() && !at.Before(since) {
+		log.Warn("the key index was rebuilt during this replace cycle (Redis lost data), so the rows the cycle saw are not known: nothing is trashed this cycle; the next complete cycle removes rows that are gone upstream",
+			"database", s.Database, "index_rebuilt_at", at.UTC(), "cycle_pages_since", since.UTC())
+		return false, nil
+	}
+	return true, nil
+}
+
+// repairIndex makes db's index complete again: it restores the database's
+// ids if Redis lost them too, then one executor (holding the index claim)
+// migrates an old-format index or rebuilds it from Notion while the others
+// wait for its generation marker.
+func (e *Engine) repairIndex(ctx context.Context, db string, log *slog.Logger) error {
 	mu := e.indexLock(db)
 	mu.Lock()
 	defer mu.Unlock()
-	for {
-		cur, ok, err := e.rdb.GetDatabase(ctx, db)
+	ids, err := e.recoverDatabase(ctx, db, log)
+	if err != nil {
+		return err
+	}
+	waited, migration := false, false
+	for first := true; ; first = false {
+		res, err := e.rdb.IndexLookup(ctx, db, nil)
 		if err != nil {
 			return err
 		}
-		if ok && cur.Indexed {
-			e.markIndexed(db)
+		if first {
+			migration = res.Legacy
+		}
+		if res.Gen != "" && !res.Legacy {
+			if waited && migration {
+				log.Info("another executor migrated the key index to the compact format", "database", db)
+			} else if waited {
+				st, _ := e.rdb.IndexInfo(ctx, db)
+				log.Warn(fmt.Sprintf("Redis lost synq's data: another executor rebuilt the index of database %q from Notion (%d rows)%s", db, st.RebuiltRows, stateClause(ctx)),
+					"database", db, "rows", st.RebuiltRows)
+			}
 			return nil
 		}
-		got, err := e.rdb.Claim(ctx, db, provisionKey, e.token, e.cfg.ClaimTTL*4)
+		got, err := e.rdb.Claim(ctx, db, indexLockKey, e.token, indexLockTTL)
 		if err != nil {
 			return err
 		}
 		if got {
 			break
 		}
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
-			return err
+		waited = true
+		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+			return fmt.Errorf("database %q: waiting for another executor to rebuild the key index: %w", db, err)
 		}
 	}
-	defer func() { _ = e.rdb.Release(context.WithoutCancel(ctx), db, provisionKey, e.token) }()
+	// A big database takes longer to rebuild (one query per 100 rows) than
+	// a page may run: the work goes on, holding the claim, if the page ends.
+	bg := context.WithoutCancel(ctx)
+	release := e.holdClaim(bg, db, indexLockKey, indexLockTTL, log)
+	done := make(chan error, 1)
+	go func() {
+		defer release()
+		done <- e.fillIndex(bg, db, ids, log)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("database %q: rebuilding the key index takes longer than this page may run; it goes on in the background and the page will be retried: %w", db, ctx.Err())
+	}
+}
+
+// fillIndex migrates or rebuilds db's index; the caller holds the claim.
+func (e *Engine) fillIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, log *slog.Logger) error {
+	// Another executor may have finished between our last look and our claim.
+	res, err := e.rdb.IndexLookup(ctx, db, nil)
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.Legacy:
+		return e.migrateIndex(ctx, db, log)
+	case res.Gen != "":
+		return nil
+	}
+	rows, err := e.rebuildIndex(ctx, db, ids)
+	if err != nil {
+		return err
+	}
+	log.Warn(fmt.Sprintf("Redis lost synq's data: rebuilt the index of database %q from Notion (%d rows)%s", db, rows, stateClause(ctx)),
+		"database", db, "rows", rows)
+	return nil
+}
+
+// rebuildIndex fills db's index from its data source (100 rows a request,
+// never a lookup per row) and marks it complete. Entries written meanwhile
+// by executors that were mid-page when Redis lost its data are kept: they
+// know the rows' content hashes.
+func (e *Engine) rebuildIndex(ctx context.Context, db string, ids rdb.DatabaseIDs) (int, error) {
 	d := e.set.Databases[db]
-	entries := map[string]rdb.IndexEntry{}
-	dups := 0
+	batch := make(map[string]rdb.IndexEntry, 100)
+	rows := 0
+	flush := func() error {
+		_, err := e.rdb.IndexAddMissing(ctx, db, batch)
+		clear(batch)
+		return err
+	}
 	err := e.notion.QueryAll(ctx, ids.DataSourceID, notion.QueryRequest{PageSize: 100}, func(p *notion.Page) error {
 		key := p.Properties[d.PrimaryKey].Text()
 		if key == "" {
 			return nil
 		}
-		if _, dup := entries[key]; dup {
-			dups++
+		rows++
+		// The content hash is unknown: the row is rewritten once on its
+		// next upsert, then costs nothing.
+		if _, dup := batch[key]; !dup {
+			batch[key] = rdb.IndexEntry{PageID: p.ID}
 		}
-		// The hash is unknown: the row is rewritten once on its next upsert.
-		entries[key] = rdb.IndexEntry{PageID: p.ID}
+		if len(batch) >= 100 {
+			return flush()
+		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("database %q: rebuild the key index from Notion: %w", db, err)
+	if err == nil {
+		err = flush()
 	}
-	if err := e.rdb.IndexReplace(ctx, db, entries); err != nil {
+	if err != nil {
+		return rows, fmt.Errorf("database %q: rebuild the key index from Notion: %w", db, err)
+	}
+	if _, err := e.rdb.IndexComplete(ctx, db, rdb.GenRebuilt, rows); err != nil {
+		return rows, err
+	}
+	return rows, nil
+}
+
+// migrateIndex converts an index of the old JSON format (and the old
+// pending relations) into the compact one, without a Notion call.
+func (e *Engine) migrateIndex(ctx context.Context, db string, log *slog.Logger) error {
+	batch := make(map[string]rdb.IndexEntry, 100)
+	rows := 0
+	flush := func() error {
+		_, err := e.rdb.IndexAddMissing(ctx, db, batch)
+		clear(batch)
 		return err
 	}
-	log.Info("rebuilt key index from Notion", "database", db, "rows", len(entries), "duplicate_keys", dups)
-	e.markIndexed(db)
+	err := e.rdb.LegacyIndexScan(ctx, db, func(key string, en rdb.IndexEntry) error {
+		rows++
+		batch[key] = en
+		if len(batch) >= 100 {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return fmt.Errorf("database %q: migrate the key index to the compact format: %w", db, err)
+	}
+	if err := e.migratePending(ctx, db, log); err != nil {
+		return err
+	}
+	if _, err := e.rdb.IndexComplete(ctx, db, rdb.GenMigrated, rows); err != nil {
+		return err
+	}
+	if err := e.rdb.DropLegacyIndex(ctx, db); err != nil {
+		return err
+	}
+	log.Info("migrated the key index to the compact format", "database", db, "rows", rows)
 	return nil
 }
 
-func (e *Engine) markIndexed(db string) {
+// recoverDatabase returns db's ids from Redis; when Redis lost them, it
+// restores the ids this process knows (after checking the data source is
+// still there) or finds the database in Notion (search and adopt), never
+// creating a second database for rows that exist.
+func (e *Engine) recoverDatabase(ctx context.Context, db string, log *slog.Logger) (rdb.DatabaseIDs, error) {
+	ids, ok, err := e.rdb.GetDatabase(ctx, db)
+	if err != nil || ok {
+		return ids, err
+	}
 	e.provMu.Lock()
-	defer e.provMu.Unlock()
-	ids := e.provisioned[db]
-	ids.Indexed = true
-	e.provisioned[db] = ids
+	mem, known := e.provisioned[db]
+	e.provMu.Unlock()
+	if known {
+		for {
+			got, err := e.rdb.Claim(ctx, db, provisionKey, e.token, 2*time.Minute)
+			if err != nil {
+				return ids, err
+			}
+			if got {
+				break
+			}
+			if err := sleep(ctx, 200*time.Millisecond); err != nil {
+				return ids, err
+			}
+		}
+		defer func() { _ = e.rdb.Release(context.WithoutCancel(ctx), db, provisionKey, e.token) }()
+		if ids, ok, err := e.rdb.GetDatabase(ctx, db); err != nil || ok {
+			return ids, err
+		}
+		ds, err := e.notion.GetDataSource(ctx, mem.DataSourceID)
+		if err == nil && !ds.InTrash {
+			ids = rdb.DatabaseIDs{DatabaseID: mem.DatabaseID, DataSourceID: mem.DataSourceID, SchemaHash: mem.SchemaHash}
+			if err := e.rdb.SetDatabase(ctx, db, ids); err != nil {
+				return ids, err
+			}
+			log.Warn("Redis lost the ids of a Notion database; restored them after checking the data source in Notion", "database", db, "data_source_id", ids.DataSourceID)
+			return ids, nil
+		}
+		if err != nil && !notion.IsNotFound(err) {
+			return ids, fmt.Errorf("database %q: Redis lost its ids; checking data source %s in Notion: %w", db, mem.DataSourceID, err)
+		}
+		e.provMu.Lock()
+		delete(e.provisioned, db)
+		e.provMu.Unlock()
+	}
+	// Search Notion for it, as a fresh executor does at start-up.
+	if err := e.Provision(ctx); err != nil {
+		return ids, err
+	}
+	ids, ok, err = e.rdb.GetDatabase(ctx, db)
+	if err == nil && !ok {
+		err = fmt.Errorf("database %q: its ids are missing from Redis right after provisioning it: is something deleting synq's keys?", db)
+	}
+	return ids, err
+}
+
+// holdClaim keeps a claim alive until the returned function releases it.
+func (e *Engine) holdClaim(ctx context.Context, db, key string, ttl time.Duration, log *slog.Logger) func() {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if ok, err := e.rdb.ExtendClaim(ctx, db, key, e.token, ttl); err == nil && !ok {
+					log.Warn("lost the claim on rebuilding the key index (it expired); another executor may rebuild it too, which is harmless", "database", db)
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+		_ = e.rdb.Release(context.WithoutCancel(ctx), db, key, e.token)
+	}
 }

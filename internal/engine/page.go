@@ -84,9 +84,11 @@ func (e *Engine) RunPage(ctx context.Context, req PageRequest) (PageResult, erro
 	if (st.Run == req.Run && st.RunPages != req.Page) || (st.Run != req.Run && req.Page != 0) {
 		return PageResult{}, fmt.Errorf("sync %q: run %s page %d arrived out of order (committed: run %s, %d pages): %w", req.Sync, req.Run, req.Page, st.Run, st.RunPages, rdb.ErrOutOfOrder)
 	}
+	// A sync without committed state is on its first run, or Redis lost it.
+	ctx, _ = withPageInfo(ctx, st.Run == "" && st.State == nil, log)
 	var cycleStart int64
 	if s.Mode == spec.Replace {
-		t, err := e.rdb.BeginCycle(ctx, req.Sync, e.cfg.Now())
+		t, err := e.rdb.BeginCycle(ctx, req.Sync) // the Redis server's clock
 		if err != nil {
 			return PageResult{}, err
 		}
@@ -105,8 +107,8 @@ func (e *Engine) RunPage(ctx context.Context, req PageRequest) (PageResult, erro
 	if err != nil {
 		return PageResult{}, err
 	}
-	if err := e.retryPending(ctx, s, log, counters); err != nil {
-		log.Warn("could not retry pending relations; they stay pending", "err", err)
+	if err := e.settleRelations(ctx, s, rows, !page.HasMore, log, counters); err != nil {
+		log.Warn("could not settle relations waiting for rows; they stay waiting", "err", err)
 	}
 	final := !page.HasMore
 	c := rdb.Commit{Sync: req.Sync, Run: req.Run, Page: req.Page, HasMore: page.HasMore, Counters: counters, Mode: rdb.StateKeep}
@@ -221,11 +223,10 @@ func (e *Engine) sweep(ctx context.Context, s *spec.Sync, finalSeen []string, cy
 	for _, m := range finalSeen {
 		seen[m] = struct{}{}
 	}
-	ids, err := e.database(ctx, s.Database)
-	if err != nil {
+	if _, err := e.database(ctx, s.Database); err != nil {
 		return 0, "", err
 	}
-	if err := e.ensureIndex(ctx, s.Database, ids, log); err != nil {
+	if ok, err := e.sweepable(ctx, s, log); err != nil || !ok {
 		return 0, "", err
 	}
 	type victim struct{ key, page string }

@@ -13,35 +13,61 @@ package rdb
 const Prefix = "synq:"
 
 // DatabaseKey is a hash with the Notion ids of a managed database
-// (database_id, data_source_id), the hash of the schema last migrated and
-// whether the key index has been built.
+// (database_id, data_source_id) and the hash of the schema last migrated.
 func DatabaseKey(db string) string { return Prefix + "db:{" + db + "}" }
 
-// IndexKey is a hash primary key → index entry (page id, content hash,
-// upstream updated-at) for one managed database.
-func IndexKey(db string) string { return Prefix + "db:{" + db + "}:index" }
+// IndexMetaKey is the meta hash of a database's key index: the generation
+// marker "gen" (set when the index is complete: built from Notion, migrated,
+// or new; missing after Redis lost it), the rows the last rebuild found
+// ("rebuilt_rows") and the bucket layout ("l", "s", "n"; buckets.go). The
+// index itself is spread over the buckets IndexMetaKey(db)+":<n>", hashes
+// primary key → compact binary entry (page id, content hash, upstream and
+// written times; index.go).
+func IndexMetaKey(db string) string { return Prefix + "db:{" + db + "}:ix" }
+
+// LegacyIndexKey is the index of synq versions before the compact format:
+// one hash primary key → JSON entry. It is migrated, then deleted, by the
+// first executor that finds it.
+func LegacyIndexKey(db string) string { return Prefix + "db:{" + db + "}:index" }
 
 // ClaimKey is a short-lived lock on one primary key of one database: a
 // writer holds it while it writes the row to Notion, so two writers of a
 // new key never create two pages and two writers of a row never leave
-// Notion with the older of their contents (see write.go).
+// Notion with the older of their contents (see write.go). The keys
+// "\x00provision" (creating the database) and "\x00index" (rebuilding its
+// index while other executors wait) cannot be primary keys.
 func ClaimKey(db, key string) string { return Prefix + "db:{" + db + "}:claim:" + key }
 
-// IntentKey is a hash primary key → time of a create that was sent to
-// Notion but not yet recorded in the index. A leftover intent means the
-// create may have been applied, so the next writer looks the key up in
-// Notion before creating again.
+// IntentKey is a hash primary key → time (Redis clock, Unix ms) of a
+// create that was sent to Notion but not yet recorded in the index. A
+// leftover intent means the create may have been applied, so the next
+// writer looks the key up in Notion before creating again.
 func IntentKey(db string) string { return Prefix + "db:{" + db + "}:intent" }
 
-// PendingKey is a hash "<primary key>\x00<property>" → JSON list of related
-// primary keys that could not be resolved yet.
-func PendingKey(db string) string { return Prefix + "db:{" + db + "}:pending" }
+// WaitMetaKey is the meta hash of the relations waiting for rows of a
+// database: bucket layout ("l", "s", "n") and the expiry sweep's cursor
+// ("cur"). Its buckets WaitMetaKey(db)+":<n>" are hashes primary key of a
+// row not written yet → the relation values waiting for it (waiters.go),
+// each with the time it began waiting; they are dropped after a TTL.
+func WaitMetaKey(db string) string { return Prefix + "db:{" + db + "}:wt" }
+
+// LegacyPendingKey is the pending-relation hash of synq versions before
+// WaitMetaKey ("<primary key>\x00<property>" → JSON); migrated with the
+// index.
+func LegacyPendingKey(db string) string { return Prefix + "db:{" + db + "}:pending" }
 
 // SyncKey is a hash with a sync's committed state and page bookkeeping.
 func SyncKey(sync string) string { return Prefix + "sync:{" + sync + "}" }
 
-// SeenKey is a set of "<database>\x00<primary key>" seen in the current
-// replace cycle of a sync, for the final mark-and-sweep.
+// SeenMetaKey is the meta hash of the "<database>\x00<primary key>" seen in
+// the current replace cycle of a sync, for the final mark-and-sweep; they
+// are fields (with empty values) of its buckets SeenMetaKey(sync)+":<n>",
+// packed like the index's (buckets.go). Its field "since" is when the
+// cycle first committed seen keys (Redis clock, ms).
+func SeenMetaKey(sync string) string { return Prefix + "sync:{" + sync + "}:seenix" }
+
+// SeenKey is the seen set of synq versions before SeenMetaKey (a plain
+// set); a cycle under way at an upgrade is read from both.
 func SeenKey(sync string) string { return Prefix + "sync:{" + sync + "}:seen" }
 
 // RunKey is a hash with one run's record and counters. It shares the

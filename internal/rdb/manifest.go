@@ -165,6 +165,7 @@ func (r *RDB) Forget(ctx context.Context, sync string) error {
 			p.Del(ctx, RunKey(sync, id), RunLogKey(sync, id), RunPagesKey(sync, id))
 		}
 		p.Del(ctx, SyncKey(sync), SeenKey(sync), RunsKey(sync))
+		dropScript.Eval(ctx, p, []string{SeenMetaKey(sync)}) // Run cannot load a script inside MULTI
 		p.HDel(ctx, RegistryKey(), sync)
 		return nil
 	})

@@ -41,7 +41,7 @@ func TestCommitPageIsAtomicAndIdempotent(t *testing.T) {
 		t.Fatalf("commit of page 2 after 0: err=%v, want ErrOutOfOrder", err)
 	}
 	// The final page of a replace cycle resets state and the seen set.
-	if _, err := r.BeginCycle(ctx, "s", time.Now()); err != nil {
+	if _, err := r.BeginCycle(ctx, "s"); err != nil {
 		t.Fatal(err)
 	}
 	res, err = r.CommitPage(ctx, rdb.Commit{Sync: "s", Run: "r1", Page: 1, Mode: rdb.StateReset, EndCycle: true})
@@ -59,31 +59,10 @@ func TestCommitPageIsAtomicAndIdempotent(t *testing.T) {
 	}
 }
 
-func TestIndexReplaceAndClaims(t *testing.T) {
+func TestClaims(t *testing.T) {
 	srv := redistest.Start(t)
 	r := rdb.New(srv.Client())
 	ctx := context.Background()
-	if err := r.SetDatabase(ctx, "tickets", rdb.DatabaseIDs{DatabaseID: "d", DataSourceID: "ds"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.IndexSet(ctx, "tickets", "old", rdb.IndexEntry{PageID: "p0"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.IndexReplace(ctx, "tickets", map[string]rdb.IndexEntry{"a": {PageID: "p1", Hash: "h"}}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := r.IndexGet(ctx, "tickets", []string{"a", "old", "missing"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1 || got["a"].PageID != "p1" {
-		t.Fatalf("index after replace = %v", got)
-	}
-	ids, ok, _ := r.GetDatabase(ctx, "tickets")
-	if !ok || !ids.Indexed || ids.DataSourceID != "ds" {
-		t.Fatalf("database ids = %+v ok=%v", ids, ok)
-	}
-
 	won, _ := r.Claim(ctx, "tickets", "k", "t1", time.Minute)
 	lost, _ := r.Claim(ctx, "tickets", "k", "t2", time.Minute)
 	if !won || lost {

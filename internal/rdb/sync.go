@@ -44,13 +44,23 @@ func (r *RDB) GetSync(ctx context.Context, sync string) (SyncState, error) {
 	return s, nil
 }
 
+// beginCycleScript stamps a cycle's start with the server's time (Unix
+// nanoseconds, millisecond precision like IndexEntry.Written) unless a
+// cycle is under way, and returns the start.
+var beginCycleScript = redis.NewScript(`
+local v = redis.call("HGET", KEYS[1], "cycle_started")
+if v then return v end
+local t = redis.call("TIME")
+v = string.format("%d", tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) .. "000000"
+redis.call("HSET", KEYS[1], "cycle_started", v)
+return v`)
+
 // BeginCycle records the start of a replace cycle unless one is under way,
-// and returns when the current cycle started.
-func (r *RDB) BeginCycle(ctx context.Context, sync string, now time.Time) (time.Time, error) {
-	if err := r.c.HSetNX(ctx, SyncKey(sync), "cycle_started", now.UnixNano()).Err(); err != nil {
-		return time.Time{}, wrap("begin cycle of sync "+sync, err)
-	}
-	v, err := r.c.HGet(ctx, SyncKey(sync), "cycle_started").Int64()
+// and returns when the current cycle started. The time is the Redis
+// server's, the clock IndexSet stamps rows with, so a sweep's comparison of
+// the two never depends on executors' clocks.
+func (r *RDB) BeginCycle(ctx context.Context, sync string) (time.Time, error) {
+	v, err := beginCycleScript.Run(ctx, r.c, []string{SyncKey(sync)}).Int64()
 	if err != nil {
 		return time.Time{}, wrap("begin cycle of sync "+sync, err)
 	}
@@ -68,7 +78,24 @@ func (r *RDB) Seen(ctx context.Context, sync string) (map[string]struct{}, error
 	for _, m := range members {
 		out[m] = struct{}{}
 	}
-	return out, nil
+	err = r.scanBuckets(ctx, SeenMetaKey(sync), func(m, _ string) error {
+		out[m] = struct{}{}
+		return nil
+	})
+	return out, wrap("read seen keys of sync "+sync, err)
+}
+
+// SeenSince is when the current replace cycle of a sync first committed
+// seen keys (Redis server clock, ms precision); zero when none are.
+func (r *RDB) SeenSince(ctx context.Context, sync string) (time.Time, error) {
+	ms, err := r.c.HGet(ctx, SeenMetaKey(sync), "since").Int64()
+	if IsNil(err) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, wrap("read seen keys of sync "+sync, err)
+	}
+	return time.UnixMilli(ms), nil
 }
 
 // SeenMember is the member of the seen set for a key of a database.
@@ -148,7 +175,10 @@ var ErrOutOfOrder = fmt.Errorf("rdb: page committed out of order")
 // step. It returns {0} when the page was already committed (a
 // redelivered task), {-1} when out of order, {1, next, task|status}
 // when committed.
-var commitScript = redis.NewScript(luaLib + `
+//
+// The seen keys live in packed buckets (SeenMetaKey); the plain set of
+// older versions (SeenKey) is only ever read and dropped.
+var commitScript = redis.NewScript(luaLib + bucketLua + `
 local a = cjson.decode(ARGV[1])
 local run = redis.call("HGET", KEYS[1], "run")
 local pages = tonumber(redis.call("HGET", KEYS[1], "run_pages") or "0")
@@ -165,17 +195,25 @@ if a.mode == "set" then
 elseif a.mode == "reset" then
   redis.call("HDEL", KEYS[1], "state")
 end
-for _, m in ipairs(a.seen) do redis.call("SADD", KEYS[2], m) end
+if #a.seen > 0 and redis.call("EXISTS", KEYS[6]) == 0 then
+  local t = redis.call("TIME")
+  redis.call("HSET", KEYS[6], "since", tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
+local l, s = layout(KEYS[6])
+for _, m in ipairs(a.seen) do
+  if redis.call("HSET", bucket(KEYS[6], l, s, m), m, "") == 1 then l, s = added(KEYS[6], l, s, 1) end
+end
 if a.end_cycle then
   redis.call("DEL", KEYS[2])
+  dropall(KEYS[6])
   redis.call("HDEL", KEYS[1], "cycle_started")
 end
 redis.call("HSET", KEYS[3], "pages", page + 1)
 for k, v in pairs(a.counters) do redis.call("HINCRBY", KEYS[3], k, v) end
-local l = a.lifecycle
-if not l then return {1, "", ""} end
+local life = a.lifecycle
+if not life then return {1, "", ""} end
 local now = now_ns()
-append(KEYS[4], l.log_cap, l.lines)
+append(KEYS[4], life.log_cap, life.lines)
 redis.call("RPUSH", KEYS[5], page_record(KEYS[3], page, now, a.counters, nil))
 redis.call("LTRIM", KEYS[5], -1000, -1)
 local status = redis.call("HGET", KEYS[3], "status")
@@ -189,9 +227,9 @@ if a.more then
   redis.call("HSET", KEYS[3], "task", task, "task_page", page + 1)
   return {1, "enqueue", task}
 end
-finish(KEYS[1], KEYS[3], a.run, l.outcome, l.message, now)
-append(KEYS[4], l.log_cap, l.finish_lines)
-return {1, "finished", l.outcome}`)
+finish(KEYS[1], KEYS[3], a.run, life.outcome, life.message, now)
+append(KEYS[4], life.log_cap, life.finish_lines)
+return {1, "finished", life.outcome}`)
 
 type commitArgs struct {
 	Run      string           `json:"run"`
@@ -261,7 +299,7 @@ func (r *RDB) CommitPage(ctx context.Context, c Commit) (CommitResult, error) {
 	if err != nil {
 		return CommitResult{}, fmt.Errorf("rdb: encoding commit: %w", err)
 	}
-	keys := []string{SyncKey(c.Sync), SeenKey(c.Sync), RunKey(c.Sync, c.Run), RunLogKey(c.Sync, c.Run), RunPagesKey(c.Sync, c.Run)}
+	keys := []string{SyncKey(c.Sync), SeenKey(c.Sync), RunKey(c.Sync, c.Run), RunLogKey(c.Sync, c.Run), RunPagesKey(c.Sync, c.Run), SeenMetaKey(c.Sync)}
 	res, err := commitScript.Run(ctx, r.c, keys, b).Slice()
 	if err != nil {
 		return CommitResult{}, wrap(fmt.Sprintf("commit page %d of run %s of sync %s", c.Page, c.Run, c.Sync), err)
@@ -305,41 +343,8 @@ func (r *RDB) ResetState(ctx context.Context, sync string) error {
 	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HDel(ctx, SyncKey(sync), "state", "cycle_started")
 		p.Del(ctx, SeenKey(sync))
+		dropScript.Eval(ctx, p, []string{SeenMetaKey(sync)}) // Run cannot load a script inside MULTI
 		return nil
 	})
 	return wrap("reset state of sync "+sync, err)
-}
-
-// PendingRelation is a relation value whose related rows were not known
-// when its row was written.
-type PendingRelation struct {
-	Key      string   `json:"key"`
-	Property string   `json:"property"`
-	Related  []string `json:"related"`
-}
-
-// SetPending records (or, with no related keys, clears) a pending relation.
-func (r *RDB) SetPending(ctx context.Context, db string, p PendingRelation) error {
-	field := p.Key + "\x00" + p.Property
-	if len(p.Related) == 0 {
-		return wrap("clear pending relation", r.c.HDel(ctx, PendingKey(db), field).Err())
-	}
-	b, _ := json.Marshal(p)
-	return wrap("record pending relation", r.c.HSet(ctx, PendingKey(db), field, b).Err())
-}
-
-// Pending lists the pending relations of a database.
-func (r *RDB) Pending(ctx context.Context, db string) ([]PendingRelation, error) {
-	m, err := r.c.HGetAll(ctx, PendingKey(db)).Result()
-	if err != nil {
-		return nil, wrap("read pending relations of "+db, err)
-	}
-	out := make([]PendingRelation, 0, len(m))
-	for _, v := range m {
-		var p PendingRelation
-		if err := json.Unmarshal([]byte(v), &p); err == nil {
-			out = append(out, p)
-		}
-	}
-	return out, nil
 }

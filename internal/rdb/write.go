@@ -2,7 +2,6 @@ package rdb
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -18,20 +17,18 @@ import (
 // newer time is never recorded under content that a claim holder is about
 // to replace with older content.
 //
-// The scripts compare stored values byte for byte and never decode them,
-// so the index's encoding (encodeEntry, decodeEntry) can change without
-// touching them.
+// The scripts compare stored values byte for byte and never decode them.
+// An entry read and decoded re-encodes to the same bytes (encodeEntry is
+// canonical), so a RowState built from a page's lookup compares like one
+// read under the claim.
 
-// encodeEntry and decodeEntry are the index's value encoding; they must
-// match IndexSet and IndexGet (database.go).
-func encodeEntry(e IndexEntry) string {
-	b, _ := json.Marshal(e)
-	return string(b)
-}
+// storedEntry is the bytes the index holds for e (as IndexSet stores it,
+// its written time included).
+func storedEntry(e IndexEntry) string { return string(encodeEntry(e, false)) }
 
-func decodeEntry(db, key, s string) (IndexEntry, error) {
-	var e IndexEntry
-	if err := json.Unmarshal([]byte(s), &e); err != nil {
+func decodeStored(db, key, s string) (IndexEntry, error) {
+	e, err := decodeEntry([]byte(s))
+	if err != nil {
 		return e, fmt.Errorf("rdb: index of %s: corrupt entry for key %q: %w", db, key, err)
 	}
 	return e, nil
@@ -60,11 +57,12 @@ type RowClaim struct {
 // claimRowScript takes a key's claim and reads its entry and create
 // intent in one round trip. When the key has no entry and the caller
 // intends to create it, the create intent is recorded at once.
-var claimRowScript = redis.NewScript(`
+var claimRowScript = redis.NewScript(bucketLua + `
 if not redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
   return {0}
 end
-local raw = redis.call("HGET", KEYS[2], ARGV[3])
+local l, s = layout(KEYS[2])
+local raw = redis.call("HGET", bucket(KEYS[2], l, s, ARGV[3]), ARGV[3])
 local intent = redis.call("HEXISTS", KEYS[3], ARGV[3])
 if not raw and ARGV[4] == "1" and intent == 0 then
   local t = redis.call("TIME")
@@ -83,7 +81,7 @@ func (r *RDB) ClaimRow(ctx context.Context, db, key, token string, ttl time.Dura
 	if intendCreate {
 		intend = "1"
 	}
-	v, err := claimRowScript.Run(ctx, r.c, []string{ClaimKey(db, key), IndexKey(db), IntentKey(db)},
+	v, err := claimRowScript.Run(ctx, r.c, []string{ClaimKey(db, key), IndexMetaKey(db), IntentKey(db)},
 		token, max(ttl.Milliseconds(), 1), key, intend).Slice()
 	if err != nil {
 		return RowClaim{}, wrap("claim "+db+"/"+key, err)
@@ -100,25 +98,11 @@ func (r *RDB) ClaimRow(ctx context.Context, db, key, token string, ttl time.Dura
 	c.Intent = intent == 1
 	if c.Raw != "" {
 		c.Known = true
-		if c.Entry, err = decodeEntry(db, key, c.Raw); err != nil {
+		if c.Entry, err = decodeStored(db, key, c.Raw); err != nil {
 			return c, err
 		}
 	}
 	return c, nil
-}
-
-// extendScript pushes a claim's expiry back if it still holds our token.
-var extendScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-  return redis.call("PEXPIRE", KEYS[1], ARGV[2])
-end
-return 0`)
-
-// ExtendClaim keeps a claim taken with token for ttl from now. It returns
-// false when the claim expired and may have been taken by another writer.
-func (r *RDB) ExtendClaim(ctx context.Context, db, key, token string, ttl time.Duration) (bool, error) {
-	n, err := extendScript.Run(ctx, r.c, []string{ClaimKey(db, key)}, token, max(ttl.Milliseconds(), 1)).Int64()
-	return n == 1, wrap("extend claim "+db+"/"+key, err)
 }
 
 // CAS is the outcome of IndexCAS.
@@ -133,23 +117,34 @@ type CAS struct {
 
 // casScript stores (or deletes) one index entry if the stored value is
 // the expected one and no other writer holds the key's claim; it clears
-// the create intent and, when asked, releases our claim.
+// the create intent and, when asked, releases our claim. A stored entry
+// gets the server's time appended as its written time (see setScript).
 //
-// KEYS: index, intent, claim. ARGV: key, expected ("" = absent), next
-// ("" = delete), token ("" = we hold no claim), release ("1").
-var casScript = redis.NewScript(`
+// KEYS: index meta, intent, claim. ARGV: key, expected ("" = absent), next
+// ("" = delete; encoded with its written flag and without the time),
+// token ("" = we hold no claim), release ("1").
+var casScript = redis.NewScript(bucketLua + `
 local holder = redis.call("GET", KEYS[3])
 if holder and holder ~= ARGV[4] then
   return {-1}
 end
-local cur = redis.call("HGET", KEYS[1], ARGV[1]) or ""
+local l, s = layout(KEYS[1])
+local b = bucket(KEYS[1], l, s, ARGV[1])
+local cur = redis.call("HGET", b, ARGV[1]) or ""
 if cur ~= ARGV[2] then
   return {0, cur}
 end
 if ARGV[3] == "" then
-  redis.call("HDEL", KEYS[1], ARGV[1])
+  removed(KEYS[1], redis.call("HDEL", b, ARGV[1]))
 else
-  redis.call("HSET", KEYS[1], ARGV[1], ARGV[3])
+  local t = redis.call("TIME")
+  local x, enc = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), {}
+  while x >= 128 do
+    enc[#enc + 1] = string.char(x % 128 + 128)
+    x = math.floor(x / 128)
+  end
+  enc[#enc + 1] = string.char(x)
+  if redis.call("HSET", b, ARGV[1], ARGV[3] .. table.concat(enc)) == 1 then added(KEYS[1], l, s, 1) end
 end
 redis.call("HDEL", KEYS[2], ARGV[1])
 if holder and ARGV[5] == "1" then
@@ -168,18 +163,18 @@ func (r *RDB) IndexCAS(ctx context.Context, db, key string, expected RowState, n
 	if expected.Known {
 		exp = expected.Raw
 		if exp == "" {
-			exp = encodeEntry(expected.Entry)
+			exp = storedEntry(expected.Entry)
 		}
 	}
 	val := ""
 	if next != nil {
-		val = encodeEntry(*next)
+		val = string(encodeEntry(*next, true))
 	}
 	rel := "0"
 	if release {
 		rel = "1"
 	}
-	v, err := casScript.Run(ctx, r.c, []string{IndexKey(db), IntentKey(db), ClaimKey(db, key)}, key, exp, val, token, rel).Slice()
+	v, err := casScript.Run(ctx, r.c, []string{IndexMetaKey(db), IntentKey(db), ClaimKey(db, key)}, key, exp, val, token, rel).Slice()
 	if err != nil {
 		return CAS{}, wrap("write index of "+db+"/"+key, err)
 	}
@@ -195,7 +190,7 @@ func (r *RDB) IndexCAS(ctx context.Context, db, key string, expected RowState, n
 	}
 	if res.Current.Raw != "" {
 		res.Current.Known = true
-		if res.Current.Entry, err = decodeEntry(db, key, res.Current.Raw); err != nil {
+		if res.Current.Entry, err = decodeStored(db, key, res.Current.Raw); err != nil {
 			return res, err
 		}
 	}
