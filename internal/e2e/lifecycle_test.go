@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -446,4 +448,52 @@ func failingContinuousWorker() *synq.Worker {
 			return synq.Result[pageState]{}, fmt.Errorf("upstream down")
 		}})
 	return w
+}
+
+// TestDeletionGuardEndsTheRunWithAWarning: an upstream that answers with
+// nothing trashes nothing; the run ends as a warning naming the counts and
+// the override, the sync's health says WARNING, and `ctl trigger
+// --allow-trash` lets one run trash.
+func TestDeletionGuardEndsTheRunWithAWarning(t *testing.T) {
+	s := newStack(t)
+	var n atomic.Int64
+	w := synq.NewWorker(synq.WorkerConfig{Name: "guarded"})
+	db := w.Database("annotated", synq.DatabaseConfig{InitialTitle: "Annotated", PrimaryKey: "Key", Schema: schema.Properties{"Key": schema.Title()}})
+	synq.AddSync(w, "mirror", synq.SyncConfig[struct{}]{Database: db, Schedule: "manual",
+		Execute: func(ctx context.Context, _ *struct{}) (synq.Result[struct{}], error) {
+			var res synq.Result[struct{}]
+			for i := range n.Load() {
+				res.Changes = append(res.Changes, synq.Upsert(fmt.Sprintf("row-%02d", i), builder.Properties{}))
+			}
+			return res, nil
+		}})
+	inProcess(t, s, w)
+	addr := s.scheduler()
+	n.Store(30)
+	if r := s.waitRun(s.trigger("mirror"), 30*time.Second); r.Status != rdb.RunSucceeded || r.Counters["created"] != 30 {
+		t.Fatalf("first run = %+v", r)
+	}
+	n.Store(0)
+	r := s.waitRun(s.trigger("mirror"), 30*time.Second)
+	if r.Status != rdb.RunWarning || r.Counters["trashed"] != 0 || !strings.Contains(r.Error, "would trash 30 of the 30 rows") || !strings.Contains(r.Error, "--allow-trash") {
+		t.Fatalf("guarded run = %+v", r)
+	}
+	if v, _ := s.ops.View(context.Background(), "mirror"); v.Health != ops.Warning {
+		t.Fatalf("health after a guarded run = %s", v.Health)
+	}
+	out, _, _ := s.ctl(addr, "runs", "list", "mirror", "--plain")
+	if !strings.Contains(out, "\twarning\t") {
+		t.Fatalf("ctl runs list does not show the warning:\n%s", out)
+	}
+	out, errOut, code := s.ctl(addr, "trigger", "mirror", "--allow-trash", "-o", "table")
+	run := regexp.MustCompile(`mirror-\d{8}T\d{6}-[0-9a-f]{6}`).FindString(out)
+	if code != 0 || run == "" {
+		t.Fatalf("ctl trigger --allow-trash: exit %d %s%s", code, out, errOut)
+	}
+	if r := s.waitRun(run, 30*time.Second); r.Status != rdb.RunSucceeded || r.Counters["trashed"] != 30 || !r.AllowTrash {
+		t.Fatalf("run with --allow-trash = %+v", r)
+	}
+	if v, _ := s.ops.View(context.Background(), "mirror"); v.Health != ops.Healthy {
+		t.Fatalf("health after the allowed run = %s", v.Health)
+	}
 }

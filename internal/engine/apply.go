@@ -400,13 +400,6 @@ func (e *Engine) lookup(ctx context.Context, ids rdb.DatabaseIDs, db, key string
 	return list.Results[0].ID, nil
 }
 
-func (e *Engine) trash(ctx context.Context, db, key, pageID string) error {
-	if _, err := e.notion.TrashPage(ctx, pageID); err != nil && !notion.IsNotFound(err) && !isTrashedPage(err) {
-		return err
-	}
-	return e.rdb.IndexDel(ctx, db, key)
-}
-
 // isTrashedPage recognises Notion's refusal to edit a page in the trash.
 func isTrashedPage(err error) bool {
 	var ne *notion.Error

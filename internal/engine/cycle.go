@@ -13,6 +13,15 @@ import (
 type CycleResult struct {
 	Pages    int
 	Counters Counters
+	// Held says why the deletion guard kept the final sweep from
+	// trashing rows ("" when it did not).
+	Held string
+}
+
+// CycleOptions refine an in-process cycle.
+type CycleOptions struct {
+	// AllowTrash lifts the deletion guard (ctl trigger --allow-trash).
+	AllowTrash bool
 }
 
 // RunCycle runs every page of one run of a sync in-process, from the
@@ -21,6 +30,11 @@ type CycleResult struct {
 // time. A failing page stops the cycle with its error; calling RunCycle
 // again with the same run resumes after the last committed page.
 func (e *Engine) RunCycle(ctx context.Context, sync, run string, log *slog.Logger) (CycleResult, error) {
+	return e.RunCycleWith(ctx, sync, run, CycleOptions{}, log)
+}
+
+// RunCycleWith is RunCycle with options.
+func (e *Engine) RunCycleWith(ctx context.Context, sync, run string, o CycleOptions, log *slog.Logger) (CycleResult, error) {
 	res := CycleResult{Counters: Counters{}}
 	st, err := e.rdb.GetSync(ctx, sync)
 	if err != nil {
@@ -34,11 +48,12 @@ func (e *Engine) RunCycle(ctx context.Context, sync, run string, log *slog.Logge
 		}
 	}
 	for {
-		pr, err := e.RunPage(ctx, PageRequest{Sync: sync, Run: run, Page: page, Logger: log})
+		pr, err := e.RunPage(ctx, PageRequest{Sync: sync, Run: run, Page: page, Logger: log, AllowTrash: o.AllowTrash})
 		if err != nil {
 			return res, err
 		}
 		res.Pages++
+		res.Held = pr.Held
 		for k, v := range pr.Counters {
 			res.Counters[k] += v
 		}

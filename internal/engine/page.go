@@ -252,13 +252,36 @@ func (e *Engine) sweep(ctx context.Context, s *spec.Sync, finalSeen []string, cy
 		log.Warn("deletion guard lifted for this run (--allow-trash): trashing the rows the cycle did not see", "would_trash", len(victims), "rows", rows)
 	}
 	for _, v := range victims {
-		if err := e.trash(ctx, s.Database, v.key, v.page); err != nil {
+		trashed, err := e.sweepRow(ctx, s.Database, v.key, cycleStart, log)
+		if err != nil {
 			return n, "", fmt.Errorf("sync %q: trash row %q not seen in the cycle: %w", s.Key, v.key, err)
 		}
-		n++
+		if trashed {
+			n++
+		}
 	}
 	if n > 0 {
 		log.Info("trashed rows not seen in the replace cycle", "database", s.Database, "rows", n)
 	}
 	return n, "", nil
+}
+
+// sweepRow trashes a row the cycle did not see, under the key's claim: a
+// writer that wrote the row since the scan (another sync sharing the
+// database) keeps it.
+func (e *Engine) sweepRow(ctx context.Context, db, key string, cycleStart int64, log *slog.Logger) (bool, error) {
+	cl, err := e.claimKey(ctx, db, key, false, log)
+	if err != nil {
+		return false, err
+	}
+	defer cl.release()
+	cur := cl.state.RowState
+	if !cur.Known || cur.Entry.Written >= cycleStart {
+		return false, nil
+	}
+	if err := e.trashPage(ctx, cur.Entry.PageID, log); err != nil {
+		return false, err
+	}
+	_, err = cl.commit(ctx, nil)
+	return err == nil, err
 }
