@@ -109,6 +109,10 @@ func TestDeclarationErrors(t *testing.T) {
 		{"negative timeout and attempts", func(w *synq.Worker) {
 			synq.AddSync(w, "s", synq.SyncConfig[cursor]{Database: validDB(w, "a"), Timeout: -1, MaxAttempts: -1, Execute: okExecute})
 		}, []string{`Timeout is negative`, `MaxAttempts is negative`}},
+		{"trash fraction outside (0, 1]", func(w *synq.Worker) {
+			synq.AddSync(w, "s", synq.SyncConfig[cursor]{Database: validDB(w, "a"), MaxTrashFraction: 1.5, Execute: okExecute})
+			synq.AddSync(w, "t", synq.SyncConfig[cursor]{Database: validDB(w, "b"), MaxTrashFraction: -0.1, Execute: okExecute})
+		}, []string{`sync "s": MaxTrashFraction 1.5 is not a fraction`, `sync "t": MaxTrashFraction -0.1 is not a fraction`}},
 		{"unencodable state", func(w *synq.Worker) {
 			synq.AddSync(w, "s", synq.SyncConfig[chan int]{Database: validDB(w, "a"),
 				Execute: func(context.Context, *chan int) (synq.Result[chan int], error) { return synq.Result[chan int]{}, nil }})
@@ -121,6 +125,12 @@ func TestDeclarationErrors(t *testing.T) {
 			synq.AddSync(w, "s", synq.SyncConfig[cursor]{Database: validDB(w, "a"), Execute: okExecute, Pacers: []*synq.Pacer{p}})
 		}, []string{`pacer "p" is not declared on this worker`}},
 	}
+	t.Run("worker name", func(t *testing.T) {
+		w := synq.NewWorker(synq.WorkerConfig{Name: "my team"})
+		if err := w.Validate(); err == nil || !strings.Contains(err.Error(), `worker name "my team"`) {
+			t.Fatalf("Validate() = %v", err)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := synq.NewWorker(synq.WorkerConfig{Name: "t"})

@@ -181,10 +181,10 @@ func TestTwoWorkersShareOneRedis(t *testing.T) {
 	s.worker("bookworker")
 	s.scheduler()
 	ctx := context.Background()
-	// Each worker's syncs, triggered and previewed 20 times: every task
-	// reaches an executor that declares its sync.
+	// Each worker's syncs, triggered and previewed 20 times per worker:
+	// every task reaches an executor that declares its sync.
 	syncs := []string{"pagesSync", "noopSync", "booksSync", "booksDelta"}
-	for i := range 20 {
+	for i := range 40 {
 		sync := syncs[i%len(syncs)]
 		r := s.waitRun(s.trigger(sync), 60*time.Second)
 		if r.Status != rdb.RunSucceeded {
@@ -194,7 +194,7 @@ func TestTwoWorkersShareOneRedis(t *testing.T) {
 			t.Fatalf("run %d of %s ran on worker %q", i, sync, r.Worker)
 		}
 	}
-	for i := range 20 {
+	for i := range 40 {
 		sync := syncs[i%len(syncs)]
 		p, err := s.ops.Preview(ctx, sync, nil)
 		if err != nil || p.Error != "" {
