@@ -40,7 +40,8 @@ type Config struct {
 	// consecutive failure up to RetryMax (default 1s, 5m, as pages').
 	RetryBase, RetryMax time.Duration
 	Logger              *slog.Logger
-	Now                 func() time.Time
+	// Now overrides the clock (tests); default the Redis server's.
+	Now func() time.Time
 	// Metrics, when set, receives leadership and run starts.
 	Metrics *metrics.Metrics
 }
@@ -84,9 +85,6 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	reaper, err := cfg.Ops.Lifecycle().NewReaper(cfg.Reaper)
 	if err != nil {
@@ -169,13 +167,17 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	now, err := s.now(ctx)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, info := range cat {
 		if !info.Declared {
 			// Nobody would run it: an undeclared sync is not scheduled.
 			continue
 		}
-		if err := s.schedule(ctx, info); err != nil {
+		if err := s.schedule(ctx, info, now); err != nil {
 			errs = append(errs, fmt.Errorf("sync %q: %w", info.Key, err))
 		}
 	}
@@ -205,12 +207,21 @@ func (s *Scheduler) Reap(ctx context.Context, cat map[string]ops.SyncInfo) error
 	return err
 }
 
-func (s *Scheduler) schedule(ctx context.Context, info ops.SyncInfo) error {
+// now is the Redis server's clock (or Config.Now): next runs and the end
+// of the last run are compared by whichever scheduler leads, so they must
+// not depend on one machine's clock.
+func (s *Scheduler) now(ctx context.Context) (time.Time, error) {
+	if s.cfg.Now != nil {
+		return s.cfg.Now(), nil
+	}
+	return s.rdb.ServerTime(ctx)
+}
+
+func (s *Scheduler) schedule(ctx context.Context, info ops.SyncInfo, now time.Time) error {
 	st, err := s.rdb.GetSyncStatus(ctx, info.Key)
 	if err != nil || st.Paused {
 		return err
 	}
-	now := s.cfg.Now()
 	switch info.Schedule.Kind {
 	case spec.Manual:
 		return nil

@@ -1,0 +1,218 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/synqhq/synq/internal/ops"
+	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/spec"
+	"github.com/synqhq/synq/internal/testutil/redistest"
+)
+
+type fixture struct {
+	t   *testing.T
+	ops *ops.Ops
+	rdb *rdb.RDB
+	s   *Scheduler
+	now time.Time
+}
+
+func newFixture(t *testing.T, syncs ...spec.ManifestSync) *fixture {
+	t.Helper()
+	rc := redistest.Start(t).Client()
+	o, err := ops.New(ops.Config{Redis: rc, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, ops: o, rdb: o.RDB(), now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	f.s, err = New(Config{Ops: o, ID: "s1", Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.publish("w", syncs...)
+	return f
+}
+
+// publish stores a live manifest of worker w declaring syncs.
+func (f *fixture) publish(w string, syncs ...spec.ManifestSync) {
+	f.t.Helper()
+	m := spec.Manifest{Worker: w, Syncs: syncs}
+	m.Build = m.BuildID()
+	b, _ := json.Marshal(m)
+	if _, err := f.rdb.PublishBuild(context.Background(), w, m.Build, b, time.Minute); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) tick() {
+	f.t.Helper()
+	if err := f.s.Tick(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) runs(sync string) []rdb.Run {
+	f.t.Helper()
+	rs, err := f.rdb.ListRuns(context.Background(), sync, 0, 100)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return rs
+}
+
+// end finishes a sync's active run as succeeded or failed.
+func (f *fixture) end(sync string, ok bool) {
+	f.t.Helper()
+	ctx := context.Background()
+	st, _ := f.rdb.GetSyncStatus(ctx, sync)
+	if st.ActiveRun == "" {
+		f.t.Fatalf("%s has no active run", sync)
+	}
+	if ok {
+		if _, err := f.rdb.CommitPage(ctx, rdb.Commit{Sync: sync, Run: st.ActiveRun, Page: 0, Mode: rdb.StateKeep, Lifecycle: &rdb.PageDone{}}); err != nil {
+			f.t.Fatal(err)
+		}
+		return
+	}
+	if _, err := f.rdb.FailRun(ctx, rdb.Fail{Sync: sync, Run: st.ActiveRun, Message: "boom", Page: -1}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func every(key, schedule string) spec.ManifestSync {
+	sched, err := spec.ParseSchedule(schedule)
+	if err != nil {
+		panic(err)
+	}
+	return spec.ManifestSync{Key: key, Schedule: sched, MaxAttempts: 1, Timeout: time.Minute}
+}
+
+func TestIntervalSchedule(t *testing.T) {
+	f := newFixture(t, every("s", "5m"), spec.ManifestSync{Key: "m", Schedule: spec.Schedule{Kind: spec.Manual, Text: "manual"}})
+	ctx := context.Background()
+	f.tick()
+	if n := len(f.runs("s")); n != 1 {
+		t.Fatalf("a sync seen for the first time ran %d times, want at once", n)
+	}
+	if n := len(f.runs("m")); n != 0 {
+		t.Fatalf("a manual sync was scheduled %d times", n)
+	}
+	st, _ := f.rdb.GetSyncStatus(ctx, "s")
+	if !st.NextRun.Equal(f.now.Add(5 * time.Minute)) {
+		t.Fatalf("next run %v, want %v", st.NextRun, f.now.Add(5*time.Minute))
+	}
+	// Before it is due nothing happens; when due while the run is still
+	// active, the tick is skipped and counted.
+	f.now = f.now.Add(4 * time.Minute)
+	f.tick()
+	f.now = f.now.Add(2 * time.Minute)
+	f.tick()
+	if n := len(f.runs("s")); n != 1 {
+		t.Fatalf("%d runs, want 1 while the first is active", n)
+	}
+	st, _ = f.rdb.GetSyncStatus(ctx, "s")
+	if st.SkippedTicks != 1 {
+		t.Fatalf("skipped ticks = %d, want 1", st.SkippedTicks)
+	}
+	// After a long pause the next run is due once, then on the grid.
+	f.end("s", true)
+	f.now = f.now.Add(time.Hour)
+	f.tick()
+	if n := len(f.runs("s")); n != 2 {
+		t.Fatalf("%d runs after an hour, want 2 (missed ticks are not replayed)", n)
+	}
+	st, _ = f.rdb.GetSyncStatus(ctx, "s")
+	if d := st.NextRun.Sub(f.now); d <= 0 || d > 5*time.Minute {
+		t.Fatalf("next run %v after now, want within one interval", d)
+	}
+}
+
+func TestPausedAndUndeclaredSyncsAreNotScheduled(t *testing.T) {
+	f := newFixture(t, every("s", "5m"))
+	ctx := context.Background()
+	if err := f.ops.Pause(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	f.tick()
+	if n := len(f.runs("s")); n != 0 {
+		t.Fatalf("a paused sync ran %d times", n)
+	}
+	// A sync only the registry remembers (its worker's manifest expired).
+	reg, _ := json.Marshal(spec.Registered{Worker: "gone", Sync: every("old", "5m")})
+	if err := f.rdb.Register(ctx, map[string][]byte{"old": reg}); err != nil {
+		t.Fatal(err)
+	}
+	f.tick()
+	if n := len(f.runs("old")); n != 0 {
+		t.Fatalf("an undeclared sync ran %d times", n)
+	}
+	info, err := f.ops.Sync(ctx, "old")
+	if err != nil || info.Declared {
+		t.Fatalf("catalog entry of the undeclared sync = %+v, %v", info, err)
+	}
+}
+
+func TestContinuousBacksOff(t *testing.T) {
+	f := newFixture(t, every("c", "continuous"))
+	ctx := context.Background()
+	info, _ := f.ops.Sync(ctx, "c")
+	for failures, want := range map[int]time.Duration{0: 5 * time.Second, 1: 5 * time.Second, 2: 10 * time.Second, 3: 20 * time.Second, 10: 5 * time.Minute} {
+		if got := f.s.continuousWait(info, rdb.SyncStatus{ConsecutiveFailures: failures}); got != want {
+			t.Errorf("wait after %d failures = %v, want %v", failures, got, want)
+		}
+	}
+	// The scheduler keeps to it: a run right after a failure is not
+	// started before the wait, and is after.
+	f.tick()
+	f.end("c", false)
+	st, _ := f.rdb.GetSyncStatus(ctx, "c")
+	f.now = st.LastFinished.Add(4 * time.Second)
+	f.tick()
+	if n := len(f.runs("c")); n != 1 {
+		t.Fatalf("%d runs 4 s after a failure, want 1", n)
+	}
+	f.now = st.LastFinished.Add(5 * time.Second)
+	f.tick()
+	if n := len(f.runs("c")); n != 2 {
+		t.Fatalf("%d runs 5 s after a failure, want 2", n)
+	}
+	f.end("c", false) // two failures in a row: 10 s
+	st, _ = f.rdb.GetSyncStatus(ctx, "c")
+	f.now = st.LastFinished.Add(9 * time.Second)
+	f.tick()
+	if n := len(f.runs("c")); n != 2 {
+		t.Fatalf("%d runs 9 s after the second failure, want 2", n)
+	}
+	f.now = st.LastFinished.Add(10 * time.Second)
+	f.tick()
+	if n := len(f.runs("c")); n != 3 {
+		t.Fatalf("%d runs 10 s after the second failure, want 3", n)
+	}
+}
+
+func TestOnlyTheLeaderSchedules(t *testing.T) {
+	f := newFixture(t, every("s", "5m"))
+	other, err := New(Config{Ops: f.ops, ID: "s2", Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tick() // s1 takes the lease and starts the run
+	if err := other.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !f.s.IsLeader() || other.IsLeader() {
+		t.Fatalf("leaders: s1 %v, s2 %v", f.s.IsLeader(), other.IsLeader())
+	}
+	if err := f.s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A stopped leader that never started gives nothing up; release by hand.
+	_ = f.rdb.ReleaseLeader(context.Background(), "s1")
+	if err := other.Tick(context.Background()); err != nil || !other.IsLeader() {
+		t.Fatalf("s2 did not take over a released lease: %v", err)
+	}
+}
