@@ -78,10 +78,11 @@ type Executor struct {
 	id       string
 	inFlight atomic.Int64
 
-	mu     sync.Mutex
-	server *asynq.Server
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu      sync.Mutex
+	started bool
+	server  *asynq.Server
+	cancel  context.CancelFunc
+	done    chan struct{}
 	// ownClient is closed on Stop when Open created it.
 	ownClient redis.UniversalClient
 }
@@ -124,14 +125,17 @@ func New(cfg Config) (*Executor, error) {
 }
 
 // Start checks that no other worker declares this worker's syncs or
-// databases, publishes the manifest, provisions the databases and starts
-// pulling page tasks from the worker's queue.
+// databases, publishes the manifest (and keeps it fresh from then on),
+// provisions the databases — retrying while Notion answers with transient
+// errors — and starts pulling page tasks from the worker's queue. After a
+// failed Start, Stop releases what was started.
 func (x *Executor) Start(ctx context.Context) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.server != nil {
+	if x.started {
 		return errors.New("executor: already started")
 	}
+	x.started = true
 	if mon := x.cfg.Monitor; mon != nil {
 		if err := mon.Start(ctx); err != nil {
 			return err
@@ -143,6 +147,11 @@ func (x *Executor) Start(ctx context.Context) error {
 	if err := x.publish(ctx); err != nil {
 		return err
 	}
+	// The manifest must stay fresh while provisioning waits for Notion,
+	// or the scheduler would count the worker's syncs as undeclared.
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	x.cancel, x.done = cancel, make(chan struct{})
+	go x.republish(bg)
 	if err := x.cfg.Engine.Provision(ctx); err != nil {
 		return fmt.Errorf("provision Notion databases: %w", err)
 	}
@@ -159,9 +168,6 @@ func (x *Executor) Start(ctx context.Context) error {
 		return fmt.Errorf("start task server: %w", err)
 	}
 	x.server = srv
-	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	x.cancel, x.done = cancel, make(chan struct{})
-	go x.republish(bg)
 	x.log.Info("executor started", "worker", x.cfg.Set.Worker, "build", x.manifest.Build, "queue", x.queue,
 		"syncs", x.cfg.Set.SyncOrder, "concurrency", x.cfg.Concurrency)
 	return nil
@@ -171,37 +177,40 @@ func (x *Executor) Start(ctx context.Context) error {
 // shutdown timeout; asynq hands unfinished pages back to the queue.
 func (x *Executor) Stop(ctx context.Context) error {
 	x.mu.Lock()
-	srv, cancel, done := x.server, x.cancel, x.done
-	x.server = nil
+	srv, cancel, done, started := x.server, x.cancel, x.done, x.started
+	x.server, x.cancel, x.started = nil, nil, false
 	x.mu.Unlock()
-	if srv == nil {
-		if x.ownClient != nil {
-			_ = x.ownClient.Close()
+	if srv != nil {
+		stopped := make(chan struct{})
+		go func() { srv.Shutdown(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			return fmt.Errorf("executor: stop: %w", ctx.Err())
 		}
-		return nil
 	}
-	stopped := make(chan struct{})
-	go func() { srv.Shutdown(); close(stopped) }()
-	cancel()
-	select {
-	case <-stopped:
-	case <-ctx.Done():
-		return fmt.Errorf("executor: stop: %w", ctx.Err())
+	if cancel != nil {
+		cancel()
+		<-done
 	}
-	<-done
-	// The manifest is left to expire: another executor of this build may
-	// be starting (a restart), and withdrawing it would make the syncs look
-	// undeclared in between.
-	if err := x.rdb.Gone(context.WithoutCancel(ctx), x.id); err != nil {
-		x.log.Debug("could not remove the executor's record", "err", err)
-	}
-	if mon := x.cfg.Monitor; mon != nil {
-		_ = mon.Stop(ctx)
+	if started {
+		// The manifest is left to expire: another executor of this build
+		// may be starting (a restart), and withdrawing it would make the
+		// syncs look undeclared in between.
+		if err := x.rdb.Gone(context.WithoutCancel(ctx), x.id); err != nil {
+			x.log.Debug("could not remove the executor's record", "err", err)
+		}
+		if mon := x.cfg.Monitor; mon != nil {
+			_ = mon.Stop(ctx)
+		}
 	}
 	if x.ownClient != nil {
 		_ = x.ownClient.Close()
+		x.ownClient = nil
 	}
-	x.log.Info("executor stopped")
+	if srv != nil {
+		x.log.Info("executor stopped")
+	}
 	return nil
 }
 
