@@ -55,7 +55,7 @@ Examples:
 
 Tables on a terminal, JSON when piped (or -o json): enum values in
 lowercase ("healthy", "succeeded"), counters as numbers.`,
-		Version: versionString(),
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
