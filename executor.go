@@ -214,9 +214,10 @@ func (e *Executor) Stop(ctx context.Context) error {
 
 // RunExecutor is a whole executor main in one call: configuration from the
 // environment, start, and a graceful stop on SIGINT or SIGTERM (or when ctx
-// ends). Its logger becomes the process's default (slog.Default and the
-// standard log package), so lines of user code that log outside Execute
-// come out in the same format.
+// ends). While it runs, its logger is the process's default (slog.Default
+// and the standard log package), so lines of user code that log outside
+// Execute come out in the same format; the previous defaults are back when
+// it returns (a log.Fatal(err) after it prints as before).
 //
 //	func main() {
 //		w := synq.NewWorker(synq.WorkerConfig{Name: "helpdesk"})
@@ -230,7 +231,7 @@ func RunExecutor(ctx context.Context, w *Worker) error {
 	if err != nil {
 		return err
 	}
-	logging.Install(cfg.Logger)
+	defer logging.Install(cfg.Logger)()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	x, err := NewExecutor(ctx, w, cfg)

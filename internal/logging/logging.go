@@ -10,6 +10,7 @@ package logging
 import (
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"strings"
@@ -96,5 +97,15 @@ func FromEnv(w io.Writer, level string) (*slog.Logger, error) {
 
 // Install makes l the process's default logger: slog.Default and the
 // standard library's log package (lines from net/http and other
-// libraries, go-redis through redisconn) go through it.
-func Install(l *slog.Logger) { slog.SetDefault(l) }
+// libraries, go-redis through redisconn) go through it. restore puts the
+// previous defaults back (slog.SetDefault alone does not give the log
+// package its output and flags back).
+func Install(l *slog.Logger) (restore func()) {
+	prev, out, flags := slog.Default(), log.Writer(), log.Flags()
+	slog.SetDefault(l)
+	return func() {
+		slog.SetDefault(prev)
+		log.SetOutput(out)
+		log.SetFlags(flags)
+	}
+}

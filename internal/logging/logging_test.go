@@ -3,6 +3,8 @@ package logging
 import (
 	"bytes"
 	"encoding/json"
+	"log"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -43,5 +45,19 @@ func TestFormat(t *testing.T) {
 	t.Setenv(LevelVar, "loud")
 	if _, err := FromEnv(&b, ""); err == nil || !strings.Contains(err.Error(), LevelVar) {
 		t.Errorf("a bad level: %v", err)
+	}
+}
+
+func TestInstallRestores(t *testing.T) {
+	var b bytes.Buffer
+	prevOut, prevFlags := log.Writer(), log.Flags()
+	restore := Install(New(&b, slog.LevelInfo, JSON))
+	log.Print("through slog")
+	restore()
+	if !strings.Contains(b.String(), `"msg":"through slog"`) {
+		t.Errorf("log.Print did not go through the installed logger: %q", b.String())
+	}
+	if log.Writer() != prevOut || log.Flags() != prevFlags {
+		t.Error("the log package's output and flags are not restored")
 	}
 }
