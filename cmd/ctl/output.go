@@ -104,7 +104,7 @@ func (a *app) printSyncs(syncs []*synqv1.Sync) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SYNC\tHEALTH\tMODE\tSCHEDULE\tNEXT RUN\tACTIVE RUN\tLAST RUN\tLAST RUN'S ROWS")
+	fmt.Fprintln(tw, "SYNC\tWORKER\tHEALTH\tMODE\tSCHEDULE\tNEXT RUN\tACTIVE RUN\tLAST RUN\tLAST RUN'S ROWS")
 	for _, s := range syncs {
 		active := "-"
 		if r := s.ActiveRun; r != nil {
@@ -125,7 +125,7 @@ func (a *app) printSyncs(syncs []*synqv1.Sync) error {
 		if !s.Declared {
 			next = "not scheduled"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Key, strings.TrimPrefix(s.Health.String(), "HEALTH_"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Key, s.Worker, strings.TrimPrefix(s.Health.String(), "HEALTH_"),
 			strings.ToLower(strings.TrimPrefix(s.Mode.String(), "MODE_")), s.Schedule, next, active, last, rows)
 	}
 	if err := tw.Flush(); err != nil {
@@ -178,7 +178,7 @@ func (a *app) printRuns(runs []*synqv1.Run, plain bool) error {
 			}
 		}()
 		tw = aligned
-		fmt.Fprintln(tw, "RUN\tSYNC\tTRIGGER\tSTATUS\tSTARTED\tTOOK\tPAGES\tROWS\tERROR")
+		fmt.Fprintln(tw, "RUN\tSYNC\tTRIGGER\tSTATUS\tSTARTED\tTOOK\tPAGES\tROWS\tERROR\tWORKER")
 	}
 	for _, r := range runs {
 		c := r.GetCounters()
@@ -194,9 +194,12 @@ func (a *app) printRuns(runs []*synqv1.Run, plain bool) error {
 		if msg == "" && r.GetLastError() != "" {
 			msg = fmt.Sprintf("page %d attempt %d: %s", r.GetCurrentPage(), r.GetAttempts(), r.GetLastError())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Id, r.SyncKey,
-			strings.ToLower(strings.TrimPrefix(r.Trigger.String(), "TRIGGER_")), statusName(r.Status), started, took,
-			c.GetPages(), rowCounts(c), oneLine(msg))
+		trigger := strings.ToLower(strings.TrimPrefix(r.Trigger.String(), "TRIGGER_"))
+		if r.GetAllowTrash() {
+			trigger += " (allow-trash)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.Id, r.SyncKey, trigger, statusName(r.Status), started, took,
+			c.GetPages(), rowCounts(c), oneLine(msg), r.Worker)
 	}
 	return nil
 }
