@@ -13,9 +13,14 @@ COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     go build -ldflags="-s -w -buildid=" -o /out/ \
       ./cmd/scheduler ./cmd/executor ./cmd/ctl ./cmd/notion-emulator ./cmd/helpdesk
+# The data directory volumes mount on (the emulator's): it must exist in
+# the image and belong to nonroot (uid 65532), or a new volume is created
+# root-owned and the nonroot process cannot write it.
+RUN mkdir -p /data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
+COPY --from=build --chown=65532:65532 /data /data
 USER nonroot:nonroot
 ENTRYPOINT []
 CMD ["/usr/local/bin/scheduler"]

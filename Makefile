@@ -4,6 +4,8 @@ PKGS      := ./...
 BIN       := bin
 CMDS      := $(notdir $(wildcard cmd/*))
 FUZZTIME  ?= 10s
+# What `ctl version` prints.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
 .PHONY: all build dev test test-short fuzz-short bench lint fmt proto clean
 
@@ -12,12 +14,13 @@ all: lint build test
 build:
 	@mkdir -p $(BIN)
 	$(GO) build ./...
-	@if [ -d cmd ]; then $(GO) build -o $(BIN)/ ./cmd/...; fi
+	@if [ -d cmd ]; then $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/ ./cmd/...; fi
 
 # A complete local stack: Redis, the Notion emulator, the demo API, a
-# scheduler and an executor. Ctrl-C stops it.
+# scheduler and an executor; WORKER=DIR (a module from `ctl new DIR`) also
+# builds and runs your worker. Ctrl-C stops it. DEV_FLAGS: see bin/dev --help.
 dev: build
-	./$(BIN)/dev $(DEV_FLAGS)
+	$(BIN)/dev $(foreach w,$(WORKER),--worker $(w)) $(DEV_FLAGS)
 
 # The full suite: race detector on, real redis-server, the emulator over HTTP,
 # then a short run of every fuzz target.

@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/synqhq/synq/internal/executor"
+	"github.com/synqhq/synq/internal/logging"
 	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/spec"
 )
@@ -32,8 +37,11 @@ type ExecutorConfig struct {
 	// (NOTION_PARENT_PAGE_ID).
 	NotionParentPageID string
 	// NotionRateLimit is Notion requests per minute for the token, shared by
-	// every executor (SYNQ_NOTION_RATE_LIMIT). 0 means the default, 180;
-	// Unlimited turns pacing off (for the local emulator).
+	// every executor. The zero value is the safe default, 180 (Notion's
+	// documented average); Unlimited (-1) turns pacing off, for the local
+	// emulator. The environment variable SYNQ_NOTION_RATE_LIMIT spells
+	// "unlimited" as 0 (ExecutorConfigFromEnv maps it to Unlimited): a
+	// config struct left empty never hammers real Notion.
 	NotionRateLimit int
 	// NotionWorkspace names the Notion workspace the token belongs to
 	// (SYNQ_NOTION_WORKSPACE). Notion's workspace budget is shared by every
@@ -59,7 +67,9 @@ type ExecutorConfig struct {
 	// expires after four intervals without a refresh: that is how long
 	// after its last executor stopped a sync counts as declared.
 	ManifestInterval time.Duration
-	// Logger defaults to slog.Default().
+	// Logger defaults to slog.Default(). ExecutorConfigFromEnv sets one
+	// that writes text on a terminal and JSON lines otherwise
+	// (SYNQ_LOG_FORMAT=text|json overrides), at SYNQ_LOG_LEVEL.
 	Logger *slog.Logger
 }
 
@@ -113,13 +123,11 @@ func ExecutorConfigFromEnv() (ExecutorConfig, error) {
 		}
 		cfg.ManifestInterval = d
 	}
-	if v := os.Getenv("SYNQ_LOG_LEVEL"); v != "" {
-		var level slog.Level
-		if err := level.UnmarshalText([]byte(v)); err != nil {
-			return cfg, fmt.Errorf("SYNQ_LOG_LEVEL=%q: use debug, info, warn or error", v)
-		}
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logger, err := logging.FromEnv(os.Stderr, "")
+	if err != nil {
+		return cfg, err
 	}
+	cfg.Logger = logger
 	return cfg, nil
 }
 
@@ -147,7 +155,7 @@ func NewExecutor(ctx context.Context, w *Worker, cfg ExecutorConfig) (*Executor,
 	var m *metrics.Metrics
 	var ms *metrics.Server
 	if cfg.MetricsAddr != "" {
-		m = metrics.New()
+		m = metrics.NewExecutor()
 		logger := cfg.Logger
 		if logger == nil {
 			logger = slog.Default()
@@ -173,19 +181,30 @@ func NewExecutor(ctx context.Context, w *Worker, cfg ExecutorConfig) (*Executor,
 }
 
 // Start publishes the worker's manifest, creates or migrates its Notion
-// databases and starts pulling pages.
+// databases and starts pulling pages. The metrics server's /healthz
+// answers 503 until then, and 200 from then on.
 func (e *Executor) Start(ctx context.Context) error {
 	if e.metrics != nil {
+		e.metrics.SetHealth(func() error { return errors.New("starting: provisioning the Notion databases") })
 		if err := e.metrics.Start(ctx); err != nil {
 			return err
 		}
 	}
-	return e.x.Start(ctx)
+	if err := e.x.Start(ctx); err != nil {
+		return err
+	}
+	if e.metrics != nil {
+		e.metrics.SetHealth(func() error { return nil })
+	}
+	return nil
 }
 
 // Stop stops pulling pages and waits for the pages in flight (up to
 // ShutdownTimeout; unfinished pages go back to the queue).
 func (e *Executor) Stop(ctx context.Context) error {
+	if e.metrics != nil {
+		e.metrics.SetHealth(func() error { return errors.New("stopping") })
+	}
 	err := e.x.Stop(ctx)
 	if e.metrics != nil {
 		err = errors.Join(err, e.metrics.Stop(ctx))
@@ -195,7 +214,10 @@ func (e *Executor) Stop(ctx context.Context) error {
 
 // RunExecutor is a whole executor main in one call: configuration from the
 // environment, start, and a graceful stop on SIGINT or SIGTERM (or when ctx
-// ends).
+// ends). While it runs, its logger is the process's default (slog.Default
+// and the standard log package), so lines of user code that log outside
+// Execute come out in the same format; the previous defaults are back when
+// it returns (a log.Fatal(err) after it prints as before).
 //
 //	func main() {
 //		w := synq.NewWorker(synq.WorkerConfig{Name: "helpdesk"})
@@ -209,6 +231,7 @@ func RunExecutor(ctx context.Context, w *Worker) error {
 	if err != nil {
 		return err
 	}
+	defer logging.Install(cfg.Logger)()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	x, err := NewExecutor(ctx, w, cfg)
@@ -229,6 +252,49 @@ func RunExecutor(ctx context.Context, w *Worker) error {
 	defer cancel()
 	if err := x.Stop(sctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
+	}
+	return nil
+}
+
+// Healthcheck asks a running executor whether it is healthy: it fetches
+// /healthz from the metrics server at SYNQ_METRICS_ADDR (a wildcard host
+// such as 0.0.0.0 or ":9464" is asked on 127.0.0.1). Container images
+// without curl run it as a health check, e.g. `executor healthcheck`:
+//
+//	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+//		if err := synq.Healthcheck(context.Background()); err != nil {
+//			fmt.Fprintln(os.Stderr, err)
+//			os.Exit(1)
+//		}
+//		return
+//	}
+func Healthcheck(ctx context.Context) error {
+	addr := os.Getenv("SYNQ_METRICS_ADDR")
+	if addr == "" {
+		return errors.New("healthcheck: SYNQ_METRICS_ADDR is not set: the executor serves /healthz on its metrics address")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("healthcheck: SYNQ_METRICS_ADDR=%q: want host:port, e.g. 0.0.0.0:9464", addr)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	url := "http://" + net.JoinHostPort(host, port) + "/healthz"
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
 }

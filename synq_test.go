@@ -1,9 +1,15 @@
 package synq_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -339,5 +345,72 @@ func TestParseSchedule(t *testing.T) {
 func TestLoggerOutsideExecute(t *testing.T) {
 	if synq.Logger(context.Background()) == nil {
 		t.Fatal("Logger outside Execute is nil")
+	}
+}
+
+// sourced tags records with source, and has a user variant, like the
+// executor's run log.
+type sourced struct {
+	slog.Handler
+	source string
+}
+
+func (s sourced) Handle(ctx context.Context, r slog.Record) error {
+	r.AddAttrs(slog.String("source", s.source))
+	return s.Handler.Handle(ctx, r)
+}
+func (s sourced) UserHandler() slog.Handler { return sourced{s.Handler, "user"} }
+
+// Inside Execute, synq.Logger is the user's variant of the platform logger
+// the executor hands in: user lines are never tagged as the platform's.
+func TestLoggerInExecuteIsTheUsers(t *testing.T) {
+	var out bytes.Buffer
+	platform := slog.New(sourced{slog.NewTextHandler(&out, nil), "platform"})
+	ctx := spec.WithExec(context.Background(), &spec.Exec{Sync: "s", Logger: platform})
+	synq.Logger(ctx).Info("hello")
+	platform.Info("engine")
+	if got := out.String(); !strings.Contains(got, "msg=hello source=user") || !strings.Contains(got, "msg=engine source=platform") {
+		t.Fatalf("lines:\n%s", got)
+	}
+}
+
+// Healthcheck asks the metrics server's /healthz: 503 while the executor
+// starts, with the reason; a wildcard address is asked on loopback.
+func TestHealthcheck(t *testing.T) {
+	ready := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !ready {
+			http.Error(w, "starting: provisioning the Notion databases", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	t.Setenv("SYNQ_METRICS_ADDR", "0.0.0.0:"+port)
+	if err := synq.Healthcheck(context.Background()); err == nil || !strings.Contains(err.Error(), "provisioning") {
+		t.Fatalf("while starting: %v", err)
+	}
+	ready = true
+	if err := synq.Healthcheck(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SYNQ_METRICS_ADDR", "")
+	if err := synq.Healthcheck(context.Background()); err == nil || !strings.Contains(err.Error(), "SYNQ_METRICS_ADDR is not set") {
+		t.Fatalf("without an address: %v", err)
+	}
+}
+
+// SYNQ_NOTION_RATE_LIMIT=0 is unpaced, like ExecutorConfig's Unlimited;
+// the struct's zero value is the safe default.
+func TestNotionRateLimitFromEnv(t *testing.T) {
+	t.Setenv("SYNQ_NOTION_RATE_LIMIT", "0")
+	cfg, err := synq.ExecutorConfigFromEnv()
+	if err != nil || cfg.NotionRateLimit != synq.Unlimited {
+		t.Fatalf("SYNQ_NOTION_RATE_LIMIT=0 → %d, %v; want Unlimited", cfg.NotionRateLimit, err)
+	}
+	t.Setenv("SYNQ_NOTION_RATE_LIMIT", "")
+	if cfg, _ := synq.ExecutorConfigFromEnv(); cfg.NotionRateLimit != 0 || cfg.Logger == nil {
+		t.Fatalf("unset → %d (want 0, the default 180), logger %v", cfg.NotionRateLimit, cfg.Logger)
 	}
 }

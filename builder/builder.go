@@ -105,11 +105,32 @@ func text(s string) []Text {
 	return []Text{{Content: s}}
 }
 
-// Number is a number value.
-func Number(n float64) Value { return Value{Type: schema.TypeNumber, Number: &n} }
+// Numeric is every Go integer and float type (and types defined on them):
+// what Number accepts.
+type Numeric interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 |
+		~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr |
+		~float32 | ~float64
+}
 
-// Int is a number value from an integer.
-func Int(n int64) Value { return Number(float64(n)) }
+// Number is a number value from any integer or float: builder.Number(n)
+// for an int, an int64 or a float64 alike. Notion stores numbers as
+// 64-bit floats: integers beyond ±2^53 lose their last digits. A float32
+// keeps its shortest decimal form (float32(0.1) is 0.1, not
+// 0.10000000149).
+func Number[N Numeric](n N) Value {
+	var f float64
+	switch v := any(n).(type) {
+	case float32:
+		f, _ = strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', -1, 32), 64)
+	default:
+		f = float64(n)
+	}
+	return Value{Type: schema.TypeNumber, Number: &f}
+}
+
+// Int is a number value from an integer (Number accepts integers too).
+func Int(n int64) Value { return Number(n) }
 
 // Checkbox is a checkbox value.
 func Checkbox(b bool) Value { return Value{Type: schema.TypeCheckbox, Checked: b} }

@@ -88,11 +88,11 @@ func (a *app) statusCmd() *cobra.Command {
 }
 
 func (a *app) triggerCmd() *cobra.Command {
-	var preview, allowTrash bool
+	var preview, allowTrash, follow bool
 	var state string
 	cmd := &cobra.Command{
 		Use:   "trigger KEY",
-		Short: "Start a run now, or --preview one page without writing anything",
+		Short: "Start a run now (--follow prints its log until it ends), or --preview one page without writing anything",
 		Args:  oneArg("sync key", "ctl trigger ticketsBackfill"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if state != "" && !preview {
@@ -100,6 +100,9 @@ func (a *app) triggerCmd() *cobra.Command {
 			}
 			if allowTrash && preview {
 				return usageError{fmt.Errorf("--allow-trash goes with a run, not --preview (a preview trashes nothing)")}
+			}
+			if follow && preview {
+				return usageError{fmt.Errorf("--follow goes with a run, not --preview (a preview prints its result at once)")}
 			}
 			if state != "" && !json.Valid([]byte(state)) {
 				return usageError{fmt.Errorf("--state is not valid JSON: e.g. --state '{\"cursor\":\"abc\"}'")}
@@ -123,12 +126,21 @@ func (a *app) triggerCmd() *cobra.Command {
 				return a.printPreview(r.Preview)
 			}
 			if a.output == "json" {
-				return a.json(map[string]string{"run_id": r.RunId, "sync": args[0]})
+				if err := a.json(object{{"run_id", r.RunId}, {"sync", args[0]}}); err != nil {
+					return err
+				}
+			} else if follow {
+				fmt.Fprintf(a.stdout, "started run %s\n", r.RunId)
+			} else {
+				fmt.Fprintf(a.stdout, "started run %s\nfollow it with: ctl runs logs %s --follow\n", r.RunId, r.RunId)
 			}
-			fmt.Fprintf(a.stdout, "started run %s\nfollow it with: ctl runs logs %s --follow\n", r.RunId, r.RunId)
+			if follow {
+				return a.logs(cmd, r.RunId, true)
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "print the run's log until it ends; exit 1 if it fails")
 	cmd.Flags().BoolVar(&preview, "preview", false, "run Execute once and show what would change, writing nothing")
 	cmd.Flags().StringVar(&state, "state", "", "state (JSON) to preview from instead of the stored one")
 	cmd.Flags().BoolVar(&allowTrash, "allow-trash", false, "lift the deletion guard for this run: its replace cycle may trash more than the sync's MaxTrashFraction of the database")
@@ -177,7 +189,11 @@ func (a *app) stateCmd() *cobra.Command {
 				st = "null"
 			}
 			if a.output == "json" {
-				return a.json(map[string]json.RawMessage{"state": json.RawMessage(st)})
+				return a.json(object{{"key", args[0]}, {"state", json.RawMessage(st)}})
+			}
+			if st == "null" {
+				fmt.Fprintf(a.stdout, "%s has no committed state: its next run starts from scratch (a replace sync's state is empty between cycles)\n", args[0])
+				return nil
 			}
 			var v any
 			_ = json.Unmarshal([]byte(st), &v)
@@ -321,51 +337,93 @@ func (a *app) runsCmd() *cobra.Command {
 	list.Flags().IntVar(&limit, "limit", 20, "how many runs")
 	var follow bool
 	logs := &cobra.Command{
-		Use:   "logs RUN",
-		Short: "Print a run's log (platform and user lines); --follow until it ends",
-		Args:  oneArg("run id", "ctl runs logs ticketsBackfill-20261124T101500-3f9a1c"),
+		Use:   "logs RUN|KEY",
+		Short: "Print a run's log (platform and user lines), or the log of a sync's latest run; --follow until it ends",
+		Args:  oneArg("run id or sync key", "ctl runs logs ticketsBackfill-20261124T101500-3f9a1c, or ctl runs logs ticketsBackfill for its latest run"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			if !follow {
-				var cancel func()
-				ctx, cancel = a.call(ctx)
-				defer cancel()
-			}
-			stream, err := c.GetRunLogs(ctx, &synqv1.GetRunLogsRequest{RunId: args[0], Follow: follow})
-			if err != nil {
-				return a.rpcErr(err)
-			}
-			var last *synqv1.Run
-			for {
-				msg, err := stream.Recv()
-				if err == io.EOF {
-					break
-				}
+			run := args[0]
+			if !synqv1.IsRunID(run) {
+				latest, err := a.latestRun(cmd, run)
 				if err != nil {
-					if cmd.Context().Err() != nil {
-						return nil
-					}
-					return a.rpcErr(err)
+					return err
 				}
-				last = msg.Run
-				for _, l := range msg.Lines {
-					a.printLine(l)
+				if a.output == "table" {
+					fmt.Fprintf(a.stdout, "run %s (the latest of %s, %s)\n", latest.Id, run, statusName(latest.Status))
 				}
+				run = latest.Id
 			}
-			if follow && last != nil && a.output == "table" {
-				fmt.Fprintf(a.stdout, "run %s %s\n", last.Id, statusName(last.Status))
-			}
-			if last != nil && last.Status == synqv1.RunStatus_RUN_STATUS_FAILED && follow {
-				return fmt.Errorf("run %s failed: %s", last.Id, last.Error)
-			}
-			return nil
+			return a.logs(cmd, run, follow)
 		},
 	}
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines until the run ends")
 	cmd.AddCommand(list, logs)
 	return cmd
+}
+
+// latestRun returns the newest run of a sync.
+func (a *app) latestRun(cmd *cobra.Command, key string) (*synqv1.Run, error) {
+	c, err := a.connect()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := a.call(cmd.Context())
+	defer cancel()
+	r, err := c.ListRuns(ctx, &synqv1.ListRunsRequest{SyncKey: key, PageSize: 1})
+	if err != nil {
+		return nil, a.rpcErr(err)
+	}
+	if len(r.Runs) == 0 {
+		return nil, fmt.Errorf("sync %s has no runs yet: start one with `ctl trigger %s --follow`", key, key)
+	}
+	return r.Runs[0], nil
+}
+
+// logs prints a run's log; with follow, until the run ends, and then its
+// outcome (an error if it failed).
+func (a *app) logs(cmd *cobra.Command, run string, follow bool) error {
+	c, err := a.connect()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if !follow {
+		var cancel func()
+		ctx, cancel = a.call(ctx)
+		defer cancel()
+	}
+	stream, err := c.GetRunLogs(ctx, &synqv1.GetRunLogsRequest{RunId: run, Follow: follow})
+	if err != nil {
+		return a.rpcErr(err)
+	}
+	var last *synqv1.Run
+	for {
+		msg, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if cmd.Context().Err() != nil {
+				return nil
+			}
+			return a.rpcErr(err)
+		}
+		last = msg.Run
+		for _, l := range msg.Lines {
+			a.printLine(l)
+		}
+	}
+	if !follow || last == nil {
+		return nil
+	}
+	if a.output == "table" {
+		c := last.GetCounters()
+		fmt.Fprintf(a.stdout, "run %s %s: %d pages, rows %s\n%s\n", last.Id, statusName(last.Status), c.GetPages(), rowCounts(c), rowsLegend)
+		if last.Status == synqv1.RunStatus_RUN_STATUS_WARNING && last.Error != "" {
+			fmt.Fprintf(a.stdout, "warning: %s\n", last.Error)
+		}
+	}
+	if last.Status == synqv1.RunStatus_RUN_STATUS_FAILED {
+		return fmt.Errorf("run %s failed: %s", last.Id, last.Error)
+	}
+	return nil
 }

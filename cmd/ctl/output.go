@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -27,28 +26,60 @@ func (a *app) rpcErr(err error) error {
 	}
 	switch st.Code() {
 	case codes.Unavailable:
-		if strings.Contains(st.Message(), "connection refused") || strings.Contains(st.Message(), "dial") || strings.Contains(st.Message(), "no such host") {
+		msg := st.Message()
+		has := func(subs ...string) bool {
+			for _, s := range subs {
+				if strings.Contains(msg, s) {
+					return true
+				}
+			}
+			return false
+		}
+		switch {
+		case has("first record does not look like a TLS handshake"):
+			return fmt.Errorf("the scheduler at %s does not speak TLS: drop --tls and --tls-ca (SYNQ_TLS, SYNQ_TLS_CA), or give the scheduler SYNQ_CONTROL_TLS_CERT and SYNQ_CONTROL_TLS_KEY", a.addr)
+		case has("certificate signed by unknown authority", "certificate is not trusted", "failed to verify certificate"):
+			if has("is valid for", "not valid for any names") {
+				return fmt.Errorf("the scheduler's TLS certificate does not name %s: connect by a name the certificate holds (--addr), or reissue it (%s)", a.addr, tlsDetail(msg))
+			}
+			return fmt.Errorf("the scheduler at %s has a TLS certificate ctl does not trust: pass --tls-ca FILE (SYNQ_TLS_CA) with the CA that signed it (%s)", a.addr, tlsDetail(msg))
+		case has("x509:", "tls:"):
+			return fmt.Errorf("TLS with the scheduler at %s failed: %s", a.addr, tlsDetail(msg))
+		case !a.secure() && has("error reading server preface", "http2: frame too large", "connection closed before server preface", "server preface"):
+			// A TLS server answers a plaintext client's HTTP/2 preface with a
+			// TLS alert and hangs up.
+			return fmt.Errorf("the scheduler at %s did not answer in plain gRPC: if it serves TLS (SYNQ_CONTROL_TLS_CERT), pass --tls, or --tls-ca FILE to trust its CA (SYNQ_TLS=1, SYNQ_TLS_CA)", a.addr)
+		case has("connection refused", "dial", "no such host"):
 			return fmt.Errorf("cannot reach the scheduler at %s: start it, or point --addr / SYNQ_ADDR at it", a.addr)
 		}
-		return fmt.Errorf("%s", st.Message())
+		return fmt.Errorf("%s", msg)
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("the scheduler at %s did not answer within %v", a.addr, a.timeout)
 	}
 	return fmt.Errorf("%s", st.Message())
 }
 
+// tlsDetail keeps the part of a gRPC transport error that names the TLS
+// problem.
+func tlsDetail(msg string) string {
+	for _, p := range []string{"x509: ", "tls: "} {
+		if i := strings.Index(msg, p); i >= 0 {
+			return strings.TrimRight(msg[i:], `"`)
+		}
+	}
+	return msg
+}
+
 func context10m(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(cmd.Context(), 10*time.Minute)
 }
 
+// json prints v indented; control API messages as jsonOf renders them.
 func (a *app) json(v any) error {
-	var b []byte
-	var err error
 	if m, ok := v.(proto.Message); ok {
-		b, err = protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true}.Marshal(m)
-	} else {
-		b, err = json.MarshalIndent(v, "", "  ")
+		v = jsonOf(m)
 	}
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -58,7 +89,7 @@ func (a *app) json(v any) error {
 
 func (a *app) done(what, msg string) error {
 	if a.output == "json" {
-		return a.json(map[string]string{"key": what, "result": msg})
+		return a.json(object{{"key", what}, {"result", msg}})
 	}
 	fmt.Fprintf(a.stdout, "%s: %s\n", what, msg)
 	return nil
@@ -73,17 +104,19 @@ func (a *app) printSyncs(syncs []*synqv1.Sync) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SYNC\tHEALTH\tMODE\tSCHEDULE\tNEXT RUN\tACTIVE RUN\tLAST RUN\tROWS (+ ~ = -)")
+	fmt.Fprintln(tw, "SYNC\tWORKER\tHEALTH\tMODE\tSCHEDULE\tNEXT RUN\tACTIVE RUN\tLAST RUN\tLAST RUN'S ROWS")
 	for _, s := range syncs {
 		active := "-"
 		if r := s.ActiveRun; r != nil {
-			active = fmt.Sprintf("%s page %d", statusName(r.Status), r.GetCounters().GetPages())
+			active = fmt.Sprintf("%s page %d", statusName(r.Status), r.GetCurrentPage())
+			if r.GetAttempts() > 1 {
+				active += fmt.Sprintf(" (attempt %d)", r.GetAttempts())
+			}
 		}
 		last, rows := "-", "-"
 		if r := s.LastRun; r != nil {
 			last = fmt.Sprintf("%s %s", statusName(r.Status), ago(r.Finished))
-			c := r.GetCounters()
-			rows = fmt.Sprintf("+%d ~%d =%d -%d", c.GetCreated(), c.GetUpdated(), c.GetUnchanged(), c.GetTrashed())
+			rows = rowCounts(r.GetCounters())
 		}
 		next := "-"
 		if s.NextRun != nil && !s.Paused {
@@ -92,13 +125,17 @@ func (a *app) printSyncs(syncs []*synqv1.Sync) error {
 		if !s.Declared {
 			next = "not scheduled"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Key, strings.TrimPrefix(s.Health.String(), "HEALTH_"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Key, s.Worker, strings.TrimPrefix(s.Health.String(), "HEALTH_"),
 			strings.ToLower(strings.TrimPrefix(s.Mode.String(), "MODE_")), s.Schedule, next, active, last, rows)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Fprintln(a.stdout, rowsLegend)
 	for _, s := range syncs {
+		if r := s.ActiveRun; r != nil && r.GetLastError() != "" {
+			fmt.Fprintf(a.stdout, "\n%s: run %s (worker %s) retries page %d after: %s", s.Key, r.Id, r.Worker, r.GetCurrentPage(), oneLine(r.GetLastError()))
+		}
 		switch {
 		case !s.Declared:
 			since := ""
@@ -111,12 +148,19 @@ func (a *app) printSyncs(syncs []*synqv1.Sync) error {
 		}
 	}
 	for _, s := range syncs {
-		if !s.Declared || s.Conflict != "" {
+		if !s.Declared || s.Conflict != "" || s.GetActiveRun().GetLastError() != "" {
 			fmt.Fprintln(a.stdout)
 			break
 		}
 	}
 	return nil
+}
+
+// rowsLegend explains the ROWS columns under every table that has one.
+const rowsLegend = "rows: +created ~updated =unchanged -trashed !skipped (older than what was already written)"
+
+func rowCounts(c *synqv1.Counters) string {
+	return fmt.Sprintf("+%d ~%d =%d -%d !%d", c.GetCreated(), c.GetUpdated(), c.GetUnchanged(), c.GetTrashed(), c.GetSkipped())
 }
 
 func (a *app) printRuns(runs []*synqv1.Run, plain bool) error {
@@ -127,9 +171,14 @@ func (a *app) printRuns(runs []*synqv1.Run, plain bool) error {
 	var tw io.Writer = a.stdout
 	if !plain {
 		aligned := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		defer aligned.Flush()
+		defer func() {
+			_ = aligned.Flush()
+			if len(runs) > 0 {
+				fmt.Fprintln(a.stdout, rowsLegend)
+			}
+		}()
 		tw = aligned
-		fmt.Fprintln(tw, "RUN\tSYNC\tTRIGGER\tSTATUS\tSTARTED\tTOOK\tPAGES\tROWS (+ ~ = -)\tERROR")
+		fmt.Fprintln(tw, "RUN\tSYNC\tTRIGGER\tSTATUS\tSTARTED\tTOOK\tPAGES\tROWS\tERROR\tWORKER")
 	}
 	for _, r := range runs {
 		c := r.GetCounters()
@@ -141,9 +190,16 @@ func (a *app) printRuns(runs []*synqv1.Run, plain bool) error {
 		if r.Started != nil {
 			started = r.Started.AsTime().Local().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t+%d ~%d =%d -%d\t%s\n", r.Id, r.SyncKey,
-			strings.ToLower(strings.TrimPrefix(r.Trigger.String(), "TRIGGER_")), statusName(r.Status), started, took,
-			c.GetPages(), c.GetCreated(), c.GetUpdated(), c.GetUnchanged(), c.GetTrashed(), oneLine(r.Error))
+		msg := r.Error
+		if msg == "" && r.GetLastError() != "" {
+			msg = fmt.Sprintf("page %d attempt %d: %s", r.GetCurrentPage(), r.GetAttempts(), r.GetLastError())
+		}
+		trigger := strings.ToLower(strings.TrimPrefix(r.Trigger.String(), "TRIGGER_"))
+		if r.GetAllowTrash() {
+			trigger += " (allow-trash)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.Id, r.SyncKey, trigger, statusName(r.Status), started, took,
+			c.GetPages(), rowCounts(c), oneLine(msg), r.Worker)
 	}
 	return nil
 }
@@ -164,7 +220,8 @@ func (a *app) printPreview(p *synqv1.Preview) error {
 
 func (a *app) printLine(l *synqv1.LogLine) {
 	if a.output == "json" {
-		b, _ := protojson.MarshalOptions{UseProtoNames: true}.Marshal(l)
+		// One object a line (JSON Lines), so `| jq` works while following.
+		b, _ := json.Marshal(jsonOf(l))
 		fmt.Fprintln(a.stdout, string(b))
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/synqhq/synq/internal/logging"
 	synqv1 "github.com/synqhq/synq/proto/synq/v1"
 )
 
@@ -46,8 +47,15 @@ Examples:
   ctl trigger ticketsBackfill     start a run now
   ctl trigger ticketsDelta --preview
   ctl pause customersSync         stop scheduling (capabilities disable)
+  ctl trigger ticketsBackfill --follow
   ctl runs list ticketsBackfill
-  ctl runs logs RUN --follow`,
+  ctl runs logs ticketsBackfill   the log of the sync's latest run
+  ctl runs logs RUN --follow
+  ctl new my-worker               scaffold a worker module of your own
+
+Tables on a terminal, JSON when piped (or -o json): enum values in
+lowercase ("healthy", "succeeded"), counters as numbers.`,
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -82,7 +90,8 @@ Examples:
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "deadline of one request (not of --follow or watching)")
 
 	root.AddCommand(a.statusCmd(), a.triggerCmd(), a.stateCmd(), a.pauseCmd("pause", "Pause a sync: no new runs; an active run stops at its next page"),
-		a.resumeCmd("resume", "Resume a paused sync and continue its parked run"), a.cancelCmd(), a.runsCmd(), a.forgetCmd())
+		a.resumeCmd("resume", "Resume a paused sync and continue its parked run"), a.cancelCmd(), a.runsCmd(), a.forgetCmd(),
+		a.versionCmd(), a.newCmd())
 	// ntn-style spellings.
 	syncCmd := &cobra.Command{Use: "sync", Short: "ntn-style spellings: sync status|trigger|state"}
 	syncCmd.AddCommand(a.statusCmd(), a.triggerCmd(), a.stateCmd())
@@ -98,7 +107,7 @@ func (a *app) connect() (synqv1.ControlServiceClient, error) {
 		return a.client, nil
 	}
 	creds := insecure.NewCredentials()
-	if a.tls || a.tlsCA != "" {
+	if a.secure() {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 		if a.tlsCA != "" {
 			pem, err := os.ReadFile(a.tlsCA)
@@ -115,7 +124,7 @@ func (a *app) connect() (synqv1.ControlServiceClient, error) {
 	}
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 	if a.token != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: a.token, secure: a.tls || a.tlsCA != ""}))
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: a.token, secure: a.secure()}))
 	}
 	conn, err := grpc.NewClient(a.addr, opts...)
 	if err != nil {
@@ -151,14 +160,12 @@ func envOr(k, def string) string {
 	return def
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+// isTerminal is true for a terminal only: /dev/null is a character
+// device too, and `ctl status > /dev/null` must not open the live view.
+func isTerminal(w io.Writer) bool { return logging.IsTerminal(w) }
+
+// secure reports whether ctl connects with TLS.
+func (a *app) secure() bool { return a.tls || a.tlsCA != "" }
 
 func isCobraUsage(err error) bool {
 	msg := err.Error()

@@ -4,12 +4,16 @@
 //   - Redis: REDIS_URL if set (checked at once); else a redis-server started here if one is
 //     installed; else an embedded Redis-compatible server (miniredis);
 //   - the Notion emulator (unless NOTION_API_TOKEN is set: then real
-//     Notion, with NOTION_PARENT_PAGE_ID);
+//     Notion, with NOTION_PARENT_PAGE_ID), unpaced unless --notion-rate;
 //   - the demo helpdesk API;
-//   - a scheduler (serving the control API for ctl) and executors, as
-//     child processes from the binaries next to this one.
+//   - a scheduler (serving the control API for ctl) and executors — the
+//     demo's (unless --no-demo) and the worker modules given with --worker
+//     (`make dev WORKER=DIR`), built here — as child processes.
 //
-// Ctrl-C stops everything, executors first so pages in flight finish.
+// Ctrl-C stops everything, executors first so pages in flight finish; so do
+// SIGTERM, SIGHUP and the reader of dev's output going away (`make dev |
+// tee log` interrupted). The children also die with dev if it is killed
+// outright (Linux: the parent-death signal).
 package main
 
 import (
@@ -35,6 +39,7 @@ import (
 
 	"github.com/synqhq/synq/examples/helpdesk/api"
 	"github.com/synqhq/synq/internal/emulator"
+	"github.com/synqhq/synq/internal/logging"
 	"github.com/synqhq/synq/internal/redisconn"
 )
 
@@ -48,6 +53,12 @@ type options struct {
 	tickets      int
 	changeRate   float64
 	binDir       string
+	workers      []string
+	noDemo       bool
+	notionRate   int
+	// notionRateSet: --notion-rate was given (0 is a valid rate: unpaced).
+	notionRateSet bool
+	metricsPort   int
 }
 
 // localToken is what the executors send to the local emulator.
@@ -60,38 +71,117 @@ const localParent = "00000000-0000-4000-8000-000000000001"
 func main() {
 	var o options
 	cmd := &cobra.Command{
-		Use:           "dev",
-		Short:         "Run a complete local synq stack: Redis, Notion emulator, demo API, scheduler and executors",
+		Use:   "dev",
+		Short: "Run a complete local synq stack: Redis, Notion emulator, demo API, scheduler and executors",
+		Long: `dev runs a complete local synq stack in one terminal: Redis, the Notion emulator, the
+demo helpdesk API, a scheduler, the demo's executors and, with --worker, worker modules
+of your own (scaffold one with ctl new DIR). It prints the exports to run an executor by
+hand against the stack. Ctrl-C stops everything.
+
+Against the emulator executors do not pace Notion calls (--notion-rate 180 emulates
+real Notion's budget).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.executors < 1 {
-				return fmt.Errorf("--executors %d: run at least one", o.executors)
+			if o.executors < 1 && !o.noDemo {
+				return fmt.Errorf("--executors %d: run at least one (or --no-demo)", o.executors)
+			}
+			if o.noDemo && len(o.workers) == 0 {
+				return errors.New("--no-demo without --worker runs no executor at all: give --worker DIR (make dev WORKER=DIR)")
+			}
+			if o.notionRate < 0 {
+				return fmt.Errorf("--notion-rate %d: requests per minute, 0 for unpaced", o.notionRate)
+			}
+			o.notionRateSet = cmd.Flags().Changed("notion-rate")
+			if !cmd.Flags().Changed("metrics-port") {
+				if a := os.Getenv("SYNQ_METRICS_ADDR"); a != "" {
+					// Every process binding one address would kill the
+					// stack: it is the first of a range instead.
+					if _, p, err := net.SplitHostPort(a); err == nil {
+						o.metricsPort, _ = strconv.Atoi(p)
+					}
+				}
 			}
 			return run(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.dir, "dir", ".synq-dev", "where Redis and the emulator keep their data, and the logs")
+	f.StringVar(&o.dir, "dir", ".synq-dev", "where Redis and the emulator keep their data, the logs and built workers")
 	f.StringVar(&o.notionAddr, "notion-addr", "127.0.0.1:7070", "Notion emulator address")
 	f.StringVar(&o.helpdeskAddr, "helpdesk-addr", "127.0.0.1:7080", "demo helpdesk API address")
 	f.StringVar(&o.controlAddr, "control-addr", "127.0.0.1:7077", "control API address (ctl's --addr)")
 	f.IntVar(&o.redisPort, "redis-port", 6390, "port of the redis-server started here (when REDIS_URL is not set)")
-	f.IntVar(&o.executors, "executors", 1, "executor processes")
+	f.IntVar(&o.executors, "executors", 1, "executor processes of the demo (and of each --worker)")
 	f.IntVar(&o.tickets, "tickets", 300, "tickets in the demo API")
 	f.Float64Var(&o.changeRate, "change-rate", 0.5, "changes a second in the demo API")
-	f.StringVar(&o.binDir, "bin", "", "directory with the scheduler and executor binaries (default: next to this one)")
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := cmd.ExecuteContext(ctx); err != nil {
+	f.StringVar(&o.binDir, "bin", "", "directory with the scheduler, executor and ctl binaries (default: next to this one)")
+	f.StringArrayVar(&o.workers, "worker", nil, "a worker module to build and run as executors (repeatable; `make dev WORKER=DIR`)")
+	f.BoolVar(&o.noDemo, "no-demo", false, "run no demo executor: only the --worker modules (the demo API still runs)")
+	f.IntVar(&o.notionRate, "notion-rate", 0, "Notion requests per minute executors allow themselves (SYNQ_NOTION_RATE_LIMIT); against the emulator the default is 0, unpaced; 180 emulates real Notion")
+	f.IntVar(&o.metricsPort, "metrics-port", 9464, "Prometheus /metrics of the scheduler on this port, executors on the next ones; 0 turns them off (default from SYNQ_METRICS_ADDR's port)")
+
+	logFormat, err := logging.ParseFormat(os.Getenv(logging.FormatVar), os.Stderr)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
+		os.Exit(2)
+	}
+	out := newOutput(os.Stderr, logFormat)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stopSignals := watchExits(ctx, cancel, out)
+	defer stopSignals()
+	if err := cmd.ExecuteContext(withOutput(ctx, out)); err != nil {
+		out.line("dev: " + err.Error())
+		stopSignals()
 		os.Exit(1)
 	}
 }
 
+// errReaderGone ends dev when nobody reads its output any more.
+var errReaderGone = errors.New("the reader of dev's output went away")
+
+// watchExits turns every way a person or a pipeline ends dev into a
+// cancellation of ctx: SIGINT (Ctrl-C), SIGTERM, SIGHUP (the terminal
+// closed) and SIGPIPE or a closed pipe on stderr (`make dev | tee log`
+// with tee gone). A second signal while stopping kills the children at
+// once. Without SIGPIPE handled, Go would die on the first write to a
+// closed pipe and leave the children behind.
+func watchExits(ctx context.Context, cancel context.CancelCauseFunc, out *output) (stop func()) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	out.onGone = func() { cancel(errReaderGone) }
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sigs:
+				if s == syscall.SIGPIPE {
+					cancel(errReaderGone)
+					continue
+				}
+				if ctx.Err() != nil {
+					out.hurry()
+					continue
+				}
+				cancel(fmt.Errorf("%v", s))
+			}
+		}
+	}()
+	go watchReader(done, os.Stderr, func() { cancel(errReaderGone) })
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			signal.Stop(sigs)
+			close(done)
+		})
+	}
+}
+
 func run(ctx context.Context, o options) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	out := outputFrom(ctx)
+	log := out.logger
 	// A REDIS_URL of the user's is checked before anything starts, so that
 	// a typo is one line rather than a scheduler that exits.
 	if u := os.Getenv(redisconn.Var); u != "" {
@@ -104,7 +194,11 @@ func run(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
 	}
-	bin, err := binaries(o.binDir)
+	bin, err := binaries(o.binDir, out)
+	if err != nil {
+		return err
+	}
+	workers, err := buildWorkers(ctx, o, out)
 	if err != nil {
 		return err
 	}
@@ -122,16 +216,25 @@ func run(ctx context.Context, o options) error {
 	}
 	cleanups = append(cleanups, stopRedis)
 
-	// Notion.
-	env := []string{"REDIS_URL=" + redisURL, "SYNQ_CONTROL_ADDR=" + o.controlAddr}
+	// Notion. env is what the children get on top of dev's environment;
+	// exports what the banner shows for an executor started by hand.
+	env := []string{"REDIS_URL=" + redisURL}
+	exports := []string{"REDIS_URL=" + redisURL}
 	notionWhere := ""
-	if os.Getenv("NOTION_API_TOKEN") != "" {
+	realNotion := os.Getenv("NOTION_API_TOKEN") != ""
+	if realNotion {
 		if os.Getenv("NOTION_PARENT_PAGE_ID") == "" {
 			return errors.New("NOTION_API_TOKEN is set but NOTION_PARENT_PAGE_ID is not: share a page with your integration and set its id")
 		}
 		notionWhere = "real Notion, under page " + os.Getenv("NOTION_PARENT_PAGE_ID")
+		exports = append(exports, "NOTION_API_TOKEN=<your integration token>", "NOTION_API_BASE_URL="+cmpOr(os.Getenv("NOTION_API_BASE_URL"), "https://api.notion.com"),
+			"NOTION_PARENT_PAGE_ID="+os.Getenv("NOTION_PARENT_PAGE_ID"))
+		if o.notionRateSet {
+			env = append(env, "SYNQ_NOTION_RATE_LIMIT="+strconv.Itoa(o.notionRate))
+			exports = append(exports, "SYNQ_NOTION_RATE_LIMIT="+strconv.Itoa(o.notionRate))
+		}
 	} else {
-		emu, err := emulator.New(emulator.Config{Addr: o.notionAddr, DataDir: filepath.Join(o.dir, "notion"), Logger: log.With("component", "notion-emulator")})
+		emu, err := emulator.New(emulator.Config{Addr: o.notionAddr, DataDir: filepath.Join(o.dir, "notion"), Logger: log.With("process", "notion-emulator")})
 		if err != nil {
 			return err
 		}
@@ -139,15 +242,30 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("%w (another stack running? pass --notion-addr)", err)
 		}
 		cleanups = append(cleanups, func() { _ = emu.Stop(context.Background()) })
-		// The emulator has no limit of its own here; the executors still
-		// pace at Notion's 180 a minute unless SYNQ_NOTION_RATE_LIMIT says
-		// otherwise.
-		env = append(env, "NOTION_API_TOKEN="+localToken, "NOTION_API_BASE_URL="+emu.URL(), "NOTION_PARENT_PAGE_ID="+localParent)
+		// The emulator has no limit of its own here, and executors do not
+		// pace against it unless --notion-rate (or SYNQ_NOTION_RATE_LIMIT)
+		// asks them to: Notion's 180 a minute would make a 100-row page
+		// take most of a minute.
+		rate := 0
+		if v := os.Getenv("SYNQ_NOTION_RATE_LIMIT"); v != "" && !o.notionRateSet {
+			rate, _ = strconv.Atoi(v)
+		} else if o.notionRateSet {
+			rate = o.notionRate
+		}
+		local := []string{"NOTION_API_TOKEN=" + localToken, "NOTION_API_BASE_URL=" + emu.URL(), "NOTION_PARENT_PAGE_ID=" + localParent,
+			"SYNQ_NOTION_RATE_LIMIT=" + strconv.Itoa(rate)}
+		env = append(env, local...)
+		exports = append(exports, local...)
 		notionWhere = emu.URL() + "/  (the Notion emulator: open it in a browser)"
+		if rate == 0 {
+			notionWhere += "; executors unpaced (--notion-rate 180 emulates Notion)"
+		} else {
+			notionWhere += fmt.Sprintf("; executors paced at %d requests a minute", rate)
+		}
 	}
 
 	// Demo API.
-	hd, err := api.New(api.Config{Addr: o.helpdeskAddr, Tickets: o.tickets, ChangeRate: o.changeRate, Logger: log.With("component", "helpdesk")})
+	hd, err := api.New(api.Config{Addr: o.helpdeskAddr, Tickets: o.tickets, ChangeRate: o.changeRate, Logger: log.With("process", "helpdesk")})
 	if err != nil {
 		return err
 	}
@@ -156,55 +274,68 @@ func run(ctx context.Context, o options) error {
 	}
 	cleanups = append(cleanups, func() { _ = hd.Stop(context.Background()) })
 	env = append(env, "HELPDESK_API_URL="+hd.URL())
+	exports = append(exports, "HELPDESK_API_URL="+hd.URL())
 
 	// Scheduler and executors.
 	logDir := filepath.Join(o.dir, "logs")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err
 	}
-	var procs []*child
-	stopAll := func() {
-		// Executors first: each finishes its page in flight.
-		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].stop(50 * time.Second)
+	childEnv := append([]string{"SYNQ_CONTROL_ADDR=" + o.controlAddr, logging.FormatVar + "=" + out.format}, env...)
+	type spec struct{ name, path string }
+	specs := []spec{{"scheduler", filepath.Join(bin, "scheduler")}}
+	if !o.noDemo {
+		for i := range o.executors {
+			specs = append(specs, spec{"executor-" + strconv.Itoa(i+1), filepath.Join(bin, "executor")})
 		}
 	}
-	cleanups = append(cleanups, stopAll)
-	sched, err := spawn(ctx, filepath.Join(bin, "scheduler"), env, "scheduler", logDir)
-	if err != nil {
-		return err
+	for _, w := range workers {
+		for i := range max(o.executors, 1) {
+			name := w.name
+			if o.executors > 1 {
+				name += "-" + strconv.Itoa(i+1)
+			}
+			specs = append(specs, spec{name, w.bin})
+		}
 	}
-	procs = append(procs, sched)
-	for i := range o.executors {
-		x, err := spawn(ctx, filepath.Join(bin, "executor"), env, "executor-"+strconv.Itoa(i+1), logDir)
+	for _, s := range specs {
+		out.width = max(out.width, len(s.name))
+	}
+	var procs []*child
+	var metricsURLs []string
+	stopAll := func() {
+		// Executors first, all at once: each finishes its page in flight;
+		// then the scheduler.
+		var wg sync.WaitGroup
+		for _, p := range procs[1:] {
+			wg.Go(func() { p.stop(50*time.Second, out.hurried) })
+		}
+		wg.Wait()
+		procs[0].stop(15*time.Second, out.hurried)
+	}
+	for i, s := range specs {
+		env := slicesClone(childEnv)
+		if o.metricsPort > 0 {
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(o.metricsPort+i))
+			env = append(env, "SYNQ_METRICS_ADDR="+addr)
+			metricsURLs = append(metricsURLs, fmt.Sprintf("%s http://%s/metrics", s.name, addr))
+		} else {
+			env = append(env, "SYNQ_METRICS_ADDR=")
+		}
+		p, err := spawn(s.path, env, s.name, logDir, out)
 		if err != nil {
+			if len(procs) > 0 {
+				stopAll()
+			}
 			return err
 		}
-		procs = append(procs, x)
+		procs = append(procs, p)
+		if i == 0 {
+			cleanups = append(cleanups, stopAll)
+		}
 	}
 
-	ctl := filepath.Join(bin, "ctl")
-	if rel, err := filepath.Rel(mustWd(), ctl); err == nil && !strings.HasPrefix(rel, "..") {
-		ctl = "./" + rel
-	}
-	addrFlag := ""
-	if o.controlAddr != "127.0.0.1:7077" {
-		addrFlag = " --addr " + o.controlAddr
-	}
-	fmt.Fprintf(os.Stderr, `
-synq is running.
-  Notion:     %s
-  Demo API:   %s/v1/tickets
-  Redis:      %s (%s)
-  Logs:       %s/
-Try:
-  %s%s status
-  %s%s trigger ticketsBackfill
-  %s%s runs logs <run id> --follow
-  %s%s pause customersSync
-Ctrl-C stops everything.
-
-`, notionWhere, hd.URL(), redisconn.Redact(redisURL), redisKind, logDir, ctl, addrFlag, ctl, addrFlag, ctl, addrFlag, ctl, addrFlag)
+	out.banner(banner(o, bin, hd.URL(), notionWhere, redisURL, redisKind, logDir, exports, metricsURLs, workers))
 
 	exited := make(chan *child, len(procs))
 	for _, p := range procs {
@@ -212,46 +343,191 @@ Ctrl-C stops everything.
 	}
 	select {
 	case <-ctx.Done():
-		fmt.Fprintln(os.Stderr, "\nstopping…")
+		cause := context.Cause(ctx)
+		out.line(fmt.Sprintf("\nstopping (%v)…", cause))
 		return nil
 	case p := <-exited:
 		return fmt.Errorf("%s exited: %v (its log: %s)", p.name, p.err, p.logPath)
 	}
 }
 
+// bannerInfo is what the banner says, as text and as members of a JSON
+// record.
+type bannerInfo struct {
+	text                                  string
+	notion, demoAPI, redis, control, logs string
+	metrics, exports, try                 []string
+}
+
+func banner(o options, bin, helpdesk, notionWhere, redisURL, redisKind, logDir string, exports, metrics []string, workers []worker) bannerInfo {
+	ctl := filepath.Join(bin, "ctl")
+	if rel, err := filepath.Rel(mustWd(), ctl); err == nil && !strings.HasPrefix(rel, "..") {
+		ctl = "./" + rel
+	}
+	if o.controlAddr != "127.0.0.1:7077" {
+		ctl += " --addr " + o.controlAddr
+	}
+	info := bannerInfo{notion: notionWhere, demoAPI: helpdesk, redis: redisconn.Redact(redisURL), control: o.controlAddr, logs: logDir, metrics: metrics}
+	for _, e := range exports {
+		k, v, _ := strings.Cut(e, "=")
+		info.exports = append(info.exports, "export "+k+"="+shellQuote(v))
+	}
+	if o.controlAddr != "127.0.0.1:7077" {
+		info.exports = append(info.exports, "export SYNQ_ADDR="+o.controlAddr)
+	}
+	for _, w := range workers {
+		for _, k := range w.syncs {
+			info.try = append(info.try, ctl+" trigger "+k+" --follow")
+		}
+	}
+	info.try = append(info.try, ctl+" status")
+	if !o.noDemo {
+		info.try = append(info.try, ctl+" trigger ticketsBackfill --follow", ctl+" runs logs ticketsDelta", ctl+" pause customersSync")
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nsynq is running.\n  Notion:     %s\n  Demo API:   %s/  (what it serves)\n  Redis:      %s (%s)\n  Control:    %s (ctl)\n",
+		notionWhere, helpdesk, info.redis, redisKind, o.controlAddr)
+	for _, w := range workers {
+		fmt.Fprintf(&b, "  Worker:     %s (built from %s)\n", w.name, w.dir)
+	}
+	if len(metrics) > 0 {
+		fmt.Fprintf(&b, "  Metrics:    %s\n", strings.Join(metrics, "\n              "))
+	}
+	fmt.Fprintf(&b, "  Logs:       %s/\nTry:\n", logDir)
+	for _, t := range info.try {
+		fmt.Fprintf(&b, "  %s\n", t)
+	}
+	b.WriteString("Your own executor by hand, against this stack (in another terminal):\n")
+	for _, e := range info.exports {
+		fmt.Fprintf(&b, "  %s\n", e)
+	}
+	b.WriteString("  go run ./your-worker     (or scaffold one with ctl new DIR; make dev WORKER=DIR builds and runs it here)\n")
+	b.WriteString("Ctrl-C stops everything.\n\n")
+	info.text = b.String()
+	return info
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@=+,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
 func mustWd() string {
 	wd, _ := os.Getwd()
 	return wd
 }
 
-// binaries finds the scheduler, executor and ctl next to this binary, or
-// builds them when dev runs with `go run`.
-func binaries(dir string) (string, error) {
-	if dir == "" {
-		self, err := os.Executable()
-		if err == nil {
-			dir = filepath.Dir(self)
-		}
-	}
-	ok := func(d string) bool {
-		for _, b := range []string{"scheduler", "executor", "ctl"} {
+// binaries finds the scheduler, executor and ctl: in --bin (which must
+// hold all three), else next to this binary, else it builds them (dev run
+// with `go run`).
+func binaries(dir string, out *output) (string, error) {
+	need := []string{"scheduler", "executor", "ctl"}
+	missing := func(d string) []string {
+		var m []string
+		for _, b := range need {
 			if _, err := os.Stat(filepath.Join(d, b)); err != nil {
-				return false
+				m = append(m, b)
 			}
 		}
-		return true
+		return m
 	}
-	if dir != "" && ok(dir) {
+	if dir != "" {
+		if m := missing(dir); len(m) > 0 {
+			return "", fmt.Errorf("--bin %s lacks %s: it needs the scheduler, executor and ctl binaries (make build puts them in ./bin)", dir, strings.Join(m, ", "))
+		}
 		return dir, nil
 	}
-	out := filepath.Join(".synq-dev", "bin")
-	fmt.Fprintln(os.Stderr, "dev: building scheduler, executor and ctl into", out)
-	cmd := exec.Command("go", "build", "-o", out+"/", "./cmd/scheduler", "./cmd/executor", "./cmd/ctl")
+	if self, err := os.Executable(); err == nil {
+		if d := filepath.Dir(self); len(missing(d)) == 0 {
+			return d, nil
+		}
+	}
+	bin := filepath.Join(".synq-dev", "bin")
+	out.line("dev: building scheduler, executor and ctl into " + bin)
+	cmd := exec.Command("go", "build", "-o", bin+"/", "./cmd/scheduler", "./cmd/executor", "./cmd/ctl")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("building the binaries (run dev from the repository root, or use `make dev`): %w", err)
 	}
-	return out, nil
+	return bin, nil
+}
+
+// worker is a worker module built for this stack.
+type worker struct {
+	name, dir, bin string
+	syncs          []string
+}
+
+// buildWorkers builds each --worker module into the dev directory.
+func buildWorkers(ctx context.Context, o options, out *output) ([]worker, error) {
+	var ws []worker
+	seen := map[string]bool{}
+	for _, d := range o.workers {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(filepath.Join(abs, "go.mod")); err != nil {
+			return nil, fmt.Errorf("--worker %s: no go.mod there: give the directory of a worker module (ctl new DIR scaffolds one)", d)
+		}
+		name := filepath.Base(abs)
+		if seen[name] {
+			return nil, fmt.Errorf("--worker %s: two workers named %s", d, name)
+		}
+		seen[name] = true
+		binDir, err := filepath.Abs(filepath.Join(o.dir, "workers"))
+		if err != nil {
+			return nil, err
+		}
+		bin := filepath.Join(binDir, name)
+		out.line(fmt.Sprintf("dev: building worker %s (%s)", name, abs))
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+		cmd.Dir = abs
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("--worker %s: go build: %v\n%s", d, err, strings.TrimSpace(string(b)))
+		}
+		ws = append(ws, worker{name: name, dir: abs, bin: bin, syncs: declaredSyncs(abs)})
+	}
+	return ws, nil
+}
+
+// declaredSyncs finds the sync keys a worker's sources declare
+// (synq.AddSync(w, "key", …)), for the banner's examples.
+func declaredSyncs(dir string) []string {
+	var keys []string
+	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, part := range strings.Split(string(b), "synq.AddSync(")[1:] {
+			if _, rest, ok := strings.Cut(part, `"`); ok {
+				if k, _, ok := strings.Cut(rest, `"`); ok {
+					keys = append(keys, k)
+				}
+			}
+		}
+	}
+	return keys
 }
 
 func startRedis(o options, log *slog.Logger) (url, kind string, stop func(), err error) {
@@ -266,14 +542,16 @@ func startRedis(o options, log *slog.Logger) (url, kind string, stop func(), err
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(o.redisPort))
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 			c.Close()
-			return "", "", nil, fmt.Errorf("port %d is taken (another stack running?): pass --redis-port or set REDIS_URL", o.redisPort)
+			return "", "", nil, fmt.Errorf("port %d is taken (another stack running, or one that was killed: `redis-cli -p %d shutdown`): pass --redis-port or set REDIS_URL", o.redisPort, o.redisPort)
 		}
 		cmd := exec.Command(path, "--port", strconv.Itoa(o.redisPort), "--bind", "127.0.0.1", "--dir", dir,
 			"--appendonly", "yes", "--save", "", "--logfile", filepath.Join(dir, "redis.log"))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.SysProcAttr = childAttr()
 		if err := cmd.Start(); err != nil {
 			return "", "", nil, fmt.Errorf("starting redis-server: %w", err)
 		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
 		for i := 0; ; i++ {
 			c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 			if err == nil {
@@ -281,14 +559,20 @@ func startRedis(o options, log *slog.Logger) (url, kind string, stop func(), err
 				break
 			}
 			if i > 50 {
-				cmd.Process.Kill()
+				_ = cmd.Process.Kill()
+				<-exited
 				return "", "", nil, fmt.Errorf("redis-server did not start on %s: see %s/redis.log", addr, dir)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 		stop := func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
 		}
 		return "redis://" + addr + "/0", "redis-server, data in " + dir, stop, nil
 	}
@@ -302,8 +586,8 @@ func startRedis(o options, log *slog.Logger) (url, kind string, stop func(), err
 	return "redis://" + m.Addr() + "/0", "embedded miniredis, in memory", m.Close, nil
 }
 
-// child is a stack process whose output goes to a log file and, prefixed
-// with its name, to the terminal.
+// child is a stack process whose output goes to a log file and, tagged
+// with its name, to dev's output.
 type child struct {
 	name    string
 	cmd     *exec.Cmd
@@ -312,7 +596,7 @@ type child struct {
 	err     error
 }
 
-func spawn(ctx context.Context, path string, env []string, name, logDir string) (*child, error) {
+func spawn(path string, env []string, name, logDir string, out *output) (*child, error) {
 	logPath := filepath.Join(logDir, name+".log")
 	lf, err := os.Create(logPath)
 	if err != nil {
@@ -320,8 +604,10 @@ func spawn(ctx context.Context, path string, env []string, name, logDir string) 
 	}
 	cmd := exec.Command(path)
 	cmd.Env = append(os.Environ(), env...)
-	// Own process group: Ctrl-C reaches dev, which stops children in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so that Ctrl-C reaches dev alone and dev stops
+	// the children in order; the parent-death signal stops them if dev is
+	// killed without a chance to.
+	cmd.SysProcAttr = childAttr()
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -335,8 +621,9 @@ func spawn(ctx context.Context, path string, env []string, name, logDir string) 
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			fmt.Fprintln(lf, sc.Text())
-			fmt.Fprintf(os.Stderr, "%-11s| %s\n", name, sc.Text())
+			out.child(name, sc.Text())
 		}
+		_, _ = io.Copy(io.Discard, pr)
 	})
 	go func() {
 		c.err = cmd.Wait()
@@ -348,7 +635,9 @@ func spawn(ctx context.Context, path string, env []string, name, logDir string) 
 	return c, nil
 }
 
-func (c *child) stop(grace time.Duration) {
+// stop asks the child to stop (SIGTERM) and kills it after grace, or at
+// once when hurry closes (a second Ctrl-C).
+func (c *child) stop(grace time.Duration, hurry <-chan struct{}) {
 	select {
 	case <-c.done:
 		return
@@ -358,6 +647,9 @@ func (c *child) stop(grace time.Duration) {
 	select {
 	case <-c.done:
 	case <-time.After(grace):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	case <-hurry:
 		_ = c.cmd.Process.Kill()
 		<-c.done
 	}

@@ -8,8 +8,10 @@
 //
 // Configuration is the environment (REDIS_URL, NOTION_API_TOKEN,
 // NOTION_API_BASE_URL, NOTION_PARENT_PAGE_ID, SYNQ_NOTION_RATE_LIMIT,
-// SYNQ_CONCURRENCY, SYNQ_METRICS_ADDR, SYNQ_LOG_LEVEL, HELPDESK_API_URL);
-// see README.md, "Configuration".
+// SYNQ_CONCURRENCY, SYNQ_METRICS_ADDR, SYNQ_LOG_LEVEL, SYNQ_LOG_FORMAT,
+// HELPDESK_API_URL); see README.md, "Configuration". It takes no flags;
+// `executor healthcheck` asks a running executor's /healthz (on
+// SYNQ_METRICS_ADDR), for container health checks.
 package main
 
 import (
@@ -22,9 +24,16 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "healthcheck" {
+		if err := synq.Healthcheck(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "executor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 {
 		// No flags: everything is environment, as in a container.
-		fmt.Fprintln(os.Stderr, "executor: takes no arguments; configure it with environment variables (see README.md, Configuration)")
+		fmt.Fprintln(os.Stderr, "executor: takes no arguments (but healthcheck); configure it with environment variables (see README.md, Configuration)")
 		os.Exit(2)
 	}
 	w := synq.NewWorker(synq.WorkerConfig{Name: "synq-demo"})

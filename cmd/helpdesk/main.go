@@ -10,7 +10,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/synqhq/synq/examples/helpdesk/api"
 	"github.com/synqhq/synq/internal/cli"
+	"github.com/synqhq/synq/internal/logging"
 )
 
 func main() {
@@ -42,7 +42,11 @@ func newRoot() *cobra.Command {
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Seed = seed
-			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			log, err := logging.FromEnv(os.Stderr, "")
+			if err != nil {
+				return cli.UsageError{Err: err}
+			}
+			logging.Install(log)
 			cfg.Logger = log
 			s, err := api.New(cfg)
 			if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/synqhq/synq/internal/cli"
 	"github.com/synqhq/synq/internal/emulator"
+	"github.com/synqhq/synq/internal/logging"
 )
 
 func main() {
@@ -61,9 +62,13 @@ func newRoot() *cobra.Command {
 			if !cmd.Flags().Changed("rate-limit") {
 				rateLimit = envRate
 			}
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return usageError{Err: fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
+			level, err := logging.ParseLevel(logLevel)
+			if err != nil {
+				return usageError{Err: fmt.Errorf("--log-level: %w", err)}
+			}
+			format, err := logging.ParseFormat(os.Getenv(logging.FormatVar), os.Stderr)
+			if err != nil {
+				return usageError{Err: err}
 			}
 			f, err := emulator.ParseFaults(faults)
 			if err != nil {
@@ -75,7 +80,8 @@ func newRoot() *cobra.Command {
 			if workspaceRateLimit < 0 {
 				return usageError{Err: fmt.Errorf("--workspace-rate-limit %d: want requests per 60 s, or 0 for none", workspaceRateLimit)}
 			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			log := logging.New(os.Stderr, level, format)
+			logging.Install(log)
 			return serve(cmd.Context(), emulator.Config{Addr: addr, Tokens: tokens, DataDir: dataDir, RateLimit: rateLimit, WorkspaceRateLimit: workspaceRateLimit, Faults: f, Logger: log}, log)
 		},
 	}

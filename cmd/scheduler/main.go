@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/synqhq/synq/internal/control"
+	"github.com/synqhq/synq/internal/logging"
 	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/pacer"
@@ -92,11 +93,17 @@ func isFlagError(err error) bool {
 }
 
 func serve(ctx context.Context, o options) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", o.logLevel)}
+	level, err := logging.ParseLevel(o.logLevel)
+	if err != nil {
+		return usageError{fmt.Errorf("--log-level: %w", err)}
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	format, err := logging.ParseFormat(os.Getenv(logging.FormatVar), os.Stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	log := logging.New(os.Stderr, level, format)
+	logging.Install(log)
+	control.RouteGRPCLog()
 	target, err := redisconn.Parse(o.redisURL)
 	if err != nil {
 		return err
@@ -121,7 +128,7 @@ func serve(ctx context.Context, o options) error {
 	}
 	var m *metrics.Metrics
 	if o.metricsAddr != "" {
-		m = metrics.New()
+		m = metrics.NewScheduler()
 		ms, err := m.Listen(o.metricsAddr, log)
 		if err != nil {
 			return err

@@ -60,7 +60,7 @@ func New(cfg Config) (*Service, error) {
 // NewGRPCServer returns a gRPC server with the service, the standard
 // health service and the interceptor chain registered.
 func (s *Service) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
+	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(CallLevel)}
 	recoverOpt := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		s.log.Error("control API handler panicked", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error: the scheduler logged the details")
@@ -105,6 +105,20 @@ func (s *Service) authenticate(ctx context.Context) (context.Context, error) {
 		return nil, status.Error(codes.Unauthenticated, "wrong token: pass the scheduler's SYNQ_CONTROL_TOKEN with --token or SYNQ_TOKEN")
 	}
 	return ctx, nil
+}
+
+// CallLevel is the level a finished gRPC call is logged at: debug for
+// every call that went as the client asked or failed on the client's
+// mistake (ctl status every second is no news), warn for a refused token
+// or an unavailable Redis, error for the server's own faults.
+func CallLevel(c codes.Code) logging.Level {
+	switch c {
+	case codes.Unauthenticated, codes.PermissionDenied, codes.Unavailable, codes.ResourceExhausted:
+		return logging.LevelWarn
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+		return logging.LevelError
+	}
+	return logging.LevelDebug
 }
 
 func interceptorLogger(l *slog.Logger) logging.Logger {

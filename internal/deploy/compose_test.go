@@ -22,10 +22,19 @@ func root(t *testing.T) string {
 	return dir
 }
 
+// token is the control token every load sets: the file requires one.
+const token = "SYNQ_CONTROL_TOKEN=t0ken"
+
 func load(t *testing.T, env ...string) *types.Project {
 	t.Helper()
+	return loadProfiles(t, nil, env...)
+}
+
+func loadProfiles(t *testing.T, profiles []string, env ...string) *types.Project {
+	t.Helper()
 	opts, err := cli.NewProjectOptions([]string{filepath.Join(root(t), "docker-compose.yml")},
-		cli.WithWorkingDirectory(root(t)), cli.WithEnv(env), cli.WithName("synq"), cli.WithConsistency(true), cli.WithResolvedPaths(true))
+		cli.WithWorkingDirectory(root(t)), cli.WithEnv(append([]string{token}, env...)), cli.WithName("synq"), cli.WithConsistency(true), cli.WithResolvedPaths(true),
+		cli.WithProfiles(profiles))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,17 +47,32 @@ func load(t *testing.T, env ...string) *types.Project {
 
 func TestComposeFile(t *testing.T) {
 	p := load(t)
-	want := []string{"executor", "helpdesk", "notion-emulator", "redis", "scheduler"}
+	want := []string{"executor", "redis", "scheduler"}
 	if got := p.ServiceNames(); !slices.Equal(sorted(got), want) {
-		t.Fatalf("services = %v, want %v", got, want)
+		t.Fatalf("services without a profile = %v, want %v (the emulator and the demo API are in the demo profile)", got, want)
+	}
+	demo := loadProfiles(t, []string{"demo"})
+	want = []string{"executor", "helpdesk", "notion-emulator", "redis", "scheduler"}
+	if got := demo.ServiceNames(); !slices.Equal(sorted(got), want) {
+		t.Fatalf("services with --profile demo = %v, want %v", got, want)
 	}
 	redis := p.Services["redis"]
 	if !slices.Contains(redis.Command, "--appendonly") || redis.Command[slices.Index(redis.Command, "--appendonly")+1] != "yes" {
 		t.Errorf("redis runs without AOF: %v", redis.Command)
 	}
-	for _, name := range []string{"redis", "scheduler", "notion-emulator", "helpdesk"} {
-		if p.Services[name].HealthCheck == nil || len(p.Services[name].HealthCheck.Test) == 0 {
+	for _, name := range want {
+		if demo.Services[name].HealthCheck == nil || len(demo.Services[name].HealthCheck.Test) == 0 {
 			t.Errorf("service %s has no health check", name)
+		}
+	}
+	if hc := p.Services["executor"].HealthCheck; hc == nil || !slices.Equal(hc.Test, []string{"CMD", "/usr/local/bin/executor", "healthcheck"}) {
+		t.Errorf("executor health check = %v, want its /healthz through `executor healthcheck`", hc)
+	}
+	// One image, built once: every synq service names it with the same build.
+	for _, name := range []string{"scheduler", "executor", "notion-emulator", "helpdesk"} {
+		s := demo.Services[name]
+		if s.Image != "synq:local" || s.Build == nil || s.Build.Context != root(t) {
+			t.Errorf("service %s: image %q, build %+v; want synq:local built from the repository", name, s.Image, s.Build)
 		}
 	}
 	ex := p.Services["executor"]
@@ -58,13 +82,52 @@ func TestComposeFile(t *testing.T) {
 	if ex.DependsOn["redis"].Condition != types.ServiceConditionHealthy {
 		t.Errorf("executor does not wait for a healthy Redis: %+v", ex.DependsOn)
 	}
+	for _, dep := range []string{"notion-emulator", "helpdesk"} {
+		if d, ok := ex.DependsOn[dep]; ok && d.Required {
+			t.Errorf("executor requires %s, which real Notion does not need", dep)
+		}
+	}
+	// Schedulers scale: a range of loopback ports, no container name; the
+	// token is the user's, never a default.
+	sch := p.Services["scheduler"]
+	if sch.ContainerName != "" || len(sch.Ports) != 1 || sch.Ports[0].HostIP != "127.0.0.1" || !strings.Contains(sch.Ports[0].Published, "-") {
+		t.Errorf("scheduler ports %+v: want a loopback range so that replicas do not clash", sch.Ports)
+	}
+	if got := *sch.Environment["SYNQ_CONTROL_TOKEN"]; got != "t0ken" {
+		t.Errorf("scheduler token = %q, want the environment's", got)
+	}
+	for _, name := range []string{"notion-emulator", "helpdesk"} {
+		for _, port := range demo.Services[name].Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes %s on every interface", name, port.Published)
+			}
+		}
+	}
 	for _, name := range []string{"scheduler", "executor"} {
 		env := p.Services[name].Environment
-		for _, k := range []string{"REDIS_URL", "NOTION_API_TOKEN", "NOTION_API_BASE_URL", "NOTION_PARENT_PAGE_ID", "SYNQ_NOTION_RATE_LIMIT", "SYNQ_CONTROL_TOKEN"} {
+		for _, k := range []string{"REDIS_URL", "NOTION_API_TOKEN", "NOTION_API_BASE_URL", "NOTION_PARENT_PAGE_ID", "SYNQ_NOTION_RATE_LIMIT"} {
 			if env[k] == nil {
 				t.Errorf("service %s lacks %s", name, k)
 			}
 		}
+	}
+	// The emulator writes its volume as nonroot: the image has the
+	// directory, owned by uid 65532.
+	if v := demo.Services["notion-emulator"].Volumes; len(v) != 1 || v[0].Target != "/data" {
+		t.Errorf("emulator volumes = %+v", v)
+	}
+}
+
+// Without a control token the file does not load, and says what to set.
+func TestComposeNeedsAToken(t *testing.T) {
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(root(t), "docker-compose.yml")},
+		cli.WithWorkingDirectory(root(t)), cli.WithEnv(nil), cli.WithName("synq"), cli.WithConsistency(true), cli.WithResolvedPaths(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = opts.LoadProject(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "set SYNQ_CONTROL_TOKEN") {
+		t.Fatalf("loading without SYNQ_CONTROL_TOKEN: %v, want an error that says to set it", err)
 	}
 }
 
@@ -91,7 +154,7 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("the Dockerfile builds ./cmd/%s, which does not exist", m[1])
 		}
 	}
-	for name, s := range load(t).Services {
+	for name, s := range loadProfiles(t, []string{"demo", "sentinel"}).Services {
 		if len(s.Command) > 0 && strings.HasPrefix(s.Command[0], "/usr/local/bin/") {
 			bin := strings.TrimPrefix(s.Command[0], "/usr/local/bin/")
 			if !built[bin] {
@@ -102,7 +165,7 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("service %s's health check runs %s, which the Dockerfile does not build", name, hc.Test[1])
 		}
 	}
-	for _, want := range []string{"-trimpath", "-buildid=", "CGO_ENABLED=0", "-buildvcs=false", "ARG GO_VERSION=1."} {
+	for _, want := range []string{"-trimpath", "-buildid=", "CGO_ENABLED=0", "-buildvcs=false", "ARG GO_VERSION=1.", "--chown=65532:65532 /data /data", "USER nonroot"} {
 		if !strings.Contains(df, want) {
 			t.Errorf("the Dockerfile lacks %q (reproducible builds)", want)
 		}
@@ -124,17 +187,7 @@ func sorted(s []string) []string {
 // REDIS_URL: a master with AOF, a replica of it, and three Sentinels that
 // agree (quorum 2) on the master's name; none of it runs by default.
 func TestComposeSentinelProfile(t *testing.T) {
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(root(t), "docker-compose.yml")},
-		cli.WithWorkingDirectory(root(t)), cli.WithName("synq"), cli.WithConsistency(true), cli.WithResolvedPaths(true),
-		cli.WithProfiles([]string{"sentinel"}),
-		cli.WithEnv([]string{"SYNQ_COMPOSE_REDIS_URL=redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/synq/0"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := opts.LoadProject(context.Background())
-	if err != nil {
-		t.Fatalf("docker-compose.yml does not load with --profile sentinel: %v", err)
-	}
+	p := loadProfiles(t, []string{"sentinel"}, "SYNQ_COMPOSE_REDIS_URL=redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/synq/0")
 	master, replica := p.Services["redis-sentinel-master"], p.Services["redis-sentinel-replica"]
 	if !slices.Contains(master.Command, "--appendonly") {
 		t.Errorf("the Sentinel master runs without AOF: %v", master.Command)

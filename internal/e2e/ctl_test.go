@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -74,7 +75,7 @@ func TestCtl(t *testing.T) {
 	if out := must("runs", "list", "pagesSync", "--plain"); !strings.HasPrefix(out, run+"\tpagesSync\tmanual\tsucceeded") {
 		t.Fatalf("runs list --plain:\n%q", out)
 	}
-	if out := must("runs", "list", "-o", "table"); !strings.Contains(out, "RUN") || !strings.Contains(out, "+6 ~0 =0 -0") {
+	if out := must("runs", "list", "-o", "table"); !strings.Contains(out, "RUN") || !strings.Contains(out, "+6 ~0 =0 -0 !0") {
 		t.Fatalf("runs list table:\n%s", out)
 	}
 	var runs struct {
@@ -83,8 +84,65 @@ func TestCtl(t *testing.T) {
 			Status string `json:"status"`
 		} `json:"runs"`
 	}
-	if err := json.Unmarshal([]byte(must("runs", "list")), &runs); err != nil || runs.Runs[0].Status != "RUN_STATUS_SUCCEEDED" {
+	if err := json.Unmarshal([]byte(must("runs", "list")), &runs); err != nil || runs.Runs[0].Status != "succeeded" {
 		t.Fatalf("runs list JSON: %v %+v", err, runs)
+	}
+	// JSON for scripts: lowercase enum names, counters as numbers.
+	var counted struct {
+		Runs []struct {
+			Trigger  string `json:"trigger"`
+			Counters struct {
+				Pages   int `json:"pages"`
+				Created int `json:"created"`
+				Skipped int `json:"skipped"`
+			} `json:"counters"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(must("runs", "list", "pagesSync")), &counted); err != nil || counted.Runs[0].Trigger != "manual" ||
+		counted.Runs[0].Counters.Pages != 3 || counted.Runs[0].Counters.Created != 6 {
+		t.Fatalf("runs list JSON counters: %v %+v", err, counted)
+	}
+	if !strings.Contains(must("status", "pagesSync"), `"health": "healthy"`) {
+		t.Fatalf("status JSON health is not lowercase:\n%s", must("status", "pagesSync"))
+	}
+
+	// The latest run by sync key; a run's log followed from its trigger.
+	if out := must("runs", "logs", "pagesSync", "-o", "table"); !strings.Contains(out, "run "+run+" (the latest of pagesSync, succeeded)") || !strings.Contains(out, "fetching page") {
+		t.Fatalf("runs logs KEY:\n%s", out)
+	}
+	out = must("trigger", "pagesSync", "--follow", "-o", "table")
+	if second := runIDRE.FindString(out); second == "" || second == run || !strings.Contains(out, "run "+second+" succeeded: 3 pages") || !strings.Contains(out, "=6") {
+		t.Fatalf("trigger --follow:\n%s", out)
+	}
+	if _, errOut, code := s.ctl(addr, "runs", "logs", "noopSync"); code != 1 || !strings.Contains(errOut, "has no runs yet") {
+		t.Fatalf("runs logs of a sync without runs: exit %d %q", code, errOut)
+	}
+	// Legend under every table with row counters.
+	if out := must("runs", "list", "-o", "table"); !strings.Contains(out, "!skipped") {
+		t.Fatalf("runs list without a legend:\n%s", out)
+	}
+	// Output to /dev/null is no terminal: status prints once and exits.
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	cmd := exec.Command(filepath.Join(binaries(t), "ctl"), "status")
+	cmd.Env = []string{"SYNQ_ADDR=" + addr, "SYNQ_TOKEN=" + controlToken}
+	cmd.Stdout = devnull
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("ctl status > /dev/null: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("ctl status > /dev/null opened the live view (still running after 15s)")
 	}
 
 	// preview and state.

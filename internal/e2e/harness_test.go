@@ -99,6 +99,8 @@ func assemble(t testing.TB, redisURL string, client redis.UniversalClient, extra
 		"NOTION_API_BASE_URL=" + s.emu.URL(),
 		"NOTION_PARENT_PAGE_ID=" + notiontest.ParentPageID(),
 		"SYNQ_NOTION_RATE_LIMIT=0",
+		// Tests read the processes' lines (control_addr=…) as text.
+		"SYNQ_LOG_FORMAT=text",
 		// Manifests expire after 4 intervals: a dropped sync is undeclared
 		// within 2 s.
 		"SYNQ_MANIFEST_INTERVAL=500ms",

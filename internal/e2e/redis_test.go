@@ -54,7 +54,10 @@ func TestRedisURLFaultsAtStartUp(t *testing.T) {
 // REDIS_URL=redis+sentinel://…, and the run completes with every row once.
 func TestSentinelFailoverMidBackfill(t *testing.T) {
 	const pages, rows = 10, 20
-	s := newSentinelStack(t, "E2E_PAGES=10", "E2E_ROWS=20", "E2E_SLEEP=700ms")
+	// Manifests outlive the failover (the harness's 500ms interval lets
+	// them expire in 2 s, and a loaded machine fails over in more: the
+	// reaper then fails the run as undeclared).
+	s := newSentinelStack(t, "E2E_PAGES=10", "E2E_ROWS=20", "E2E_SLEEP=700ms", "SYNQ_MANIFEST_INTERVAL=5s")
 	s.executor()
 	s.executor()
 	sched := s.start("scheduler")

@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,26 +32,13 @@ func freeAddr(t *testing.T) string {
 // the emulator ends up with exactly the API's tickets, and changes and
 // deletions made in the API arrive through ticketsDelta.
 func TestOneCommandStack(t *testing.T) {
-	bin := t.TempDir()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/dev", "./cmd/scheduler", "./cmd/executor", "./cmd/ctl")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := devBinaries(t)
 	notionAddr, helpdeskAddr, controlAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	_, redisPort, _ := net.SplitHostPort(freeAddr(t))
 	dir := t.TempDir()
 	dev := exec.Command(filepath.Join(bin, "dev"), "--dir", dir, "--notion-addr", notionAddr, "--helpdesk-addr", helpdeskAddr,
-		"--control-addr", controlAddr, "--redis-port", redisPort, "--tickets", "150", "--change-rate", "0")
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "REDIS_URL=") && !strings.HasPrefix(kv, "NOTION_") && !strings.HasPrefix(kv, "SYNQ_") {
-			env = append(env, kv)
-		}
-	}
-	dev.Env = append(env, "SYNQ_NOTION_RATE_LIMIT=0")
+		"--control-addr", controlAddr, "--redis-port", redisPort, "--metrics-port", "0", "--tickets", "150", "--change-rate", "0")
+	dev.Env = append(userEnv(), "SYNQ_NOTION_RATE_LIMIT=0")
 	out := &syncBuffer{}
 	dev.Stdout, dev.Stderr = out, out
 	if err := dev.Start(); err != nil {

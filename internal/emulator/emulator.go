@@ -154,7 +154,9 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("emulator: listen on %s: %w", addr, err)
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	// net/http's own lines (a handler's panic, an accept error) go to the
+	// emulator's logger, not to the standard log package.
+	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -451,5 +452,40 @@ func TestTitleLookupFollowsRenames(t *testing.T) {
 	c2 := newClient(t, notiontest.Start(t, emulator.Config{DataDir: dir}))
 	if count(c2, "old") != 0 || count(c2, "new") != 1 {
 		t.Errorf("title lookups after a restart: old %d, new %d", count(c2, "old"), count(c2, "new"))
+	}
+}
+
+// goneWriter is a browser that closed the connection: every write fails.
+type goneWriter struct{ h http.Header }
+
+func (g *goneWriter) Header() http.Header {
+	if g.h == nil {
+		g.h = http.Header{}
+	}
+	return g.h
+}
+func (g *goneWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+func (g *goneWriter) WriteHeader(int)           {}
+
+// A browser that goes away (a closed tab, a reload) is no error, and the
+// web pages follow the syncs on their own (they poll).
+func TestWebPageClientGoneIsNoError(t *testing.T) {
+	var logs bytes.Buffer
+	s := notiontest.Start(t, emulator.Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	c := newClient(t, s)
+	mkDB(t, c, "Tickets", map[string]notion.PropertySchema{})
+	for _, path := range []string{"/", "/databases/00000000-0000-4000-8000-000000000000"} {
+		s.Handler().ServeHTTP(&goneWriter{}, httptest.NewRequest("GET", path, nil))
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a browser that went away is logged as an error:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "browser went away") {
+		t.Errorf("the failed write is not logged at debug:\n%s", logs.String())
+	}
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if body := rec.Body.String(); !strings.Contains(body, `id="live"`) || !strings.Contains(body, "setInterval") {
+		t.Errorf("the index does not refresh itself:\n%s", body)
 	}
 }

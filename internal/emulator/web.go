@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"html/template"
@@ -23,7 +24,8 @@ th{background:#f7f6f3}a{color:#2e7dd1}.muted{color:#9b9a97}
 .body .todo{list-style:none;padding-left:0}.body code{background:#f1f1ef;padding:0 3px}.body pre code{background:none;padding:0}
 .body .lang{color:#9b9a97;font-size:12px}
 </style></head><body>
-<p><a href="/">Notion emulator</a> · API version {{.Version}}</p>
+<p><a href="/">Notion emulator</a> · API version {{.Version}} · <span id="live-note" class="muted">live: refreshes every 3 s</span></p>
+<div id="live">
 <h1>{{.Title}}</h1>
 {{if .Databases}}<table><tr><th>Database</th><th>Rows</th><th>Data source id</th><th>Parent page</th></tr>
 {{range .Databases}}<tr><td><a href="/databases/{{.ID}}">{{.Title}}</a>{{if .Trashed}} <span class="muted">(in trash)</span>{{end}}</td><td>{{.Rows}}</td><td><code>{{.DataSource}}</code></td><td><code>{{.Parent}}</code></td></tr>
@@ -35,6 +37,27 @@ th{background:#f7f6f3}a{color:#2e7dd1}.muted{color:#9b9a97}
 {{if .Props}}<p>{{if .Back}}<a href="{{.Back}}">← table</a>{{end}}{{if .Trashed}} <span class="muted">(in trash)</span>{{end}}</p>
 <table>{{range .Props}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>
 <div class="body">{{if .Body}}{{.Body}}{{else}}<p class="muted">This page has no body.</p>{{end}}</div>{{end}}
+</div>
+<script>
+// Syncs keep writing: the page follows them without a reload (and
+// without losing the scroll position), while the tab is visible.
+(function () {
+  var note = document.getElementById("live-note");
+  setInterval(async function () {
+    if (document.hidden) return;
+    try {
+      var r = await fetch(location.href, {cache: "no-store"});
+      if (!r.ok) throw new Error(r.status);
+      var doc = new DOMParser().parseFromString(await r.text(), "text/html");
+      var next = doc.getElementById("live"), cur = document.getElementById("live");
+      if (next && cur && next.innerHTML !== cur.innerHTML) cur.innerHTML = next.innerHTML;
+      note.textContent = "live: updated " + new Date().toLocaleTimeString();
+    } catch (e) {
+      note.textContent = "live: the emulator does not answer (stopped?)";
+    }
+  }, 3000);
+})();
+</script>
 </body></html>`))
 
 type webDB struct {
@@ -77,7 +100,7 @@ func (s *Server) webIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	st.mu.RUnlock()
 	slices.SortFunc(dbs, func(a, b webDB) int { return cmp.Or(strings.Compare(a.Title, b.Title), strings.Compare(a.ID, b.ID)) })
-	s.render(w, webPage{Title: "Databases", Version: Version, Databases: dbs})
+	s.render(w, r, webPage{Title: "Databases", Version: Version, Databases: dbs})
 }
 
 func (s *Server) webDatabase(w http.ResponseWriter, r *http.Request) {
@@ -126,7 +149,7 @@ func (s *Server) webDatabase(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	st.mu.RUnlock()
-	s.render(w, wp)
+	s.render(w, r, wp)
 }
 
 func (s *Server) webPageBody(w http.ResponseWriter, r *http.Request) {
@@ -157,13 +180,23 @@ func (s *Server) webPageBody(w http.ResponseWriter, r *http.Request) {
 	st.renderBody(&b, pg.ID)
 	st.mu.RUnlock()
 	wp.Body = template.HTML(b.String())
-	s.render(w, wp)
+	s.render(w, r, wp)
 }
 
-func (s *Server) render(w http.ResponseWriter, p webPage) {
+// render executes the template into memory first: a template error is the
+// emulator's (logged as an error, answered 500), a failed write is a
+// browser that went away (a closed tab, a reload), which is no error.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, p webPage) {
+	var buf bytes.Buffer
+	if err := webTmpl.Execute(&buf, p); err != nil {
+		s.log.Error("emulator: rendering a web page", "path", r.URL.Path, "err", err)
+		http.Error(w, "the emulator could not render this page: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := webTmpl.Execute(w, p); err != nil {
-		s.log.Error("emulator: web page", "err", err)
+	w.Header().Set("Cache-Control", "no-store")
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		s.log.Debug("emulator: the browser went away before the page was sent", "path", r.URL.Path, "err", err)
 	}
 }
 

@@ -77,6 +77,8 @@ type Executor struct {
 	manifest spec.Manifest
 	id       string
 	inFlight atomic.Int64
+	// notionURL is where Notion calls go (logged at start; set by Open).
+	notionURL string
 
 	mu      sync.Mutex
 	started bool
@@ -169,7 +171,7 @@ func (x *Executor) Start(ctx context.Context) error {
 	}
 	x.server = srv
 	x.log.Info("executor started", "worker", x.cfg.Set.Worker, "build", x.manifest.Build, "queue", x.queue,
-		"syncs", x.cfg.Set.SyncOrder, "concurrency", x.cfg.Concurrency)
+		"syncs", x.cfg.Set.SyncOrder, "concurrency", x.cfg.Concurrency, "notion", x.notionURL)
 	return nil
 }
 

@@ -30,8 +30,7 @@ func (x *Executor) handlePage(ctx context.Context, t *asynq.Task) error {
 	if !ok {
 		return x.notDeclared(ctx, ref)
 	}
-	user, platform, buf := newRunLogger(x.log.Handler(), p.Page)
-	user = user.With("sync", p.Sync, "run", p.Run, "page", p.Page)
+	platform, buf := newRunLogger(x.log.Handler(), p.Page)
 	platform = platform.With("sync", p.Sync, "run", p.Run, "page", p.Page)
 	// Lines not stored with the commit (a failure, a park) are flushed
 	// when the task ends.
@@ -65,7 +64,7 @@ func (x *Executor) handlePage(ctx context.Context, t *asynq.Task) error {
 		m.QueueLag.Observe(max(0, start.Sub(time.Unix(0, p.Due)).Seconds()))
 	}
 	req := engine.PageRequest{
-		Sync: p.Sync, Run: p.Run, Page: p.Page, Logger: user, Pacers: x.cfg.Pacers, AllowTrash: begin.AllowTrash,
+		Sync: p.Sync, Run: p.Run, Page: p.Page, Logger: platform, Pacers: x.cfg.Pacers, AllowTrash: begin.AllowTrash,
 		BeginSweep: func(ctx context.Context) (ok bool, err error) {
 			err = x.whileRedisDown(ctx, func() error {
 				ok, err = x.runs.BeginSweep(ctx, p.Sync, p.Run)

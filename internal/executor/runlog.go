@@ -24,11 +24,20 @@ type lineBuffer struct {
 	lines []rdb.LogLine
 }
 
-func newRunLogger(next slog.Handler, page int) (user, platform *slog.Logger, buf *lineBuffer) {
+// newRunLogger returns the page's platform logger. The engine logs its own
+// lines with it and hands it to Execute, where synq.Logger swaps it for
+// the user's (UserHandler): lines are tagged by who wrote them.
+func newRunLogger(next slog.Handler, page int) (platform *slog.Logger, buf *lineBuffer) {
 	buf = &lineBuffer{}
-	user = slog.New(&runLog{next: next, source: "user", page: page, buf: buf})
-	platform = slog.New(&runLog{next: next, source: "platform", page: page, buf: buf})
-	return user, platform, buf
+	return slog.New(&runLog{next: next, source: "platform", page: page, buf: buf}), buf
+}
+
+// UserHandler is the same run log with its lines tagged source=user: the
+// logger user code gets from synq.Logger in Execute.
+func (h *runLog) UserHandler() slog.Handler {
+	c := *h
+	c.source = "user"
+	return &c
 }
 
 func (h *runLog) Enabled(ctx context.Context, l slog.Level) bool {

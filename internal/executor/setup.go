@@ -1,10 +1,13 @@
 package executor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/synqhq/synq/internal/engine"
@@ -72,6 +75,9 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 	if o.NotionToken == "" {
 		return fail(errors.New("NOTION_API_TOKEN is not set: set it to the integration token (or to any token the local Notion emulator accepts)"))
 	}
+	if err := checkNotionTarget(o); err != nil {
+		return fail(err)
+	}
 	if o.ParentPageID == "" && len(set.Databases) > 0 {
 		return fail(errors.New("NOTION_PARENT_PAGE_ID is not set: set it to the id of the Notion page managed databases are created under (shared with the integration)"))
 	}
@@ -96,7 +102,24 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 		return fail(err)
 	}
 	x.ownClient = client
+	x.notionURL = cmp.Or(o.NotionBaseURL, os.Getenv("NOTION_API_BASE_URL"), notion.DefaultBaseURL)
 	return x, nil
+}
+
+// LocalEmulatorToken is the token `make dev` gives executors for its Notion
+// emulator.
+const LocalEmulatorToken = "secret_local_emulator"
+
+// checkNotionTarget catches an executor started by hand against `make dev`
+// without NOTION_API_BASE_URL: with the emulator's token it would call the
+// real api.notion.com and fail there with "unauthorized".
+func checkNotionTarget(o Options) error {
+	base := cmp.Or(o.NotionBaseURL, os.Getenv("NOTION_API_BASE_URL"))
+	if o.NotionToken == LocalEmulatorToken && (base == "" || strings.Contains(base, "api.notion.com")) {
+		return fmt.Errorf("NOTION_API_TOKEN is the local emulator's token (%s) but NOTION_API_BASE_URL is %s: set NOTION_API_BASE_URL to the emulator (`make dev` prints the exports, e.g. NOTION_API_BASE_URL=http://127.0.0.1:7070)",
+			LocalEmulatorToken, cmp.Or(base, "not set (so the real https://api.notion.com)"))
+	}
+	return nil
 }
 
 // notionConfig wires the Notion client into the shared pacer: every call

@@ -2,8 +2,10 @@
 //
 // Executors count pages, rows by outcome, runs by result, Notion calls and
 // their latency by route and status, pacer waits and queue lag; schedulers
-// count started and skipped runs and leadership. Every metric is prefixed
-// synq_.
+// count started and skipped runs and leadership. Each process registers
+// only its role's metrics (NewExecutor, NewScheduler): a scrape never
+// shows an executor's "leader 0" or a scheduler's empty queue lag. Every
+// metric is prefixed synq_.
 package metrics
 
 import (
@@ -14,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,11 +42,32 @@ type Metrics struct {
 	Leader        prometheus.Gauge
 }
 
-// New returns the metrics, registered with Go and process collectors.
-func New() *Metrics {
+// Role says which metrics a process registers.
+type Role int
+
+// Roles.
+const (
+	Executor Role = 1 << iota
+	Scheduler
+)
+
+// NewExecutor returns an executor's metrics: runs, pages, rows, Notion
+// calls, pacer waits and queue lag.
+func NewExecutor() *Metrics { return newFor(Executor) }
+
+// NewScheduler returns a scheduler's metrics: runs started, skipped ticks,
+// reaped runs and leadership.
+func NewScheduler() *Metrics { return newFor(Scheduler) }
+
+// New returns the metrics of both roles, for a process that is both (a
+// test). Processes use NewExecutor or NewScheduler.
+func New() *Metrics { return newFor(Executor | Scheduler) }
+
+// newFor builds every metric (so callers never check for nil fields) and
+// registers the role's, with the Go and process collectors.
+func newFor(role Role) *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	f := func(c prometheus.Collector) { r.MustRegister(c) }
 	m := &Metrics{
 		Registry: r,
 		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_runs_finished_total",
@@ -71,8 +95,11 @@ func New() *Metrics {
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "synq_scheduler_leader",
 			Help: "1 when this scheduler holds the leader lease."}),
 	}
-	for _, c := range []prometheus.Collector{m.Runs, m.Pages, m.Rows, m.PageDuration, m.NotionCalls, m.NotionLatency, m.PacerWait, m.QueueLag, m.RunsStarted, m.SkippedTicks, m.RunsReaped, m.Leader} {
-		f(c)
+	if role&Executor != 0 {
+		r.MustRegister(m.Runs, m.Pages, m.Rows, m.PageDuration, m.NotionCalls, m.NotionLatency, m.PacerWait, m.QueueLag)
+	}
+	if role&Scheduler != 0 {
+		r.MustRegister(m.RunsStarted, m.SkippedTicks, m.RunsReaped, m.Leader)
 	}
 	return m
 }
@@ -86,24 +113,40 @@ func (m *Metrics) ObserveNotion(route string, status int, d time.Duration) {
 	m.NotionLatency.WithLabelValues(route).Observe(d.Seconds())
 }
 
-// Server serves /metrics.
+// Server serves /metrics and /healthz.
 type Server struct {
-	srv *http.Server
-	lis net.Listener
-	log *slog.Logger
+	srv    *http.Server
+	lis    net.Listener
+	log    *slog.Logger
+	health atomic.Pointer[func() error]
 }
 
-// Listen opens addr (SYNQ_METRICS_ADDR) for /metrics.
+// Listen opens addr (SYNQ_METRICS_ADDR) for /metrics and /healthz.
 func (m *Metrics) Listen(addr string, log *slog.Logger) (*Server, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen on %s (SYNQ_METRICS_ADDR): %w", addr, err)
 	}
+	s := &Server{lis: lis, log: log}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, lis: lis, log: log}, nil
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if f := s.health.Load(); f != nil {
+			if err := (*f)(); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return s, nil
 }
+
+// SetHealth makes /healthz answer 503 with f's error while f fails (an
+// executor still provisioning its databases, say); without it /healthz
+// answers 200 while the process serves.
+func (s *Server) SetHealth(f func() error) { s.health.Store(&f) }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.lis.Addr().String() }

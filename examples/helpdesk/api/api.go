@@ -9,9 +9,10 @@
 //	GET /v1/tickets?limit=50&cursor=…&updated_since=2026-11-24T10:00:00Z
 //	→ {"data": [...], "next_cursor": "…"}   ("" on the last page)
 //
-// The same holds for /v1/customers, /v1/teams, /v1/projects and /v1/tasks.
-// PATCH and DELETE /v1/tickets/{id} and POST /v1/tickets change data by
-// hand.
+// The same holds for /v1/customers, /v1/teams, /v1/projects, /v1/tasks
+// and /v1/articles (knowledge-base articles with a Markdown body: what
+// `ctl new` scaffolds a worker for). PATCH and DELETE /v1/tickets/{id} and
+// POST /v1/tickets change data by hand. GET / is a page that lists it all.
 package api
 
 import (
@@ -21,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -91,6 +93,18 @@ type Task struct {
 	Due       string `json:"due,omitempty"` // YYYY-MM-DD
 }
 
+// Article is a knowledge-base article.
+type Article struct {
+	Meta
+	Title   string   `json:"title,omitempty"`
+	Section string   `json:"section,omitempty"`
+	Author  string   `json:"author,omitempty"` // an email
+	Tags    []string `json:"tags,omitempty"`
+	Views   int      `json:"views"`
+	// BodyMarkdown is the article's text.
+	BodyMarkdown string `json:"body_markdown,omitempty"`
+}
+
 // Config sizes the demo data.
 type Config struct {
 	Addr      string // listen address of Start; "" means 127.0.0.1:0
@@ -100,6 +114,7 @@ type Config struct {
 	Projects  int    // default 5
 	// TasksPerProject defaults to 6.
 	TasksPerProject int
+	Articles        int // default 24
 	// ChangeRate is how many changes a second happen on their own
 	// (ticket updates, new tickets, deletions, customer edits); 0 = none.
 	ChangeRate float64
@@ -127,6 +142,7 @@ type Server struct {
 	teams     map[string]*Team
 	projects  map[string]*Project
 	tasks     map[string]*Task
+	articles  map[string]*Article
 	nextTick  int
 	limiter   map[string]*bucket
 	requests  int
@@ -156,6 +172,18 @@ var (
 	teamNames  = []string{"Support", "Billing", "Platform", "Mobile", "Success", "Security"}
 )
 
+var articleTopics = []struct {
+	title, section, intro string
+	steps                 []string
+}{
+	{"Reset your password", "Account", "Forgot your password? You can set a new one in a minute.", []string{"Open the sign-in page and choose *Forgot password*.", "Enter your email address.", "Follow the link in the mail we send you."}},
+	{"Change your billing address", "Billing", "Invoices show the address on file when they are issued.", []string{"Open *Settings → Billing*.", "Edit the address and save.", "The next invoice uses the new address."}},
+	{"Export your data as CSV", "Data", "Every list can be exported, filters included.", []string{"Open the list you want.", "Choose *Export → CSV*.", "Large exports arrive by mail."}},
+	{"Set up single sign-on", "Security", "SSO works with any SAML 2.0 identity provider.", []string{"Open *Settings → Security → SSO*.", "Paste your provider's metadata URL.", "Test with one account before enforcing it."}},
+	{"Invite your team", "Account", "Seats are billed per active member.", []string{"Open *Settings → Members*.", "Enter their emails, one per line.", "They join with the link in their invitation."}},
+	{"Use the API", "Developers", "The REST API pages with cursors and is rate limited per client.", []string{"Create a token under *Settings → API*.", "Send it as `Authorization: Bearer <token>`.", "Follow `next_cursor` until it is empty."}},
+}
+
 // DefaultPeople match the Notion emulator's demo users.
 var DefaultPeople = []string{"ada@example.com", "grace@example.com"}
 
@@ -171,7 +199,7 @@ func New(cfg Config) (*Server, error) {
 		return nil
 	}
 	if err := errors.Join(def(&cfg.Tickets, 200, "tickets"), def(&cfg.Customers, 50, "customers"), def(&cfg.Teams, 4, "teams"),
-		def(&cfg.Projects, 5, "projects"), def(&cfg.TasksPerProject, 6, "tasks per project")); err != nil {
+		def(&cfg.Projects, 5, "projects"), def(&cfg.TasksPerProject, 6, "tasks per project"), def(&cfg.Articles, 24, "articles")); err != nil {
 		return nil, err
 	}
 	if cfg.ChangeRate < 0 || math.IsNaN(cfg.ChangeRate) {
@@ -192,11 +220,11 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed*7919)),
 		tickets: map[string]*Ticket{}, customers: map[string]*Customer{}, teams: map[string]*Team{},
-		projects: map[string]*Project{}, tasks: map[string]*Task{}, limiter: map[string]*bucket{},
+		projects: map[string]*Project{}, tasks: map[string]*Task{}, articles: map[string]*Article{}, limiter: map[string]*bucket{},
 	}
 	// History starts a month ago so updated_since has something to cut.
 	s.clock = time.Now().UTC().Add(-30 * 24 * time.Hour).Truncate(time.Second)
-	step := 30 * 24 * time.Hour / time.Duration(cfg.Tickets+cfg.Customers+cfg.Teams+cfg.Projects*(1+cfg.TasksPerProject)+1)
+	step := 30 * 24 * time.Hour / time.Duration(cfg.Tickets+cfg.Customers+cfg.Teams+cfg.Projects*(1+cfg.TasksPerProject)+cfg.Articles+1)
 	at := func() Meta {
 		s.clock = s.clock.Add(step)
 		return Meta{CreatedAt: s.clock, UpdatedAt: s.clock}
@@ -227,6 +255,21 @@ func New(cfg Config) (*Server, error) {
 	}
 	for range cfg.Tickets {
 		s.newTicket(at())
+	}
+	for i := range cfg.Articles {
+		m := at()
+		m.ID = fmt.Sprintf("KB-%04d", i+1)
+		topic := articleTopics[i%len(articleTopics)]
+		title := topic.title + suffix(i, len(articleTopics))
+		a := &Article{Meta: m, Title: title, Section: topic.section, Author: s.person(), Views: s.rng.IntN(5000)}
+		for _, tg := range tags {
+			if s.rng.IntN(4) == 0 {
+				a.Tags = append(a.Tags, tg)
+			}
+		}
+		a.BodyMarkdown = "# " + title + "\n\n" + topic.intro + "\n\n## Steps\n\n1. " + strings.Join(topic.steps, "\n1. ") +
+			"\n\n> Still stuck? Open a ticket and mention **" + m.ID + "**.\n"
+		s.articles[m.ID] = a
 	}
 	// Later changes get real timestamps.
 	s.clock = time.Now().UTC()
@@ -412,6 +455,8 @@ func (s *Server) Handler() http.Handler {
 	list("teams", func() []item { return items(s.teams) })
 	list("projects", func() []item { return items(s.projects) })
 	list("tasks", func() []item { return items(s.tasks) })
+	list("articles", func() []item { return items(s.articles) })
+	mux.HandleFunc("GET /{$}", s.index)
 	mux.Handle("POST /v1/tickets", s.paced(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			Title string `json:"title"`
@@ -445,6 +490,50 @@ func (s *Server) Handler() http.Handler {
 	}))
 	return mux
 }
+
+// index is the API's front page: what it serves, for a person who opened
+// its address in a browser.
+func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	counts := map[string]int{"tickets": live(s.tickets), "customers": live(s.customers), "teams": live(s.teams),
+		"projects": live(s.projects), "tasks": live(s.tasks), "articles": live(s.articles)}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = indexTmpl.Execute(w, map[string]any{"Counts": counts, "RateLimit": s.cfg.RateLimit, "ChangeRate": s.cfg.ChangeRate})
+}
+
+func live[T record](m map[string]T) int {
+	n := 0
+	for _, v := range m {
+		if !v.Record().Deleted {
+			n++
+		}
+	}
+	return n
+}
+
+var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>Demo helpdesk API</title>
+<style>body{font:14px/1.5 system-ui,sans-serif;margin:2em;max-width:52em;color:#37352f}code{background:#f1f1ef;padding:0 3px}td,th{padding:2px 12px 2px 0;text-align:left}</style>
+</head><body>
+<h1>Demo helpdesk API</h1>
+<p>The JSON API synq's demo syncs read (and the worker <code>ctl new</code> scaffolds). It pages with cursors, filters
+by <code>updated_since</code> (tombstones of deleted records included), answers 429 with <code>Retry-After</code> above
+{{.RateLimit}} requests a second per client, and changes {{.ChangeRate}} times a second on its own.</p>
+<table><tr><th>endpoint</th><th>records</th></tr>
+{{range $k, $n := .Counts}}<tr><td><a href="/v1/{{$k}}?limit=5"><code>GET /v1/{{$k}}</code></a></td><td>{{$n}}</td></tr>
+{{end}}</table>
+<h2>Parameters</h2>
+<ul>
+<li><code>limit</code>: 1–100, default 50</li>
+<li><code>cursor</code>: the previous answer's <code>next_cursor</code> (empty on the last page)</li>
+<li><code>updated_since</code>: RFC 3339 time; the answer is then ordered by <code>updated_at</code> and includes <code>{"id": …, "deleted": true}</code> tombstones</li>
+</ul>
+<pre>GET /v1/articles?limit=2
+→ {"data": [{"id": "KB-0001", "title": "Reset your password", "body_markdown": "# …", "updated_at": "…"}, …], "next_cursor": "…"}</pre>
+<p>By hand: <code>POST /v1/tickets {"title": …}</code>, <code>PATCH /v1/tickets/{id} {"status": "closed"}</code>,
+<code>DELETE /v1/tickets/{id}</code>. Health: <a href="/healthz"><code>/healthz</code></a>.</p>
+</body></html>`))
 
 type item struct {
 	meta Meta

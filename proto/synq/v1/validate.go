@@ -19,6 +19,10 @@ var (
 // MaxPageSize bounds ListRuns pages.
 const MaxPageSize = 500
 
+// IsRunID reports whether s has the shape of a run id
+// (ticketsBackfill-20261124T101500-3f9a1c) rather than of a sync key.
+func IsRunID(s string) bool { return runRE.MatchString(s) }
+
 func checkKey(field, key string, required bool) error {
 	if key == "" {
 		if required {

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"text/template"
+
+	"github.com/spf13/cobra"
+)
+
+//go:embed scaffold/*.tmpl
+var scaffoldFS embed.FS
+
+// scaffoldFiles maps each template to the file it becomes.
+var scaffoldFiles = []struct{ tmpl, file string }{
+	{"go.mod.tmpl", "go.mod"},
+	{"main.go.tmpl", "main.go"},
+	{"worker.go.tmpl", "worker.go"},
+	{"worker_test.go.tmpl", "worker_test.go"},
+	{"README.md.tmpl", "README.md"},
+	{"Dockerfile.tmpl", "Dockerfile"},
+	{"gitignore.tmpl", ".gitignore"},
+}
+
+const synqModule = "github.com/synqhq/synq"
+
+// reservedWorkers are the worker names of synq's own demo and tests: a
+// scaffold with one of them would take over their queue and manifest.
+var reservedWorkers = map[string]string{"synq-demo": "the demo of `make dev`"}
+
+var workerNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,99}$`)
+
+type scaffold struct {
+	Dir       string // absolute
+	Name      string // the directory's name: binary and image
+	Worker    string // WorkerConfig.Name
+	Module    string
+	GoVersion string
+	SynqDir   string
+}
+
+func (a *app) newCmd() *cobra.Command {
+	var module, worker, synqDir string
+	var noTidy bool
+	cmd := &cobra.Command{
+		Use:   "new DIR",
+		Short: "Scaffold a worker module of your own in DIR: one working sync, a test, a README and a Dockerfile",
+		Long: `new writes a Go module in DIR (which must not exist, or be empty) with one sync that
+copies the demo helpdesk's articles into Notion: go.mod (replacing github.com/synqhq/synq
+with the synq checkout ctl was built from), main.go, worker.go, worker_test.go, README.md
+and a Dockerfile; then it runs go mod tidy.
+
+Run it next to the demo with: make dev WORKER=DIR (from the synq checkout).`,
+		Args: oneArg("directory", "ctl new my-worker"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sc, err := newScaffold(args[0], module, worker, synqDir)
+			if err != nil {
+				return err
+			}
+			if err := sc.write(); err != nil {
+				return err
+			}
+			tidied := false
+			if !noTidy {
+				if err := sc.tidy(); err != nil {
+					fmt.Fprintf(a.stderr, "ctl: go mod tidy in %s failed: %v\n    run it there yourself before building\n", sc.Dir, err)
+				} else {
+					tidied = true
+				}
+			}
+			if a.output == "json" {
+				return a.json(object{{"dir", sc.Dir}, {"worker", sc.Worker}, {"module", sc.Module}, {"synq", sc.SynqDir}, {"tidied", tidied}})
+			}
+			rel := sc.Dir
+			if r, err := filepath.Rel(mustWd(), sc.Dir); err == nil && !strings.HasPrefix(r, "..") {
+				rel = r
+			}
+			fmt.Fprintf(a.stdout, `created %s: worker %q, module %s, synq from %s
+  go.mod main.go worker.go worker_test.go README.md Dockerfile .gitignore
+
+Next:
+  cd %s && go test ./...
+  make -C %s dev WORKER=%s     # the stack, the demo and your worker
+  ctl trigger articlesSync --follow               # in another terminal
+`, rel, sc.Worker, sc.Module, sc.SynqDir, rel, sc.SynqDir, sc.Dir)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&module, "module", "", "Go module path (default example.com/<DIR's name>)")
+	f.StringVar(&worker, "worker", "", "worker name, unique among the workers sharing a Redis (default DIR's name)")
+	f.StringVar(&synqDir, "synq", "", "synq checkout that go.mod replaces github.com/synqhq/synq with (default: the one ctl was built from, else the current directory's)")
+	f.BoolVar(&noTidy, "no-tidy", false, "do not run go mod tidy")
+	return cmd
+}
+
+func mustWd() string {
+	wd, _ := os.Getwd()
+	return wd
+}
+
+func newScaffold(dir, module, worker, synqDir string) (*scaffold, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if entries, err := os.ReadDir(abs); err == nil && len(entries) > 0 {
+		return nil, usageError{fmt.Errorf("%s is not empty: ctl new writes a new module; give it a new directory", dir)}
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	name := filepath.Base(abs)
+	if worker == "" {
+		worker = name
+		if !workerNameRE.MatchString(worker) {
+			worker = "w-" + regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(name, "-")
+		}
+	}
+	if !workerNameRE.MatchString(worker) {
+		return nil, usageError{fmt.Errorf("--worker %q: use letters, digits, '_', '-' or '.', starting with a letter", worker)}
+	}
+	if what, ok := reservedWorkers[worker]; ok {
+		return nil, usageError{fmt.Errorf("worker name %q is %s's: pick another with --worker, or another directory name", worker, what)}
+	}
+	if module == "" {
+		module = "example.com/" + strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(name, "-"))
+	}
+	root, err := findSynq(synqDir)
+	if err != nil {
+		return nil, err
+	}
+	goVersion, err := goDirective(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return nil, err
+	}
+	return &scaffold{Dir: abs, Name: name, Worker: worker, Module: module, GoVersion: goVersion, SynqDir: root}, nil
+}
+
+// findSynq returns the synq checkout to build against: --synq, else the
+// checkout this ctl was compiled from (its source path is in the binary
+// unless it was built with -trimpath), else the current directory or one
+// of its parents.
+func findSynq(flag string) (string, error) {
+	if flag != "" {
+		abs, err := filepath.Abs(flag)
+		if err != nil {
+			return "", err
+		}
+		if !isSynqCheckout(abs) {
+			return "", usageError{fmt.Errorf("--synq %s is not a synq checkout: it needs the go.mod of module %s", flag, synqModule)}
+		}
+		return abs, nil
+	}
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		if root := filepath.Dir(filepath.Dir(filepath.Dir(file))); isSynqCheckout(root) {
+			return root, nil
+		}
+	}
+	for d := mustWd(); d != ""; {
+		if isSynqCheckout(d) {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	return "", usageError{errors.New("no synq checkout found (this ctl was built elsewhere, and the current directory is not in one): pass --synq DIR, the directory of synq's go.mod")}
+}
+
+func isSynqCheckout(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "module" {
+			return f[1] == synqModule
+		}
+	}
+	return false
+}
+
+func goDirective(gomod string) (string, error) {
+	b, err := os.ReadFile(gomod)
+	if err != nil {
+		return "", err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "go" {
+			return f[1], nil
+		}
+	}
+	return "", fmt.Errorf("%s has no go directive", gomod)
+}
+
+func (sc *scaffold) write() error {
+	if err := os.MkdirAll(sc.Dir, 0o755); err != nil {
+		return err
+	}
+	for _, f := range scaffoldFiles {
+		t, err := template.ParseFS(scaffoldFS, "scaffold/"+f.tmpl)
+		if err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		if err := t.Execute(&b, sc); err != nil {
+			return fmt.Errorf("%s: %w", f.file, err)
+		}
+		if err := os.WriteFile(filepath.Join(sc.Dir, f.file), b.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	// synq's own go.sum covers every module the worker needs: seeded with
+	// it, go mod tidy works from the module cache synq's build filled.
+	if sum, err := os.ReadFile(filepath.Join(sc.SynqDir, "go.sum")); err == nil {
+		if err := os.WriteFile(filepath.Join(sc.Dir, "go.sum"), sum, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tidy completes go.mod and go.sum with the modules synq brings in.
+func (sc *scaffold) tidy() error {
+	cmd := exec.Command("go", "mod", "tidy")
+	cmd.Dir = sc.Dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

@@ -1,0 +1,217 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	devOnce sync.Once
+	devDir  string
+	devErr  error
+)
+
+// devBinaries builds dev and the binaries it starts, once per test binary,
+// as `make build` does (no race detector: these are the user's binaries).
+func devBinaries(t *testing.T) string {
+	t.Helper()
+	devOnce.Do(func() {
+		devDir, devErr = os.MkdirTemp("", "synq-e2e-dev")
+		if devErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", devDir+"/", "./cmd/dev", "./cmd/scheduler", "./cmd/executor", "./cmd/ctl")
+		cmd.Dir = repoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			devErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if devErr != nil {
+		t.Fatal(devErr)
+	}
+	return devDir
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// userEnv is the environment of a user who has set nothing synq reads.
+func userEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "REDIS_URL=") && !strings.HasPrefix(kv, "NOTION_") && !strings.HasPrefix(kv, "SYNQ_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// devPorts are one stack's addresses, free when the test starts.
+type devPorts struct {
+	notion, helpdesk, control string
+	redisPort, metricsPort    int
+}
+
+func freePorts(t *testing.T) devPorts {
+	t.Helper()
+	port := func() int {
+		_, p, _ := net.SplitHostPort(freeAddr(t))
+		n, _ := strconv.Atoi(p)
+		return n
+	}
+	return devPorts{notion: freeAddr(t), helpdesk: freeAddr(t), control: freeAddr(t), redisPort: port(), metricsPort: port()}
+}
+
+func (p devPorts) flags(dir string) []string {
+	return []string{"--dir", dir, "--notion-addr", p.notion, "--helpdesk-addr", p.helpdesk, "--control-addr", p.control,
+		"--redis-port", strconv.Itoa(p.redisPort), "--metrics-port", strconv.Itoa(p.metricsPort), "--tickets", "40", "--change-rate", "0"}
+}
+
+// stackProcs lists the live processes of one stack: its redis-server
+// (which retitles itself "redis-server 127.0.0.1:PORT"), and every process
+// whose REDIS_URL is the stack's Redis (scheduler, executors, workers).
+func stackProcs(dir string, redisPort int) []string {
+	marker := []byte(fmt.Sprintf("REDIS_URL=redis://127.0.0.1:%d/", redisPort))
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// A zombie is dead: it only waits to be reaped.
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X') {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		environ, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		args := strings.ReplaceAll(string(cmdline), "\x00", " ")
+		redis := strings.Contains(args, "redis-server") && (strings.Contains(args, filepath.Join(dir, "redis")) || strings.Contains(args, fmt.Sprintf(":%d", redisPort)))
+		if redis || bytes.Contains(environ, marker) {
+			out = append(out, fmt.Sprintf("%d %s", pid, args))
+		}
+	}
+	return out
+}
+
+func waitNoProcs(t *testing.T, dir string, redisPort int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		left := stackProcs(dir, redisPort)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, p := range left {
+				if pid, err := strconv.Atoi(strings.Fields(p)[0]); err == nil {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			t.Fatalf("%v after dev ended, its children still run:\n%s", d, strings.Join(left, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// dev stops every child on every way it can end: Ctrl-C, SIGTERM, SIGHUP,
+// the reader of its output going away (`make dev | tee log` interrupted:
+// SIGPIPE), and being killed outright (the children's parent-death signal).
+func TestDevStopsEveryChild(t *testing.T) {
+	bin := devBinaries(t)
+	for _, how := range []string{"reader exits", "SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"} {
+		t.Run(how, func(t *testing.T) {
+			ports := freePorts(t)
+			dir := t.TempDir()
+			dev := exec.Command(filepath.Join(bin, "dev"), ports.flags(dir)...)
+			dev.Env = userEnv()
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Like `dev 2>&1 | reader`: both outputs into the pipe.
+			dev.Stdout, dev.Stderr = w, w
+			if err := dev.Start(); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			exited := make(chan error, 1)
+			go func() { exited <- dev.Wait() }()
+			t.Cleanup(func() {
+				_ = dev.Process.Kill()
+				r.Close()
+			})
+			var seen bytes.Buffer
+			sc := bufio.NewScanner(r)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			started := false
+			deadline := time.AfterFunc(90*time.Second, func() { r.Close() })
+			for sc.Scan() {
+				seen.WriteString(sc.Text() + "\n")
+				// The stack is up once the executor runs.
+				if strings.Contains(sc.Text(), "executor started") {
+					started = true
+					break
+				}
+			}
+			deadline.Stop()
+			if !started {
+				t.Fatalf("dev did not start the stack:\n%s", seen.String())
+			}
+			if len(stackProcs(dir, ports.redisPort)) < 3 {
+				t.Fatalf("the stack has fewer than 3 processes (redis, scheduler, executor): %v", stackProcs(dir, ports.redisPort))
+			}
+			switch how {
+			case "reader exits":
+				r.Close()
+			case "SIGKILL":
+				_ = dev.Process.Signal(syscall.SIGKILL)
+			default:
+				sig := map[string]syscall.Signal{"SIGINT": syscall.SIGINT, "SIGTERM": syscall.SIGTERM, "SIGHUP": syscall.SIGHUP}[how]
+				_ = dev.Process.Signal(sig)
+				// The reader stays: the rest of the output must come.
+				go func() { _, _ = io.Copy(io.Discard, r) }()
+			}
+			select {
+			case err := <-exited:
+				if how != "SIGKILL" && err != nil {
+					t.Errorf("dev ended with %v", err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatalf("dev still runs 60s after %s", how)
+			}
+			waitNoProcs(t, dir, ports.redisPort, 30*time.Second)
+		})
+	}
+}
+
+// --bin must hold what dev starts; it is not silently ignored.
+func TestDevBinMustHoldTheBinaries(t *testing.T) {
+	bin := devBinaries(t)
+	empty := t.TempDir()
+	cmd := exec.Command(filepath.Join(bin, "dev"), "--bin", empty, "--dir", t.TempDir())
+	cmd.Env = userEnv()
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--bin "+empty+" lacks scheduler, executor, ctl") {
+		t.Fatalf("dev --bin EMPTY: %v\n%s", err, out)
+	}
+}
