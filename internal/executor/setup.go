@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/synqhq/synq/internal/engine"
@@ -76,7 +78,8 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 		return fail(err)
 	}
 	x, err := New(Config{
-		Set: set, Engine: eng, Redis: client, Pacers: sdkPacers{p: p, m: o.Metrics}, Metrics: o.Metrics,
+		Record: notionRecord(o),
+		Set:    set, Engine: eng, Redis: client, Pacers: sdkPacers{p: p, m: o.Metrics}, Metrics: o.Metrics,
 		Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
 		RetryBase: o.RetryBase, RetryMax: o.RetryMax, ManifestEvery: o.ManifestEvery, Logger: o.Logger,
 	})
@@ -116,6 +119,30 @@ func notionConfig(o Options, p *pacer.Pacer) notion.Config {
 		}
 	}
 	return ncfg
+}
+
+// Fields of an executor's record that name its Notion budgets: operators
+// (the console) list a token's pacer from them without knowing the token,
+// since the pacer is named after a hash of it.
+const (
+	RecordNotionPacer              = "notion_pacer"
+	RecordNotionPerMinute          = "notion_per_minute"
+	RecordNotionWorkspacePacer     = "notion_workspace_pacer"
+	RecordNotionWorkspacePerMinute = "notion_workspace_per_minute"
+)
+
+// notionRecord is what the executor's record says of its Notion budgets;
+// the per-minute figures are 0 when unpaced.
+func notionRecord(o Options) map[string]string {
+	rec := map[string]string{
+		RecordNotionPacer:     pacer.NotionPacerName(o.NotionToken),
+		RecordNotionPerMinute: strconv.Itoa(max(o.NotionRateLimit, 0)),
+	}
+	if ws := strings.TrimSpace(o.NotionWorkspace); ws != "" {
+		rec[RecordNotionWorkspacePacer] = pacer.NotionWorkspacePacerName(ws)
+		rec[RecordNotionWorkspacePerMinute] = strconv.Itoa(max(o.NotionWorkspaceRateLimit, 0))
+	}
+	return rec
 }
 
 // consumerOf is the pacer consumer of a Notion call: the sync running it,

@@ -20,6 +20,9 @@ type DatabaseIDs struct {
 	// Indexed says the key index was built (or rebuilt) from Notion. An
 	// empty index without this flag means "unknown", not "no rows".
 	Indexed bool
+	// URL opens the database in Notion (the data source's url), for
+	// operators; "" until an executor read it.
+	URL string
 }
 
 // GetDatabase returns the stored ids of a managed database; ok is false
@@ -37,6 +40,7 @@ func (r *RDB) GetDatabase(ctx context.Context, db string) (ids DatabaseIDs, ok b
 		DataSourceID: m["data_source_id"],
 		SchemaHash:   m["schema_hash"],
 		Indexed:      m["indexed"] == "1",
+		URL:          m["url"],
 	}, true, nil
 }
 
@@ -46,12 +50,17 @@ func (r *RDB) SetDatabase(ctx context.Context, db string, ids DatabaseIDs) error
 	if ids.Indexed {
 		indexed = "1"
 	}
-	err := r.c.HSet(ctx, DatabaseKey(db),
+	fields := []any{
 		"database_id", ids.DatabaseID,
 		"data_source_id", ids.DataSourceID,
 		"schema_hash", ids.SchemaHash,
 		"indexed", indexed,
-	).Err()
+	}
+	if ids.URL != "" {
+		// An empty URL never erases one read before.
+		fields = append(fields, "url", ids.URL)
+	}
+	err := r.c.HSet(ctx, DatabaseKey(db), fields...).Err()
 	return wrap("set database "+db, err)
 }
 
