@@ -43,6 +43,7 @@ type options struct {
 	notionAddr   string
 	helpdeskAddr string
 	controlAddr  string
+	consoleAddr  string
 	redisPort    int
 	executors    int
 	tickets      int
@@ -77,6 +78,7 @@ func main() {
 	f.StringVar(&o.notionAddr, "notion-addr", "127.0.0.1:7070", "Notion emulator address")
 	f.StringVar(&o.helpdeskAddr, "helpdesk-addr", "127.0.0.1:7080", "demo helpdesk API address")
 	f.StringVar(&o.controlAddr, "control-addr", "127.0.0.1:7077", "control API address (ctl's --addr)")
+	f.StringVar(&o.consoleAddr, "console-addr", "127.0.0.1:7078", "web console address")
 	f.IntVar(&o.redisPort, "redis-port", 6390, "port of the redis-server started here (when REDIS_URL is not set)")
 	f.IntVar(&o.executors, "executors", 1, "executor processes")
 	f.IntVar(&o.tickets, "tickets", 300, "tickets in the demo API")
@@ -123,7 +125,7 @@ func run(ctx context.Context, o options) error {
 	cleanups = append(cleanups, stopRedis)
 
 	// Notion.
-	env := []string{"REDIS_URL=" + redisURL, "SYNQ_CONTROL_ADDR=" + o.controlAddr}
+	env := []string{"REDIS_URL=" + redisURL, "SYNQ_CONTROL_ADDR=" + o.controlAddr, "SYNQ_CONSOLE_ADDR=" + o.consoleAddr}
 	notionWhere := ""
 	if os.Getenv("NOTION_API_TOKEN") != "" {
 		if os.Getenv("NOTION_PARENT_PAGE_ID") == "" {
@@ -193,6 +195,7 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Fprintf(os.Stderr, `
 synq is running.
+  Console:    http://%s/  (the web console: open it in a browser)
   Notion:     %s
   Demo API:   %s/v1/tickets
   Redis:      %s (%s)
@@ -204,7 +207,7 @@ Try:
   %s%s pause customersSync
 Ctrl-C stops everything.
 
-`, notionWhere, hd.URL(), redisconn.Redact(redisURL), redisKind, logDir, ctl, addrFlag, ctl, addrFlag, ctl, addrFlag, ctl, addrFlag)
+`, o.consoleAddr, notionWhere, hd.URL(), redisconn.Redact(redisURL), redisKind, logDir, ctl, addrFlag, ctl, addrFlag, ctl, addrFlag, ctl, addrFlag)
 
 	exited := make(chan *child, len(procs))
 	for _, p := range procs {

@@ -46,7 +46,7 @@ func TestOneCommandStack(t *testing.T) {
 	_, redisPort, _ := net.SplitHostPort(freeAddr(t))
 	dir := t.TempDir()
 	dev := exec.Command(filepath.Join(bin, "dev"), "--dir", dir, "--notion-addr", notionAddr, "--helpdesk-addr", helpdeskAddr,
-		"--control-addr", controlAddr, "--redis-port", redisPort, "--tickets", "150", "--change-rate", "0")
+		"--control-addr", controlAddr, "--console-addr", freeAddr(t), "--redis-port", redisPort, "--tickets", "150", "--change-rate", "0")
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "REDIS_URL=") && !strings.HasPrefix(kv, "NOTION_") && !strings.HasPrefix(kv, "SYNQ_") {

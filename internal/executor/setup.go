@@ -121,26 +121,16 @@ func notionConfig(o Options, p *pacer.Pacer) notion.Config {
 	return ncfg
 }
 
-// Fields of an executor's record that name its Notion budgets: operators
-// (the console) list a token's pacer from them without knowing the token,
-// since the pacer is named after a hash of it.
-const (
-	RecordNotionPacer              = "notion_pacer"
-	RecordNotionPerMinute          = "notion_per_minute"
-	RecordNotionWorkspacePacer     = "notion_workspace_pacer"
-	RecordNotionWorkspacePerMinute = "notion_workspace_per_minute"
-)
-
 // notionRecord is what the executor's record says of its Notion budgets;
 // the per-minute figures are 0 when unpaced.
 func notionRecord(o Options) map[string]string {
 	rec := map[string]string{
-		RecordNotionPacer:     pacer.NotionPacerName(o.NotionToken),
-		RecordNotionPerMinute: strconv.Itoa(max(o.NotionRateLimit, 0)),
+		rdb.ExecutorNotionPacer:     pacer.NotionPacerName(o.NotionToken),
+		rdb.ExecutorNotionPerMinute: strconv.Itoa(max(o.NotionRateLimit, 0)),
 	}
 	if ws := strings.TrimSpace(o.NotionWorkspace); ws != "" {
-		rec[RecordNotionWorkspacePacer] = pacer.NotionWorkspacePacerName(ws)
-		rec[RecordNotionWorkspacePerMinute] = strconv.Itoa(max(o.NotionWorkspaceRateLimit, 0))
+		rec[rdb.ExecutorNotionWorkspacePacer] = pacer.NotionWorkspacePacerName(ws)
+		rec[rdb.ExecutorNotionWorkspacePerMinute] = strconv.Itoa(max(o.NotionWorkspaceRateLimit, 0))
 	}
 	return rec
 }
