@@ -269,8 +269,8 @@ func runURL(id string) string   { return "/runs/" + url.PathEscape(id) }
 // something (or lifts a guard).
 type confirmData struct {
 	Action, Key, Run, Question, Detail, Button, PostTo, Back string
-	Danger                                                  bool
-	Fields                                                  map[string]string
+	Danger                                                   bool
+	Fields                                                   map[string]string
 }
 
 func (c *Console) confirmPage(action string) http.HandlerFunc {

@@ -207,8 +207,8 @@ var funcs = template.FuncMap{
 	"syncurl":  syncURL,
 	"runurl":   runURL,
 	"asset":    assetURL,
-	"ts":    timeTag,
-	"dur":   fmtDur,
+	"ts":       timeTag,
+	"dur":      fmtDur,
 	"since": func(from, to time.Time) string {
 		if from.IsZero() {
 			return ""

@@ -29,7 +29,7 @@ type Executor struct {
 	Newest bool
 	// NotionPacer names its Notion token's pacer; NotionPerMinute is the
 	// budget it paces at (0: unpaced). The workspace's, when declared.
-	NotionPacer, NotionWorkspacePacer       string
+	NotionPacer, NotionWorkspacePacer         string
 	NotionPerMinute, NotionWorkspacePerMinute int
 }
 
