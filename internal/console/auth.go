@@ -164,6 +164,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := map[string]any{"Next": next}
+	status := 0
 	if r.Method == http.MethodPost {
 		tok := r.PostFormValue("token")
 		if subtle.ConstantTimeCompare([]byte(tok), []byte(c.cfg.Token)) == 1 {
@@ -173,10 +174,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		}
 		// A wrong token costs a moment: guessing stays slow.
 		time.Sleep(300 * time.Millisecond)
-		w.WriteHeader(http.StatusUnauthorized)
+		status = http.StatusUnauthorized
 		data["Error"] = "Wrong token: use the scheduler's SYNQ_CONTROL_TOKEN."
 	}
-	c.render(w, r, "login", page{Title: "Log in", Data: data})
+	c.render(w, r, "login", page{Title: "Log in", Data: data, Status: status})
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {

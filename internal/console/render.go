@@ -104,6 +104,8 @@ type page struct {
 	Refresh int // seconds; 0 = no live refresh
 	Flash   string
 	Now     time.Time
+	// Status is the response's status (0: 200).
+	Status int
 }
 
 var gzPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(io.Discard, gzip.DefaultCompression); return w }}
@@ -124,16 +126,20 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, name string, p 
 		http.Error(w, "internal error rendering the page: the scheduler logged it", http.StatusInternalServerError)
 		return
 	}
-	write(w, r, "text/html; charset=utf-8", buf.Bytes())
+	write(w, r, "text/html; charset=utf-8", p.Status, buf.Bytes())
 }
 
-func write(w http.ResponseWriter, r *http.Request, ct string, b []byte) {
+func write(w http.ResponseWriter, r *http.Request, ct string, status int, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", ct)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Vary", "Accept-Encoding")
+	if status == 0 {
+		status = http.StatusOK
+	}
 	if len(b) > 1024 && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
 		h.Set("Content-Encoding", "gzip")
+		w.WriteHeader(status)
 		zw := gzPool.Get().(*gzip.Writer)
 		zw.Reset(w)
 		zw.Write(b)
@@ -141,6 +147,7 @@ func write(w http.ResponseWriter, r *http.Request, ct string, b []byte) {
 		gzPool.Put(zw)
 		return
 	}
+	w.WriteHeader(status)
 	w.Write(b)
 }
 
@@ -325,11 +332,17 @@ func statusClass(s string) string {
 }
 
 // rowsSoFar counts the rows a run handled: written, unchanged or skipped.
-func rowsSoFar(r *rdb.Run) int64 {
-	if r == nil {
-		return 0
+func rowsSoFar(v any) int64 {
+	var c map[string]int64
+	switch r := v.(type) {
+	case *rdb.Run:
+		if r != nil {
+			c = r.Counters
+		}
+	case rdb.Run:
+		c = r.Counters
 	}
-	return r.Counters["created"] + r.Counters["updated"] + r.Counters["unchanged"] + r.Counters["skipped"]
+	return c["created"] + c["updated"] + c["unchanged"] + c["skipped"]
 }
 
 func pct(a, b float64) float64 {
