@@ -240,6 +240,7 @@ var funcs = template.FuncMap{
 	"share":    func(f float64) string { return strconv.FormatFloat(math.Round(f*1000)/10, 'f', -1, 64) + "%" },
 	"list":     func(s []string) string { return strings.Join(s, ", ") },
 	"has":      func(s []string, v string) bool { return slices.Contains(s, v) },
+	"attrs":    logAttrs,
 	"float":    func(n int) float64 { return float64(n) },
 	"consumers": func(st pacer.Stats) []string {
 		out := make([]string, 0, len(st.PerConsumer))
@@ -376,5 +377,38 @@ func sortedKeys(m map[string]string) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// logAttrs are a log line's attributes as name/value pairs, sorted, without
+// the run and sync the page is about; maps read "k v, k v".
+func logAttrs(m map[string]any) [][2]string {
+	out := make([][2]string, 0, len(m))
+	for k, v := range m {
+		if k == "run" || k == "sync" {
+			continue
+		}
+		var s string
+		switch x := v.(type) {
+		case string:
+			s = x
+		case map[string]any:
+			parts := make([]string, 0, len(x))
+			for mk, mv := range x {
+				parts = append(parts, fmt.Sprintf("%s %v", mk, mv))
+			}
+			sort.Strings(parts)
+			s = strings.Join(parts, ", ")
+		default:
+			b, err := json.Marshal(v)
+			if err != nil {
+				s = fmt.Sprint(v)
+			} else {
+				s = string(b)
+			}
+		}
+		out = append(out, [2]string{k, s})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
 	return out
 }
