@@ -48,9 +48,10 @@ func chromium(t *testing.T) context.Context {
 	return ctx
 }
 
-// screenshot saves the page as a PNG under the test's temporary directory
-// and, with SYNQ_CONSOLE_SCREENSHOTS=1, as docs/<name> for the README.
-func screenshot(t *testing.T, ctx context.Context, name string) {
+// screenshot saves the page as a PNG under the test's temporary directory;
+// with SYNQ_CONSOLE_SCREENSHOTS=1 the README's go to docs/<name>, and with
+// SYNQ_CONSOLE_SCREENSHOTS=<directory> every one goes there.
+func screenshot(t *testing.T, ctx context.Context, name string, readme bool) {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -59,9 +60,12 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if err := os.WriteFile(filepath.Join(t.TempDir(), name), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if os.Getenv("SYNQ_CONSOLE_SCREENSHOTS") == "1" {
-		_, file, _, _ := runtime.Caller(0)
-		dst := filepath.Join(filepath.Dir(file), "..", "..", "docs", name)
+	if dir := os.Getenv("SYNQ_CONSOLE_SCREENSHOTS"); dir != "" && (readme || dir != "1") {
+		if dir == "1" {
+			_, file, _, _ := runtime.Caller(0)
+			dir = filepath.Join(filepath.Dir(file), "..", "..", "docs")
+		}
+		dst := filepath.Join(dir, name)
 		if err := os.WriteFile(dst, png, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +147,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal("the page counter did not move")
 	}
 	do(t, ctx, "log lines arrive live", poll(`window.__synqMark === 42 && document.querySelectorAll("#run-log tr").length >= 3`, 30*time.Second))
-	screenshot(t, ctx, "console-run.png")
+	screenshot(t, ctx, "console-run.png", true)
 
 	// Pause and resume from the sync's page.
 	do(t, ctx, "pause",
@@ -185,6 +189,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := text(t, ctx, "#preview-result .lead"); !strings.Contains(got, "1 created") || !strings.Contains(got, "1 updated") || !strings.Contains(got, "2 unchanged") {
 		t.Fatalf("preview counts: %q", got)
 	}
+	screenshot(t, ctx, "console-preview.png", false)
 
 	// The overview, with the run going on, for the README; then at phone
 	// width, where nothing may overflow the screen.
@@ -193,7 +198,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#ov-active")),
 		poll(`document.querySelector("#ov-failures").textContent.includes("upstream says no")`, 10*time.Second),
 	)
-	screenshot(t, ctx, "console-overview.png")
+	screenshot(t, ctx, "console-overview.png", true)
 	for _, path := range []string{"/", "/syncs", "/syncs/slowSync", "/pacers", "/executors"} {
 		do(t, ctx, "phone width "+path,
 			chromedp.EmulateViewport(390, 844),
@@ -201,5 +206,6 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS("main")),
 			poll(`document.documentElement.scrollWidth <= 390`, 5*time.Second),
 		)
+		screenshot(t, ctx, "console-phone"+strings.ReplaceAll(path, "/", "-")+".png", false)
 	}
 }

@@ -179,7 +179,7 @@ func TestWithoutATokenLoopbackOnly(t *testing.T) {
 // Every screen answers, bad ids are 404 with a message that says what to
 // do, and the syncs table filters.
 func TestScreens(t *testing.T) {
-	s := newStack(t, stackOptions{token: token, pages: 2})
+	s := newStack(t, stackOptions{token: token, pages: 2, second: true})
 	s.retire("retiredSync")
 	c := s.client()
 	c.login(token)
@@ -196,13 +196,13 @@ func TestScreens(t *testing.T) {
 
 	want(t, "overview", c.get("/"), 200, "Syncs by health", "HEALTHY", "WARNING", "Failures in the last 24 hours", fail, "upstream says no",
 		"Notion budget", "of 6000 a minute", "test-scheduler", "(this scheduler)", "UNDECLARED")
-	want(t, "syncs", c.get("/syncs"), 200, "slowSync", "notesSync", "failSync", "retiredSync", "no live executor", "4 of 4 syncs", "manual")
+	want(t, "syncs", c.get("/syncs"), 200, "slowSync", "notesSync", "failSync", "retiredSync", "no live executor", "5 of 5 syncs", "manual", "secondSync", "every 1h")
 	r := c.get("/syncs?health=warning")
-	want(t, "syncs by health", r, 200, "failSync", "1 of 4 syncs")
+	want(t, "syncs by health", r, 200, "failSync", "1 of 5 syncs")
 	if strings.Contains(r.body, `data-key="slowSync"`) {
 		t.Fatal("the health filter kept slowSync")
 	}
-	want(t, "syncs by words", c.get("/syncs?q=slow+manual"), 200, `data-key="slowSync"`, "1 of 4 syncs")
+	want(t, "syncs by words", c.get("/syncs?q=slow+manual"), 200, `data-key="slowSync"`, "1 of 5 syncs")
 	want(t, "no match", c.get("/syncs?q=nothing-like-it"), 200, "No sync matches")
 
 	// The database link opens the emulator's page of the database.
@@ -221,8 +221,9 @@ func TestScreens(t *testing.T) {
 
 	want(t, "run detail", c.get("/runs/"+run), 200, run, "succeeded", "fetching page", "created 6", "Pages")
 	want(t, "failed run", c.get("/runs/"+fail), 200, "error-box", "upstream says no", "row-err")
-	want(t, "pacers", c.get("/pacers"), 200, "sdk:upstream", "100 requests per 1 s", "slowSync", "notion:", "6000 requests per 1m 00s")
-	want(t, "executors", c.get("/executors"), 200, "consoletest", "synq:consoletest", "test-scheduler", "Queues")
+	want(t, "pacers", c.get("/pacers"), 200, "sdk:upstream", "100 requests a second (6000 a minute)", `href="/syncs/slowSync"`, "notion:", "6000 requests a minute", "worker consoletest, second")
+	want(t, "executors", c.get("/executors"), 200, "consoletest", "synq:consoletest", "synq:second", "test-scheduler", "Queues")
+	want(t, "syncs by worker", c.get("/syncs?q=second"), 200, `data-key="secondSync"`, "1 of 5 syncs")
 
 	// Unknown things are 404 with a message.
 	want(t, "unknown sync", c.get("/syncs/nope"), 404, "No such sync", "unknown sync &#34;nope&#34;", "known syncs are")

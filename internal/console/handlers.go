@@ -520,6 +520,8 @@ func (c *Console) preview(w http.ResponseWriter, r *http.Request) {
 
 type pacersData struct {
 	Pacers []ops.PacerView
+	// Syncs are the known sync keys: consumers that are syncs link to them.
+	Syncs []string
 }
 
 func (c *Console) pacers(w http.ResponseWriter, r *http.Request) {
@@ -528,7 +530,16 @@ func (c *Console) pacers(w http.ResponseWriter, r *http.Request) {
 		c.failErr(w, r, err)
 		return
 	}
-	c.render(w, r, "pacers", page{Title: "Pacers", Nav: "pacers", Data: pacersData{Pacers: ps}, Refresh: c.refresh()})
+	cat, err := c.ops.Catalog(r.Context())
+	if err != nil {
+		c.failErr(w, r, err)
+		return
+	}
+	d := pacersData{Pacers: ps}
+	for k := range cat {
+		d.Syncs = append(d.Syncs, k)
+	}
+	c.render(w, r, "pacers", page{Title: "Pacers", Nav: "pacers", Data: d, Refresh: c.refresh()})
 }
 
 type executorsData struct {

@@ -241,6 +241,7 @@ var funcs = template.FuncMap{
 	"list":     func(s []string) string { return strings.Join(s, ", ") },
 	"has":      func(s []string, v string) bool { return slices.Contains(s, v) },
 	"attrs":    logAttrs,
+	"per":      perText,
 	"float":    func(n int) float64 { return float64(n) },
 	"consumers": func(st pacer.Stats) []string {
 		out := make([]string, 0, len(st.PerConsumer))
@@ -411,4 +412,17 @@ func logAttrs(m map[string]any) [][2]string {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
 	return out
+}
+
+// perText says a budget in words: "180 a minute", "10 a second", "50 per 5m 00s".
+func perText(n int, every time.Duration) string {
+	switch every {
+	case time.Second:
+		return strconv.Itoa(n) + " requests a second"
+	case time.Minute:
+		return strconv.Itoa(n) + " requests a minute"
+	case time.Hour:
+		return strconv.Itoa(n) + " requests an hour"
+	}
+	return strconv.Itoa(n) + " requests per " + fmtDur(every)
 }

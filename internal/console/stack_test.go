@@ -113,6 +113,22 @@ type stackOptions struct {
 	// pause is how long a page of slowSync takes.
 	pause time.Duration
 	pages int
+	// second starts a second worker ("second", one sync) beside the first.
+	second bool
+}
+
+func secondWorker() *synq.Worker {
+	w := synq.NewWorker(synq.WorkerConfig{Name: "second"})
+	others := w.Database("others", synq.DatabaseConfig{
+		InitialTitle: "Others",
+		PrimaryKey:   "Key",
+		Schema:       schema.Properties{"Key": schema.Title()},
+	})
+	synq.AddSync(w, "secondSync", synq.SyncConfig[pageState]{Database: others, Mode: synq.Incremental, Schedule: "1h",
+		Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+			return synq.Result[pageState]{Changes: []synq.Change{synq.Upsert("x", builder.Properties{})}}, nil
+		}})
+	return w
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -123,21 +139,28 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	s.source.pages.Store(int64(max(o.pages, 1)))
 	quiet := slog.New(slog.DiscardHandler)
 	ctx := context.Background()
-	x, err := synq.NewExecutor(ctx, testWorker(s.source), synq.ExecutorConfig{
-		RedisURL: s.redis.URL(), NotionToken: notiontest.Token, NotionBaseURL: s.emu.URL(),
-		NotionParentPageID: notiontest.ParentPageID(), NotionRateLimit: 6000, Concurrency: 2, Logger: quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
+	workers := []*synq.Worker{testWorker(s.source)}
+	if o.second {
+		workers = append(workers, secondWorker())
 	}
-	if err := x.Start(ctx); err != nil {
-		t.Fatal(err)
+	for _, w := range workers {
+		x, err := synq.NewExecutor(ctx, w, synq.ExecutorConfig{
+			RedisURL: s.redis.URL(), NotionToken: notiontest.Token, NotionBaseURL: s.emu.URL(),
+			NotionParentPageID: notiontest.ParentPageID(), NotionRateLimit: 6000, Concurrency: 2, Logger: quiet,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_ = x.Stop(sctx)
+		})
 	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = x.Stop(sctx)
-	})
+	var err error
 	s.ops, err = ops.New(ops.Config{Redis: s.redis.Client(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
