@@ -222,6 +222,19 @@ func TestScreens(t *testing.T) {
 	want(t, "run detail", c.get("/runs/"+run), 200, run, "succeeded", "fetching page", "created 6", "Pages")
 	want(t, "failed run", c.get("/runs/"+fail), 200, "error-box", "upstream says no", "row-err")
 	want(t, "pacers", c.get("/pacers"), 200, "sdk:upstream", "100 requests a second (6000 a minute)", `href="/syncs/slowSync"`, "notion:", "6000 requests a minute", "worker consoletest, second")
+	// Notion's budget is split between the syncs writing: each page's
+	// calls count for its sync.
+	pacers, err := s.ops.Pacers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pacers {
+		if p.Kind == "notion" {
+			if _, ok := p.Stats.PerConsumer["slowSync"]; !ok {
+				t.Fatalf("the Notion pacer's consumers are %v, want slowSync among them", keys(p.Stats.PerConsumer))
+			}
+		}
+	}
 	want(t, "executors", c.get("/executors"), 200, "consoletest", "synq:consoletest", "synq:second", "test-scheduler", "Queues")
 	want(t, "syncs by worker", c.get("/syncs?q=second"), 200, `data-key="secondSync"`, "1 of 5 syncs")
 
