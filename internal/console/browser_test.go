@@ -120,6 +120,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	do(t, ctx, "log in",
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
+	)
+	screenshot(t, ctx, "console-login.png", false)
+	do(t, ctx, "log in",
 		chromedp.SendKeys(chromedp.CSS("#token"), token),
 		chromedp.Click(chromedp.CSS("button[type=submit]")),
 		chromedp.WaitVisible(chromedp.CSS("#ov-health")),

@@ -28,7 +28,11 @@ func TestLoginAndSessions(t *testing.T) {
 	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?next=%2Fsyncs%2FslowSync" {
 		t.Fatalf("anonymous GET: %d to %q, want 303 to the login form", r.status, r.header.Get("Location"))
 	}
-	want(t, "login form", c.get("/login"), 200, `name="token"`, "SYNQ_CONTROL_TOKEN")
+	r = c.get("/login")
+	want(t, "login form", r, 200, `name="token"`, "SYNQ_CONTROL_TOKEN")
+	if strings.Contains(r.body, "Log out") || strings.Contains(r.body, `href="/pacers"`) {
+		t.Fatal("the login form offers Log out or the navigation before a login")
+	}
 	want(t, "an asset without a session", c.get("/static/console.css"), 200, "--fg")
 	r = c.postRaw("/login", url.Values{"token": {"wrong"}}, map[string]string{"Origin": s.srv.URL})
 	want(t, "wrong token", r, http.StatusUnauthorized, "Wrong token")

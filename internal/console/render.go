@@ -99,8 +99,10 @@ type page struct {
 	Nav  string
 	Data any
 	// Filled in by render.
-	CSRF    string
-	Auth    bool
+	CSRF string
+	// Auth: a login is required and this viewer has one (Log out shows);
+	// Anon: a login is required and this viewer has none (no navigation).
+	Auth, Anon bool
 	Refresh int // seconds; 0 = no live refresh
 	Flash   string
 	Now     time.Time
@@ -114,9 +116,7 @@ var gzPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(io.Discard,
 // clean 500 and not half a page, and compresses the page when the browser
 // accepts it.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, name string, p page) {
-	p.CSRF = c.csrfToken(sessionOf(r.Context()))
-	p.Auth = c.cfg.Token != ""
-	p.Now = c.cfg.Now()
+	c.who(r, &p)
 	if p.Flash == "" {
 		p.Flash = flashes[r.URL.Query().Get("done")]
 	}
@@ -127,6 +127,15 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, name string, p 
 		return
 	}
 	write(w, r, "text/html; charset=utf-8", p.Status, buf.Bytes())
+}
+
+// who fills in what a page shows of the viewer's session.
+func (c *Console) who(r *http.Request, p *page) {
+	s := sessionOf(r.Context())
+	p.CSRF = c.csrfToken(s)
+	p.Auth = c.cfg.Token != "" && s.ID != ""
+	p.Anon = c.cfg.Token != "" && s.ID == ""
+	p.Now = c.cfg.Now()
 }
 
 func write(w http.ResponseWriter, r *http.Request, ct string, status int, b []byte) {
@@ -165,9 +174,7 @@ var flashes = map[string]string{
 // fail renders an error page with a message a person can act on.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
 	p := page{Title: title, Data: map[string]any{"Status": status, "Message": msg, "Back": r.Header.Get("Referer")}}
-	p.CSRF = c.csrfToken(sessionOf(r.Context()))
-	p.Auth = c.cfg.Token != ""
-	p.Now = c.cfg.Now()
+	c.who(r, &p)
 	var buf bytes.Buffer
 	if err := templates.ExecuteTemplate(&buf, "error", p); err != nil {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
