@@ -103,9 +103,9 @@ type page struct {
 	// Auth: a login is required and this viewer has one (Log out shows);
 	// Anon: a login is required and this viewer has none (no navigation).
 	Auth, Anon bool
-	Refresh int // seconds; 0 = no live refresh
-	Flash   string
-	Now     time.Time
+	Refresh    int // seconds; 0 = no live refresh
+	Flash      string
+	Now        time.Time
 	// Status is the response's status (0: 200).
 	Status int
 }
