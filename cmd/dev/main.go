@@ -48,6 +48,7 @@ type options struct {
 	notionAddr   string
 	helpdeskAddr string
 	controlAddr  string
+	consoleAddr  string
 	redisPort    int
 	executors    int
 	tickets      int
@@ -111,6 +112,7 @@ real Notion's budget).`,
 	f.StringVar(&o.notionAddr, "notion-addr", "127.0.0.1:7070", "Notion emulator address")
 	f.StringVar(&o.helpdeskAddr, "helpdesk-addr", "127.0.0.1:7080", "demo helpdesk API address")
 	f.StringVar(&o.controlAddr, "control-addr", "127.0.0.1:7077", "control API address (ctl's --addr)")
+	f.StringVar(&o.consoleAddr, "console-addr", "127.0.0.1:7078", "web console address")
 	f.IntVar(&o.redisPort, "redis-port", 6390, "port of the redis-server started here (when REDIS_URL is not set)")
 	f.IntVar(&o.executors, "executors", 1, "executor processes of the demo (and of each --worker)")
 	f.IntVar(&o.tickets, "tickets", 300, "tickets in the demo API")
@@ -281,7 +283,7 @@ func run(ctx context.Context, o options) error {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err
 	}
-	childEnv := append([]string{"SYNQ_CONTROL_ADDR=" + o.controlAddr, logging.FormatVar + "=" + out.format}, env...)
+	childEnv := append([]string{"SYNQ_CONTROL_ADDR=" + o.controlAddr, "SYNQ_CONSOLE_ADDR=" + o.consoleAddr, logging.FormatVar + "=" + out.format}, env...)
 	type spec struct{ name, path string }
 	specs := []spec{{"scheduler", filepath.Join(bin, "scheduler")}}
 	if !o.noDemo {
@@ -354,9 +356,9 @@ func run(ctx context.Context, o options) error {
 // bannerInfo is what the banner says, as text and as members of a JSON
 // record.
 type bannerInfo struct {
-	text                                  string
-	notion, demoAPI, redis, control, logs string
-	metrics, exports, try                 []string
+	text                                           string
+	notion, demoAPI, redis, control, console, logs string
+	metrics, exports, try                          []string
 }
 
 func banner(o options, bin, helpdesk, notionWhere, redisURL, redisKind, logDir string, exports, metrics []string, workers []worker) bannerInfo {
@@ -368,6 +370,9 @@ func banner(o options, bin, helpdesk, notionWhere, redisURL, redisKind, logDir s
 		ctl += " --addr " + o.controlAddr
 	}
 	info := bannerInfo{notion: notionWhere, demoAPI: helpdesk, redis: redisconn.Redact(redisURL), control: o.controlAddr, logs: logDir, metrics: metrics}
+	if o.consoleAddr != "" && o.consoleAddr != "off" {
+		info.console = "http://" + o.consoleAddr + "/"
+	}
 	for _, e := range exports {
 		k, v, _ := strings.Cut(e, "=")
 		info.exports = append(info.exports, "export "+k+"="+shellQuote(v))
@@ -386,7 +391,11 @@ func banner(o options, bin, helpdesk, notionWhere, redisURL, redisKind, logDir s
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nsynq is running.\n  Notion:     %s\n  Demo API:   %s/  (what it serves)\n  Redis:      %s (%s)\n  Control:    %s (ctl)\n",
+	b.WriteString("\nsynq is running.\n")
+	if info.console != "" {
+		fmt.Fprintf(&b, "  Console:    %s  (the web console: open it in a browser)\n", info.console)
+	}
+	fmt.Fprintf(&b, "  Notion:     %s\n  Demo API:   %s/  (what it serves)\n  Redis:      %s (%s)\n  Control:    %s (ctl)\n",
 		notionWhere, helpdesk, info.redis, redisKind, o.controlAddr)
 	for _, w := range workers {
 		fmt.Fprintf(&b, "  Worker:     %s (built from %s)\n", w.name, w.dir)

@@ -100,7 +100,7 @@ func (o *output) child(name, line string) {
 // scripts can read (the exports among them).
 func (o *output) banner(b bannerInfo) {
 	if o.format == logging.JSON {
-		o.logger.Info("synq is running", "notion", b.notion, "demo_api", b.demoAPI, "redis", b.redis, "control_addr", b.control,
+		o.logger.Info("synq is running", "notion", b.notion, "demo_api", b.demoAPI, "redis", b.redis, "control_addr", b.control, "console", b.console,
 			"metrics", b.metrics, "logs", b.logs, "exports", b.exports, "try", b.try)
 		return
 	}

@@ -37,9 +37,9 @@ type usageError = cli.UsageError
 
 func newRoot() *cobra.Command {
 	var (
-		addr, dataDir, faults, logLevel string
-		tokens                          []string
-		rateLimit, workspaceRateLimit   int
+		addr, dataDir, faults, logLevel, webURL string
+		tokens                                  []string
+		rateLimit, workspaceRateLimit           int
 	)
 	envRate := emulator.DefaultRateLimit
 	root := &cobra.Command{
@@ -82,7 +82,7 @@ func newRoot() *cobra.Command {
 			}
 			log := logging.New(os.Stderr, level, format)
 			logging.Install(log)
-			return serve(cmd.Context(), emulator.Config{Addr: addr, Tokens: tokens, DataDir: dataDir, RateLimit: rateLimit, WorkspaceRateLimit: workspaceRateLimit, Faults: f, Logger: log}, log)
+			return serve(cmd.Context(), emulator.Config{Addr: addr, Tokens: tokens, DataDir: dataDir, RateLimit: rateLimit, WorkspaceRateLimit: workspaceRateLimit, Faults: f, Logger: log, WebURL: webURL}, log)
 		},
 	}
 	fl := root.Flags()
@@ -92,6 +92,7 @@ func newRoot() *cobra.Command {
 	fl.IntVar(&rateLimit, "rate-limit", emulator.DefaultRateLimit, "requests per 60 s per token, like Notion; 0 turns it off (env NOTION_EMULATOR_RATE_LIMIT)")
 	fl.IntVar(&workspaceRateLimit, "workspace-rate-limit", 0, "requests per 60 s for every token together (the workspace's budget); 0 turns it off")
 	fl.StringVar(&faults, "faults", os.Getenv("NOTION_EMULATOR_FAULTS"), `inject faults, e.g. "500=0.05,503=0.02,stall=0.01,stall_for=20s,applied503=0.05,applied500=0.02,429=0.02,429_reason=workspace_rate_limit,429_retry_after=90s,seed=1" (env NOTION_EMULATOR_FAULTS)`)
+	fl.StringVar(&webURL, "web-url", os.Getenv("NOTION_EMULATOR_WEB_URL"), "where people reach this emulator's web view (the url of databases and pages points there); default http://<listen address> (env NOTION_EMULATOR_WEB_URL)")
 	fl.StringVar(&logLevel, "log-level", cli.EnvOr("NOTION_EMULATOR_LOG_LEVEL", "info"), "debug logs every request (env NOTION_EMULATOR_LOG_LEVEL)")
 	root.AddCommand(cli.Healthcheck("emulator", "http://127.0.0.1:7070/healthz"))
 	return root

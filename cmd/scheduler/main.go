@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/synqhq/synq/internal/console"
 	"github.com/synqhq/synq/internal/control"
 	"github.com/synqhq/synq/internal/logging"
 	"github.com/synqhq/synq/internal/metrics"
@@ -33,6 +34,7 @@ type options struct {
 	id          string
 	logLevel    string
 	controlAddr string
+	consoleAddr string
 	token       string
 	tlsCert     string
 	tlsKey      string
@@ -61,6 +63,7 @@ func run() int {
 	f.DurationVar(&o.reapEvery, "reap-every", 10*time.Second, "how often the leader fails runs nobody will move on (lost tasks, executors lost on the last attempt, syncs no longer declared)")
 	f.StringVar(&o.id, "id", os.Getenv("SYNQ_SCHEDULER_ID"), "replica id in the leader lease (env SYNQ_SCHEDULER_ID; default random)")
 	f.StringVar(&o.controlAddr, "control-addr", envOr("SYNQ_CONTROL_ADDR", control.DefaultAddr), "control API listen address (env SYNQ_CONTROL_ADDR)")
+	f.StringVar(&o.consoleAddr, "console-addr", envOr("SYNQ_CONSOLE_ADDR", console.DefaultAddr), "web console listen address, \"off\" to serve none (env SYNQ_CONSOLE_ADDR); same token and loopback rule as the control API")
 	f.StringVar(&o.token, "control-token", os.Getenv("SYNQ_CONTROL_TOKEN"), "bearer token ctl must send (env SYNQ_CONTROL_TOKEN); without one the API listens on loopback only")
 	f.StringVar(&o.tlsCert, "tls-cert", os.Getenv("SYNQ_CONTROL_TLS_CERT"), "TLS certificate file for the control API (env SYNQ_CONTROL_TLS_CERT)")
 	f.StringVar(&o.tlsKey, "tls-key", os.Getenv("SYNQ_CONTROL_TLS_KEY"), "TLS key file for the control API (env SYNQ_CONTROL_TLS_KEY)")
@@ -170,6 +173,28 @@ func serve(ctx context.Context, o options) error {
 	if err := s.Start(ctx); err != nil {
 		gs.Stop()
 		return err
+	}
+	if o.consoleAddr != "" && o.consoleAddr != "off" {
+		con, err := console.New(console.Config{Ops: op, Token: o.token, SchedulerID: s.ID(), Logger: log})
+		if err != nil {
+			return err
+		}
+		clis, err := control.ListenAs("console", console.DefaultAddr, o.consoleAddr, o.token != "", log)
+		if err != nil {
+			gs.Stop()
+			_ = s.Stop(context.Background())
+			return err
+		}
+		go func() {
+			if err := con.Serve(ctx, clis, o.tlsCert, o.tlsKey); err != nil {
+				log.Error("console stopped serving", "err", err)
+			}
+		}()
+		scheme := "http"
+		if o.tlsCert != "" {
+			scheme = "https"
+		}
+		log.Info("serving the console", "url", scheme+"://"+clis.Addr().String()+"/")
 	}
 	log.Info("scheduler started", "redis", target.String(), "control_addr", lis.Addr().String(), "tls", o.tlsCert != "", "auth", o.token != "")
 	select {

@@ -14,19 +14,26 @@ const DefaultAddr = "127.0.0.1:7077"
 // let anyone who reaches it trigger and reset syncs, so it is then bound to
 // loopback whatever addr says, and the log says so.
 func Listen(addr string, authenticated bool, log *slog.Logger) (net.Listener, error) {
+	return ListenAs("control API", DefaultAddr, addr, authenticated, log)
+}
+
+// ListenAs opens the listener of an operator surface (the control API, the
+// console) with the control API's rule: without a token, loopback only.
+// example is a well-formed address for the error message.
+func ListenAs(what, example, addr string, authenticated bool, log *slog.Logger) (net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("control address %q: %v: use host:port, e.g. %s", addr, err, DefaultAddr)
+		return nil, fmt.Errorf("%s address %q: %v: use host:port, e.g. %s", what, addr, err, example)
 	}
 	if !authenticated {
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			log.Warn("no SYNQ_CONTROL_TOKEN set: the control API listens on loopback only; set a token to listen on "+addr, "addr", addr)
+			log.Warn("no SYNQ_CONTROL_TOKEN set: the "+what+" listens on loopback only; set a token to listen on "+addr, "addr", addr)
 			host = "127.0.0.1"
 		}
 	}
 	lis, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
-		return nil, fmt.Errorf("control API: listen on %s: %w", net.JoinHostPort(host, port), err)
+		return nil, fmt.Errorf("%s: listen on %s: %w", what, net.JoinHostPort(host, port), err)
 	}
 	return lis, nil
 }

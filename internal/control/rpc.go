@@ -352,7 +352,12 @@ func previewPB(p ops.PreviewResult) *synqv1.Preview {
 	}
 	for _, c := range p.Changes {
 		b, _ := json.Marshal(c.Properties)
-		out.Changes = append(out.Changes, &synqv1.PreviewChange{Key: c.Key, Database: c.Database, Kind: kinds[c.Kind], PropertiesJson: string(b)})
+		pc := &synqv1.PreviewChange{Key: c.Key, Database: c.Database, Kind: kinds[c.Kind], PropertiesJson: string(b), OldError: c.OldError}
+		if c.Old != nil {
+			ob, _ := json.Marshal(c.Old)
+			pc.OldPropertiesJson = string(ob)
+		}
+		out.Changes = append(out.Changes, pc)
 	}
 	return out
 }

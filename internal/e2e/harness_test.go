@@ -145,7 +145,7 @@ func (s *stack) start(bin string, env ...string) *proc {
 	p := &proc{name: bin, out: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(filepath.Join(binaries(s.t), bin))
 	if bin == "scheduler" {
-		p.cmd.Args = append(p.cmd.Args, "--tick=100ms", "--reap-every=1s", "--control-addr=127.0.0.1:0")
+		p.cmd.Args = append(p.cmd.Args, "--tick=100ms", "--reap-every=1s", "--control-addr=127.0.0.1:0", "--console-addr=127.0.0.1:0")
 	}
 	p.cmd.Env = append(append(os.Environ(), s.env...), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

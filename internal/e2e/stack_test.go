@@ -37,7 +37,7 @@ func TestOneCommandStack(t *testing.T) {
 	_, redisPort, _ := net.SplitHostPort(freeAddr(t))
 	dir := t.TempDir()
 	dev := exec.Command(filepath.Join(bin, "dev"), "--dir", dir, "--notion-addr", notionAddr, "--helpdesk-addr", helpdeskAddr,
-		"--control-addr", controlAddr, "--redis-port", redisPort, "--metrics-port", "0", "--tickets", "150", "--change-rate", "0")
+		"--control-addr", controlAddr, "--console-addr", freeAddr(t), "--redis-port", redisPort, "--metrics-port", "0", "--tickets", "150", "--change-rate", "0")
 	dev.Env = append(userEnv(), "SYNQ_NOTION_RATE_LIMIT=0")
 	out := &syncBuffer{}
 	dev.Stdout, dev.Stderr = out, out

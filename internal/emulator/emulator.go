@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -51,6 +52,10 @@ type Config struct {
 	Users []User
 	// Logger receives one line per request at debug level; nil discards.
 	Logger *slog.Logger
+	// WebURL is where people reach the emulator's web view, for the url
+	// field of databases, data sources and pages; "" means the address
+	// Start listens on (http://host:port).
+	WebURL string
 }
 
 // User is a workspace member (or bot) listed by GET /v1/users.
@@ -154,6 +159,11 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("emulator: listen on %s: %w", addr, err)
 	}
 	s.ln = ln
+	web := strings.TrimRight(s.cfg.WebURL, "/")
+	if web == "" {
+		web = "http://" + ln.Addr().String()
+	}
+	s.store.webBase.Store(&web)
 	// net/http's own lines (a handler's panic, an accept error) go to the
 	// emulator's logger, not to the standard log package.
 	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}

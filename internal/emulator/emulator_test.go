@@ -326,6 +326,26 @@ func TestWebPage(t *testing.T) {
 	if body := get("/healthz"); body != "ok\n" {
 		t.Errorf("healthz: %q", body)
 	}
+	// The url of a data source, a database and a page opens the web view.
+	db, err := c.GetDatabase(context.Background(), src.Parent.DatabaseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := c.QueryDataSource(context.Background(), ds, notion.QueryRequest{})
+	if err != nil || len(pages.Results) != 1 {
+		t.Fatalf("query: %v (%d rows)", err, len(pages.Results))
+	}
+	for what, u := range map[string]string{"data source": src.URL, "database": db.URL} {
+		if !strings.HasPrefix(u, s.URL()+"/") {
+			t.Fatalf("%s url %q is not on the emulator (%s)", what, u, s.URL())
+		}
+		if page := get(strings.TrimPrefix(u, s.URL())); !strings.Contains(page, "Printer on fire") {
+			t.Errorf("the %s url %s does not open its table", what, u)
+		}
+	}
+	if row := pages.Results[0].URL; !strings.Contains(get(strings.TrimPrefix(row, s.URL())), "Printer on fire") {
+		t.Errorf("the page url %s does not open the row", row)
+	}
 }
 
 func TestParseFaults(t *testing.T) {

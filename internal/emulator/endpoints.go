@@ -19,6 +19,16 @@ func (s *store) botUser() map[string]any {
 	return map[string]any{"object": "user", "id": "00000000-0000-4000-8000-000000000b07"}
 }
 
+// webURL is the url of an object: a page of the emulator's web view once
+// it serves one (path is "/databases/<id>" or "/pages/<id>"), else the shape
+// of Notion's own urls.
+func (s *store) webURL(path, title, id string) string {
+	if b := s.webBase.Load(); b != nil && *b != "" {
+		return *b + path
+	}
+	return notionURL(title, id)
+}
+
 func notionURL(title, id string) string {
 	slug := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
@@ -50,7 +60,7 @@ func (s *store) renderDatabase(d *database) map[string]any {
 		"is_inline": d.IsInline, "in_trash": d.InTrash, "archived": d.InTrash, "is_locked": false,
 		"created_time": notionTime(d.Created), "last_edited_time": notionTime(d.Edited),
 		"created_by": bot, "last_edited_by": bot, "data_sources": refs,
-		"url": notionURL(plainText(d.Title), d.ID), "public_url": nil,
+		"url": s.webURL("/databases/"+d.ID, plainText(d.Title), d.ID), "public_url": nil,
 	}
 }
 
@@ -80,7 +90,7 @@ func (s *store) renderDataSource(ds *dataSource) map[string]any {
 		"is_inline":       d.IsInline, "in_trash": ds.InTrash || d.InTrash, "archived": ds.InTrash || d.InTrash,
 		"created_time": notionTime(ds.Created), "last_edited_time": notionTime(ds.Edited),
 		"created_by": bot, "last_edited_by": bot, "properties": props,
-		"url": notionURL(plainText(ds.Title), ds.ID), "public_url": nil,
+		"url": s.webURL("/databases/"+ds.Database, plainText(ds.Title), ds.ID), "public_url": nil,
 	}
 }
 
@@ -118,7 +128,7 @@ func (s *store) renderPage(p *page) map[string]any {
 		"created_by": bot, "last_edited_by": bot, "cover": p.Cover, "icon": p.Icon,
 		"parent":   map[string]any{"type": "data_source_id", "data_source_id": p.DataSource, "database_id": ds.Database},
 		"archived": p.InTrash, "in_trash": p.InTrash, "is_locked": false, "properties": props,
-		"url": notionURL(title, p.ID), "public_url": nil,
+		"url": s.webURL("/pages/"+p.ID, title, p.ID), "public_url": nil,
 	}
 }
 
@@ -131,7 +141,7 @@ func (s *store) renderWorkspacePage(w *workspacePage) map[string]any {
 		"created_by": bot, "last_edited_by": bot, "cover": nil, "icon": nil,
 		"parent": map[string]any{"type": "workspace", "workspace": true}, "archived": false, "in_trash": false, "is_locked": false,
 		"properties": map[string]any{"title": map[string]any{"id": "title", "type": "title", "title": t}},
-		"url":        notionURL(w.Title, w.ID), "public_url": nil,
+		"url":        s.webURL("/", w.Title, w.ID), "public_url": nil,
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -188,6 +189,11 @@ type store struct {
 	logFile *os.File
 	log     *bufio.Writer
 	logErr  error
+
+	// webBase is where the emulator's web view is reached (set on Start):
+	// the url of databases, data sources and pages opens it there, so a
+	// link an operator follows works without Notion.
+	webBase atomic.Pointer[string]
 }
 
 type record struct {

@@ -72,6 +72,11 @@ type PreviewChange struct {
 	// (stale) or trashed.
 	Kind       Outcome
 	Properties map[string]string
+	// Old holds, for an updated row, each property's value in Notion now
+	// (rendered like Properties), so a preview reads as old → new. It is
+	// nil when the row was not read (OldError says why).
+	Old      map[string]string
+	OldError string
 }
 
 // Preview is an Execute's output without its effects.
@@ -126,6 +131,7 @@ func (e *Engine) Preview(ctx context.Context, sync string, state json.RawMessage
 		}
 		entries[db] = m
 	}
+	var updated []oldRead
 	for _, r := range rows {
 		pc := PreviewChange{Database: r.db.Key, Key: r.change.Key, Properties: map[string]string{}}
 		en, known := entries[r.db.Key][r.change.Key]
@@ -144,8 +150,12 @@ func (e *Engine) Preview(ctx context.Context, sync string, state json.RawMessage
 		for name, v := range r.props {
 			pc.Properties[name] = v.String()
 		}
+		if pc.Kind == Updated {
+			updated = append(updated, oldRead{change: len(out.Changes), row: r, page: en.PageID})
+		}
 		out.Changes = append(out.Changes, pc)
 	}
+	e.readOld(ctx, out.Changes, updated, log)
 	return out, nil
 }
 

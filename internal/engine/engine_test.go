@@ -343,6 +343,42 @@ func TestPeopleResolvedByEmail(t *testing.T) {
 	}
 }
 
+// A preview reads at most PreviewReadsMax updated rows; the others say so.
+// People and dates read back as they were written.
+func TestPreviewOldValuesAreCapped(t *testing.T) {
+	src := newSource(engine.PreviewReadsMax + 5)
+	e := newEnv(t, itemsWorker(src))
+	e.cycle("itemsBackfill")
+	src.mu.Lock()
+	for k, it := range src.items {
+		it.Body += " (edited)"
+		src.items[k] = it
+	}
+	src.mu.Unlock()
+	e.emu.ResetStats()
+	p, err := e.eng.Preview(context.Background(), "itemsBackfill", nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, capped := 0, 0
+	for _, c := range p.Changes {
+		switch {
+		case c.Old != nil && c.Old["Body"]+" (edited)" == c.Properties["Body"]:
+			read++
+		case c.Old == nil && strings.Contains(c.OldError, "at most"):
+			capped++
+		default:
+			t.Fatalf("row %s: old %v (%q), new %v", c.Key, c.Old, c.OldError, c.Properties)
+		}
+	}
+	if read != engine.PreviewReadsMax || capped != 5 {
+		t.Fatalf("%d rows read and %d capped, want %d and 5", read, capped, engine.PreviewReadsMax)
+	}
+	if total, _ := e.calls(); total != engine.PreviewReadsMax {
+		t.Fatalf("preview made %d Notion calls, want %d", total, engine.PreviewReadsMax)
+	}
+}
+
 func TestPreviewWritesNothing(t *testing.T) {
 	src := newSource(120)
 	e := newEnv(t, itemsWorker(src))
@@ -363,11 +399,42 @@ func TestPreviewWritesNothing(t *testing.T) {
 	if kinds[engine.Updated] != 1 || kinds[engine.Unchanged] != 99 || !p.HasMore || string(p.NextState) != `{"offset":100}` {
 		t.Fatalf("preview = %v, has_more %v, next %s", kinds, p.HasMore, p.NextState)
 	}
-	if total, routes := e.calls(); total != 0 {
-		t.Fatalf("preview called Notion %d times: %v", total, routes)
+	// The one updated row is read, to show its old values; nothing else.
+	if total, routes := e.calls(); total != 1 || routes["GET /v1/pages/{id}"] != 1 {
+		t.Fatalf("preview called Notion %d times: %v, want one read of the updated row", total, routes)
+	}
+	for _, c := range p.Changes {
+		if c.Kind == engine.Updated {
+			if c.Key != key(3) || c.Old["Body"] != "body 3" || c.Properties["Body"] != "changed" || c.Old["N"] != "3" || c.Properties["N"] != "0" || c.Old["ID"] != c.Properties["ID"] {
+				t.Fatalf("updated row %s: old %v, new %v; want Body body 3 → changed, N 3 → 0, ID unchanged", c.Key, c.Old, c.Properties)
+			}
+		} else if c.Old != nil {
+			t.Fatalf("%s row %s has old values %v", c.Kind, c.Key, c.Old)
+		}
 	}
 	st, _ := e.rdb.GetSync(context.Background(), "itemsBackfill")
 	if st.State != nil {
 		t.Fatalf("preview changed the stored state to %s", st.State)
+	}
+}
+
+// A preview's old values name people by email and options by name, as the
+// new values do.
+func TestPreviewOldPeopleAndOptions(t *testing.T) {
+	src := newSource(0)
+	e := newEnv(t, itemsWorker(src))
+	src.delta = []synq.Change{synq.Upsert("p", builder.Properties{"Owner": builder.People("ada@example.com"), "Tag": builder.Select("a")})}
+	e.cycle("itemsDelta")
+	src.delta = []synq.Change{synq.Upsert("p", builder.Properties{"Owner": builder.People("grace@example.com"), "Tag": builder.Select("a")})}
+	p, err := e.eng.Preview(context.Background(), "itemsDelta", nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 1 || p.Changes[0].Kind != engine.Updated {
+		t.Fatalf("preview: %+v", p.Changes)
+	}
+	c := p.Changes[0]
+	if c.Old["Owner"] != "ada@example.com" || c.Properties["Owner"] != "grace@example.com" || c.Old["Tag"] != "a" || c.Properties["Tag"] != "a" {
+		t.Fatalf("old %v → new %v", c.Old, c.Properties)
 	}
 }

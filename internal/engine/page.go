@@ -73,6 +73,9 @@ func (e *Engine) RunPage(ctx context.Context, req PageRequest) (PageResult, erro
 	if log == nil {
 		log = e.log.With("sync", req.Sync, "run", req.Run, "page", req.Page)
 	}
+	// The page's Notion calls name the sync too: the pacer splits the
+	// token's budget between the syncs writing at once.
+	ctx = spec.WithExec(ctx, &spec.Exec{Sync: s.Key, Run: req.Run, Page: req.Page, Logger: log})
 	st, err := e.rdb.GetSync(ctx, req.Sync)
 	if err != nil {
 		return PageResult{}, err

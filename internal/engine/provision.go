@@ -180,7 +180,7 @@ func (e *Engine) createOrAdopt(ctx context.Context, db *spec.Database) (rdb.Data
 	if ds, err := e.findDataSource(ctx, db); err != nil {
 		return rdb.DatabaseIDs{}, err
 	} else if ds != nil {
-		ids := rdb.DatabaseIDs{DatabaseID: ds.Parent.DatabaseID, DataSourceID: ds.ID}
+		ids := rdb.DatabaseIDs{DatabaseID: ds.Parent.DatabaseID, DataSourceID: ds.ID, URL: ds.URL}
 		e.log.Info("adopted existing Notion database", "database", db.Key, "data_source_id", ds.ID)
 		return ids, e.rdb.SetDatabase(ctx, db.Key, ids)
 	}
@@ -203,7 +203,7 @@ func (e *Engine) createOrAdopt(ctx context.Context, db *spec.Database) (rdb.Data
 		return rdb.DatabaseIDs{}, fmt.Errorf("database %q: Notion created database %s without a data source", db.Key, created.ID)
 	}
 	// A new database has no rows, so its empty index is complete.
-	ids := rdb.DatabaseIDs{DatabaseID: created.ID, DataSourceID: created.DataSources[0].ID, Indexed: true}
+	ids := rdb.DatabaseIDs{DatabaseID: created.ID, DataSourceID: created.DataSources[0].ID, Indexed: true, URL: created.URL}
 	e.log.Info("created Notion database", "database", db.Key, "database_id", created.ID, "data_source_id", ids.DataSourceID)
 	return ids, e.rdb.SetDatabase(ctx, db.Key, ids)
 }
@@ -245,10 +245,16 @@ func (e *Engine) migrate(ctx context.Context, db *spec.Database, ids rdb.Databas
 		want[name] = schemaToNotion(p, rel)
 	}
 	hash := schemaHash(want)
-	if ids.SchemaHash == hash {
+	if ids.SchemaHash == hash && ids.URL != "" {
 		return ids, nil
 	}
 	ds, err := e.notion.GetDataSource(ctx, ids.DataSourceID)
+	if err == nil && ids.SchemaHash == hash {
+		// Only the URL operators open the database with was missing
+		// (databases provisioned before it was kept): one read, once.
+		ids.URL = ds.URL
+		return ids, e.rdb.SetDatabase(ctx, db.Key, ids)
+	}
 	if notion.IsNotFound(err) {
 		return ids, fmt.Errorf("database %q: data source %s is gone from Notion (deleted, or the integration lost access): share the parent page with the integration again, or clear the stored ids so synq recreates it", db.Key, ids.DataSourceID)
 	}
@@ -303,6 +309,9 @@ func (e *Engine) migrate(ctx context.Context, db *spec.Database, ids rdb.Databas
 		e.log.Info("migrated Notion schema", "database", db.Key, "properties", slices.Sorted(mapsKeys(update)))
 	}
 	ids.SchemaHash = hash
+	if ds.URL != "" {
+		ids.URL = ds.URL
+	}
 	return ids, e.rdb.SetDatabase(ctx, db.Key, ids)
 }
 

@@ -65,6 +65,9 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 	// Metrics, when set, receives the executor's figures.
 	Metrics *metrics.Metrics
+	// Record adds fields to this executor's record in Redis, which
+	// operators read (the console lists the Notion pacers it names).
+	Record map[string]string
 }
 
 // Executor is one executor process's runtime.
@@ -281,11 +284,17 @@ func (x *Executor) publish(ctx context.Context) error {
 		}
 	}
 	host, _ := os.Hostname()
-	return x.rdb.Heartbeat(ctx, x.id, ttl, map[string]string{
+	rec := map[string]string{
 		"worker": m.Worker, "build": m.Build, "version": m.Version, "host": host, "pid": strconv.Itoa(os.Getpid()),
 		"concurrency": strconv.Itoa(x.cfg.Concurrency), "in_flight": strconv.FormatInt(x.inFlight.Load(), 10),
 		"queue": x.queue, "newest": strconv.FormatBool(newest == m.Build),
-	})
+	}
+	for k, v := range x.cfg.Record {
+		if _, ok := rec[k]; !ok {
+			rec[k] = v
+		}
+	}
+	return x.rdb.Heartbeat(ctx, x.id, ttl, rec)
 }
 
 // republish refreshes the manifest every interval, and every second after

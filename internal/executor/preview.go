@@ -42,7 +42,8 @@ func (x *Executor) handlePreview(ctx context.Context, t *asynq.Task) error {
 		}
 		res.HasMore, res.NextState = pv.HasMore, pv.NextState
 		for _, c := range pv.Changes {
-			res.Changes = append(res.Changes, ops.PreviewChange{Database: c.Database, Key: c.Key, Kind: string(c.Kind), Properties: c.Properties})
+			res.Changes = append(res.Changes, ops.PreviewChange{Database: c.Database, Key: c.Key, Kind: string(c.Kind), Properties: c.Properties,
+				Old: c.Old, OldError: c.OldError})
 		}
 	}
 	b, err := json.Marshal(res)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,7 +95,8 @@ func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
 		return fail(err)
 	}
 	x, err := New(Config{
-		Set: set, Engine: eng, Redis: client, Monitor: mon, Pacers: sdkPacers{p: p, m: o.Metrics}, Metrics: o.Metrics,
+		Record: notionRecord(o),
+		Set:    set, Engine: eng, Redis: client, Monitor: mon, Pacers: sdkPacers{p: p, m: o.Metrics}, Metrics: o.Metrics,
 		Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
 		RetryBase: o.RetryBase, RetryMax: o.RetryMax, ManifestEvery: o.ManifestEvery, Logger: o.Logger,
 	})
@@ -151,6 +153,20 @@ func notionConfig(o Options, p *pacer.Pacer) notion.Config {
 		}
 	}
 	return ncfg
+}
+
+// notionRecord is what the executor's record says of its Notion budgets;
+// the per-minute figures are 0 when unpaced.
+func notionRecord(o Options) map[string]string {
+	rec := map[string]string{
+		rdb.ExecutorNotionPacer:     pacer.NotionPacerName(o.NotionToken),
+		rdb.ExecutorNotionPerMinute: strconv.Itoa(max(o.NotionRateLimit, 0)),
+	}
+	if ws := strings.TrimSpace(o.NotionWorkspace); ws != "" {
+		rec[rdb.ExecutorNotionWorkspacePacer] = pacer.NotionWorkspacePacerName(ws)
+		rec[rdb.ExecutorNotionWorkspacePerMinute] = strconv.Itoa(max(o.NotionWorkspaceRateLimit, 0))
+	}
+	return rec
 }
 
 // consumerOf is the pacer consumer of a Notion call: the sync running it,

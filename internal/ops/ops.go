@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/synqhq/synq/internal/pacer"
 	"github.com/synqhq/synq/internal/queue"
 	"github.com/synqhq/synq/internal/rdb"
 	"github.com/synqhq/synq/internal/runs"
@@ -43,6 +44,7 @@ type Ops struct {
 	queue   *queue.Client
 	inspect *queue.Inspector
 	runs    *runs.Runs
+	pacer   *pacer.Pacer
 	log     *slog.Logger
 }
 
@@ -67,7 +69,13 @@ func New(cfg Config) (*Ops, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Ops{cfg: cfg, rdb: r, queue: q, inspect: in, runs: rs, log: cfg.Logger}, nil
+	// The pacer is only read (Stats); its active window is the default
+	// every executor uses.
+	p, err := pacer.New(pacer.Config{Redis: cfg.Redis, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return &Ops{cfg: cfg, rdb: r, queue: q, inspect: in, runs: rs, pacer: p, log: cfg.Logger}, nil
 }
 
 // RDB returns the key layer Ops works on.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,6 +20,26 @@ type PreviewChange struct {
 	Key        string            `json:"key"`
 	Kind       string            `json:"kind"` // created, updated, unchanged, skipped, trashed
 	Properties map[string]string `json:"properties,omitempty"`
+	// Old are an updated row's values in Notion now, property by
+	// property (nil when not read: OldError says why).
+	Old      map[string]string `json:"old,omitempty"`
+	OldError string            `json:"old_error,omitempty"`
+}
+
+// Changed lists the properties of an updated row whose value changes
+// (old ≠ new), sorted; nil when the old values were not read.
+func (c PreviewChange) Changed() []string {
+	if c.Old == nil {
+		return nil
+	}
+	var out []string
+	for name, v := range c.Properties {
+		if c.Old[name] != v {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // PreviewResult is what an executor answers to a preview.

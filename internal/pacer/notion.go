@@ -153,6 +153,10 @@ func (b *NotionBudgets) RateLimited(ctx context.Context, rl notion.RateLimit) er
 	if d <= 0 {
 		d = defaultNotionCooldown
 	}
+	// Operators see the token's 429s by budget (the console's pacers).
+	if err := b.p.rdb.PacerNote429(ctx, b.connection, budgetName(rl.Budget)); err != nil {
+		b.p.log.DebugContext(ctx, "could not count a 429", "err", err)
+	}
 	switch rl.Budget {
 	case notion.BudgetBlocked:
 		return nil
@@ -183,4 +187,12 @@ func pacerSafe(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// budgetName names a 429's budget in the pacer's counters.
+func budgetName(b notion.Budget) string {
+	if b == "" {
+		return string(notion.BudgetConnection)
+	}
+	return pacerSafe(string(b))
 }

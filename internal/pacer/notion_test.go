@@ -128,6 +128,27 @@ func TestNotionBudgetsCoolDownWhatTheReasonNames(t *testing.T) {
 	if left := remaining(d.ConnectionPacer()); left != 0 {
 		t.Errorf("a blocked workspace set a cool-down of %v", left)
 	}
+
+	// Operators see each token's 429s by budget, and each budget's cool-downs.
+	stats := func(pacer string) Stats {
+		st, err := p.Stats(ctx, pacer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := stats(c.ConnectionPacer()); st.RateLimited["endpoint"] != 1 || st.RateLimited["connection"] != 1 || st.Cooldowns != 1 {
+		t.Errorf("token c: 429s %v and %d cool-downs, want one endpoint and one connection 429, one cool-down of its own", st.RateLimited, st.Cooldowns)
+	}
+	if st := stats(a.ConnectionPacer()); st.RateLimited["workspace"] != 1 || st.Cooldowns != 0 {
+		t.Errorf("token a: 429s %v and %d cool-downs, want one workspace 429 and no cool-down of its own", st.RateLimited, st.Cooldowns)
+	}
+	if st := stats(a.WorkspacePacer()); st.Cooldowns != 1 || st.LastCooldown.IsZero() {
+		t.Errorf("workspace pacer: %d cool-downs (last %v), want one", st.Cooldowns, st.LastCooldown)
+	}
+	if st := stats(d.ConnectionPacer()); st.RateLimited["blocked"] != 1 {
+		t.Errorf("token d: 429s %v, want one blocked", st.RateLimited)
+	}
 }
 
 // With a workspace budget, every token of the workspace is paced on it.

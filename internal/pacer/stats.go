@@ -34,6 +34,16 @@ type Stats struct {
 	// CooldownUntil is when the current cool-down ends (zero: none), on
 	// the Redis server's clock.
 	CooldownUntil time.Time
+	// LastMinute counts the requests granted in the last minute (50 to
+	// 60 s, in six-second steps).
+	LastMinute int64
+	// Cooldowns counts the pacer's cool-downs (one per 429 for Notion's
+	// budgets); LastCooldown is when the last one began.
+	Cooldowns    int64
+	LastCooldown time.Time
+	// RateLimited counts Notion's 429s by the budget they named
+	// (connection, workspace, endpoint), on a token's connection pacer.
+	RateLimited map[string]int64
 }
 
 // Stats reads a pacer's counters and consumers.
@@ -54,6 +64,10 @@ func (p *Pacer) Stats(ctx context.Context, pacer string) (Stats, error) {
 		Waiting:       raw.Waiting,
 		PerConsumer:   make(map[string]ConsumerStats, len(raw.PerConsumer)),
 		CooldownUntil: raw.CooldownUntil,
+		LastMinute:    raw.LastMinute,
+		Cooldowns:     raw.Cooldowns,
+		LastCooldown:  raw.LastCooldown,
+		RateLimited:   raw.RateLimited,
 	}
 	for c, v := range raw.PerConsumer {
 		st.PerConsumer[c] = ConsumerStats{Granted: v.Granted, Borrowed: v.Borrowed, Waits: v.Waits, WaitTime: v.WaitTime}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -139,6 +140,15 @@ type QueueStats struct {
 // Stats returns a queue's figures; a queue that does not exist yet is
 // empty.
 func (in *Inspector) Stats(queue string) (QueueStats, error) {
+	// asynq reports an unknown queue with an error that is not
+	// ErrQueueNotFound: ask for the list first.
+	qs, err := in.i.Queues()
+	if err != nil {
+		return QueueStats{}, fmt.Errorf("list queues: %w", err)
+	}
+	if !slices.Contains(qs, queue) {
+		return QueueStats{Queue: queue}, nil
+	}
 	info, err := in.i.GetQueueInfo(queue)
 	if errors.Is(err, asynq.ErrQueueNotFound) {
 		return QueueStats{Queue: queue}, nil

@@ -19,6 +19,9 @@ type DatabaseIDs struct {
 	// (IndexComplete). An index without the marker means "unknown", not "no
 	// rows": it was never built, or Redis lost it.
 	Indexed bool
+	// URL opens the database in Notion (the data source's url), for
+	// operators; "" until an executor read it.
+	URL string
 }
 
 // GetDatabase returns the stored ids of a managed database; ok is false
@@ -43,6 +46,7 @@ func (r *RDB) GetDatabase(ctx context.Context, db string) (ids DatabaseIDs, ok b
 		DataSourceID: v["data_source_id"],
 		SchemaHash:   v["schema_hash"],
 		Indexed:      gen.Val() != "",
+		URL:          v["url"],
 	}, true, nil
 }
 
@@ -50,11 +54,16 @@ func (r *RDB) GetDatabase(ctx context.Context, db string) (ids DatabaseIDs, ok b
 // complete when it has no generation yet (a database synq just created has
 // no rows); SetDatabase never clears the marker.
 func (r *RDB) SetDatabase(ctx context.Context, db string, ids DatabaseIDs) error {
-	err := r.c.HSet(ctx, DatabaseKey(db),
+	fields := []any{
 		"database_id", ids.DatabaseID,
 		"data_source_id", ids.DataSourceID,
 		"schema_hash", ids.SchemaHash,
-	).Err()
+	}
+	if ids.URL != "" {
+		// An empty URL never erases one read before.
+		fields = append(fields, "url", ids.URL)
+	}
+	err := r.c.HSet(ctx, DatabaseKey(db), fields...).Err()
 	if err != nil {
 		return wrap("set database "+db, err)
 	}

@@ -203,6 +203,17 @@ func (r *RDB) Gone(ctx context.Context, id string) error {
 	return wrap("remove executor "+id, err)
 }
 
+// Fields of an executor's record (ExecutorKey) beyond its identity, which
+// operators read: the Notion budgets it paces its calls on. A token's pacer
+// is named after a hash of the token, so this is how a scheduler, which
+// knows no token, finds it.
+const (
+	ExecutorNotionPacer              = "notion_pacer"
+	ExecutorNotionPerMinute          = "notion_per_minute"
+	ExecutorNotionWorkspacePacer     = "notion_workspace_pacer"
+	ExecutorNotionWorkspacePerMinute = "notion_workspace_per_minute"
+)
+
 // Executors returns the records of the live executors by id.
 func (r *RDB) Executors(ctx context.Context) (map[string]map[string]string, error) {
 	ids, err := r.c.ZRange(ctx, ExecutorsKey(), 0, -1).Result()

@@ -51,6 +51,11 @@ func PacerCooldownKey(pacer string) string { return Prefix + "pacer:{" + pacer +
 // "<counter>:<consumer>".
 func PacerStatsKey(pacer string) string { return Prefix + "pacer:{" + pacer + "}:stats" }
 
+// PacerRecentKey is a hash of the pacer's grants by six-second bucket
+// (server clock), the last minute's worth: operators read "requests in the
+// last minute" from it. It expires two minutes after the last grant.
+func PacerRecentKey(pacer string) string { return Prefix + "pacer:{" + pacer + "}:recent" }
+
 // pacerStatsTTL drops the counters of a pacer nobody used for a month
 // (Notion pacers are named after a token, and tokens get rotated).
 const pacerStatsTTL = 30 * 24 * time.Hour
@@ -292,6 +297,16 @@ if waited or delay > 0 then
   redis.call("HINCRBY", stats_key, "wait_us:" .. consumer, wait_us)
 end
 redis.call("EXPIRE", stats_key, stats_ttl)
+-- Grants in the last minute, by six-second bucket, for operators. Old
+-- buckets are dropped when a new one starts (at most every six seconds).
+local recent_key = KEYS[9]
+local bucket = math.floor(now / 6000000)
+if redis.call("HINCRBY", recent_key, bucket, 1) == 1 then
+  for _, f in ipairs(redis.call("HKEYS", recent_key)) do
+    if tonumber(f) < bucket - 10 then redis.call("HDEL", recent_key, f) end
+  end
+  redis.call("PEXPIRE", recent_key, 120000)
+end
 redis.call("ZREM", waiting_key, consumer)
 -- A consumer that will sleep until it may ask again is still using the
 -- pacer meanwhile.
@@ -352,7 +367,7 @@ func (r *RDB) PacerTake(ctx context.Context, req PacerRequest) (PacerResult, err
 	keys := []string{
 		PacerKey(req.Pacer), PacerConsumerKey(req.Pacer, req.Consumer), PacerActiveKey(req.Pacer),
 		PacerWaitingKey(req.Pacer), PacerCooldownKey(req.Pacer), PacerStatsKey(req.Pacer),
-		PacerHungryKey(req.Pacer), PacerLentKey(req.Pacer),
+		PacerHungryKey(req.Pacer), PacerLentKey(req.Pacer), PacerRecentKey(req.Pacer),
 	}
 	waited := "0"
 	if req.Waited > 0 {
@@ -421,6 +436,10 @@ redis.replicate_commands()
 ` + pacerLua + `
 local d = tonumber(ARGV[1])
 local until_ = now + d
+-- Operators see how many cool-downs a pacer had, and the last one.
+redis.call("HINCRBY", KEYS[2], "cooldowns", 1)
+redis.call("HSET", KEYS[2], "last_cooldown", num(now))
+redis.call("EXPIRE", KEYS[2], ARGV[2])
 local cur = tonumber(redis.call("GET", KEYS[1]))
 if cur and cur >= until_ then
   return {now, cur}
@@ -432,7 +451,8 @@ return {now, until_}
 // PacerCooldown makes every consumer of the pacer wait d from now (server
 // clock) and returns when the cool-down ends.
 func (r *RDB) PacerCooldown(ctx context.Context, pacer string, d time.Duration) (time.Time, error) {
-	v, err := pacerCooldownScript.Run(ctx, r.c, []string{PacerCooldownKey(pacer)}, d.Microseconds()).Int64Slice()
+	keys := []string{PacerCooldownKey(pacer), PacerStatsKey(pacer)}
+	v, err := pacerCooldownScript.Run(ctx, r.c, keys, d.Microseconds(), int64(pacerStatsTTL.Seconds())).Int64Slice()
 	if err != nil {
 		return time.Time{}, wrap(fmt.Sprintf("start a cool-down of %v on pacer %q", d, pacer), err)
 	}
@@ -448,10 +468,17 @@ if ARGV[1] ~= "stats" then
   return {now, cooldown}
 end
 local window = tonumber(ARGV[2])
+local bucket = math.floor(now / 6000000)
+local recent = 0
+local r = redis.call("HGETALL", KEYS[5])
+for i = 1, #r, 2 do
+  if tonumber(r[i]) > bucket - 10 then recent = recent + tonumber(r[i + 1]) end
+end
 return {now, cooldown,
   redis.call("HGETALL", KEYS[2]),
   redis.call("ZRANGEBYSCORE", KEYS[3], num(now - window), "+inf"),
-  redis.call("ZRANGEBYSCORE", KEYS[4], "(" .. num(now), "+inf")}
+  redis.call("ZRANGEBYSCORE", KEYS[4], "(" .. num(now), "+inf"),
+  recent}
 `)
 
 // PacerCooldownRemaining returns how long the pacer's cool-down still
@@ -485,18 +512,28 @@ type PacerStats struct {
 	PerConsumer   map[string]PacerCounters
 	CooldownUntil time.Time // zero when there is none
 	At            time.Time // server time of the reading
+	// LastMinute counts the grants of the last minute (50 to 60 s: whole
+	// six-second buckets and the current one).
+	LastMinute int64
+	// Cooldowns counts the cool-downs the pacer had (a 429 each, for
+	// Notion's budgets); LastCooldown is when the last one began.
+	Cooldowns    int64
+	LastCooldown time.Time
+	// RateLimited counts Notion's 429s by the budget they named
+	// (connection, workspace, endpoint …), on a token's connection pacer.
+	RateLimited map[string]int64
 }
 
 // PacerStats reads a pacer's counters and consumers.
 func (r *RDB) PacerStats(ctx context.Context, pacer string, activeWindow time.Duration) (PacerStats, error) {
-	keys := []string{PacerCooldownKey(pacer), PacerStatsKey(pacer), PacerActiveKey(pacer), PacerWaitingKey(pacer)}
+	keys := []string{PacerCooldownKey(pacer), PacerStatsKey(pacer), PacerActiveKey(pacer), PacerWaitingKey(pacer), PacerRecentKey(pacer)}
 	op := fmt.Sprintf("read the stats of pacer %q", pacer)
 	v, err := pacerReadScript.Run(ctx, r.c, keys, "stats", activeWindow.Microseconds()).Slice()
 	if err != nil {
 		return PacerStats{}, wrap(op, err)
 	}
-	if len(v) != 5 {
-		return PacerStats{}, fmt.Errorf("rdb: %s: script returned %d values, want 5", op, len(v))
+	if len(v) != 6 {
+		return PacerStats{}, fmt.Errorf("rdb: %s: script returned %d values, want 6", op, len(v))
 	}
 	st := PacerStats{PerConsumer: map[string]PacerCounters{}}
 	now, _ := v[0].(int64)
@@ -519,6 +556,20 @@ func (r *RDB) PacerStats(ctx context.Context, pacer string, activeWindow time.Du
 		n, err := strconv.ParseInt(fields[i+1], 10, 64)
 		if err != nil {
 			return PacerStats{}, fmt.Errorf("rdb: %s: counter %q is %q: %w", op, fields[i], fields[i+1], err)
+		}
+		switch f := fields[i]; {
+		case f == "cooldowns":
+			st.Cooldowns = n
+			continue
+		case f == "last_cooldown":
+			st.LastCooldown = pacerTime(n)
+			continue
+		case strings.HasPrefix(f, "r429_"):
+			if st.RateLimited == nil {
+				st.RateLimited = map[string]int64{}
+			}
+			st.RateLimited[strings.TrimPrefix(f, "r429_")] = n
+			continue
 		}
 		name, consumer, per := strings.Cut(fields[i], ":")
 		c := &st.PacerCounters
@@ -543,9 +594,23 @@ func (r *RDB) PacerStats(ctx context.Context, pacer string, activeWindow time.Du
 			st.PerConsumer[consumer] = pc
 		}
 	}
+	st.LastMinute, _ = v[5].(int64)
 	st.Active = strs(v[3])
 	st.Waiting = strs(v[4])
 	sort.Strings(st.Active)
 	sort.Strings(st.Waiting)
 	return st, nil
+}
+
+// PacerNote429 counts one of Notion's 429s on a token's connection pacer,
+// by the budget it named, for operators (the cool-down itself goes to the
+// budget's own pacer).
+func (r *RDB) PacerNote429(ctx context.Context, pacer, budget string) error {
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		k := PacerStatsKey(pacer)
+		p.HIncrBy(ctx, k, "r429_"+budget, 1)
+		p.Expire(ctx, k, pacerStatsTTL)
+		return nil
+	})
+	return wrap(fmt.Sprintf("count a 429 on pacer %q", pacer), err)
 }

@@ -3,6 +3,7 @@ package rdb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -304,5 +305,60 @@ func TestPacerTakeOutage(t *testing.T) {
 	_, err := r.PacerTake(context.Background(), rdb.PacerRequest{Pacer: "p", Consumer: "a", Limit: slow, ActiveWindow: time.Second})
 	if !errors.Is(err, rdb.ErrUnavailable) || !strings.Contains(err.Error(), `pacer "p"`) {
 		t.Fatalf("take with Redis down: %v, want ErrUnavailable naming the pacer", err)
+	}
+}
+
+// Operators read the grants of the last minute, the cool-downs and
+// Notion's 429s by budget from the pacer's stats; refusals count nothing,
+// and grants older than a minute drop out of the minute.
+func TestPacerStatsForOperators(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client()
+	r := rdb.New(c)
+	ctx := context.Background()
+	granted := 0
+	for range 5 {
+		if take(t, r, "a").Allowed == 1 {
+			granted++
+		}
+	}
+	if granted != 2 {
+		t.Fatalf("granted %d of 5 at a burst of 2", granted)
+	}
+	if _, err := r.PacerCooldown(ctx, "p", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.PacerNote429(ctx, "p", "workspace"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.PacerStats(ctx, "p", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastMinute != 2 || st.Cooldowns != 1 || st.LastCooldown.IsZero() || st.RateLimited["workspace"] != 1 {
+		t.Fatalf("stats: last minute %d (want 2), cooldowns %d (want 1) at %v, 429s %v", st.LastMinute, st.Cooldowns, st.LastCooldown, st.RateLimited)
+	}
+	if _, ok := st.PerConsumer["workspace"]; ok || len(st.PerConsumer) != 1 {
+		t.Fatalf("operator counters leaked into the consumers: %v", st.PerConsumer)
+	}
+	// Move the grants two minutes into the past: the minute is empty.
+	fields, err := c.HGetAll(ctx, rdb.PacerRecentKey("p")).Result()
+	if err != nil || len(fields) != 1 {
+		t.Fatalf("recent buckets %v (%v), want one", fields, err)
+	}
+	for f, v := range fields {
+		var b int64
+		if _, err := fmt.Sscan(f, &b); err != nil {
+			t.Fatal(err)
+		}
+		c.HDel(ctx, rdb.PacerRecentKey("p"), f)
+		c.HSet(ctx, rdb.PacerRecentKey("p"), fmt.Sprint(b-20), v)
+	}
+	st, err = r.PacerStats(ctx, "p", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastMinute != 0 || st.Granted != 2 {
+		t.Fatalf("after two minutes: last minute %d (want 0), granted %d (want 2)", st.LastMinute, st.Granted)
 	}
 }

@@ -458,6 +458,36 @@ func (r *RDB) ListRuns(ctx context.Context, sync string, offset, limit int) ([]R
 	return out, nil
 }
 
+// RunsStartedSince returns a sync's runs that started at or after since,
+// oldest first.
+func (r *RDB) RunsStartedSince(ctx context.Context, sync string, since time.Time) ([]Run, error) {
+	ids, err := r.c.ZRangeByScore(ctx, RunsKey(sync), &redis.ZRangeBy{Min: strconv.FormatInt(since.UnixNano(), 10), Max: "+inf"}).Result()
+	if err != nil {
+		return nil, wrap("list recent runs of sync "+sync, err)
+	}
+	return r.getRuns(ctx, sync, ids)
+}
+
+func (r *RDB) getRuns(ctx context.Context, sync string, ids []string) ([]Run, error) {
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, RunKey(sync, id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("read runs of sync "+sync, err)
+	}
+	out := make([]Run, 0, len(ids))
+	for _, c := range cmds {
+		if m := c.Val(); m["id"] != "" {
+			out = append(out, decodeRun(m))
+		}
+	}
+	return out, nil
+}
+
 // TrimRuns keeps the newest keep runs of a sync and deletes the rest with
 // their logs and page records (run retention).
 func (r *RDB) TrimRuns(ctx context.Context, sync string, keep int) error {

@@ -93,6 +93,9 @@ func New(cfg Config) (*Scheduler, error) {
 	return &Scheduler{cfg: cfg, rdb: cfg.Ops.RDB(), log: cfg.Logger.With("scheduler", cfg.ID), reaper: reaper}, nil
 }
 
+// ID names this replica in the leader lease.
+func (s *Scheduler) ID() string { return s.cfg.ID }
+
 // IsLeader reports whether this replica held the lease at its last tick.
 func (s *Scheduler) IsLeader() bool { return s.leader.Load() }
 

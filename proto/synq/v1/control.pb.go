@@ -1170,8 +1170,13 @@ type PreviewChange struct {
 	// The upsert's properties as JSON (builder values).
 	PropertiesJson string `protobuf:"bytes,4,opt,name=properties_json,json=propertiesJson,proto3" json:"properties_json,omitempty"`
 	Message        string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// For an updated row: each property's value in Notion now, as JSON
+	// (rendered like properties_json), so a preview reads old → new. Empty
+	// when the row was not read; old_error then says why.
+	OldPropertiesJson string `protobuf:"bytes,6,opt,name=old_properties_json,json=oldPropertiesJson,proto3" json:"old_properties_json,omitempty"`
+	OldError          string `protobuf:"bytes,7,opt,name=old_error,json=oldError,proto3" json:"old_error,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *PreviewChange) Reset() {
@@ -1235,6 +1240,20 @@ func (x *PreviewChange) GetPropertiesJson() string {
 func (x *PreviewChange) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *PreviewChange) GetOldPropertiesJson() string {
+	if x != nil {
+		return x.OldPropertiesJson
+	}
+	return ""
+}
+
+func (x *PreviewChange) GetOldError() string {
+	if x != nil {
+		return x.OldError
 	}
 	return ""
 }
@@ -2444,13 +2463,15 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"state_json\x18\x03 \x01(\tR\tstateJson\x12\x1f\n" +
 	"\vallow_trash\x18\x04 \x01(\bR\n" +
-	"allowTrash\"\xa9\x01\n" +
+	"allowTrash\"\xf6\x01\n" +
 	"\rPreviewChange\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1a\n" +
 	"\bdatabase\x18\x02 \x01(\tR\bdatabase\x12'\n" +
 	"\x04kind\x18\x03 \x01(\x0e2\x13.synq.v1.ChangeKindR\x04kind\x12'\n" +
 	"\x0fproperties_json\x18\x04 \x01(\tR\x0epropertiesJson\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\x9f\x01\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12.\n" +
+	"\x13old_properties_json\x18\x06 \x01(\tR\x11oldPropertiesJson\x12\x1b\n" +
+	"\told_error\x18\a \x01(\tR\boldError\"\x9f\x01\n" +
 	"\aPreview\x120\n" +
 	"\achanges\x18\x01 \x03(\v2\x16.synq.v1.PreviewChangeR\achanges\x12\x19\n" +
 	"\bhas_more\x18\x02 \x01(\bR\ahasMore\x12&\n" +

@@ -1,0 +1,134 @@
+// Package console serves synq's web console: the control surface of ctl as
+// web pages, served by every scheduler (DESIGN.md §6).
+//
+// Every screen reads, and every button acts, through the operations of
+// package ops — the ones the gRPC control API calls — so no rule of synq
+// has a second implementation here. Pages are html/template with embedded
+// assets (a stylesheet and a small script, no CDN, no build step). Without
+// SYNQ_CONTROL_TOKEN the console listens on loopback only (the control
+// API's rule) and answers only requests addressed to a loopback host (a
+// page of another site cannot reach it through DNS rebinding); with a
+// token, a login form sets a signed session cookie (HttpOnly,
+// SameSite=Strict, Secure over TLS). Every state-changing request carries
+// a CSRF token bound to the session and passes Go's cross-origin
+// protection (Sec-Fetch-Site / Origin).
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/synqhq/synq/internal/ops"
+)
+
+// DefaultAddr is where schedulers serve the console by default.
+const DefaultAddr = "127.0.0.1:7078"
+
+// Config configures a Console.
+type Config struct {
+	Ops *ops.Ops
+	// Token, when set, is asked for by the login form (the scheduler's
+	// SYNQ_CONTROL_TOKEN). Empty: no login, and only loopback hosts are
+	// served.
+	Token string
+	// SchedulerID names the replica serving the console (shown beside
+	// the leader).
+	SchedulerID string
+	// Refresh is how often the overview, lists and detail pages refresh
+	// their figures in the browser (default 5s).
+	Refresh time.Duration
+	// SessionTTL is how long a login lasts (default 12h).
+	SessionTTL time.Duration
+	// Now defaults to time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Console is the console's HTTP handler.
+type Console struct {
+	cfg Config
+	ops *ops.Ops
+	log *slog.Logger
+	// key signs sessions and CSRF tokens: derived from the token, so every
+	// scheduler replica accepts the others' sessions and a new token ends
+	// every session; random per process without a token.
+	key     []byte
+	handler http.Handler
+}
+
+// New returns a Console.
+func New(cfg Config) (*Console, error) {
+	if cfg.Ops == nil {
+		return nil, errors.New("console: Config.Ops is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = 5 * time.Second
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	c := &Console{cfg: cfg, ops: cfg.Ops, log: cfg.Logger}
+	if cfg.Token != "" {
+		c.key = deriveKey(cfg.Token)
+	} else {
+		c.key = make([]byte, 32)
+		if _, err := rand.Read(c.key); err != nil {
+			return nil, err
+		}
+	}
+	c.handler = c.routes()
+	return c, nil
+}
+
+// ServeHTTP serves the console.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.handler.ServeHTTP(w, r) }
+
+// Serve serves the console on lis until ctx ends, then shuts down
+// (live streams end at once; other requests get 5 s). With certFile and
+// keyFile it serves HTTPS.
+func (c *Console) Serve(ctx context.Context, lis net.Listener, certFile, keyFile string) error {
+	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	srv := &http.Server{
+		Handler:           c,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
+	}
+	// Live streams (a run's events) follow the base context: they end when
+	// the server shuts down instead of holding it up.
+	srv.RegisterOnShutdown(cancel)
+	done := make(chan error, 1)
+	go func() {
+		if certFile != "" {
+			done <- srv.ServeTLS(lis, certFile, keyFile)
+		} else {
+			done <- srv.Serve(lis)
+		}
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
