@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/synqhq/synq/internal/engine"
@@ -36,9 +35,9 @@ const (
 	// intervals without a refresh.
 	ManifestEveryDefault = 15 * time.Second
 	ManifestTTLFactor    = 4
-	ShutdownDefault      = 30 * time.Second
-	RetryBaseDefault     = time.Second
-	RetryMaxDefault      = 5 * time.Minute
+	ShutdownDefault      = queue.ShutdownTimeoutDefault
+	RetryBaseDefault     = queue.RetryBaseDefault
+	RetryMaxDefault      = queue.RetryMaxDefault
 )
 
 // Config configures an Executor.
@@ -85,7 +84,7 @@ type Executor struct {
 
 	mu      sync.Mutex
 	started bool
-	server  *asynq.Server
+	server  *queue.Server
 	cancel  context.CancelFunc
 	done    chan struct{}
 	// ownClient is closed on Stop when Open created it.
@@ -160,17 +159,13 @@ func (x *Executor) Start(ctx context.Context) error {
 	if err := x.cfg.Engine.Provision(ctx); err != nil {
 		return fmt.Errorf("provision Notion databases: %w", err)
 	}
-	acfg := queue.ServerConfig(x.cfg.Concurrency, x.queue)
-	acfg.RetryDelayFunc = queue.RetryDelay(x.cfg.RetryBase, x.cfg.RetryMax)
-	acfg.ShutdownTimeout = x.cfg.ShutdownTimeout
-	acfg.Logger = asynqLogger{x.log}
-	acfg.LogLevel = asynq.WarnLevel
-	srv := asynq.NewServerFromRedisClient(x.cfg.Redis, acfg)
-	mux := asynq.NewServeMux()
-	mux.HandleFunc(queue.TypePage, x.handlePage)
-	mux.HandleFunc(queue.TypePreview, x.handlePreview)
-	if err := srv.Start(mux); err != nil {
-		return fmt.Errorf("start task server: %w", err)
+	srv, err := queue.NewServer(x.cfg.Redis, queue.ServerOptions{Queue: x.queue, Concurrency: x.cfg.Concurrency,
+		RetryBase: x.cfg.RetryBase, RetryMax: x.cfg.RetryMax, ShutdownTimeout: x.cfg.ShutdownTimeout, Logger: x.log})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(queue.Handlers{Page: x.handlePage, Preview: x.handlePreview}); err != nil {
+		return err
 	}
 	x.server = srv
 	x.log.Info("executor started", "worker", x.cfg.Set.Worker, "build", x.manifest.Build, "queue", x.queue,

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/hibiken/asynq"
 
 	"github.com/synqhq/synq/internal/engine"
 	"github.com/synqhq/synq/internal/queue"
@@ -17,14 +16,9 @@ import (
 )
 
 // handlePage runs one page task (DESIGN.md §3).
-func (x *Executor) handlePage(ctx context.Context, t *asynq.Task) error {
+func (x *Executor) handlePage(ctx context.Context, p queue.Payload) error {
 	x.inFlight.Add(1)
 	defer x.inFlight.Add(-1)
-	p, err := queue.ParsePayload(t.Payload())
-	if err != nil {
-		x.log.Error("dropping a malformed page task", "err", err)
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-	}
 	ref := runs.Ref{Sync: p.Sync, Run: p.Run, Page: p.Page}
 	s, ok := x.cfg.Set.Syncs[p.Sync]
 	if !ok {
@@ -37,7 +31,7 @@ func (x *Executor) handlePage(ctx context.Context, t *asynq.Task) error {
 	defer x.flushLog(ctx, ref, buf)
 
 	var begin rdb.Begin
-	err = x.whileRedisDown(ctx, func() error {
+	err := x.whileRedisDown(ctx, func() error {
 		var err error
 		begin, err = x.runs.BeginPage(ctx, ref)
 		return err
@@ -56,8 +50,8 @@ func (x *Executor) handlePage(ctx context.Context, t *asynq.Task) error {
 		return x.runs.Reconcile(ctx, ref, x.options(s))
 	}
 
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	at := queue.AttemptOf(ctx)
+	retried, maxRetry := at.Retried, at.MaxRetry
 	start := time.Now()
 	m := x.cfg.Metrics
 	if m != nil && p.Due > 0 && retried == 0 {
@@ -176,7 +170,7 @@ func (x *Executor) pageFailed(ctx context.Context, ref runs.Ref, s *spec.Sync, l
 		m.Pages.WithLabelValues(ref.Sync, "failed").Inc()
 		m.Runs.WithLabelValues(ref.Sync, "failed").Inc()
 	}
-	return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	return queue.Final(err)
 }
 
 // notDeclared handles a page task for a sync this build does not declare.
@@ -188,7 +182,7 @@ func (x *Executor) notDeclared(ctx context.Context, ref runs.Ref) error {
 	if err != nil {
 		return err
 	}
-	task, _ := asynq.GetTaskID(ctx)
+	task := queue.AttemptOf(ctx).TaskID
 	if declares {
 		ok, err := x.runs.Handover(ctx, ref, task, opts, time.Second)
 		if err != nil {
@@ -210,7 +204,7 @@ func (x *Executor) notDeclared(ctx context.Context, ref runs.Ref) error {
 	if _, err := x.runs.Fail(ctx, rdb.Fail{Sync: ref.Sync, Run: ref.Run, Message: msg, ExpectTask: task, Page: ref.Page, Lines: []rdb.LogLine{line}}); err != nil {
 		return err
 	}
-	return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+	return queue.Final(errors.New(msg))
 }
 
 // whileRedisDown runs fn and, while it fails because Redis is unreachable,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hibiken/asynq"
 
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/queue"
@@ -18,11 +17,7 @@ const maxPreviewHandovers = 10
 
 // handlePreview runs Execute once for an operator's preview and hands the
 // result back through Redis. It writes nothing to Notion or the state.
-func (x *Executor) handlePreview(ctx context.Context, t *asynq.Task) error {
-	var p queue.PreviewPayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ID == "" {
-		return fmt.Errorf("malformed preview task: %v: %w", err, asynq.SkipRetry)
-	}
+func (x *Executor) handlePreview(ctx context.Context, p queue.PreviewPayload) error {
 	res := ops.PreviewResult{}
 	if _, ok := x.cfg.Set.Syncs[p.Sync]; !ok {
 		// A rolling deploy: the worker's newest build may declare it.
