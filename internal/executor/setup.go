@@ -147,7 +147,8 @@ func notionConfig(o Options, p *pacer.Pacer) notion.Config {
 			return err
 		}
 		ncfg.OnRateLimited = func(ctx context.Context, rl notion.RateLimit) {
-			if err := b.RateLimited(context.WithoutCancel(ctx), rl); err != nil {
+			prl := pacer.RateLimit{Budget: pacer.Budget(rl.Budget), RetryAfter: rl.RetryAfter, Route: rl.Route}
+			if err := b.RateLimited(context.WithoutCancel(ctx), prl); err != nil {
 				o.Logger.Warn("could not share Notion's rate-limit cool-down", "budget", rl.Budget, "err", err)
 			}
 		}

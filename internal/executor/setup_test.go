@@ -63,3 +63,19 @@ func TestNotion429SetsTheSharedCooldown(t *testing.T) {
 		t.Errorf("a call during the cool-down went after %v, the cool-down had %v left", waited, left)
 	}
 }
+
+// The pacer names Notion's budgets with its own type (schedulers read
+// pacers without linking the Notion client); the names must agree.
+func TestPacerBudgetsAreNotions(t *testing.T) {
+	pairs := map[notion.Budget]pacer.Budget{
+		notion.BudgetConnection: pacer.BudgetConnection,
+		notion.BudgetWorkspace:  pacer.BudgetWorkspace,
+		notion.BudgetEndpoint:   pacer.BudgetEndpoint,
+		notion.BudgetBlocked:    pacer.BudgetBlocked,
+	}
+	for n, p := range pairs {
+		if pacer.Budget(n) != p {
+			t.Errorf("notion budget %q is pacer budget %q", n, p)
+		}
+	}
+}

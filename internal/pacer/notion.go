@@ -8,9 +8,28 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/synqhq/synq/internal/notion"
 )
+
+// Budget is one of Notion's request budgets a 429 can name. The values
+// are notion.Budget's; the pacer keeps its own type so that processes
+// that only read pacers (schedulers) do not link the Notion client.
+type Budget string
+
+// Notion's budgets.
+const (
+	BudgetConnection Budget = "connection"
+	BudgetWorkspace  Budget = "workspace"
+	BudgetEndpoint   Budget = "endpoint"
+	BudgetBlocked    Budget = "blocked"
+)
+
+// RateLimit is a 429 as the pacer needs it.
+type RateLimit struct {
+	Budget     Budget
+	RetryAfter time.Duration
+	// Route is the endpoint's route, for an endpoint's budget.
+	Route string
+}
 
 // NotionDefaultPerMinute is Notion's documented average: 3 requests per
 // second per integration.
@@ -148,7 +167,7 @@ const defaultNotionCooldown = time.Second
 // RateLimited cools down the budget a 429 named, for every process, for
 // its Retry-After (which may exceed a minute for the workspace's budget).
 // A workspace that blocks API requests has nothing to wait out.
-func (b *NotionBudgets) RateLimited(ctx context.Context, rl notion.RateLimit) error {
+func (b *NotionBudgets) RateLimited(ctx context.Context, rl RateLimit) error {
 	d := rl.RetryAfter
 	if d <= 0 {
 		d = defaultNotionCooldown
@@ -158,9 +177,9 @@ func (b *NotionBudgets) RateLimited(ctx context.Context, rl notion.RateLimit) er
 		b.p.log.DebugContext(ctx, "could not count a 429", "err", err)
 	}
 	switch rl.Budget {
-	case notion.BudgetBlocked:
+	case BudgetBlocked:
 		return nil
-	case notion.BudgetWorkspace:
+	case BudgetWorkspace:
 		if b.workspace != "" {
 			return b.p.Cooldown(ctx, b.workspace, d)
 		}
@@ -168,7 +187,7 @@ func (b *NotionBudgets) RateLimited(ctx context.Context, rl notion.RateLimit) er
 			b.p.log.WarnContext(ctx, "Notion rate-limited the workspace's budget, shared by all its connections; only this token cools down: set SYNQ_NOTION_WORKSPACE to the same name on every executor of the workspace's tokens so they all wait", "retry_after", d)
 		}
 		return b.p.Cooldown(ctx, b.connection, d)
-	case notion.BudgetEndpoint:
+	case BudgetEndpoint:
 		if rl.Route != "" {
 			return b.p.Cooldown(ctx, b.EndpointPacer(rl.Route), d)
 		}
@@ -190,9 +209,9 @@ func pacerSafe(s string) string {
 }
 
 // budgetName names a 429's budget in the pacer's counters.
-func budgetName(b notion.Budget) string {
+func budgetName(b Budget) string {
 	if b == "" {
-		return string(notion.BudgetConnection)
+		return string(BudgetConnection)
 	}
 	return pacerSafe(string(b))
 }

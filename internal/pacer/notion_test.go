@@ -21,7 +21,7 @@ func notionClient(t *testing.T, emu *emulator.Server, token string, b *NotionBud
 		BaseURL: emu.URL(), Token: token, MaxRetries: -1, Logger: slog.New(slog.DiscardHandler),
 		Before: func(ctx context.Context, r notion.Request) error { return b.Wait(ctx, r.Route, "test") },
 		OnRateLimited: func(ctx context.Context, rl notion.RateLimit) {
-			if err := b.RateLimited(ctx, rl); err != nil {
+			if err := b.RateLimited(ctx, RateLimit{Budget: Budget(rl.Budget), RetryAfter: rl.RetryAfter, Route: rl.Route}); err != nil {
 				t.Errorf("RateLimited: %v", err)
 			}
 		},
