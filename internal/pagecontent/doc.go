@@ -5,7 +5,8 @@
 //     are within Notion's limits by construction.
 //   - Hash identifies a top-level block with its children in 8 bytes that
 //     also carry its type; a Ref is a block's id and hash, what the engine
-//     stores per row (EncodeRefs packs them in 24 bytes each), and
+//     stores per row (EncodeRefs packs them in 24 bytes each, 8 while
+//     the ids are not known), and
 //     BodyHash goes into the row's content hash so an unchanged body
 //     costs nothing.
 //   - Diff (DiffHashes) plans the fewest operations from the stored refs
