@@ -69,6 +69,15 @@ func (c Change) IsDelete() bool { return c.del }
 // Properties returns the properties of an upsert.
 func (c Change) Properties() builder.Properties { return c.props }
 
+// PageContent returns the Markdown set by Content; set is false when the
+// change leaves the page body alone.
+func (c Change) PageContent() (markdown string, set bool) {
+	if c.content == nil {
+		return "", false
+	}
+	return *c.content, true
+}
+
 func (c Change) spec(w *Worker) (spec.Change, error) {
 	if c.key == "" {
 		return spec.Change{}, errors.New("empty key: every change needs the row's primary key")
