@@ -415,6 +415,9 @@ func TestContentInterruptedWriteConverges(t *testing.T) {
 			provision(t, e)
 			props := builder.Properties{"Body": builder.RichText("p")}
 			v1 := manyBlocks(20, "v1")
+			e.step(src, synq.Upsert("a", props).Content(strings.Replace(v1, "Paragraph 0 v1", "Paragraph 0", 1)))
+			// A first edit reads the ids of the blocks sent with the create:
+			// from here on the engine trusts its stored blocks.
 			e.step(src, synq.Upsert("a", props).Content(v1))
 			// Every other paragraph changes, some go, some come: a plan of
 			// many writes.
