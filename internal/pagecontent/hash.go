@@ -284,12 +284,18 @@ func DecodeRefs(b []byte) ([]Ref, error) {
 	if k <= 0 || n > MaxBlocks {
 		return nil, short
 	}
+	if k != len(binary.AppendUvarint(nil, n)) {
+		return nil, errors.New("pagecontent: stored block refs are corrupt")
+	}
 	b = b[k:]
 	nb := (int(n) + 7) / 8
 	if len(b) < nb+8*int(n) {
 		return nil, short
 	}
 	bitmap, hashes, ids := b[:nb], b[nb:nb+8*int(n)], b[nb+8*int(n):]
+	if n%8 != 0 && bitmap[nb-1]>>(n%8) != 0 {
+		return nil, errors.New("pagecontent: stored block refs are corrupt")
+	}
 	out := make([]Ref, n)
 	for i := range out {
 		out[i].Hash = binary.BigEndian.Uint64(hashes[8*i:])
