@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -311,6 +310,16 @@ func TestContentEditsThroughTheEngine(t *testing.T) {
 	if got := e.rows("items")["doc"]["Body"]; got != "v6" {
 		t.Fatalf("properties after two changes: %q", got)
 	}
+	// A delete drops the row's body record with its index entry.
+	if n, _ := e.rdb.BodyLen(context.Background(), "items"); n != 1 {
+		t.Fatalf("%d body records for one row", n)
+	}
+	if res, _ := e.step(src, synq.Delete("doc")); res.Counters["trashed"] != 1 {
+		t.Fatalf("delete: %v", res.Counters)
+	}
+	if n, _ := e.rdb.BodyLen(context.Background(), "items"); n != 0 {
+		t.Fatalf("%d body records after the row was trashed", n)
+	}
 }
 
 // Markdown over a page's limits, a table too wide, invalid UTF-8: the
@@ -481,18 +490,4 @@ func TestContentRowDeletedInNotionIsCreatedAgain(t *testing.T) {
 		t.Fatalf("counters %v", res.Counters)
 	}
 	e.sameBody("items", "a", v2)
-}
-
-// sortedRoutes is a stable rendering of calls by route (messages).
-func sortedRoutes(m map[string]int64) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%d ", k, m[k])
-	}
-	return b.String()
 }
