@@ -18,6 +18,7 @@ type Change struct {
 	updated time.Time
 	icon    string
 	cover   string
+	content *string
 }
 
 // Upsert creates or updates the row with primary key key. Properties not
@@ -48,6 +49,17 @@ func (c Change) WithIcon(icon string) Change { c.icon = icon; return c }
 // changes neither them nor a property costs no Notion call.
 func (c Change) Cover(url string) Change { c.cover = url; return c }
 
+// Content sets the row's page body from Markdown (GitHub flavour:
+// headings, lists, to-dos, quotes, code, tables, images by URL, links and
+// inline styles), the Workers SDK's pageContentMarkdown. An upsert without
+// Content leaves the body as it is; Content("") empties it. The body is
+// part of the row's content: an unchanged body costs no Notion call, and
+// a changed one is updated block by block (a changed paragraph is one
+// call). Markdown over a page's limits (more than 1,000 blocks, a table
+// wider than 100 columns) or not valid UTF-8 fails the page before
+// anything is written, naming the key and what to shorten.
+func (c Change) Content(markdown string) Change { c.content = &markdown; return c }
+
 // Key returns the change's primary key.
 func (c Change) Key() string { return c.key }
 
@@ -57,11 +69,20 @@ func (c Change) IsDelete() bool { return c.del }
 // Properties returns the properties of an upsert.
 func (c Change) Properties() builder.Properties { return c.props }
 
+// PageContent returns the Markdown set by Content; set is false when the
+// change leaves the page body alone.
+func (c Change) PageContent() (markdown string, set bool) {
+	if c.content == nil {
+		return "", false
+	}
+	return *c.content, true
+}
+
 func (c Change) spec(w *Worker) (spec.Change, error) {
 	if c.key == "" {
 		return spec.Change{}, errors.New("empty key: every change needs the row's primary key")
 	}
-	sc := spec.Change{Delete: c.del, Key: c.key, Properties: c.props, UpstreamUpdatedAt: c.updated, Icon: c.icon, Cover: c.cover}
+	sc := spec.Change{Delete: c.del, Key: c.key, Properties: c.props, UpstreamUpdatedAt: c.updated, Icon: c.icon, Cover: c.cover, Content: c.content}
 	if c.db != nil {
 		if c.db.w != w {
 			return spec.Change{}, fmt.Errorf("target database %q belongs to another worker", c.db.key)

@@ -3,6 +3,7 @@ package synq_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/synqhq/synq"
@@ -144,4 +145,27 @@ func ExampleUpsert() {
 	}).UpdatedAt(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)).WithIcon("🔥")
 	fmt.Println(c.Key(), c.Properties()["Status"])
 	// Output: T-1 open
+}
+
+// An upsert can carry the row's page body as Markdown: written with the
+// row, then updated block by block (an unchanged body costs no call, a
+// changed paragraph one). An upsert without Content leaves the body in
+// Notion alone; Content("") empties it.
+func ExampleChange_Content() {
+	description := "The label printer prints **blank labels** since Monday.\n\n" +
+		"1. Open the *Shipping* app\n" +
+		"2. Print any label\n\n" +
+		"```console\n$ lpstat -t\nprinter zebra01 disabled\n```\n"
+	withBody := synq.Upsert("T-1", builder.Properties{"Status": builder.Select("open")}).Content(description)
+	propertiesOnly := synq.Upsert("T-1", builder.Properties{"Status": builder.Select("closed")})
+	emptied := synq.Upsert("T-2", nil).Content("")
+	for _, c := range []synq.Change{withBody, propertiesOnly, emptied} {
+		md, set := c.PageContent()
+		first, _, _ := strings.Cut(md, "\n")
+		fmt.Printf("%s: body set %v: %q\n", c.Key(), set, first)
+	}
+	// Output:
+	// T-1: body set true: "The label printer prints **blank labels** since Monday."
+	// T-1: body set false: ""
+	// T-2: body set true: ""
 }

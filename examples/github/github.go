@@ -24,7 +24,9 @@
 // issue number), a pacer "githubApi" sized to GitHub's limits and an
 // Incremental sync "githubIssuesSync" run every 15 minutes. Each run lists
 // the issues updated since the previous run, oldest change first, 100 a page,
-// and remembers the newest updated_at it saw for the next run.
+// and remembers the newest updated_at it saw for the next run. An issue's
+// body (GitHub Markdown) becomes its row's page body, updated block by block
+// when the issue is edited.
 //
 // Two limits of GitHub's issues listing shape the sync: it cannot report
 // issues that were deleted or transferred to another repository (they simply
@@ -251,7 +253,7 @@ func (s *issuesSync) execute(ctx context.Context, st *State) (synq.Result[State]
 			continue
 		}
 		res.Changes = append(res.Changes,
-			synq.Upsert(strconv.Itoa(is.GetNumber()), properties(is)).UpdatedAt(updated))
+			synq.Upsert(strconv.Itoa(is.GetNumber()), properties(is)).Content(body(is)).UpdatedAt(updated))
 	}
 
 	if resp.NextPage != 0 {
@@ -294,6 +296,34 @@ func properties(is *github.Issue) builder.Properties {
 		"Closed":    closed,
 		"URL":       builder.URL(is.GetHTMLURL()),
 	}
+}
+
+// maxBodyLines bounds the part of an issue's body written to its page. A
+// page body holds at most 1,000 blocks and a Markdown line makes at most a
+// few (a line with an image in it makes three), so a long body (GitHub
+// allows 65,536 characters: a checklist of thousands of items) is cut and
+// ends with a link to the issue, rather than failing the sync's page.
+const maxBodyLines = 300
+
+// body is the issue's body as the row's page content: GitHub's Markdown,
+// cut after maxBodyLines lines. An issue without a body has an empty page.
+func body(is *github.Issue) string {
+	b := strings.ReplaceAll(is.GetBody(), "\r\n", "\n")
+	lines := strings.Split(b, "\n")
+	if len(lines) <= maxBodyLines {
+		return b
+	}
+	kept := strings.Join(lines[:maxBodyLines], "\n")
+	fences := 0
+	for _, l := range lines[:maxBodyLines] {
+		if t := strings.TrimSpace(l); strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~") {
+			fences++
+		}
+	}
+	if fences%2 == 1 {
+		kept += "\n```" // close the code block the cut is in
+	}
+	return kept + "\n\n---\n\n*The rest of this issue is on [GitHub](" + is.GetHTMLURL() + ").*\n"
 }
 
 // labelNames returns the issue's label names as Notion options. GitHub allows

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-github/v75/github"
 
 	"github.com/synqhq/synq"
+	"github.com/synqhq/synq/internal/pagecontent"
 	"github.com/synqhq/synq/internal/spec"
 	"github.com/synqhq/synq/schema"
 )
@@ -280,6 +281,24 @@ func TestProperties(t *testing.T) {
 		}
 	}
 
+	// The issue's body is the page body: GitHub's CRLF line ends as
+	// Markdown's, and an issue without a body gets an empty page (not one
+	// left as it was).
+	for _, tc := range []struct {
+		page spec.Page
+		key  string
+		want string
+	}{
+		{page1, "1347", "Clicking **Log in** on Safari 17.3 does nothing; the console shows `TypeError: undefined is not an object`.\n\nSteps:\n1. Open the sign-in page in Safari 17\n2. Click Log in"},
+		{page1, "1290", "Which errors are retried, how often, and how long the backoff is."},
+		{page2, "1101", ""},
+	} {
+		c := change(t, tc.page, tc.key)
+		if c.Content == nil || *c.Content != tc.want {
+			t.Errorf("issue %s: content %v, want %q", tc.key, c.Content, tc.want)
+		}
+	}
+
 	// The types the database declares, so the engine accepts the values.
 	c := change(t, page1, "1290")
 	for name, typ := range map[string]schema.Type{
@@ -528,5 +547,40 @@ func TestPacerBudget(t *testing.T) {
 		if s := set.Syncs[SyncKey]; s.Mode != spec.Incremental || !reflect.DeepEqual(s.Pacers, []string{PacerKey}) {
 			t.Errorf("sync %+v, want Incremental using pacer %q", s, PacerKey)
 		}
+	}
+}
+
+// A body longer than a page may hold is cut, with a link to the issue; a
+// code block the cut falls in is closed first.
+func TestLongBodyIsCut(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("Checklist:\r\n")
+	for i := range 2000 {
+		if i == 290 || i == 310 {
+			b.WriteString("```\r\n")
+		}
+		b.WriteString("- [ ] item\r\n")
+	}
+	is := &github.Issue{Body: github.Ptr(b.String()), HTMLURL: github.Ptr("https://github.com/octo-org/octo-repo/issues/7")}
+	got := body(is)
+	if strings.Contains(got, "\r") || strings.Count(got, "\n") > maxBodyLines+10 {
+		t.Fatalf("cut body has %d lines", strings.Count(got, "\n"))
+	}
+	if !strings.HasSuffix(got, "*The rest of this issue is on [GitHub](https://github.com/octo-org/octo-repo/issues/7).*\n") {
+		t.Fatalf("cut body ends %q", got[len(got)-120:])
+	}
+	if strings.Count(got, "```") != 2 {
+		t.Fatalf("the code block the cut fell in is not closed: %d fences", strings.Count(got, "```"))
+	}
+	// Uncut, the page would be refused; cut, it fits.
+	if _, err := pagecontent.Convert(b.String()); err == nil {
+		t.Fatal("the whole checklist fits a page: the test body is too short")
+	}
+	if _, err := pagecontent.Convert(got); err != nil {
+		t.Fatalf("the cut body does not fit a page: %v", err)
+	}
+	short := &github.Issue{Body: github.Ptr("a\r\nb")}
+	if got := body(short); got != "a\nb" {
+		t.Fatalf("short body %q", got)
 	}
 }

@@ -4,7 +4,8 @@
 //
 //   - ticketsDelta (incremental, every 5 minutes) and ticketsBackfill
 //     (replace, manual) write one database and share one pacer, so
-//     together they never call the API faster than it allows;
+//     together they never call the API faster than it allows; each
+//     ticket's Markdown description becomes its row's page body (Content);
 //   - customersSync and teamsSync (replace) fill the databases tickets
 //     relate to;
 //   - projectsSync and tasksSync (replace) fill two databases related
@@ -166,7 +167,7 @@ func Register(w *synq.Worker, cfg Config) error {
 				if t.Deleted {
 					return synq.Delete(t.ID)
 				}
-				return synq.Upsert(t.ID, ticketProps(t)).UpdatedAt(t.UpdatedAt)
+				return synq.Upsert(t.ID, ticketProps(t)).Content(t.Description).UpdatedAt(t.UpdatedAt)
 			})
 		},
 	})
@@ -176,7 +177,7 @@ func Register(w *synq.Worker, cfg Config) error {
 		Pacers:   pacers,
 		Execute: func(ctx context.Context, s *BackfillState) (synq.Result[BackfillState], error) {
 			return backfill(ctx, c, helpdeskAPI, "tickets", s, func(t api.Ticket) synq.Change {
-				return synq.Upsert(t.ID, ticketProps(t)).UpdatedAt(t.UpdatedAt)
+				return synq.Upsert(t.ID, ticketProps(t)).Content(t.Description).UpdatedAt(t.UpdatedAt)
 			})
 		},
 	})

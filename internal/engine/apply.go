@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/synqhq/synq/internal/notion"
+	"github.com/synqhq/synq/internal/pagecontent"
 	"github.com/synqhq/synq/internal/rdb"
 	"github.com/synqhq/synq/internal/spec"
 )
@@ -116,7 +118,9 @@ func decide(cur rdb.RowState, c spec.Change, hash string, up int64) action {
 		return actTrash
 	case !cur.Known:
 		return actCreate
-	case cur.Entry.Hash != "" && cur.Entry.Hash == hash:
+	case cur.Entry.Hash != "" && cur.Entry.Hash == hash && (c.Content == nil || !cur.Entry.Body.Writing):
+		// (A body write that never committed may have left the body half
+		// written: a change with Content writes it, even if equal.)
 		if up > cur.Entry.Upstream {
 			return actRaise
 		}
@@ -147,6 +151,10 @@ func (e *Engine) applyRow(ctx context.Context, sync string, r row, entries map[s
 	up := upstreamOf(r.change)
 	entry, known := entries[key]
 	cur := rdb.RowState{Entry: entry, Known: known}
+	// A change without Content keeps the body synq last wrote, and so its
+	// hash (see contentHash). The relation waiters the write files carry
+	// this hash too.
+	r.hash = r.hashOn(entry.Body.Hash)
 fast:
 	for range 3 {
 		switch decide(cur, r.change, r.hash, up) {
@@ -242,16 +250,16 @@ func (e *Engine) applyClaimed(ctx context.Context, sync string, r row, up int64,
 		st, err := cl.commit(ctx, nil)
 		return Trashed, st, err
 	case actUpdate:
-		err := e.updateSettled(ctx, cur.Entry.PageID, e.updateRequest(props, r.change, cur.Entry.Hash), log)
+		body, err := e.updateRow(ctx, r, cl, props, log)
 		if err == nil {
-			st, err := cl.commit(ctx, ptr(written(cur.Entry.PageID)))
+			st, err := cl.commitBody(ctx, ptr(written(cur.Entry.PageID)), body)
 			if err != nil {
 				return "", st, err
 			}
 			return Updated, st, e.recordPending(ctx, db, key, pending)
 		}
-		if !notion.IsNotFound(err) && !isTrashedPage(err) {
-			return "", cur, fmt.Errorf("update page %s: %w", cur.Entry.PageID, err)
+		if !errors.Is(err, errPageGone) {
+			return "", cur, err
 		}
 		// Someone deleted the row in Notion: create it again.
 		log.Warn("row was deleted in Notion; creating it again", "database", db, "key", key, "page_id", cur.Entry.PageID)
@@ -260,15 +268,115 @@ func (e *Engine) applyClaimed(ctx context.Context, sync string, r row, up int64,
 		}
 		cl.intended = true
 	}
-	pageID, outcome, err := e.createSettled(ctx, ids, r, props, cl, log)
+	pageID, outcome, body, err := e.createSettled(ctx, ids, r, props, cl, log)
 	if err != nil {
 		return "", cur, err
 	}
-	st, err := cl.commit(ctx, ptr(written(pageID)))
+	st, err := cl.commitBody(ctx, ptr(written(pageID)), body)
 	if err != nil {
 		return "", st, err
 	}
 	return outcome, st, e.recordPending(ctx, db, key, pending)
+}
+
+// errPageGone marks a write that found the row's page deleted, or in the
+// trash, in Notion.
+var errPageGone = errors.New("the row's page is gone from Notion")
+
+// updateRow writes a row whose content changed: its properties, icon and
+// cover unless only its body changed, then its body block by block when
+// the change has Content. It returns what the commit does to the row's
+// body record.
+func (e *Engine) updateRow(ctx context.Context, r row, cl *keyClaim, props map[string]notion.PropertyValue, log *slog.Logger) (rdb.BodyOp, error) {
+	cur := cl.state.Entry
+	pageID := cur.PageID
+	// The stored hash is the content hash of the stored body: when the
+	// new properties give it with that body, only the body changed.
+	propsChanged := !r.hasContent() || cur.Hash == "" || contentHash(r.props, r.change.Icon, r.change.Cover, cur.Body.Hash) != cur.Hash
+	if propsChanged {
+		if err := e.updateSettled(ctx, pageID, e.updateRequest(props, r.change, cur.Hash), log); err != nil {
+			if notion.IsNotFound(err) || isTrashedPage(err) {
+				return rdb.BodyKeep, fmt.Errorf("update page %s: %w: %w", pageID, errPageGone, err)
+			}
+			return rdb.BodyKeep, fmt.Errorf("update page %s: %w", pageID, err)
+		}
+	}
+	if !r.hasContent() {
+		return rdb.BodyKeep, nil // the body is left as it is
+	}
+	old, verify := storedRefs(cl, log)
+	if !verify && cur.Body.Hash == r.body {
+		return rdb.BodyKeep, nil
+	}
+	body, err := e.writeBody(ctx, cl, pageID, old, r, verify)
+	if err != nil && (notion.IsNotFound(err) || notion.IsArchived(err) || isTrashedPage(err)) {
+		if gone, gerr := e.pageGone(ctx, pageID); gerr == nil && gone {
+			return rdb.BodyKeep, fmt.Errorf("write the body of page %s: %w: %w", pageID, errPageGone, err)
+		}
+	}
+	return body, err
+}
+
+// storedRefs returns the blocks of the body synq last wrote to the row,
+// or verify: the body must be read from Notion first, because a body
+// write never committed (the writer died or failed part-way: the page may
+// hold blocks the record does not name), or there is no record (synq
+// never wrote this row's body, or Redis lost it).
+func storedRefs(cl *keyClaim, log *slog.Logger) (refs []pagecontent.Ref, verify bool) {
+	st := cl.state
+	switch {
+	case st.Entry.Body.Writing:
+		log.Info("an earlier write of this row's body did not finish; reading the body from Notion before writing it", "database", cl.db, "key", cl.key)
+		return nil, true
+	case st.Entry.Body.Hash == "":
+		return nil, true
+	}
+	refs, err := pagecontent.DecodeRefs(st.Refs)
+	if err != nil {
+		log.Warn("the stored blocks of this row's body are unreadable; reading the body from Notion", "database", cl.db, "key", cl.key, "err", err)
+		return nil, true
+	}
+	return refs, false
+}
+
+// writeBody turns the page's body from old into the change's blocks (see
+// pagecontent.Apply), with the row marked "body write in flight" until
+// the commit that records the new body: an attempt that dies or fails
+// part-way leaves the mark, and the next one reads the body back
+// (verify) instead of trusting the record, so no block is duplicated.
+func (e *Engine) writeBody(ctx context.Context, cl *keyClaim, pageID string, old []pagecontent.Ref, r row, verify bool) (rdb.BodyOp, error) {
+	if !cl.state.Entry.Body.Writing {
+		if err := e.rdb.MarkBodyWrite(ctx, cl.db, cl.key); err != nil {
+			return rdb.BodyKeep, err
+		}
+		cl.state.Entry.Body.Writing = true
+	}
+	refs, err := pagecontent.Apply(ctx, e.notion, pageID, old, r.blocks, pagecontent.ApplyOptions{Verify: verify})
+	if err != nil {
+		return rdb.BodyKeep, fmt.Errorf("write the body of page %s (the next attempt reads it back from Notion first): %w", pageID, err)
+	}
+	return bodySet(r.body, refs)
+}
+
+// bodySet is the commit of a body just written.
+func bodySet(hash string, refs []pagecontent.Ref) (rdb.BodyOp, error) {
+	enc, err := pagecontent.EncodeRefs(refs)
+	if err != nil {
+		return rdb.BodyKeep, err
+	}
+	return rdb.BodySet(rdb.BodyRecord{Hash: hash, Refs: enc}), nil
+}
+
+// pageGone says whether a page was deleted or is in the trash (one call).
+func (e *Engine) pageGone(ctx context.Context, pageID string) (bool, error) {
+	pg, err := e.notion.GetPage(ctx, pageID)
+	if notion.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return pg.InTrash || pg.Archived, nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -312,58 +420,112 @@ func (e *Engine) trashPage(ctx context.Context, pageID string, log *slog.Logger)
 	return nil
 }
 
-// createSettled creates the row of a key that has no entry. A create
-// intent left by an earlier writer means its create may have been applied:
-// the key is looked up first. A create whose outcome is unknown (a
-// timeout, a 500) is settled by looking the key up, and sent again only
-// when the row is not there.
-func (e *Engine) createSettled(ctx context.Context, ids rdb.DatabaseIDs, r row, props map[string]notion.PropertyValue, cl *keyClaim, log *slog.Logger) (string, Outcome, error) {
+// createSettled creates the row of a key that has no entry, with its
+// body when the change has Content: as much as one request can carry goes
+// with the create (bodies of up to 100 blocks nested two deep, whole), the
+// rest is appended. A create intent left by an earlier writer means its
+// create may have been applied: the key is looked up first. A create whose
+// outcome is unknown (a timeout, a 500) is settled by looking the key up,
+// and sent again only when the row is not there. A page found by a lookup
+// may hold part of a body (an earlier writer died appending it): its body
+// is read back and completed, never appended twice. It returns what the
+// commit does to the row's body record.
+func (e *Engine) createSettled(ctx context.Context, ids rdb.DatabaseIDs, r row, props map[string]notion.PropertyValue, cl *keyClaim, log *slog.Logger) (string, Outcome, rdb.BodyOp, error) {
 	db, key := r.db.Key, r.change.Key
 	if cl.state.Intent {
 		pageID, err := e.settle(ctx, ids, db, key, false)
 		if err != nil {
-			return "", "", fmt.Errorf("look up a create that may have been applied: %w", err)
+			return "", "", rdb.BodyKeep, fmt.Errorf("look up a create that may have been applied: %w", err)
 		}
 		if pageID != "" {
 			// Its content is the earlier writer's: write ours.
 			log.Info("an earlier create of this key was applied; updating it", "database", db, "key", key, "page_id", pageID)
 			if err := e.updateSettled(ctx, pageID, e.updateRequest(props, r.change, ""), log); err != nil {
-				return "", "", fmt.Errorf("update page %s: %w", pageID, err)
+				return "", "", rdb.BodyKeep, fmt.Errorf("update page %s: %w", pageID, err)
 			}
-			return pageID, Created, nil
+			body, err := e.bodyOfFound(ctx, pageID, r)
+			return pageID, Created, body, err
 		}
 	}
 	req := notion.CreatePageRequest{DataSourceID: ids.DataSourceID, Properties: props, Icon: iconOf(r.change.Icon), Cover: coverOf(r.change.Cover)}
+	withCreate, rest := pagecontent.SplitForCreate(r.blocks, requestSize(req.Properties)+requestSize(req.Icon)+requestSize(req.Cover))
+	req.Children = withCreate
 	cl.createSent = true
 	for attempt := 1; ; attempt++ {
 		page, err := e.notion.CreatePage(ctx, req)
 		if err == nil {
-			return page.ID, Created, nil
+			body, err := e.restOfBody(ctx, page.ID, r, withCreate, rest)
+			return page.ID, Created, body, err
 		}
 		if !errors.Is(err, notion.ErrAmbiguousWrite) {
 			if cl.intended {
 				// Not applied: the next writer needs no lookup.
 				_ = e.rdb.ClearIntent(context.WithoutCancel(ctx), db, key)
 			}
-			return "", "", fmt.Errorf("create page: %w", err)
+			return "", "", rdb.BodyKeep, fmt.Errorf("create page: %w", err)
 		}
 		// The intent stays until the outcome is known.
 		if attempt >= maxSettle || ctx.Err() != nil {
-			return "", "", fmt.Errorf("create page: the outcome stayed unknown after %d attempts (the next writer of the key looks it up before creating): %w", attempt, err)
+			return "", "", rdb.BodyKeep, fmt.Errorf("create page: the outcome stayed unknown after %d attempts (the next writer of the key looks it up before creating): %w", attempt, err)
 		}
 		log.Info("create outcome unknown; looking the key up", "database", db, "key", key, "attempt", attempt, "err", err)
 		pageID, lerr := e.settle(ctx, ids, db, key, true)
 		if lerr != nil {
-			return "", "", fmt.Errorf("create page: outcome unknown (%w), and looking the key up failed: %w", err, lerr)
+			return "", "", rdb.BodyKeep, fmt.Errorf("create page: outcome unknown (%w), and looking the key up failed: %w", err, lerr)
 		}
 		if pageID != "" {
 			log.Info("the create was applied", "database", db, "key", key, "page_id", pageID)
-			return pageID, Created, nil
+			body, err := e.bodyOfFound(ctx, pageID, r)
+			return pageID, Created, body, err
 		}
 		if err := sleep(ctx, e.settleBackoff(attempt)); err != nil {
-			return "", "", err
+			return "", "", rdb.BodyKeep, err
 		}
 	}
+}
+
+// restOfBody appends what did not fit in the create to a page just
+// created. Its blocks sent with the create have no known id yet (Notion
+// does not return them): the first body change looks them up with one
+// read. An error leaves the create intent in place, so the next writer
+// finds the page and completes its body (bodyOfFound).
+func (e *Engine) restOfBody(ctx context.Context, pageID string, r row, withCreate, rest []notion.Block) (rdb.BodyOp, error) {
+	if !r.hasContent() {
+		return rdb.BodyForget, nil
+	}
+	refs := pagecontent.RefsOf(withCreate)
+	if len(rest) > 0 {
+		ids, err := pagecontent.Append(ctx, e.notion, pageID, "", rest)
+		if err != nil {
+			return rdb.BodyKeep, fmt.Errorf("page %s was created; appending the rest of its body: %w", pageID, err)
+		}
+		for k, id := range ids {
+			refs = append(refs, pagecontent.Ref{ID: id, Hash: pagecontent.Hash(rest[k])})
+		}
+	}
+	return bodySet(r.body, refs)
+}
+
+// bodyOfFound writes the body of a page an earlier create made, whose
+// body may be missing or partly written: read back, then completed.
+func (e *Engine) bodyOfFound(ctx context.Context, pageID string, r row) (rdb.BodyOp, error) {
+	if !r.hasContent() {
+		return rdb.BodyForget, nil
+	}
+	refs, err := pagecontent.Apply(ctx, e.notion, pageID, nil, r.blocks, pagecontent.ApplyOptions{Verify: true})
+	if err != nil {
+		return rdb.BodyKeep, fmt.Errorf("write the body of page %s: %w", pageID, err)
+	}
+	return bodySet(r.body, refs)
+}
+
+// requestSize is the size of v in a request.
+func requestSize(v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0
+	}
+	return len(b)
 }
 
 // settle looks up the page of key. A write that just went out may take a
@@ -474,20 +636,34 @@ func (cl *keyClaim) stopKeepAlive() {
 	}
 }
 
-// commit stores the key's new entry (nil: the row is gone), clears its
-// create intent and releases the claim, in one round trip. The entry was
-// read under the claim, so the compare holds unless the claim was lost
-// (the writer stalled past ClaimTTL) or something outside the write path
-// changed it; then the entry is merged: the newest upstream time wins and
-// the content hash is forgotten, so the next upsert rewrites the row.
+// commit is commitBody leaving the row's body record as it is (dropped
+// with the entry when next is nil).
 func (cl *keyClaim) commit(ctx context.Context, next *rdb.IndexEntry) (rdb.RowState, error) {
+	return cl.commitBody(ctx, next, rdb.BodyKeep)
+}
+
+// commitBody stores the key's new entry (nil: the row is gone) and does
+// body to its body record, clears its create intent and releases the
+// claim, in one round trip. The entry was read under the claim, so the
+// compare holds unless the claim was lost (the writer stalled past
+// ClaimTTL) or something outside the write path changed it; then the
+// entry is merged: the newest upstream time wins and the content hash is
+// forgotten, so the next upsert rewrites the row, and the body record is
+// forgotten, so the next body write reads the body back first (another
+// writer may have written it meanwhile).
+func (cl *keyClaim) commitBody(ctx context.Context, next *rdb.IndexEntry, body rdb.BodyOp) (rdb.RowState, error) {
 	cl.stopKeepAlive()
+	if next != nil {
+		n := *next
+		n.Body = body.After(cl.state.Entry.Body)
+		next = &n
+	}
 	// The Notion write is done: record it even if ctx ended meanwhile.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	expected, token := cl.state.RowState, cl.token
 	for range 5 {
-		res, err := cl.e.rdb.IndexCAS(cctx, cl.db, cl.key, expected, next, token, true)
+		res, err := cl.e.rdb.IndexCASBody(cctx, cl.db, cl.key, expected, next, token, true, body)
 		if err != nil {
 			return expected, err
 		}
@@ -514,6 +690,8 @@ func (cl *keyClaim) commit(ctx context.Context, next *rdb.IndexEntry) (rdb.RowSt
 		if next != nil {
 			merged := *next
 			merged.Hash = ""
+			merged.Body = rdb.BodyState{}
+			body = rdb.BodyForget
 			if expected.Known {
 				merged.Upstream = max(merged.Upstream, expected.Entry.Upstream)
 			}

@@ -2,10 +2,13 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/synqhq/synq/internal/notion"
+	"github.com/synqhq/synq/internal/pagecontent"
 )
 
 // BenchmarkNotionCallsPerRow measures what the key index and content hash
@@ -75,5 +78,95 @@ func BenchmarkNotionCallsPerRow(b *testing.B) {
 		}
 		calls, _ = e.calls()
 		b.ReportMetric(float64(calls)/rows, "naive_calls_per_row")
+	}
+}
+
+// benchBody is a ticket body of 40 top-level blocks (a few with nested
+// items); version v changes one paragraph.
+func benchBody(row string, v int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Ticket %s\n\n", row)
+	for i := range 13 {
+		fmt.Fprintf(&b, "## Part %d\n\n", i)
+		if i == 6 {
+			fmt.Fprintf(&b, "Paragraph %d of row %s, version %d, with **bold** and `code`.\n\n", i, row, v)
+		} else {
+			fmt.Fprintf(&b, "Paragraph %d of row %s, with *emphasis* and a [link](https://example.com/%d).\n\n", i, row, i)
+		}
+		switch i % 3 {
+		case 0:
+			fmt.Fprintf(&b, "- item %d\n  - nested %d\n\n", i, i)
+		case 1:
+			fmt.Fprintf(&b, "```go\nfmt.Println(%d)\n```\n\n", i)
+		default:
+			fmt.Fprintf(&b, "- [ ] task %d\n\n", i)
+		}
+	}
+	return b.String()
+}
+
+// BenchmarkPageContent measures Notion calls per row for rows with a
+// 40-block page body, through the engine (replace cycles of 200 rows
+// against the emulator over HTTP): new rows (the body goes with the
+// create), the first one-paragraph edit after the create (the ids of
+// blocks sent with a create are not returned: they are read once), a
+// one-paragraph edit from then on, an unchanged cycle, and the naive edit
+// (trash every block and append the body again) for comparison.
+//
+// The ids are read lazily, by the first edit, on purpose: reading them
+// right after each create would make a new row cost 2 calls and its first
+// edit 1 — never fewer calls over a row's life, and one more for every row
+// that is never edited (most tickets, once closed).
+func BenchmarkPageContent(b *testing.B) {
+	const rows = 200
+	for range b.N {
+		version := 0
+		src := newSource(rows)
+		src.content = func(k string) string { return benchBody(k, version) }
+		e := newEnv(b, itemsWorker(src))
+		if err := e.eng.Provision(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		blocks, err := pagecontent.Convert(benchBody("x", 0))
+		if err != nil || len(blocks) != 40 {
+			b.Fatalf("the body has %d top-level blocks (%v), want 40", len(blocks), err)
+		}
+		run := func(want string) float64 {
+			e.emu.ResetStats()
+			res := e.cycle("itemsBackfill")
+			if res.Counters[want] != rows {
+				b.Fatalf("counters %v, want %d %s", res.Counters, rows, want)
+			}
+			calls, _ := e.calls()
+			return float64(calls) / rows
+		}
+		b.ReportMetric(run("created"), "calls_per_new_row")
+		version = 1
+		b.ReportMetric(run("updated"), "calls_per_first_edit_after_create")
+		version = 2
+		b.ReportMetric(run("updated"), "calls_per_one_block_edit")
+		b.ReportMetric(run("unchanged"), "calls_per_unchanged_row")
+
+		// Naive: trash every top-level block, append the new body.
+		ctx := context.Background()
+		next, _ := pagecontent.Convert(benchBody("x", 3))
+		e.emu.ResetStats()
+		for i := range rows {
+			page := e.pageOf("items", key(i))
+			old, err := e.notion.AllBlockChildren(ctx, page)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, bl := range old {
+				if _, err := e.notion.DeleteBlock(ctx, bl.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := pagecontent.Append(ctx, e.notion, page, "", next); err != nil {
+				b.Fatal(err)
+			}
+		}
+		calls, _ := e.calls()
+		b.ReportMetric(float64(calls)/rows, "naive_calls_per_one_block_edit")
 	}
 }

@@ -135,7 +135,7 @@ func (e *Engine) Preview(ctx context.Context, sync string, state json.RawMessage
 	for _, r := range rows {
 		pc := PreviewChange{Database: r.db.Key, Key: r.change.Key, Properties: map[string]string{}}
 		en, known := entries[r.db.Key][r.change.Key]
-		switch decide(rdb.RowState{Entry: en, Known: known}, r.change, r.hash, upstreamOf(r.change)) {
+		switch decide(rdb.RowState{Entry: en, Known: known}, r.change, r.hashOn(en.Body.Hash), upstreamOf(r.change)) {
 		case actSkip:
 			pc.Kind = Skipped
 		case actUnchanged, actRaise:

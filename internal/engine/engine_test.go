@@ -34,6 +34,8 @@ type source struct {
 	failed   bool
 	delta    []synq.Change
 	calls    int
+	// content, when set, gives each replace row's page body (Markdown).
+	content func(key string) string
 }
 
 func newSource(n int) *source {
@@ -67,6 +69,9 @@ func (s *source) page(ctx context.Context, c *cursor) (synq.Result[cursor], erro
 		ch := synq.Upsert(k, builder.Properties{"Body": builder.RichText(it.Body), "N": builder.Number(it.N)})
 		if !it.Updated.IsZero() {
 			ch = ch.UpdatedAt(it.Updated)
+		}
+		if s.content != nil {
+			ch = ch.Content(s.content(k))
 		}
 		res.Changes = append(res.Changes, ch)
 	}

@@ -23,15 +23,26 @@ const (
 )
 
 // contentHash identifies what a row's write would contain: properties,
-// icon and cover. encoding/json sorts map keys, so equal content always
-// hashes equal; an upsert whose hash matches the index costs no Notion
-// call.
-func contentHash(props builder.Properties, icon, cover string) string {
+// icon, cover and page body. encoding/json sorts map keys, so equal
+// content always hashes equal; an upsert whose hash matches the index
+// costs no Notion call.
+//
+// body is the body's hash (pagecontent.BodyHash), or "" for a row synq
+// never wrote a body to: a row without one hashes as it did before page
+// bodies existed. An upsert with Content hashes its new body. One without
+// Content leaves the body alone, so it hashes the body synq last wrote
+// (the body record beside the index entry, see row.hashOn): a row whose
+// properties did not change costs nothing whether or not its upsert
+// carries the body. The body hash also lets a write tell what changed
+// (the stored hash is contentHash of the stored body): a changed body
+// with unchanged properties costs no page update, only its blocks.
+func contentHash(props builder.Properties, icon, cover, body string) string {
 	b, err := json.Marshal(struct {
 		P builder.Properties `json:"p"`
 		I string             `json:"i,omitempty"`
 		C string             `json:"c,omitempty"`
-	}{props, icon, cover})
+		B string             `json:"b,omitempty"`
+	}{props, icon, cover, body})
 	if err != nil {
 		// Values are plain data validated before hashing; an encoding
 		// failure would be a bug, and an empty hash only forces a write.

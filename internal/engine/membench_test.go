@@ -85,3 +85,41 @@ func BenchmarkPendingBytesPerRow(b *testing.B) {
 		b.ReportMetric(float64(after-before)/rows, "redis_bytes_per_row")
 	}
 }
+
+// BenchmarkBodyBytesPerRow is BenchmarkIndexBytesPerRow for rows with a
+// 40-block page body: the Redis memory per row with its body record,
+// right after the create (the ids of blocks sent with a create are not
+// known: 8 bytes a block) and after an edit (ids known: 24 bytes a
+// block), and the extra over a row without a body.
+func BenchmarkBodyBytesPerRow(b *testing.B) {
+	const rows = 2000
+	for range b.N {
+		version := 0
+		src := newSource(rows)
+		src.content = func(k string) string { return benchBody(k, version) }
+		e := newEnv(b, itemsWorker(src))
+		c := e.redis.Client()
+		quietMemory(b, c)
+		before := usedMemory(b, c)
+		if res := e.cycle("itemsBackfill"); res.Counters["created"] != rows {
+			b.Fatalf("counters %v, want %d created", res.Counters, rows)
+		}
+		created := usedMemory(b, c)
+		version = 1
+		if res := e.cycle("itemsBackfill"); res.Counters["updated"] != rows {
+			b.Fatalf("counters %v, want %d updated", res.Counters, rows)
+		}
+		edited := usedMemory(b, c)
+		// The same rows without bodies, in a fresh Redis.
+		plain := newEnv(b, itemsWorker(newSource(rows)))
+		pc := plain.redis.Client()
+		quietMemory(b, pc)
+		pb := usedMemory(b, pc)
+		plain.cycle("itemsBackfill")
+		base := float64(usedMemory(b, pc)-pb) / rows
+		b.ReportMetric(float64(created-before)/rows, "redis_bytes_per_row_after_create")
+		b.ReportMetric(float64(edited-before)/rows, "redis_bytes_per_row_after_edit")
+		b.ReportMetric(float64(created-before)/rows-base, "body_bytes_per_row_after_create")
+		b.ReportMetric(float64(edited-before)/rows-base, "body_bytes_per_row_after_edit")
+	}
+}

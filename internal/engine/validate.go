@@ -14,6 +14,7 @@ import (
 
 	"github.com/synqhq/synq/builder"
 	"github.com/synqhq/synq/internal/notion"
+	"github.com/synqhq/synq/internal/pagecontent"
 	"github.com/synqhq/synq/internal/spec"
 	"github.com/synqhq/synq/schema"
 )
@@ -63,7 +64,26 @@ type row struct {
 	// props are the normalized values: text split to Notion's item limit,
 	// the primary key filled in.
 	props builder.Properties
-	hash  string
+	// hash is the content hash (contentHash): with the new body's hash
+	// when the change has Content, else with none (see hashOn).
+	hash string
+	// blocks is the converted Content (when the change has Content);
+	// body is its hash (pagecontent.BodyHash).
+	blocks []notion.Block
+	body   string
+}
+
+// hasContent says whether the change sets the page body.
+func (r row) hasContent() bool { return r.change.Content != nil }
+
+// hashOn is the row's content hash given the hash of the body synq last
+// wrote to it (IndexEntry.Body.Hash, "" for none): a change without
+// Content leaves that body, so its hash carries it.
+func (r row) hashOn(stored string) string {
+	if r.hasContent() || r.change.Delete || stored == "" {
+		return r.hash
+	}
+	return contentHash(r.props, r.change.Icon, r.change.Cover, stored)
 }
 
 // prepare validates every change of a page before anything is written, so a
@@ -144,7 +164,16 @@ func prepareOne(set *spec.Set, s *spec.Sync, c spec.Change) (row, error) {
 	if err := checkPayload(props, c); err != nil {
 		return row{}, bad("", "%v", err)
 	}
-	return row{change: c, db: db, props: props, hash: contentHash(props, c.Icon, c.Cover)}, nil
+	r := row{change: c, db: db, props: props}
+	if c.Content != nil {
+		blocks, err := pagecontent.Convert(*c.Content)
+		if err != nil {
+			return row{}, bad("", "page content (Content): %v", err)
+		}
+		r.blocks, r.body = blocks, pagecontent.BodyHash(blocks)
+	}
+	r.hash = contentHash(props, c.Icon, c.Cover, r.body)
+	return r, nil
 }
 
 // checkPayload refuses a row whose create or update would be over

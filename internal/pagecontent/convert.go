@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -48,6 +49,9 @@ var (
 	ErrInvalidUTF8 = errors.New("page body is not valid UTF-8")
 )
 
+// htmlComment matches an HTML comment, which renderers hide.
+var htmlComment = regexp.MustCompile(`(?s)<!--.*?-->`)
+
 // Footnotes are parsed so that their definitions are not taken for link
 // references (which would drop their text); they come out as plain text.
 var markdown = goldmark.New(goldmark.WithExtensions(extension.GFM, extension.Footnote))
@@ -64,7 +68,8 @@ var markdown = goldmark.New(goldmark.WithExtensions(extension.GFM, extension.Foo
 // most 2000 characters (UTF-16 code units, as Notion counts), a block
 // holds at most 100 items (longer text continues in a block of the same
 // type). Constructs Notion has no block for (raw HTML, footnotes,
-// relative images) become plain text, never an error. The errors are a
+// relative images) become plain text, never an error; HTML comments are
+// left out, as renderers hide them. The errors are a
 // body over MaxMarkdownBytes or MaxBlocks or a table wider than
 // MaxTableWidth (ErrTooLarge), and invalid UTF-8 (ErrInvalidUTF8); each
 // names the line to shorten or fix.
@@ -199,7 +204,9 @@ func (c *converter) block(n ast.Node, depth int) []notion.Block {
 		if n.HasClosure() {
 			b.Write(n.ClosureLine.Value(c.src))
 		}
-		s := strings.TrimRight(b.String(), "\r\n")
+		// HTML comments (issue templates are full of them) are hidden by
+		// every Markdown renderer: they are left out.
+		s := strings.Trim(htmlComment.ReplaceAllString(b.String(), ""), "\r\n")
 		if strings.TrimSpace(s) == "" {
 			return nil
 		}
@@ -500,7 +507,9 @@ func (c *converter) inline(n ast.Node, st style, out *[]span, images bool) {
 				seg := k.Segments.At(i)
 				b.Write(seg.Value(c.src))
 			}
-			*out = append(*out, span{text: b.String(), style: st})
+			if !strings.HasPrefix(b.String(), "<!--") { // comments are hidden
+				*out = append(*out, span{text: b.String(), style: st})
+			}
 		case *east.FootnoteLink:
 			*out = append(*out, span{text: "[^" + c.footnotes[k.Index] + "]", style: st})
 		case *east.TaskCheckBox, *east.FootnoteBacklink:

@@ -56,6 +56,8 @@ func TestConvertConstructs(t *testing.T) {
 			"table{2,true,false}\n  table_row k | v\n  table_row a | **b**\n  table_row c | \n  table_row d | e\n"},
 		{"raw html", "<div>\n<b>hi</b>\n</div>\n\ntext <span>x</span>\n",
 			"paragraph <div>⏎<b>hi</b>⏎</div>\nparagraph text <span>x</span>\n"},
+		{"html comments are hidden", "<!-- Describe the bug -->\n\nText <!-- inline --> more\n\n<!--\nmulti\nline\n-->\n\n<!-- a -->\n<p>kept</p>\n",
+			"paragraph Text  more\nparagraph <p>kept</p>\n"},
 		{"footnotes are text", "claim[^1]\n\n[^1]: source\n", "paragraph claim[^1]\nparagraph [^1]: source\n"},
 		{"empty", "", ""},
 		{"blank", "\n\n   \n", ""},

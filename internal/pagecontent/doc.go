@@ -5,7 +5,8 @@
 //     are within Notion's limits by construction.
 //   - Hash identifies a top-level block with its children in 8 bytes that
 //     also carry its type; a Ref is a block's id and hash, what the engine
-//     stores per row (EncodeRefs packs them in 24 bytes each), and
+//     stores per row (EncodeRefs packs them in 24 bytes each, 8 while
+//     the ids are not known), and
 //     BodyHash goes into the row's content hash so an unchanged body
 //     costs nothing.
 //   - Diff (DiffHashes) plans the fewest operations from the stored refs
@@ -18,14 +19,17 @@
 //
 // # Using it from the engine
 //
-// On create: blocks, err := Convert(md) (an error is bad input: name the
-// sync and key, fail the change); CreatePage (or SplitForCreate and the
-// engine's own create, then Append for the rest); store the refs. The
-// refs of blocks sent with the create have no id, since Notion does not
-// return them: the first Apply that changes the body looks them up with
-// one read. On change: compare BodyHash with the stored one; if it
-// differs, refs, err := Apply(old refs, blocks) and store the new refs
-// with the row's commit.
+// The engine (internal/engine) converts a change's Content when it
+// validates the page (an error is bad input: it fails the page naming the
+// sync and key); BodyHash goes into the row's content hash. On create,
+// SplitForCreate's first part goes with the page create and the rest is
+// appended; the refs (RefsOf, ids unknown) are stored, EncodeRefs'd, in
+// the row's body record beside its index entry (internal/rdb, body.go),
+// written by the row's commit. The refs of blocks sent with a create have
+// no id, since Notion does not return them: the first Apply that changes
+// the body looks them up with one read. On change, the stored hash tells
+// whether the body changed; if so Apply(stored refs, blocks) and the new
+// refs go with the row's commit.
 //
 // # Crashes
 //
@@ -36,11 +40,15 @@
 // commit leaves blocks the stored refs do not name. The next attempt must
 // therefore pass ApplyOptions.Verify, which plans against the body as
 // Notion has it (one read per 100 blocks and per block with children), so
-// no block is ever duplicated. The engine knows when: mark the row
-// ("body write in flight") before Apply and clear the mark with the
-// commit; a mark found on the next attempt, an error from the last Apply
-// (the body may be partly written), or refs that were lost while the page
-// kept its body, means Verify. Sub-pages and inline databases in a page
-// are never deleted; other blocks a person added are, under Verify. TestApplyAfterCrash kills the
-// writer after every possible number of writes and checks this.
+// no block is ever duplicated. The engine knows when: it marks the row
+// ("body write in flight", rdb.MarkBodyWrite) before Apply and clears the
+// mark with the commit; a mark found on the next attempt (left by a crash
+// or by an Apply that failed: the body may be partly written), or no body
+// record for a row that exists (Redis lost it, or synq never wrote this
+// row's body), means Verify. A page a lookup finds after a create whose
+// outcome was unknown is verified too. Sub-pages and inline databases in
+// a page are never deleted; other blocks a person added are, under
+// Verify. TestApplyAfterCrash kills the writer after every possible
+// number of writes and checks this; the e2e test TestKill9MidBodyWrite
+// kills an executor process mid-Apply.
 package pagecontent

@@ -247,45 +247,70 @@ func sameStyle(rt notion.RichText, ann *notion.Annotations, link string) bool {
 	return ann == nil || *rt.Annotations == *ann
 }
 
-// refSize is the encoded size of one ref: a UUID's 16 bytes and the hash.
-const refSize = 24
-
-// EncodeRefs packs refs in 24 bytes each (a UUID's 16 bytes, all zero for
-// an unknown id, and the hash), for the engine to store per row.
+// EncodeRefs packs refs for the engine to store per row: the count (a
+// uvarint), a bitmap of the refs whose id is known, the 8-byte hashes,
+// then the 16 bytes of each known id. A body written with its page create
+// (ids not known yet) costs 8 bytes a block; once its ids are known, 24.
 func EncodeRefs(refs []Ref) ([]byte, error) {
-	out := make([]byte, 0, len(refs)*refSize)
+	bitmap := make([]byte, (len(refs)+7)/8)
+	ids := make([]byte, 0, 16*len(refs))
+	hashes := make([]byte, 0, 8*len(refs))
 	for i, r := range refs {
-		var id [16]byte
-		if r.ID != "" {
-			h := strings.ReplaceAll(r.ID, "-", "")
-			if len(h) != 32 {
-				return nil, fmt.Errorf("pagecontent: block %d: id %q is not a UUID", i, r.ID)
-			}
-			if _, err := hex.Decode(id[:], []byte(h)); err != nil {
-				return nil, fmt.Errorf("pagecontent: block %d: id %q is not a UUID", i, r.ID)
-			}
+		hashes = binary.BigEndian.AppendUint64(hashes, r.Hash)
+		if r.ID == "" {
+			continue
 		}
-		out = append(out, id[:]...)
-		out = binary.BigEndian.AppendUint64(out, r.Hash)
+		h := strings.ReplaceAll(r.ID, "-", "")
+		var id [16]byte
+		if len(h) != 32 {
+			return nil, fmt.Errorf("pagecontent: block %d: id %q is not a UUID", i, r.ID)
+		}
+		if _, err := hex.Decode(id[:], []byte(h)); err != nil {
+			return nil, fmt.Errorf("pagecontent: block %d: id %q is not a UUID", i, r.ID)
+		}
+		bitmap[i/8] |= 1 << (i % 8)
+		ids = append(ids, id[:]...)
 	}
+	out := binary.AppendUvarint(make([]byte, 0, 10+len(bitmap)+len(hashes)+len(ids)), uint64(len(refs)))
+	out = append(append(append(out, bitmap...), hashes...), ids...)
 	return out, nil
 }
 
 // DecodeRefs reads what EncodeRefs wrote; ids come back dashed and
 // lower-case.
 func DecodeRefs(b []byte) ([]Ref, error) {
-	if len(b)%refSize != 0 {
-		return nil, errors.New("pagecontent: stored block refs are cut short")
+	short := errors.New("pagecontent: stored block refs are cut short")
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > MaxBlocks {
+		return nil, short
 	}
-	out := make([]Ref, len(b)/refSize)
+	if k != len(binary.AppendUvarint(nil, n)) {
+		return nil, errors.New("pagecontent: stored block refs are corrupt")
+	}
+	b = b[k:]
+	nb := (int(n) + 7) / 8
+	if len(b) < nb+8*int(n) {
+		return nil, short
+	}
+	bitmap, hashes, ids := b[:nb], b[nb:nb+8*int(n)], b[nb+8*int(n):]
+	if n%8 != 0 && bitmap[nb-1]>>(n%8) != 0 {
+		return nil, errors.New("pagecontent: stored block refs are corrupt")
+	}
+	out := make([]Ref, n)
 	for i := range out {
-		rec := b[i*refSize : (i+1)*refSize]
-		var zero [16]byte
-		if [16]byte(rec[:16]) != zero {
-			h := hex.EncodeToString(rec[:16])
-			out[i].ID = h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+		out[i].Hash = binary.BigEndian.Uint64(hashes[8*i:])
+		if bitmap[i/8]&(1<<(i%8)) == 0 {
+			continue
 		}
-		out[i].Hash = binary.BigEndian.Uint64(rec[16:])
+		if len(ids) < 16 {
+			return nil, short
+		}
+		h := hex.EncodeToString(ids[:16])
+		out[i].ID = h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+		ids = ids[16:]
+	}
+	if len(ids) != 0 {
+		return nil, errors.New("pagecontent: stored block refs have trailing bytes")
 	}
 	return out, nil
 }

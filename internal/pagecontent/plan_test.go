@@ -192,7 +192,8 @@ func TestHashAndRefs(t *testing.T) {
 	}
 	refs := []pagecontent.Ref{{ID: "2a0c7f3e-1b2d-4c5e-8f90-a1b2c3d4e5f6", Hash: 1<<63 | 42}, {Hash: 7}}
 	enc, err := pagecontent.EncodeRefs(refs)
-	if err != nil || len(enc) != 48 {
+	// count, bitmap, two hashes, one id
+	if err != nil || len(enc) != 1+1+16+16 {
 		t.Fatalf("encode: %d bytes, %v", len(enc), err)
 	}
 	dec, err := pagecontent.DecodeRefs(enc)
@@ -202,10 +203,63 @@ func TestHashAndRefs(t *testing.T) {
 	if _, err := pagecontent.EncodeRefs([]pagecontent.Ref{{ID: "nope"}}); err == nil {
 		t.Error("a non-UUID id encoded")
 	}
-	if _, err := pagecontent.DecodeRefs(enc[:30]); err == nil {
-		t.Error("cut refs decoded")
+	for cut := range len(enc) {
+		if _, err := pagecontent.DecodeRefs(enc[:cut]); err == nil {
+			t.Errorf("refs cut to %d bytes decoded", cut)
+		}
+	}
+	if _, err := pagecontent.DecodeRefs(append(enc, 0)); err == nil {
+		t.Error("refs with a trailing byte decoded")
+	}
+	// A body written with its create: no ids, 8 bytes a block.
+	noIDs := make([]pagecontent.Ref, 40)
+	for i := range noIDs {
+		noIDs[i].Hash = uint64(i) << 40
+	}
+	enc, err = pagecontent.EncodeRefs(noIDs)
+	if err != nil || len(enc) != 1+5+320 {
+		t.Fatalf("40 refs without ids: %d bytes, %v", len(enc), err)
+	}
+	if dec, err := pagecontent.DecodeRefs(enc); err != nil || !slices.Equal(dec, noIDs) {
+		t.Errorf("decode 40 refs without ids: %v", err)
+	}
+	if enc, err := pagecontent.EncodeRefs(nil); err != nil || len(enc) != 1 {
+		t.Errorf("no refs: %v, %v", enc, err)
+	} else if dec, err := pagecontent.DecodeRefs(enc); err != nil || len(dec) != 0 {
+		t.Errorf("decode no refs: %v, %v", dec, err)
 	}
 	if pagecontent.BodyHash(blks("p1 p2")) == pagecontent.BodyHash(blks("p2 p1")) || pagecontent.BodyHash(nil) != pagecontent.BodyHash([]notion.Block{}) {
 		t.Error("body hash")
 	}
+}
+
+// FuzzRefs checks that stored refs round-trip and that damaged bytes (a
+// corrupt or foreign body record) give an error, never a panic.
+func FuzzRefs(f *testing.F) {
+	f.Add([]byte{2, 1, 0, 0, 0, 0, 0, 0, 0, 7}, uint8(3), uint64(42))
+	f.Add([]byte{}, uint8(0), uint64(0))
+	f.Fuzz(func(t *testing.T, junk []byte, n uint8, seed uint64) {
+		if refs, err := pagecontent.DecodeRefs(junk); err == nil {
+			// Whatever decodes encodes back to the same bytes.
+			enc, err := pagecontent.EncodeRefs(refs)
+			if err != nil || !slices.Equal(enc, junk) {
+				t.Fatalf("decoded %x to %d refs that encode to %x, %v", junk, len(refs), enc, err)
+			}
+		}
+		refs := make([]pagecontent.Ref, int(n)%64)
+		for i := range refs {
+			refs[i].Hash = seed * uint64(i+1)
+			if (seed>>(i%64))&1 == 1 {
+				refs[i].ID = fmt.Sprintf("%08x-0000-4000-8000-%012x", i, seed&0xffffffffffff)
+			}
+		}
+		enc, err := pagecontent.EncodeRefs(refs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec, err := pagecontent.DecodeRefs(enc)
+		if err != nil || !slices.Equal(dec, refs) {
+			t.Fatalf("round trip of %d refs: %v", len(refs), err)
+		}
+	})
 }

@@ -33,6 +33,10 @@ type IndexEntry struct {
 	// row written after the cycle began (BeginCycle, same clock): another
 	// sync sharing the database may have just created it.
 	Written int64 `json:"w,omitempty"`
+	// Body is what is known of the row's page body. It is not part of the
+	// entry's bytes: IndexLookup and ClaimRow read it from beside the
+	// entry (BodyMetaKey, BodyWriteKey); other reads leave it zero.
+	Body BodyState `json:"-"`
 }
 
 // HashBytes is the length of the content hashes the index stores compactly
@@ -258,6 +262,10 @@ type IndexLookup struct {
 
 // lookupScript reads the generation marker and the entries of some keys in
 // one round trip, so checking that the index survived costs nothing extra.
+//
+// After the entries come, per key, what is known of its body: the body
+// record's first 8 bytes (its hash; "" without a record), followed by "!"
+// when a body write is in flight.
 var lookupScript = redis.NewScript(bucketLua + `
 local gen = redis.call("HGET", KEYS[1], "gen")
 local legacy = redis.call("EXISTS", KEYS[2])
@@ -265,6 +273,14 @@ if not gen or legacy == 1 then return {gen, legacy} end
 local l, s = layout(KEYS[1])
 local out = {gen, 0}
 for i = 1, #ARGV do out[i + 2] = redis.call("HGET", bucket(KEYS[1], l, s, ARGV[i]), ARGV[i]) end
+local bl, bs = layout(KEYS[3])
+for i = 1, #ARGV do
+  local rec = redis.call("HGET", bucket(KEYS[3], bl, bs, ARGV[i]), ARGV[i])
+  local info = ""
+  if rec then info = string.sub(rec, 1, 8) end
+  if redis.call("HEXISTS", KEYS[4], ARGV[i]) == 1 then info = info .. "!" end
+  out[#ARGV + i + 2] = info
+end
 return out`)
 
 // IndexLookup reads the generation marker of a database's index and the
@@ -274,7 +290,7 @@ func (r *RDB) IndexLookup(ctx context.Context, db string, keys []string) (IndexL
 	for i, k := range keys {
 		args[i] = k
 	}
-	res, err := lookupScript.Run(ctx, r.c, []string{IndexMetaKey(db), LegacyIndexKey(db)}, args...).Slice()
+	res, err := lookupScript.Run(ctx, r.c, []string{IndexMetaKey(db), LegacyIndexKey(db), BodyMetaKey(db), BodyWriteKey(db)}, args...).Slice()
 	if err != nil {
 		return IndexLookup{}, wrap("read index of "+db, err)
 	}
@@ -301,6 +317,10 @@ func parseLookup(db string, keys []string, res []any) (IndexLookup, error) {
 		e, err := decodeEntry([]byte(s))
 		if err != nil {
 			return out, fmt.Errorf("rdb: index of %s: corrupt entry for key %q: %w", db, keys[i], err)
+		}
+		if j := 2 + len(keys) + i; j < len(res) {
+			info, _ := res[j].(string)
+			e.Body = parseBodyInfo(info)
 		}
 		out.Entries[keys[i]] = e
 	}
@@ -370,12 +390,18 @@ func (r *RDB) IndexSet(ctx context.Context, db, key string, e IndexEntry) error 
 
 var delScript = redis.NewScript(bucketLua + `
 local l, s = layout(KEYS[1])
-local k = 0
-for i = 1, #ARGV do k = k + redis.call("HDEL", bucket(KEYS[1], l, s, ARGV[i]), ARGV[i]) end
+local bl, bs = layout(KEYS[2])
+local k, kb = 0, 0
+for i = 1, #ARGV do
+  k = k + redis.call("HDEL", bucket(KEYS[1], l, s, ARGV[i]), ARGV[i])
+  kb = kb + redis.call("HDEL", bucket(KEYS[2], bl, bs, ARGV[i]), ARGV[i])
+  redis.call("HDEL", KEYS[3], ARGV[i])
+end
 removed(KEYS[1], k)
+removed(KEYS[2], kb)
 return k`)
 
-// IndexDel removes keys from the index.
+// IndexDel removes keys from the index, with their body records.
 func (r *RDB) IndexDel(ctx context.Context, db string, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
@@ -384,7 +410,7 @@ func (r *RDB) IndexDel(ctx context.Context, db string, keys ...string) error {
 	for i, k := range keys {
 		args[i] = k
 	}
-	return wrap("delete from index of "+db, delScript.Run(ctx, r.c, []string{IndexMetaKey(db)}, args...).Err())
+	return wrap("delete from index of "+db, delScript.Run(ctx, r.c, []string{IndexMetaKey(db), BodyMetaKey(db), BodyWriteKey(db)}, args...).Err())
 }
 
 // IndexLen is the number of keys in the index.
@@ -587,11 +613,14 @@ func (r *RDB) DropLegacyIndex(ctx context.Context, db string) error {
 	return wrap("drop old index of "+db, r.c.Del(ctx, LegacyIndexKey(db)).Err())
 }
 
-// IndexDrop deletes a database's index and its generation marker (tests,
-// ResetDatabase).
+// IndexDrop deletes a database's index and its generation marker, and the
+// body records and marks beside it (tests, ResetDatabase).
 func (r *RDB) IndexDrop(ctx context.Context, db string) error {
-	err := dropScript.Run(ctx, r.c, []string{IndexMetaKey(db)}).Err()
+	err := dropIndexScript.Run(ctx, r.c, []string{IndexMetaKey(db), BodyMetaKey(db), BodyWriteKey(db)}).Err()
 	return wrap("drop index of "+db, err)
 }
 
 var dropScript = redis.NewScript(bucketLua + `dropall(KEYS[1]) return 1`)
+
+// dropIndexScript drops an index with the body records and marks beside it.
+var dropIndexScript = redis.NewScript(bucketLua + `dropall(KEYS[1]) dropall(KEYS[2]) redis.call("DEL", KEYS[3]) return 1`)

@@ -30,6 +30,24 @@ func IndexMetaKey(db string) string { return Prefix + "db:{" + db + "}:ix" }
 // first executor that finds it.
 func LegacyIndexKey(db string) string { return Prefix + "db:{" + db + "}:index" }
 
+// BodyMetaKey is the meta hash (bucket layout "l", "s", "n") of what synq
+// remembers of the page bodies it wrote to a database's rows. Its buckets
+// BodyMetaKey(db)+":<n>" (buckets.go) are hashes primary key → body
+// record: the body's hash (8 bytes) and the ids and hashes of its
+// top-level blocks as package pagecontent encodes them (body.go). A row
+// without a record has no body written by synq (or Redis lost it: the
+// next body write then reads the body from Notion first). The record is
+// written by the commit of the row's index entry and dropped with it.
+func BodyMetaKey(db string) string { return Prefix + "db:{" + db + "}:bd" }
+
+// BodyWriteKey is a hash primary key → time (Redis clock, Unix ms) of a
+// body write in flight: set before synq changes a page's blocks, cleared
+// by the commit that records the new body. A leftover mark means the body
+// may be partly written (the writer died or failed mid-way), so the next
+// body write plans against the body read from Notion, not the stored
+// record.
+func BodyWriteKey(db string) string { return Prefix + "db:{" + db + "}:bw" }
+
 // ClaimKey is a short-lived lock on one primary key of one database: a
 // writer holds it while it writes the row to Notion, so two writers of a
 // new key never create two pages and two writers of a row never leave

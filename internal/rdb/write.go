@@ -52,11 +52,15 @@ type RowClaim struct {
 	// Intent says an earlier writer sent a create for the key and never
 	// recorded its outcome: the row may exist in Notion.
 	Intent bool
+	// Refs are the encoded blocks of the row's body record (when
+	// Entry.Body.Hash is set).
+	Refs []byte
 }
 
-// claimRowScript takes a key's claim and reads its entry and create
-// intent in one round trip. When the key has no entry and the caller
-// intends to create it, the create intent is recorded at once.
+// claimRowScript takes a key's claim and reads its entry, create intent,
+// body record and body write mark in one round trip. When the key has no
+// entry and the caller intends to create it, the create intent is
+// recorded at once.
 var claimRowScript = redis.NewScript(bucketLua + `
 if not redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
   return {0}
@@ -68,7 +72,9 @@ if not raw and ARGV[4] == "1" and intent == 0 then
   local t = redis.call("TIME")
   redis.call("HSET", KEYS[3], ARGV[3], t[1] .. string.format("%06d", tonumber(t[2])) .. "000")
 end
-return {1, raw or "", intent}
+local bl, bs = layout(KEYS[4])
+local body = redis.call("HGET", bucket(KEYS[4], bl, bs, ARGV[3]), ARGV[3])
+return {1, raw or "", intent, body or "", redis.call("HEXISTS", KEYS[5], ARGV[3])}
 `)
 
 // ClaimRow takes the claim of db/key for token (held ttl, see ExtendClaim)
@@ -81,7 +87,7 @@ func (r *RDB) ClaimRow(ctx context.Context, db, key, token string, ttl time.Dura
 	if intendCreate {
 		intend = "1"
 	}
-	v, err := claimRowScript.Run(ctx, r.c, []string{ClaimKey(db, key), IndexMetaKey(db), IntentKey(db)},
+	v, err := claimRowScript.Run(ctx, r.c, []string{ClaimKey(db, key), IndexMetaKey(db), IntentKey(db), BodyMetaKey(db), BodyWriteKey(db)},
 		token, max(ttl.Milliseconds(), 1), key, intend).Slice()
 	if err != nil {
 		return RowClaim{}, wrap("claim "+db+"/"+key, err)
@@ -89,8 +95,8 @@ func (r *RDB) ClaimRow(ctx context.Context, db, key, token string, ttl time.Dura
 	if n, _ := v[0].(int64); n == 0 {
 		return RowClaim{}, nil
 	}
-	if len(v) != 3 {
-		return RowClaim{}, fmt.Errorf("rdb: claim %s/%s: script returned %d values, want 3", db, key, len(v))
+	if len(v) != 5 {
+		return RowClaim{}, fmt.Errorf("rdb: claim %s/%s: script returned %d values, want 5", db, key, len(v))
 	}
 	c := RowClaim{Got: true}
 	c.Raw, _ = v[1].(string)
@@ -102,6 +108,15 @@ func (r *RDB) ClaimRow(ctx context.Context, db, key, token string, ttl time.Dura
 			return c, err
 		}
 	}
+	if body, _ := v[3].(string); body != "" {
+		rec, ok := decodeBody(body)
+		if !ok {
+			return c, fmt.Errorf("rdb: body record of %s/%s is cut short", db, key)
+		}
+		c.Entry.Body.Hash, c.Refs = rec.Hash, rec.Refs
+	}
+	writing, _ := v[4].(int64)
+	c.Entry.Body.Writing = writing == 1
 	return c, nil
 }
 
@@ -119,10 +134,14 @@ type CAS struct {
 // the expected one and no other writer holds the key's claim; it clears
 // the create intent and, when asked, releases our claim. A stored entry
 // gets the server's time appended as its written time (see setScript).
+// The row's body record goes with it: deleted with the entry, else kept,
+// set or forgotten as asked (setting or forgetting clears the body write
+// mark).
 //
-// KEYS: index meta, intent, claim. ARGV: key, expected ("" = absent), next
-// ("" = delete; encoded with its written flag and without the time),
-// token ("" = we hold no claim), release ("1").
+// KEYS: index meta, intent, claim, body meta, body write marks. ARGV: key,
+// expected ("" = absent), next ("" = delete; encoded with its written flag
+// and without the time), token ("" = we hold no claim), release ("1"),
+// body op ("k" keep, "s" set, "f" forget), body record (for "s").
 var casScript = redis.NewScript(bucketLua + `
 local holder = redis.call("GET", KEYS[3])
 if holder and holder ~= ARGV[4] then
@@ -133,6 +152,18 @@ local b = bucket(KEYS[1], l, s, ARGV[1])
 local cur = redis.call("HGET", b, ARGV[1]) or ""
 if cur ~= ARGV[2] then
   return {0, cur}
+end
+local op = ARGV[6]
+if ARGV[3] == "" then op = "f" end
+if op ~= "k" then
+  local bl, bs = layout(KEYS[4])
+  local bb = bucket(KEYS[4], bl, bs, ARGV[1])
+  if op == "s" then
+    if redis.call("HSET", bb, ARGV[1], ARGV[7]) == 1 then added(KEYS[4], bl, bs, 1) end
+  else
+    removed(KEYS[4], redis.call("HDEL", bb, ARGV[1]))
+  end
+  redis.call("HDEL", KEYS[5], ARGV[1])
 end
 if ARGV[3] == "" then
   removed(KEYS[1], redis.call("HDEL", b, ARGV[1]))
@@ -157,8 +188,25 @@ return {1}
 // holds expected (compared byte for byte; an unknown expected means "no
 // entry"), and no writer other than token holds the key's claim (token ""
 // means the caller holds none). It clears the key's create intent and,
-// with release, frees the caller's claim, all in one round trip.
+// with release, frees the caller's claim, all in one round trip. The
+// key's body record is kept, unless the entry is deleted.
 func (r *RDB) IndexCAS(ctx context.Context, db, key string, expected RowState, next *IndexEntry, token string, release bool) (CAS, error) {
+	return r.IndexCASBody(ctx, db, key, expected, next, token, release, BodyKeep)
+}
+
+// IndexCASBody is IndexCAS that also does body to the key's body record,
+// in the same step (a deleted entry drops the record whatever body says).
+func (r *RDB) IndexCASBody(ctx context.Context, db, key string, expected RowState, next *IndexEntry, token string, release bool, body BodyOp) (CAS, error) {
+	if body.kind == 0 {
+		body = BodyKeep
+	}
+	rec := ""
+	if body.kind == 's' {
+		var err error
+		if rec, err = encodeBody(body.rec); err != nil {
+			return CAS{}, err
+		}
+	}
 	exp := ""
 	if expected.Known {
 		exp = expected.Raw
@@ -174,7 +222,8 @@ func (r *RDB) IndexCAS(ctx context.Context, db, key string, expected RowState, n
 	if release {
 		rel = "1"
 	}
-	v, err := casScript.Run(ctx, r.c, []string{IndexMetaKey(db), IntentKey(db), ClaimKey(db, key)}, key, exp, val, token, rel).Slice()
+	v, err := casScript.Run(ctx, r.c, []string{IndexMetaKey(db), IntentKey(db), ClaimKey(db, key), BodyMetaKey(db), BodyWriteKey(db)},
+		key, exp, val, token, rel, string([]byte{body.kind}), rec).Slice()
 	if err != nil {
 		return CAS{}, wrap("write index of "+db+"/"+key, err)
 	}

@@ -89,6 +89,9 @@ type Change struct {
 	Icon string
 	// Cover is the URL of the page's cover image; "" means none.
 	Cover string
+	// Content is the page body as Markdown. nil leaves the body as it is
+	// in Notion; a pointer to "" empties it.
+	Content *string
 }
 
 // Pacer is a declared rate budget.

@@ -57,6 +57,9 @@ type Ticket struct {
 	TeamID     string   `json:"team_id,omitempty"`
 	Assignee   string   `json:"assignee,omitempty"` // an email
 	Tags       []string `json:"tags,omitempty"`
+	// Description is Markdown (lists, code, a checklist that follows the
+	// status); the demo sync writes it as the row's page body.
+	Description string `json:"description,omitempty"`
 }
 
 // Customer is a company the helpdesk serves.
@@ -314,6 +317,7 @@ func (s *Server) newTicket(m Meta) *Ticket {
 			t.Tags = append(t.Tags, tg)
 		}
 	}
+	s.describe(t)
 	s.tickets[m.ID] = t
 	return t
 }
@@ -327,6 +331,8 @@ type TicketPatch struct {
 	Priority *string  `json:"priority"`
 	Assignee *string  `json:"assignee"`
 	Tags     []string `json:"tags"`
+	// Description replaces the generated description (Markdown).
+	Description *string `json:"description"`
 }
 
 // ErrNotFound is returned for an unknown or deleted record.
@@ -346,11 +352,14 @@ func (s *Server) UpdateTicket(id string, p TicketPatch) (Ticket, error) {
 	if p.Priority != nil && !slices.Contains(priorities, *p.Priority) {
 		return Ticket{}, fmt.Errorf("ticket %s: priority %q: want one of %v", id, *p.Priority, priorities)
 	}
-	if p.Title != nil {
-		t.Title = *p.Title
-	}
-	if p.Status != nil {
-		t.Status = *p.Status
+	if (p.Title != nil && *p.Title != t.Title) || (p.Status != nil && *p.Status != t.Status) {
+		if p.Title != nil {
+			t.Title = *p.Title
+		}
+		if p.Status != nil {
+			t.Status = *p.Status
+		}
+		s.describe(t) // it names the title; its checklist follows the status
 	}
 	if p.Priority != nil {
 		t.Priority = *p.Priority
@@ -360,6 +369,9 @@ func (s *Server) UpdateTicket(id string, p TicketPatch) (Ticket, error) {
 	}
 	if p.Tags != nil {
 		t.Tags = p.Tags
+	}
+	if p.Description != nil {
+		t.Description = *p.Description
 	}
 	t.UpdatedAt = s.now()
 	return *t, nil
@@ -385,6 +397,7 @@ func (s *Server) CreateTicket(title string) Ticket {
 	t := s.newTicket(Meta{CreatedAt: now, UpdatedAt: now})
 	if title != "" {
 		t.Title = title
+		s.describe(t)
 	}
 	return *t
 }
@@ -425,6 +438,7 @@ func (s *Server) churn() {
 	case x < 70 && len(live) > 0:
 		t := pick(s.rng, live)
 		t.Status, t.Priority = pick(s.rng, statuses), pick(s.rng, priorities)
+		s.describe(t)
 		t.UpdatedAt = s.now()
 	case x < 85:
 		now := s.now()

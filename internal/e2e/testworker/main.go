@@ -5,7 +5,9 @@
 // E2E_ROWS (pages per run and rows per page of pagesSync), E2E_SLEEP (time
 // Execute takes per page), E2E_MAX_ATTEMPTS (pagesSync's MaxAttempts),
 // E2E_SCHEDULE (scheduledSync's schedule: a rolling deploy changes it),
-// E2E_RETIRED=1 (declare retiredSync, which a later deploy drops) and
+// E2E_RETIRED=1 (declare retiredSync, which a later deploy drops),
+// E2E_BODY_FILE and E2E_BODY_ROWS (declare bodySync: rows whose page body
+// is that file's Markdown) and
 // E2E_MARK (a file each Execute call appends "<sync> <page> <pid>" to, so
 // tests can see who ran what).
 package main
@@ -90,6 +92,29 @@ func main() {
 			time.Sleep(time.Hour)
 			return synq.Result[pageState]{}, nil
 		}})
+	// bodySync (declared when E2E_BODY_FILE is set) upserts E2E_BODY_ROWS
+	// rows (default 1) whose page body is the Markdown in that file, read
+	// at every Execute: a test changes the file between runs.
+	if path := os.Getenv("E2E_BODY_FILE"); path != "" {
+		docs := w.Database("docs", synq.DatabaseConfig{
+			InitialTitle: "Docs",
+			PrimaryKey:   "Key",
+			Schema:       schema.Properties{"Key": schema.Title()},
+		})
+		synq.AddSync(w, "bodySync", synq.SyncConfig[pageState]{Database: docs, Mode: synq.Incremental, Schedule: "manual",
+			Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+				mark("bodySync", s.Page)
+				md, err := os.ReadFile(path)
+				if err != nil {
+					return synq.Result[pageState]{}, err
+				}
+				var res synq.Result[pageState]
+				for r := range envInt("E2E_BODY_ROWS", 1) {
+					res.Changes = append(res.Changes, synq.Upsert(fmt.Sprintf("doc-%d", r), nil).Content(string(md)))
+				}
+				return res, nil
+			}})
+	}
 	if os.Getenv("E2E_RETIRED") == "1" {
 		retired := w.Database("retired", synq.DatabaseConfig{
 			InitialTitle: "Retired",
