@@ -17,31 +17,33 @@ import (
 
 	"github.com/synqhq/synq/internal/executor"
 	"github.com/synqhq/synq/internal/logging"
-	"github.com/synqhq/synq/internal/metrics"
+	"github.com/synqhq/synq/internal/notion"
+	"github.com/synqhq/synq/internal/pacer"
+	"github.com/synqhq/synq/internal/redisconn"
 	"github.com/synqhq/synq/internal/spec"
 )
 
 // ExecutorConfig configures an executor process. ExecutorConfigFromEnv
-// reads it from the environment variables named on each field.
+// reads it from the environment variables named on each field. A zero
+// field takes its default, named by a constant below.
 type ExecutorConfig struct {
 	// RedisURL is the Redis holding queues and state (REDIS_URL, default
-	// redis://127.0.0.1:6379/0): redis://, rediss:// (TLS) or, to follow
-	// failovers, redis+sentinel://[user:password@]host:port[,host:port…]/<master-name>[/<db>].
+	// RedisURLDefault): redis://, rediss:// (TLS) or, to follow failovers,
+	// redis+sentinel://[user:password@]host:port[,host:port…]/<master-name>[/<db>].
 	RedisURL string
 	// NotionToken is the integration token (NOTION_API_TOKEN).
 	NotionToken string
 	// NotionBaseURL is the API's address (NOTION_API_BASE_URL, default
-	// https://api.notion.com; the local emulator's address in development).
+	// NotionBaseURLDefault; the local emulator's address in development).
 	NotionBaseURL string
 	// NotionParentPageID is the page managed databases are created under
 	// (NOTION_PARENT_PAGE_ID).
 	NotionParentPageID string
 	// NotionRateLimit is Notion requests per minute for the token, shared by
-	// every executor. The zero value is the safe default, 180 (Notion's
-	// documented average); Unlimited (-1) turns pacing off, for the local
-	// emulator. The environment variable SYNQ_NOTION_RATE_LIMIT spells
-	// "unlimited" as 0 (ExecutorConfigFromEnv maps it to Unlimited): a
-	// config struct left empty never hammers real Notion.
+	// every executor: 0 is NotionRateLimitDefault, so a config left empty
+	// never hammers real Notion, and Unlimited turns pacing off (for the
+	// local emulator). SYNQ_NOTION_RATE_LIMIT is read the operator's way:
+	// unset is the default, and 0 is Unlimited.
 	NotionRateLimit int
 	// NotionWorkspace names the Notion workspace the token belongs to
 	// (SYNQ_NOTION_WORKSPACE). Notion's workspace budget is shared by every
@@ -54,18 +56,19 @@ type ExecutorConfig struct {
 	// needs NotionWorkspace); 0 paces each token on its own budget only.
 	NotionWorkspaceRateLimit int
 	// Concurrency is how many pages this process runs at once
-	// (SYNQ_CONCURRENCY, default 4).
+	// (SYNQ_CONCURRENCY, default ConcurrencyDefault).
 	Concurrency int
-	// MetricsAddr, when set, serves Prometheus metrics at /metrics
-	// (SYNQ_METRICS_ADDR, e.g. ":9464").
+	// MetricsAddr, when set, serves Prometheus metrics at /metrics and the
+	// executor's health at /healthz (SYNQ_METRICS_ADDR, e.g. ":9464").
 	MetricsAddr string
 	// ShutdownTimeout is how long Stop waits for pages in flight before
-	// handing them back to the queue (default 30s).
+	// handing them back to the queue (default ShutdownTimeoutDefault).
 	ShutdownTimeout time.Duration
 	// ManifestInterval is how often the executor refreshes its worker's
-	// manifest in Redis (SYNQ_MANIFEST_INTERVAL, default 15s). A manifest
-	// expires after four intervals without a refresh: that is how long
-	// after its last executor stopped a sync counts as declared.
+	// manifest in Redis (SYNQ_MANIFEST_INTERVAL, default
+	// ManifestIntervalDefault). A manifest expires after four intervals
+	// without a refresh: that is how long after its last executor stopped
+	// a sync counts as declared.
 	ManifestInterval time.Duration
 	// Logger defaults to slog.Default(). ExecutorConfigFromEnv sets one
 	// that writes text on a terminal and JSON lines otherwise
@@ -73,11 +76,26 @@ type ExecutorConfig struct {
 	Logger *slog.Logger
 }
 
-// Unlimited as ExecutorConfig.NotionRateLimit turns Notion pacing off.
-const Unlimited = -1
+// Defaults of ExecutorConfig's zero fields.
+const (
+	// RedisURLDefault is a Redis on this machine's default port.
+	RedisURLDefault = redisconn.URLDefault
+	// NotionBaseURLDefault is Notion's API.
+	NotionBaseURLDefault = notion.BaseURLDefault
+	// NotionRateLimitDefault is Notion's documented average: 3 requests a
+	// second per integration.
+	NotionRateLimitDefault = pacer.NotionPerMinuteDefault
+	// ConcurrencyDefault is how many pages an executor runs at once.
+	ConcurrencyDefault = executor.ConcurrencyDefault
+	// ShutdownTimeoutDefault is how long Stop waits for pages in flight.
+	ShutdownTimeoutDefault = executor.ShutdownTimeoutDefault
+	// ManifestIntervalDefault is how often an executor refreshes its
+	// worker's manifest.
+	ManifestIntervalDefault = executor.ManifestIntervalDefault
+)
 
-// DefaultNotionRateLimit is Notion's documented average: 3 requests a second.
-const DefaultNotionRateLimit = 180
+// Unlimited as ExecutorConfig.NotionRateLimit turns Notion pacing off.
+const Unlimited = executor.Unlimited
 
 // ExecutorConfigFromEnv reads an ExecutorConfig from the environment.
 func ExecutorConfigFromEnv() (ExecutorConfig, error) {
@@ -135,82 +153,31 @@ func ExecutorConfigFromEnv() (ExecutorConfig, error) {
 // Execute, writes Notion and commits, alongside any number of executor
 // processes of the same worker.
 type Executor struct {
-	x       *executor.Executor
-	metrics *metrics.Server
+	x *executor.Executor
 }
 
-// NewExecutor validates the worker and connects to Redis and Notion.
+// NewExecutor validates the worker and the config and connects to Redis
+// and Notion.
 func NewExecutor(ctx context.Context, w *Worker, cfg ExecutorConfig) (*Executor, error) {
 	set, err := spec.SetOf(w)
 	if err != nil {
 		return nil, err
 	}
-	limit := cfg.NotionRateLimit
-	switch {
-	case limit == 0:
-		limit = DefaultNotionRateLimit
-	case limit < 0:
-		limit = 0
-	}
-	var m *metrics.Metrics
-	var ms *metrics.Server
-	if cfg.MetricsAddr != "" {
-		m = metrics.NewExecutor()
-		logger := cfg.Logger
-		if logger == nil {
-			logger = slog.Default()
-		}
-		if ms, err = m.Listen(cfg.MetricsAddr, logger); err != nil {
-			return nil, err
-		}
-	}
-	x, err := executor.Open(ctx, set, executor.Options{
-		Metrics:  m,
-		RedisURL: cfg.RedisURL, NotionToken: cfg.NotionToken, NotionBaseURL: cfg.NotionBaseURL,
-		ParentPageID: cfg.NotionParentPageID, NotionRateLimit: limit, Concurrency: cfg.Concurrency,
-		NotionWorkspace: cfg.NotionWorkspace, NotionWorkspaceRateLimit: cfg.NotionWorkspaceRateLimit,
-		ShutdownTimeout: cfg.ShutdownTimeout, ManifestEvery: cfg.ManifestInterval, Logger: cfg.Logger,
-	})
+	x, err := executor.Open(ctx, set, executor.Settings(cfg))
 	if err != nil {
-		if ms != nil {
-			_ = ms.Stop(ctx)
-		}
 		return nil, fmt.Errorf("worker %q: %w", w.Name(), err)
 	}
-	return &Executor{x: x, metrics: ms}, nil
+	return &Executor{x: x}, nil
 }
 
 // Start publishes the worker's manifest, creates or migrates its Notion
 // databases and starts pulling pages. The metrics server's /healthz
 // answers 503 until then, and 200 from then on.
-func (e *Executor) Start(ctx context.Context) error {
-	if e.metrics != nil {
-		e.metrics.SetHealth(func() error { return errors.New("starting: provisioning the Notion databases") })
-		if err := e.metrics.Start(ctx); err != nil {
-			return err
-		}
-	}
-	if err := e.x.Start(ctx); err != nil {
-		return err
-	}
-	if e.metrics != nil {
-		e.metrics.SetHealth(func() error { return nil })
-	}
-	return nil
-}
+func (e *Executor) Start(ctx context.Context) error { return e.x.Start(ctx) }
 
 // Stop stops pulling pages and waits for the pages in flight (up to
 // ShutdownTimeout; unfinished pages go back to the queue).
-func (e *Executor) Stop(ctx context.Context) error {
-	if e.metrics != nil {
-		e.metrics.SetHealth(func() error { return errors.New("stopping") })
-	}
-	err := e.x.Stop(ctx)
-	if e.metrics != nil {
-		err = errors.Join(err, e.metrics.Stop(ctx))
-	}
-	return err
-}
+func (e *Executor) Stop(ctx context.Context) error { return e.x.Stop(ctx) }
 
 // RunExecutor is a whole executor main in one call: configuration from the
 // environment, start, and a graceful stop on SIGINT or SIGTERM (or when ctx
@@ -248,7 +215,9 @@ func RunExecutor(ctx context.Context, w *Worker) error {
 		return err
 	}
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	// Stop waits up to ShutdownTimeout for the pages in flight; the rest
+	// is for handing them back and closing Redis.
+	sctx, cancel := context.WithTimeout(context.Background(), x.x.ShutdownTimeout()+15*time.Second)
 	defer cancel()
 	if err := x.Stop(sctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err

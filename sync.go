@@ -44,16 +44,16 @@ type SyncConfig[S any] struct {
 	// Mode is Replace (default) or Incremental.
 	Mode Mode
 	// Schedule is "manual", "continuous" or an interval between "5m" and
-	// "7d" such as "15m", "1h", "1d"; default "30m".
+	// "7d" such as "15m", "1h", "1d"; default ScheduleDefault.
 	Schedule string
 	// Execute returns one page of changes from state. It is called again with
 	// NextState while HasMore is set. Return a *RateLimitError when the
 	// upstream API asks to wait.
 	Execute func(ctx context.Context, state *S) (Result[S], error)
-	// Timeout bounds one Execute call (default 5m).
+	// Timeout bounds one Execute call (default SyncTimeoutDefault).
 	Timeout time.Duration
 	// MaxAttempts bounds the attempts at one page before the run fails
-	// (default 5).
+	// (default MaxAttemptsDefault).
 	MaxAttempts int
 	// Pacers lists the pacers Execute uses, for operators' views (optional).
 	Pacers []*Pacer
@@ -67,8 +67,18 @@ type SyncConfig[S any] struct {
 	MaxTrashFraction float64
 }
 
-// MaxTrashFractionDefault is the deletion guard's default threshold.
-const MaxTrashFractionDefault = spec.DefaultMaxTrashFraction
+// Defaults of SyncConfig's zero fields.
+const (
+	// ScheduleDefault is a run every 30 minutes.
+	ScheduleDefault = spec.ScheduleDefault
+	// SyncTimeoutDefault bounds one Execute call.
+	SyncTimeoutDefault = spec.TimeoutDefault
+	// MaxAttemptsDefault is how many times a page is tried before its run
+	// fails.
+	MaxAttemptsDefault = spec.MaxAttemptsDefault
+	// MaxTrashFractionDefault is the deletion guard's threshold.
+	MaxTrashFractionDefault = spec.MaxTrashFractionDefault
+)
 
 // Result is what Execute returns for one page.
 type Result[S any] struct {
@@ -136,10 +146,10 @@ func buildSync[S any](w *Worker, key string, cfg SyncConfig[S]) (*spec.Sync, err
 		bad("%v", err)
 	}
 	if cfg.Timeout < 0 {
-		bad("Timeout is negative (%v): leave it 0 for the default 5m", cfg.Timeout)
+		bad("Timeout is negative (%v): leave it 0 for the default %v", cfg.Timeout, SyncTimeoutDefault)
 	}
 	if cfg.MaxAttempts < 0 {
-		bad("MaxAttempts is negative (%d): leave it 0 for the default 5", cfg.MaxAttempts)
+		bad("MaxAttempts is negative (%d): leave it 0 for the default %d", cfg.MaxAttempts, MaxAttemptsDefault)
 	}
 	if cfg.MaxTrashFraction < 0 || cfg.MaxTrashFraction > 1 {
 		bad("MaxTrashFraction %v is not a fraction: use a value in (0, 1], e.g. 0.5 (0 means the default %v; 1 turns the deletion guard off)", cfg.MaxTrashFraction, MaxTrashFractionDefault)
@@ -164,11 +174,11 @@ func buildSync[S any](w *Worker, key string, cfg SyncConfig[S]) (*spec.Sync, err
 	}
 	timeout := cfg.Timeout
 	if timeout == 0 {
-		timeout = spec.DefaultTimeout
+		timeout = SyncTimeoutDefault
 	}
 	attempts := cfg.MaxAttempts
 	if attempts == 0 {
-		attempts = spec.DefaultMaxAttempts
+		attempts = MaxAttemptsDefault
 	}
 	return &spec.Sync{
 		Key:         key,

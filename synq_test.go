@@ -193,7 +193,7 @@ func TestExecuteErasesState(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := set.Syncs["tasksSync"]
-	if s.Mode != spec.Incremental || s.Schedule.Interval != 15*time.Minute || s.Timeout != spec.DefaultTimeout || s.MaxAttempts != spec.DefaultMaxAttempts {
+	if s.Mode != spec.Incremental || s.Schedule.Interval != 15*time.Minute || s.Timeout != spec.TimeoutDefault || s.MaxAttempts != spec.MaxAttemptsDefault {
 		t.Fatalf("sync spec = %+v", s)
 	}
 	page, err := s.Execute(context.Background(), nil)

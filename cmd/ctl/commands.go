@@ -1,22 +1,67 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/synqhq/synq/internal/cli"
 	synqv1 "github.com/synqhq/synq/proto/synq/v1"
 )
+
+// previewTimeout bounds a preview, which runs Execute on an executor.
+const previewTimeout = 10 * time.Minute
+
+// unary makes a command's one request: it connects, calls rpc within
+// --timeout and turns a failure into one line that says what to do. rpc is
+// a method of the client, e.g. synqv1.ControlServiceClient.PauseSync.
+func unary[Req, Resp any](a *app, cmd *cobra.Command, rpc func(synqv1.ControlServiceClient, context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
+	var zero Resp
+	c, err := a.connect()
+	if err != nil {
+		return zero, err
+	}
+	ctx, cancel := a.call(cmd.Context())
+	defer cancel()
+	r, err := rpc(c, ctx, req)
+	if err != nil {
+		return zero, a.rpcErr(err)
+	}
+	return r, nil
+}
+
+// oneArgCmd is a command of one argument (a sync key, a run id) that runs
+// do with it.
+func oneArgCmd(use, short, argName, example string, do func(cmd *cobra.Command, arg string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  oneArg(argName, example),
+		RunE:  func(cmd *cobra.Command, args []string) error { return do(cmd, args[0]) },
+	}
+}
+
+// optionalArg makes more than one argument a usage error that names it.
+func optionalArg(name string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > 1 {
+			return cli.Usagef("%s takes at most one %s", cmd.CommandPath(), name)
+		}
+		return nil
+	}
+}
 
 // oneArg makes a missing or extra argument a usage error that names it.
 func oneArg(name, example string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != 1 {
-			return usageError{fmt.Errorf("%s takes exactly one %s: %s", cmd.CommandPath(), name, example)}
+			return cli.Usagef("%s takes exactly one %s: %s", cmd.CommandPath(), name, example)
 		}
 		return nil
 	}
@@ -28,39 +73,28 @@ func (a *app) statusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status [KEY]",
 		Short: "Show syncs: health, schedule, last and active run (live on a terminal)",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 1 {
-				return usageError{fmt.Errorf("status takes at most one sync key")}
-			}
-			return nil
-		},
+		Args:  optionalArg("sync key"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if interval < 200*time.Millisecond {
+				return cli.Usagef("--interval %v: at least 200ms", interval)
+			}
+			if noWatch || a.output != "table" || !isTerminal(a.stdout) {
+				if len(args) == 1 {
+					r, err := unary(a, cmd, synqv1.ControlServiceClient.GetSync, &synqv1.GetSyncRequest{Key: args[0]})
+					if err != nil {
+						return err
+					}
+					return a.printSyncs([]*synqv1.Sync{r.Sync})
+				}
+				r, err := unary(a, cmd, synqv1.ControlServiceClient.ListSyncs, &synqv1.ListSyncsRequest{})
+				if err != nil {
+					return err
+				}
+				return a.printSyncs(r.Syncs)
+			}
 			c, err := a.connect()
 			if err != nil {
 				return err
-			}
-			if interval < 200*time.Millisecond {
-				return usageError{fmt.Errorf("--interval %v: at least 200ms", interval)}
-			}
-			watch := !noWatch && a.output == "table" && isTerminal(a.stdout)
-			if !watch {
-				ctx, cancel := a.call(cmd.Context())
-				defer cancel()
-				var syncs []*synqv1.Sync
-				if len(args) == 1 {
-					r, err := c.GetSync(ctx, &synqv1.GetSyncRequest{Key: args[0]})
-					if err != nil {
-						return a.rpcErr(err)
-					}
-					syncs = []*synqv1.Sync{r.Sync}
-				} else {
-					r, err := c.ListSyncs(ctx, &synqv1.ListSyncsRequest{})
-					if err != nil {
-						return a.rpcErr(err)
-					}
-					syncs = r.Syncs
-				}
-				return a.printSyncs(syncs)
 			}
 			stream, err := c.WatchSyncs(cmd.Context(), &synqv1.WatchSyncsRequest{Keys: args, Interval: durationpb.New(interval)})
 			if err != nil {
@@ -88,215 +122,130 @@ func (a *app) statusCmd() *cobra.Command {
 }
 
 func (a *app) triggerCmd() *cobra.Command {
-	var preview, allowTrash, follow bool
-	var state string
-	cmd := &cobra.Command{
-		Use:   "trigger KEY",
-		Short: "Start a run now (--follow prints its log until it ends), or --preview one page without writing anything",
-		Args:  oneArg("sync key", "ctl trigger ticketsBackfill"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if state != "" && !preview {
-				return usageError{fmt.Errorf("--state goes with --preview (to change the stored state use `ctl state reset`)")}
-			}
-			if allowTrash && preview {
-				return usageError{fmt.Errorf("--allow-trash goes with a run, not --preview (a preview trashes nothing)")}
-			}
-			if follow && preview {
-				return usageError{fmt.Errorf("--follow goes with a run, not --preview (a preview prints its result at once)")}
-			}
-			if state != "" && !json.Valid([]byte(state)) {
-				return usageError{fmt.Errorf("--state is not valid JSON: e.g. --state '{\"cursor\":\"abc\"}'")}
-			}
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.call(cmd.Context())
-			defer cancel()
-			if preview {
-				// A preview runs Execute on an executor: allow for it.
-				ctx, cancel = context10m(cmd)
-				defer cancel()
-			}
-			r, err := c.TriggerSync(ctx, &synqv1.TriggerSyncRequest{Key: args[0], Preview: preview, StateJson: state, AllowTrash: allowTrash})
-			if err != nil {
-				return a.rpcErr(err)
-			}
-			if preview {
-				return a.printPreview(r.Preview)
-			}
-			if a.output == "json" {
-				if err := a.json(object{{"run_id", r.RunId}, {"sync", args[0]}}); err != nil {
-					return err
-				}
-			} else if follow {
-				fmt.Fprintf(a.stdout, "started run %s\n", r.RunId)
-			} else {
-				fmt.Fprintf(a.stdout, "started run %s\nfollow it with: ctl runs logs %s --follow\n", r.RunId, r.RunId)
-			}
-			if follow {
-				return a.logs(cmd, r.RunId, true)
-			}
-			return nil
-		},
-	}
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "print the run's log until it ends; exit 1 if it fails")
-	cmd.Flags().BoolVar(&preview, "preview", false, "run Execute once and show what would change, writing nothing")
-	cmd.Flags().StringVar(&state, "state", "", "state (JSON) to preview from instead of the stored one")
-	cmd.Flags().BoolVar(&allowTrash, "allow-trash", false, "lift the deletion guard for this run: its replace cycle may trash more than the sync's MaxTrashFraction of the database")
+	// The flags fill the request; the key comes from the argument.
+	req := &synqv1.TriggerSyncRequest{}
+	var follow bool
+	cmd := oneArgCmd("trigger KEY", "Start a run now (--follow prints its log until it ends), or --preview one page without writing anything",
+		"sync key", "ctl trigger ticketsBackfill", func(cmd *cobra.Command, key string) error {
+			req.Key = key
+			return a.trigger(cmd, req, follow)
+		})
+	f := cmd.Flags()
+	f.BoolVarP(&follow, "follow", "f", false, "print the run's log until it ends; exit 1 if it fails")
+	f.BoolVar(&req.Preview, "preview", false, "run Execute once and show what would change, writing nothing")
+	f.StringVar(&req.StateJson, "state", "", "state (JSON) to preview from instead of the stored one")
+	f.BoolVar(&req.AllowTrash, "allow-trash", false, "lift the deletion guard for this run: its replace cycle may trash more than the sync's MaxTrashFraction of the database")
 	return cmd
 }
 
+// checkTrigger refuses flags that do not go together.
+func checkTrigger(req *synqv1.TriggerSyncRequest, follow bool) error {
+	switch {
+	case req.StateJson != "" && !req.Preview:
+		return cli.Usagef("--state goes with --preview (to change the stored state use `ctl state reset`)")
+	case req.AllowTrash && req.Preview:
+		return cli.Usagef("--allow-trash goes with a run, not --preview (a preview trashes nothing)")
+	case follow && req.Preview:
+		return cli.Usagef("--follow goes with a run, not --preview (a preview prints its result at once)")
+	case req.StateJson != "" && !json.Valid([]byte(req.StateJson)):
+		return cli.Usagef("--state is not valid JSON: e.g. --state '{\"cursor\":\"abc\"}'")
+	}
+	return nil
+}
+
+// trigger starts a run, or previews one page.
+func (a *app) trigger(cmd *cobra.Command, req *synqv1.TriggerSyncRequest, follow bool) error {
+	if err := checkTrigger(req, follow); err != nil {
+		return err
+	}
+	if req.Preview {
+		// A preview runs Execute on an executor: allow for it.
+		a.timeout = previewTimeout
+	}
+	r, err := unary(a, cmd, synqv1.ControlServiceClient.TriggerSync, req)
+	if err != nil {
+		return err
+	}
+	switch {
+	case req.Preview:
+		return a.printPreview(r.Preview)
+	case a.output == "json":
+		if err := a.json(object{{"run_id", r.RunId}, {"sync", req.Key}}); err != nil {
+			return err
+		}
+	case follow:
+		fmt.Fprintf(a.stdout, "started run %s\n", r.RunId)
+	default:
+		fmt.Fprintf(a.stdout, "started run %s\nfollow it with: ctl runs logs %s --follow\n", r.RunId, r.RunId)
+	}
+	if follow {
+		return a.logs(cmd, r.RunId, true)
+	}
+	return nil
+}
+
 func (a *app) forgetCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "forget KEY",
-		Short: "Remove the records (state, runs, logs, health) of a sync no live executor declares; its Notion rows stay",
-		Args:  oneArg("sync key", "ctl forget retiredSync"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
+	return oneArgCmd("forget KEY", "Remove the records (state, runs, logs, health) of a sync no live executor declares; its Notion rows stay",
+		"sync key", "ctl forget retiredSync", func(cmd *cobra.Command, key string) error {
+			if _, err := unary(a, cmd, synqv1.ControlServiceClient.ForgetSync, &synqv1.ForgetSyncRequest{Key: key}); err != nil {
 				return err
 			}
-			ctx, cancel := a.call(cmd.Context())
-			defer cancel()
-			if _, err := c.ForgetSync(ctx, &synqv1.ForgetSyncRequest{Key: args[0]}); err != nil {
-				return a.rpcErr(err)
-			}
-			return a.done(args[0], "forgotten (its rows in Notion are untouched)")
-		},
-	}
+			return a.done(key, "forgotten (its rows in Notion are untouched)")
+		})
 }
 
 func (a *app) stateCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "state", Short: "Show or reset a sync's committed state"}
-	get := &cobra.Command{
-		Use:   "get KEY",
-		Short: "Print a sync's committed state (JSON)",
-		Args:  oneArg("sync key", "ctl state get ticketsDelta"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.call(cmd.Context())
-			defer cancel()
-			r, err := c.GetState(ctx, &synqv1.GetStateRequest{Key: args[0]})
-			if err != nil {
-				return a.rpcErr(err)
-			}
-			st := r.StateJson
-			if st == "" {
-				st = "null"
-			}
-			if a.output == "json" {
-				return a.json(object{{"key", args[0]}, {"state", json.RawMessage(st)}})
-			}
-			if st == "null" {
-				fmt.Fprintf(a.stdout, "%s has no committed state: its next run starts from scratch (a replace sync's state is empty between cycles)\n", args[0])
-				return nil
-			}
-			var v any
-			_ = json.Unmarshal([]byte(st), &v)
-			b, _ := json.MarshalIndent(v, "", "  ")
-			fmt.Fprintln(a.stdout, string(b))
-			return nil
-		},
-	}
-	reset := &cobra.Command{
-		Use:   "reset KEY",
-		Short: "Clear a sync's state: the next run starts from scratch",
-		Args:  oneArg("sync key", "ctl state reset ticketsDelta"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.call(cmd.Context())
-			defer cancel()
-			if _, err := c.ResetState(ctx, &synqv1.ResetStateRequest{Key: args[0]}); err != nil {
-				return a.rpcErr(err)
-			}
-			return a.done(args[0], "state reset")
-		},
-	}
+	get := oneArgCmd("get KEY", "Print a sync's committed state (JSON)", "sync key", "ctl state get ticketsDelta", func(cmd *cobra.Command, key string) error {
+		r, err := unary(a, cmd, synqv1.ControlServiceClient.GetState, &synqv1.GetStateRequest{Key: key})
+		if err != nil {
+			return err
+		}
+		return a.printState(key, r.StateJson)
+	})
+	reset := oneArgCmd("reset KEY", "Clear a sync's state: the next run starts from scratch", "sync key", "ctl state reset ticketsDelta", func(cmd *cobra.Command, key string) error {
+		if _, err := unary(a, cmd, synqv1.ControlServiceClient.ResetState, &synqv1.ResetStateRequest{Key: key}); err != nil {
+			return err
+		}
+		return a.done(key, "state reset")
+	})
 	cmd.AddCommand(get, reset)
 	return cmd
 }
 
 func (a *app) pauseCmd(use, short string) *cobra.Command {
-	return &cobra.Command{
-		Use:   use + " KEY",
-		Short: short,
-		Args:  oneArg("sync key", "ctl "+use+" customersSync"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.call(cmd.Context())
-			defer cancel()
-			r, err := c.PauseSync(ctx, &synqv1.PauseSyncRequest{Key: args[0]})
-			if err != nil {
-				return a.rpcErr(err)
-			}
-			if a.output == "json" {
-				return a.json(r.Sync)
-			}
-			msg := "paused: no new runs"
-			if r.Sync.ActiveRun != nil {
-				msg += "; run " + r.Sync.ActiveRun.Id + " stops at its next page"
-			}
-			return a.done(args[0], msg)
-		},
-	}
+	return oneArgCmd(use+" KEY", short, "sync key", "ctl "+use+" customersSync", func(cmd *cobra.Command, key string) error {
+		r, err := unary(a, cmd, synqv1.ControlServiceClient.PauseSync, &synqv1.PauseSyncRequest{Key: key})
+		if err != nil {
+			return err
+		}
+		msg := "paused: no new runs"
+		if r.Sync.ActiveRun != nil {
+			msg += "; run " + r.Sync.ActiveRun.Id + " stops at its next page"
+		}
+		return a.result(r.Sync, key, msg)
+	})
 }
 
 func (a *app) resumeCmd(use, short string) *cobra.Command {
-	return &cobra.Command{
-		Use:   use + " KEY",
-		Short: short,
-		Args:  oneArg("sync key", "ctl "+use+" customersSync"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.call(cmd.Context())
-			defer cancel()
-			r, err := c.ResumeSync(ctx, &synqv1.ResumeSyncRequest{Key: args[0]})
-			if err != nil {
-				return a.rpcErr(err)
-			}
-			if a.output == "json" {
-				return a.json(r.Sync)
-			}
-			return a.done(args[0], "resumed")
-		},
-	}
+	return oneArgCmd(use+" KEY", short, "sync key", "ctl "+use+" customersSync", func(cmd *cobra.Command, key string) error {
+		r, err := unary(a, cmd, synqv1.ControlServiceClient.ResumeSync, &synqv1.ResumeSyncRequest{Key: key})
+		if err != nil {
+			return err
+		}
+		return a.result(r.Sync, key, "resumed")
+	})
 }
 
 func (a *app) cancelCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "cancel RUN",
-		Short: "Cancel an active run (the page in flight finishes)",
-		Args:  oneArg("run id", "ctl cancel ticketsBackfill-20261124T101500-3f9a1c"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
+	return oneArgCmd("cancel RUN", "Cancel an active run (the page in flight finishes)",
+		"run id", "ctl cancel ticketsBackfill-20261124T101500-3f9a1c", func(cmd *cobra.Command, run string) error {
+			r, err := unary(a, cmd, synqv1.ControlServiceClient.CancelRun, &synqv1.CancelRunRequest{RunId: run})
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.call(cmd.Context())
-			defer cancel()
-			r, err := c.CancelRun(ctx, &synqv1.CancelRunRequest{RunId: args[0]})
-			if err != nil {
-				return a.rpcErr(err)
-			}
-			if a.output == "json" {
-				return a.json(r.Run)
-			}
-			return a.done(args[0], "cancelled")
-		},
-	}
+			return a.result(r.Run, run, "cancelled")
+		})
 }
 
 func (a *app) runsCmd() *cobra.Command {
@@ -306,29 +255,18 @@ func (a *app) runsCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list [KEY]",
 		Short: "List runs, newest first (of one sync, or all)",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 1 {
-				return usageError{fmt.Errorf("runs list takes at most one sync key")}
-			}
-			return nil
-		},
+		Args:  optionalArg("sync key"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if limit < 1 || limit > synqv1.MaxPageSize {
-				return usageError{fmt.Errorf("--limit %d: between 1 and %d", limit, synqv1.MaxPageSize)}
+				return cli.Usagef("--limit %d: between 1 and %d", limit, synqv1.MaxPageSize)
 			}
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.call(cmd.Context())
-			defer cancel()
 			req := &synqv1.ListRunsRequest{PageSize: int32(limit)}
 			if len(args) == 1 {
 				req.SyncKey = args[0]
 			}
-			r, err := c.ListRuns(ctx, req)
+			r, err := unary(a, cmd, synqv1.ControlServiceClient.ListRuns, req)
 			if err != nil {
-				return a.rpcErr(err)
+				return err
 			}
 			return a.printRuns(r.Runs, plain)
 		},
@@ -336,12 +274,9 @@ func (a *app) runsCmd() *cobra.Command {
 	list.Flags().BoolVar(&plain, "plain", false, "tab-separated, no header: for scripts")
 	list.Flags().IntVar(&limit, "limit", 20, "how many runs")
 	var follow bool
-	logs := &cobra.Command{
-		Use:   "logs RUN|KEY",
-		Short: "Print a run's log (platform and user lines), or the log of a sync's latest run; --follow until it ends",
-		Args:  oneArg("run id or sync key", "ctl runs logs ticketsBackfill-20261124T101500-3f9a1c, or ctl runs logs ticketsBackfill for its latest run"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			run := args[0]
+	logs := oneArgCmd("logs RUN|KEY", "Print a run's log (platform and user lines), or the log of a sync's latest run; --follow until it ends",
+		"run id or sync key", "ctl runs logs ticketsBackfill-20261124T101500-3f9a1c, or ctl runs logs ticketsBackfill for its latest run",
+		func(cmd *cobra.Command, run string) error {
 			if !synqv1.IsRunID(run) {
 				latest, err := a.latestRun(cmd, run)
 				if err != nil {
@@ -353,8 +288,7 @@ func (a *app) runsCmd() *cobra.Command {
 				run = latest.Id
 			}
 			return a.logs(cmd, run, follow)
-		},
-	}
+		})
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines until the run ends")
 	cmd.AddCommand(list, logs)
 	return cmd
@@ -362,15 +296,9 @@ func (a *app) runsCmd() *cobra.Command {
 
 // latestRun returns the newest run of a sync.
 func (a *app) latestRun(cmd *cobra.Command, key string) (*synqv1.Run, error) {
-	c, err := a.connect()
+	r, err := unary(a, cmd, synqv1.ControlServiceClient.ListRuns, &synqv1.ListRunsRequest{SyncKey: key, PageSize: 1})
 	if err != nil {
 		return nil, err
-	}
-	ctx, cancel := a.call(cmd.Context())
-	defer cancel()
-	r, err := c.ListRuns(ctx, &synqv1.ListRunsRequest{SyncKey: key, PageSize: 1})
-	if err != nil {
-		return nil, a.rpcErr(err)
 	}
 	if len(r.Runs) == 0 {
 		return nil, fmt.Errorf("sync %s has no runs yet: start one with `ctl trigger %s --follow`", key, key)

@@ -7,38 +7,15 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/synqhq/synq/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(newRoot(os.Stdout, os.Stderr)) }
 
-// usageError marks errors that exit with code 2.
-type usageError struct{ error }
-
-func (u usageError) Unwrap() error { return u.error }
-
+// run runs ctl with args, as main does, and returns its exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRoot(stdout, stderr)
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintln(stderr, "ctl: "+err.Error())
-	var ue usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
-		fmt.Fprintln(stderr, "Run 'ctl --help' for usage.")
-		return 2
-	}
-	return 1
+	return cli.Execute(ctx, newRoot(stdout, stderr), args, stderr)
 }

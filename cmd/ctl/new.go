@@ -16,6 +16,9 @@ import (
 	"text/template"
 
 	"github.com/spf13/cobra"
+
+	"github.com/synqhq/synq/internal/cli"
+	"github.com/synqhq/synq/internal/spec"
 )
 
 //go:embed scaffold/*.tmpl
@@ -38,7 +41,8 @@ const synqModule = "github.com/synqhq/synq"
 // scaffold with one of them would take over their queue and manifest.
 var reservedWorkers = map[string]string{"synq-demo": "the demo of `make dev`"}
 
-var workerNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,99}$`)
+// notKeyChars are the runs of characters a key cannot hold.
+var notKeyChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
 type scaffold struct {
 	Dir       string // absolute
@@ -49,43 +53,55 @@ type scaffold struct {
 	SynqDir   string
 }
 
+// newFlags are new's flags.
+type newFlags struct {
+	module, worker, synqDir string
+	noTidy                  bool
+}
+
 func (a *app) newCmd() *cobra.Command {
-	var module, worker, synqDir string
-	var noTidy bool
-	cmd := &cobra.Command{
-		Use:   "new DIR",
-		Short: "Scaffold a worker module of your own in DIR: one working sync, a test, a README and a Dockerfile",
-		Long: `new writes a Go module in DIR (which must not exist, or be empty) with one sync that
+	var o newFlags
+	cmd := oneArgCmd("new DIR", "Scaffold a worker module of your own in DIR: one working sync, a test, a README and a Dockerfile",
+		"directory", "ctl new my-worker", func(_ *cobra.Command, dir string) error { return a.scaffold(dir, o) })
+	cmd.Long = `new writes a Go module in DIR (which must not exist, or be empty) with one sync that
 copies the demo helpdesk's articles into Notion: go.mod (replacing github.com/synqhq/synq
 with the synq checkout ctl was built from), main.go, worker.go, worker_test.go, README.md
 and a Dockerfile; then it runs go mod tidy.
 
-Run it next to the demo with: make dev WORKER=DIR (from the synq checkout).`,
-		Args: oneArg("directory", "ctl new my-worker"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			sc, err := newScaffold(args[0], module, worker, synqDir)
-			if err != nil {
-				return err
-			}
-			if err := sc.write(); err != nil {
-				return err
-			}
-			tidied := false
-			if !noTidy {
-				if err := sc.tidy(); err != nil {
-					fmt.Fprintf(a.stderr, "ctl: go mod tidy in %s failed: %v\n    run it there yourself before building\n", sc.Dir, err)
-				} else {
-					tidied = true
-				}
-			}
-			if a.output == "json" {
-				return a.json(object{{"dir", sc.Dir}, {"worker", sc.Worker}, {"module", sc.Module}, {"synq", sc.SynqDir}, {"tidied", tidied}})
-			}
-			rel := sc.Dir
-			if r, err := filepath.Rel(mustWd(), sc.Dir); err == nil && !strings.HasPrefix(r, "..") {
-				rel = r
-			}
-			fmt.Fprintf(a.stdout, `created %s: worker %q, module %s, synq from %s
+Run it next to the demo with: make dev WORKER=DIR (from the synq checkout).`
+	f := cmd.Flags()
+	f.StringVar(&o.module, "module", "", "Go module path (default example.com/<DIR's name>)")
+	f.StringVar(&o.worker, "worker", "", "worker name, unique among the workers sharing a Redis (default DIR's name)")
+	f.StringVar(&o.synqDir, "synq", "", "synq checkout that go.mod replaces github.com/synqhq/synq with (default: the one ctl was built from, else the current directory's)")
+	f.BoolVar(&o.noTidy, "no-tidy", false, "do not run go mod tidy")
+	return cmd
+}
+
+// scaffold writes a worker module in dir and says what to do next.
+func (a *app) scaffold(dir string, o newFlags) error {
+	sc, err := newScaffold(dir, o.module, o.worker, o.synqDir)
+	if err != nil {
+		return err
+	}
+	if err := sc.write(); err != nil {
+		return err
+	}
+	tidied := false
+	if !o.noTidy {
+		if err := sc.tidy(); err != nil {
+			fmt.Fprintf(a.stderr, "ctl: go mod tidy in %s failed: %v\n    run it there yourself before building\n", sc.Dir, err)
+		} else {
+			tidied = true
+		}
+	}
+	if a.output == "json" {
+		return a.json(object{{"dir", sc.Dir}, {"worker", sc.Worker}, {"module", sc.Module}, {"synq", sc.SynqDir}, {"tidied", tidied}})
+	}
+	rel := sc.Dir
+	if r, err := filepath.Rel(mustWd(), sc.Dir); err == nil && !strings.HasPrefix(r, "..") {
+		rel = r
+	}
+	fmt.Fprintf(a.stdout, `created %s: worker %q, module %s, synq from %s
   go.mod main.go worker.go worker_test.go README.md Dockerfile .gitignore
 
 Next:
@@ -93,15 +109,7 @@ Next:
   make -C %s dev WORKER=%s     # the stack, the demo and your worker
   ctl trigger articlesSync --follow               # in another terminal
 `, rel, sc.Worker, sc.Module, sc.SynqDir, rel, sc.SynqDir, sc.Dir)
-			return nil
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&module, "module", "", "Go module path (default example.com/<DIR's name>)")
-	f.StringVar(&worker, "worker", "", "worker name, unique among the workers sharing a Redis (default DIR's name)")
-	f.StringVar(&synqDir, "synq", "", "synq checkout that go.mod replaces github.com/synqhq/synq with (default: the one ctl was built from, else the current directory's)")
-	f.BoolVar(&noTidy, "no-tidy", false, "do not run go mod tidy")
-	return cmd
+	return nil
 }
 
 func mustWd() string {
@@ -115,25 +123,25 @@ func newScaffold(dir, module, worker, synqDir string) (*scaffold, error) {
 		return nil, err
 	}
 	if entries, err := os.ReadDir(abs); err == nil && len(entries) > 0 {
-		return nil, usageError{fmt.Errorf("%s is not empty: ctl new writes a new module; give it a new directory", dir)}
+		return nil, cli.Usagef("%s is not empty: ctl new writes a new module; give it a new directory", dir)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	name := filepath.Base(abs)
 	if worker == "" {
 		worker = name
-		if !workerNameRE.MatchString(worker) {
-			worker = "w-" + regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(name, "-")
+		if !spec.ValidKey(worker) {
+			worker = "w-" + notKeyChars.ReplaceAllString(name, "-")
 		}
 	}
-	if !workerNameRE.MatchString(worker) {
-		return nil, usageError{fmt.Errorf("--worker %q: use letters, digits, '_', '-' or '.', starting with a letter", worker)}
+	if !spec.ValidKey(worker) {
+		return nil, cli.Usagef("--worker %q: use letters, digits, '_', '-' or '.', starting with a letter", worker)
 	}
 	if what, ok := reservedWorkers[worker]; ok {
-		return nil, usageError{fmt.Errorf("worker name %q is %s's: pick another with --worker, or another directory name", worker, what)}
+		return nil, cli.Usagef("worker name %q is %s's: pick another with --worker, or another directory name", worker, what)
 	}
 	if module == "" {
-		module = "example.com/" + strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(name, "-"))
+		module = "example.com/" + strings.ToLower(notKeyChars.ReplaceAllString(name, "-"))
 	}
 	root, err := findSynq(synqDir)
 	if err != nil {
@@ -157,7 +165,7 @@ func findSynq(flag string) (string, error) {
 			return "", err
 		}
 		if !isSynqCheckout(abs) {
-			return "", usageError{fmt.Errorf("--synq %s is not a synq checkout: it needs the go.mod of module %s", flag, synqModule)}
+			return "", cli.Usagef("--synq %s is not a synq checkout: it needs the go.mod of module %s", flag, synqModule)
 		}
 		return abs, nil
 	}
@@ -176,7 +184,7 @@ func findSynq(flag string) (string, error) {
 		}
 		d = parent
 	}
-	return "", usageError{errors.New("no synq checkout found (this ctl was built elsewhere, and the current directory is not in one): pass --synq DIR, the directory of synq's go.mod")}
+	return "", cli.UsageError{Err: errors.New("no synq checkout found (this ctl was built elsewhere, and the current directory is not in one): pass --synq DIR, the directory of synq's go.mod")}
 }
 
 func isSynqCheckout(dir string) bool {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -70,10 +68,6 @@ func tlsDetail(msg string) string {
 	return msg
 }
 
-func context10m(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(cmd.Context(), 10*time.Minute)
-}
-
 // json prints v indented; control API messages as jsonOf renders them.
 func (a *app) json(v any) error {
 	if m, ok := v.(proto.Message); ok {
@@ -87,6 +81,34 @@ func (a *app) json(v any) error {
 	return nil
 }
 
+// result prints a command's outcome: v as JSON, or "what: msg".
+func (a *app) result(v proto.Message, what, msg string) error {
+	if a.output == "json" {
+		return a.json(v)
+	}
+	return a.done(what, msg)
+}
+
+// printState prints a sync's committed state.
+func (a *app) printState(key, st string) error {
+	if st == "" {
+		st = "null"
+	}
+	if a.output == "json" {
+		return a.json(object{{"key", key}, {"state", json.RawMessage(st)}})
+	}
+	if st == "null" {
+		fmt.Fprintf(a.stdout, "%s has no committed state: its next run starts from scratch (a replace sync's state is empty between cycles)\n", key)
+		return nil
+	}
+	var v any
+	_ = json.Unmarshal([]byte(st), &v)
+	b, _ := json.MarshalIndent(v, "", "  ")
+	fmt.Fprintln(a.stdout, string(b))
+	return nil
+}
+
+// done prints "what: msg", or {"key", "result"} as JSON.
 func (a *app) done(what, msg string) error {
 	if a.output == "json" {
 		return a.json(object{{"key", what}, {"result", msg}})

@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
-	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,11 +13,10 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/synqhq/synq/internal/cli"
 	"github.com/synqhq/synq/internal/logging"
 	synqv1 "github.com/synqhq/synq/proto/synq/v1"
 )
-
-const defaultAddr = "127.0.0.1:7077"
 
 // app holds the global flags and the connection.
 type app struct {
@@ -55,14 +51,12 @@ Examples:
 
 Tables on a terminal, JSON when piped (or -o json): enum values in
 lowercase ("healthy", "succeeded"), counters as numbers.`,
-		Version:       versionString(),
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Version: versionString(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			switch a.output {
 			case "", "table", "json":
 			default:
-				return usageError{fmt.Errorf("-o %q: use table or json", a.output)}
+				return cli.Usagef("-o %q: use table or json", a.output)
 			}
 			if a.output == "" {
 				a.output = "table"
@@ -80,9 +74,9 @@ lowercase ("healthy", "succeeded"), counters as numbers.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.UsageError{Err: err} })
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.addr, "addr", envOr("SYNQ_ADDR", defaultAddr), "scheduler control API address (env SYNQ_ADDR)")
+	pf.StringVar(&a.addr, "addr", cli.EnvOr("SYNQ_ADDR", synqv1.AddrDefault), "scheduler control API address (env SYNQ_ADDR)")
 	pf.StringVar(&a.token, "token", os.Getenv("SYNQ_TOKEN"), "control API token (env SYNQ_TOKEN)")
 	pf.StringVarP(&a.output, "output", "o", "", "output format: table or json (default: table on a terminal, json otherwise)")
 	pf.BoolVar(&a.tls, "tls", os.Getenv("SYNQ_TLS") == "1", "connect with TLS (env SYNQ_TLS=1)")
@@ -112,11 +106,11 @@ func (a *app) connect() (synqv1.ControlServiceClient, error) {
 		if a.tlsCA != "" {
 			pem, err := os.ReadFile(a.tlsCA)
 			if err != nil {
-				return nil, usageError{fmt.Errorf("--tls-ca: %w", err)}
+				return nil, cli.Usagef("--tls-ca: %w", err)
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				return nil, usageError{fmt.Errorf("--tls-ca %s holds no PEM certificate", a.tlsCA)}
+				return nil, cli.Usagef("--tls-ca %s holds no PEM certificate", a.tlsCA)
 			}
 			cfg.RootCAs = pool
 		}
@@ -128,7 +122,7 @@ func (a *app) connect() (synqv1.ControlServiceClient, error) {
 	}
 	conn, err := grpc.NewClient(a.addr, opts...)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--addr %q: %w", a.addr, err)}
+		return nil, cli.Usagef("--addr %q: %w", a.addr, err)
 	}
 	a.conn = conn
 	a.client = synqv1.NewControlServiceClient(conn)
@@ -153,28 +147,9 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 // private network without TLS; use --tls across untrusted networks.
 func (b bearer) RequireTransportSecurity() bool { return false }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 // isTerminal is true for a terminal only: /dev/null is a character
 // device too, and `ctl status > /dev/null` must not open the live view.
 func isTerminal(w io.Writer) bool { return logging.IsTerminal(w) }
 
 // secure reports whether ctl connects with TLS.
 func (a *app) secure() bool { return a.tls || a.tlsCA != "" }
-
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires ", "invalid argument", "flag needs"} {
-		if strings.HasPrefix(msg, p) {
-			return true
-		}
-	}
-	return errors.Is(err, errUsage)
-}
-
-var errUsage = errors.New("usage")

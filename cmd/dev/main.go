@@ -109,8 +109,8 @@ real Notion's budget).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.dir, "dir", ".synq-dev", "where Redis and the emulator keep their data, the logs and built workers")
-	f.StringVar(&o.notionAddr, "notion-addr", "127.0.0.1:7070", "Notion emulator address")
-	f.StringVar(&o.helpdeskAddr, "helpdesk-addr", "127.0.0.1:7080", "demo helpdesk API address")
+	f.StringVar(&o.notionAddr, "notion-addr", emulator.AddrDefault, "Notion emulator address")
+	f.StringVar(&o.helpdeskAddr, "helpdesk-addr", api.AddrDefault, "demo helpdesk API address")
 	f.StringVar(&o.controlAddr, "control-addr", "127.0.0.1:7077", "control API address (ctl's --addr)")
 	f.StringVar(&o.consoleAddr, "console-addr", "127.0.0.1:7078", "web console address")
 	f.IntVar(&o.redisPort, "redis-port", 6390, "port of the redis-server started here (when REDIS_URL is not set)")

@@ -9,44 +9,31 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/synqhq/synq/examples/helpdesk/api"
 	"github.com/synqhq/synq/internal/cli"
-	"github.com/synqhq/synq/internal/logging"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "helpdesk:", err)
-		os.Exit(cli.ExitCode(err))
-	}
-}
+// stopGrace is how long the requests in flight get when the API stops.
+const stopGrace = 5 * time.Second
+
+func main() { cli.Main(newRoot()) }
 
 func newRoot() *cobra.Command {
 	var cfg api.Config
-	var seed uint64
+	var logLevel string
 	root := &cobra.Command{
-		Use:           "helpdesk",
-		Short:         "Serve the demo helpdesk API that synq's example syncs read",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args:          cobra.NoArgs,
+		Use:   "helpdesk",
+		Short: "Serve the demo helpdesk API that synq's example syncs read",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.Seed = seed
-			log, err := logging.FromEnv(os.Stderr, "")
+			log, err := cli.Logger(logLevel)
 			if err != nil {
-				return cli.UsageError{Err: err}
+				return err
 			}
-			logging.Install(log)
 			cfg.Logger = log
 			s, err := api.New(cfg)
 			if err != nil {
@@ -58,13 +45,13 @@ func newRoot() *cobra.Command {
 			log.Info("helpdesk API listening", "url", s.URL(), "tickets", cfg.Tickets, "customers", cfg.Customers,
 				"change_rate_per_s", cfg.ChangeRate, "rate_limit_per_s", cfg.RateLimit)
 			<-cmd.Context().Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), stopGrace)
 			defer cancel()
 			return s.Stop(ctx)
 		},
 	}
 	f := root.Flags()
-	f.StringVar(&cfg.Addr, "addr", cli.EnvOr("HELPDESK_ADDR", "127.0.0.1:7080"), "listen address (env HELPDESK_ADDR)")
+	f.StringVar(&cfg.Addr, "addr", cli.EnvOr("HELPDESK_ADDR", api.AddrDefault), "listen address (env HELPDESK_ADDR)")
 	f.IntVar(&cfg.Tickets, "tickets", 200, "tickets to start with")
 	f.IntVar(&cfg.Customers, "customers", 50, "customers")
 	f.IntVar(&cfg.Teams, "teams", 4, "teams")
@@ -72,7 +59,8 @@ func newRoot() *cobra.Command {
 	f.IntVar(&cfg.TasksPerProject, "tasks-per-project", 6, "tasks per project")
 	f.Float64Var(&cfg.ChangeRate, "change-rate", 0.5, "changes per second made on their own (updates, new tickets, deletions); 0 for none")
 	f.Float64Var(&cfg.RateLimit, "rate-limit", 20, "requests per second per client before 429s; negative for none")
-	f.Uint64Var(&seed, "seed", 1, "seed of the generated data")
-	root.AddCommand(cli.Healthcheck("helpdesk API", "http://127.0.0.1:7080/healthz"))
+	f.Uint64Var(&cfg.Seed, "seed", 1, "seed of the generated data")
+	f.StringVar(&logLevel, "log-level", cli.EnvOr("SYNQ_LOG_LEVEL", "info"), "debug, info, warn or error (env SYNQ_LOG_LEVEL)")
+	root.AddCommand(cli.Healthcheck("helpdesk API", "http://"+api.AddrDefault+"/healthz"))
 	return root
 }

@@ -11,29 +11,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/synqhq/synq/internal/cli"
 	"github.com/synqhq/synq/internal/emulator"
-	"github.com/synqhq/synq/internal/logging"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "notion-emulator:", err)
-		os.Exit(cli.ExitCode(err))
-	}
-}
-
-type usageError = cli.UsageError
+func main() { cli.Main(newRoot()) }
 
 func newRoot() *cobra.Command {
 	var (
@@ -41,18 +29,16 @@ func newRoot() *cobra.Command {
 		tokens                                  []string
 		rateLimit, workspaceRateLimit           int
 	)
-	envRate := emulator.DefaultRateLimit
+	envRate := emulator.RateLimitDefault
 	root := &cobra.Command{
-		Use:           "notion-emulator",
-		Short:         "Serve a Notion API emulator for tests and the local stack",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args:          cobra.NoArgs,
+		Use:   "notion-emulator",
+		Short: "Serve a Notion API emulator for tests and the local stack",
+		Args:  cobra.NoArgs,
 		PreRunE: func(*cobra.Command, []string) error {
 			if v := os.Getenv("NOTION_EMULATOR_RATE_LIMIT"); v != "" {
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 0 {
-					return usageError{Err: fmt.Errorf("NOTION_EMULATOR_RATE_LIMIT=%q: want requests per 60 s, or 0 for none", v)}
+					return cli.Usagef("NOTION_EMULATOR_RATE_LIMIT=%q: want requests per 60 s, or 0 for none", v)
 				}
 				envRate = n
 			}
@@ -62,39 +48,33 @@ func newRoot() *cobra.Command {
 			if !cmd.Flags().Changed("rate-limit") {
 				rateLimit = envRate
 			}
-			level, err := logging.ParseLevel(logLevel)
+			log, err := cli.Logger(logLevel)
 			if err != nil {
-				return usageError{Err: fmt.Errorf("--log-level: %w", err)}
-			}
-			format, err := logging.ParseFormat(os.Getenv(logging.FormatVar), os.Stderr)
-			if err != nil {
-				return usageError{Err: err}
+				return err
 			}
 			f, err := emulator.ParseFaults(faults)
 			if err != nil {
-				return usageError{Err: fmt.Errorf("--faults: %w", err)}
+				return cli.Usagef("--faults: %w", err)
 			}
 			if rateLimit < 0 {
-				return usageError{Err: fmt.Errorf("--rate-limit %d: want requests per 60 s, or 0 for none", rateLimit)}
+				return cli.Usagef("--rate-limit %d: want requests per 60 s, or 0 for none", rateLimit)
 			}
 			if workspaceRateLimit < 0 {
-				return usageError{Err: fmt.Errorf("--workspace-rate-limit %d: want requests per 60 s, or 0 for none", workspaceRateLimit)}
+				return cli.Usagef("--workspace-rate-limit %d: want requests per 60 s, or 0 for none", workspaceRateLimit)
 			}
-			log := logging.New(os.Stderr, level, format)
-			logging.Install(log)
 			return serve(cmd.Context(), emulator.Config{Addr: addr, Tokens: tokens, DataDir: dataDir, RateLimit: rateLimit, WorkspaceRateLimit: workspaceRateLimit, Faults: f, Logger: log, WebURL: webURL}, log)
 		},
 	}
 	fl := root.Flags()
-	fl.StringVar(&addr, "addr", cli.EnvOr("NOTION_EMULATOR_ADDR", "127.0.0.1:7070"), "listen address (env NOTION_EMULATOR_ADDR)")
+	fl.StringVar(&addr, "addr", cli.EnvOr("NOTION_EMULATOR_ADDR", emulator.AddrDefault), "listen address (env NOTION_EMULATOR_ADDR)")
 	fl.StringSliceVar(&tokens, "token", splitList(os.Getenv("NOTION_EMULATOR_TOKEN")), "accepted integration token, repeatable; none accepts any token (env NOTION_EMULATOR_TOKEN, comma-separated)")
 	fl.StringVar(&dataDir, "data-dir", os.Getenv("NOTION_EMULATOR_DATA_DIR"), "keep data here across restarts; empty keeps it in memory (env NOTION_EMULATOR_DATA_DIR)")
-	fl.IntVar(&rateLimit, "rate-limit", emulator.DefaultRateLimit, "requests per 60 s per token, like Notion; 0 turns it off (env NOTION_EMULATOR_RATE_LIMIT)")
+	fl.IntVar(&rateLimit, "rate-limit", emulator.RateLimitDefault, "requests per 60 s per token, like Notion; 0 turns it off (env NOTION_EMULATOR_RATE_LIMIT)")
 	fl.IntVar(&workspaceRateLimit, "workspace-rate-limit", 0, "requests per 60 s for every token together (the workspace's budget); 0 turns it off")
 	fl.StringVar(&faults, "faults", os.Getenv("NOTION_EMULATOR_FAULTS"), `inject faults, e.g. "500=0.05,503=0.02,stall=0.01,stall_for=20s,applied503=0.05,applied500=0.02,429=0.02,429_reason=workspace_rate_limit,429_retry_after=90s,seed=1" (env NOTION_EMULATOR_FAULTS)`)
 	fl.StringVar(&webURL, "web-url", os.Getenv("NOTION_EMULATOR_WEB_URL"), "where people reach this emulator's web view (the url of databases and pages points there); default http://<listen address> (env NOTION_EMULATOR_WEB_URL)")
 	fl.StringVar(&logLevel, "log-level", cli.EnvOr("NOTION_EMULATOR_LOG_LEVEL", "info"), "debug logs every request (env NOTION_EMULATOR_LOG_LEVEL)")
-	root.AddCommand(cli.Healthcheck("emulator", "http://127.0.0.1:7070/healthz"))
+	root.AddCommand(cli.Healthcheck("emulator", "http://"+emulator.AddrDefault+"/healthz"))
 	return root
 }
 

@@ -26,8 +26,8 @@ import (
 	"github.com/synqhq/synq/internal/ops"
 )
 
-// DefaultAddr is where schedulers serve the console by default.
-const DefaultAddr = "127.0.0.1:7078"
+// AddrDefault is where schedulers serve the console by default.
+const AddrDefault = "127.0.0.1:7078"
 
 // Config configures a Console.
 type Config struct {
@@ -40,9 +40,9 @@ type Config struct {
 	// the leader).
 	SchedulerID string
 	// Refresh is how often the overview, lists and detail pages refresh
-	// their figures in the browser (default 5s).
+	// their figures in the browser (default RefreshDefault).
 	Refresh time.Duration
-	// SessionTTL is how long a login lasts (default 12h).
+	// SessionTTL is how long a login lasts (default SessionTTLDefault).
 	SessionTTL time.Duration
 	// Now defaults to time.Now.
 	Now    func() time.Time
@@ -61,23 +61,41 @@ type Console struct {
 	handler http.Handler
 }
 
+// Defaults of Config.
+const (
+	RefreshDefault    = 5 * time.Second
+	SessionTTLDefault = 12 * time.Hour
+)
+
+func (c Config) validate() error {
+	if c.Ops == nil {
+		return errors.New("console: Config.Ops is required")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Refresh <= 0 {
+		c.Refresh = RefreshDefault
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = SessionTTLDefault
+	}
+	return c
+}
+
 // New returns a Console.
 func New(cfg Config) (*Console, error) {
-	if cfg.Ops == nil {
-		return nil, errors.New("console: Config.Ops is required")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Refresh <= 0 {
-		cfg.Refresh = 5 * time.Second
-	}
-	if cfg.SessionTTL <= 0 {
-		cfg.SessionTTL = 12 * time.Hour
-	}
+	cfg = cfg.withDefaults()
 	c := &Console{cfg: cfg, ops: cfg.Ops, log: cfg.Logger}
 	if cfg.Token != "" {
 		c.key = deriveKey(cfg.Token)

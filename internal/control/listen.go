@@ -4,17 +4,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+
+	synqv1 "github.com/synqhq/synq/proto/synq/v1"
 )
 
-// DefaultAddr is where the control API listens by default, and where ctl
+// AddrDefault is where the control API listens by default, and where ctl
 // looks for it.
-const DefaultAddr = "127.0.0.1:7077"
+const AddrDefault = synqv1.AddrDefault
 
 // Listen opens the control API's listener. Without a token the API would
 // let anyone who reaches it trigger and reset syncs, so it is then bound to
 // loopback whatever addr says, and the log says so.
 func Listen(addr string, authenticated bool, log *slog.Logger) (net.Listener, error) {
-	return ListenAs("control API", DefaultAddr, addr, authenticated, log)
+	return ListenAs("control API", AddrDefault, addr, authenticated, log)
 }
 
 // ListenAs opens the listener of an operator surface (the control API, the

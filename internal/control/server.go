@@ -38,6 +38,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
 // Service implements synqv1.ControlServiceServer.
 type Service struct {
 	synqv1.UnimplementedControlServiceServer
@@ -51,9 +58,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Ops == nil {
 		return nil, errors.New("control: Config.Ops is required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg = cfg.withDefaults()
 	return &Service{cfg: cfg, ops: cfg.Ops, log: cfg.Logger}, nil
 }
 

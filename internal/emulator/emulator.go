@@ -24,9 +24,12 @@ import (
 // Version is the Notion API version the emulator speaks.
 const Version = "2025-09-03"
 
-// DefaultRateLimit is Notion's documented average: 3 requests a second,
+// AddrDefault is where the notion-emulator command listens by default.
+const AddrDefault = "127.0.0.1:7070"
+
+// RateLimitDefault is Notion's documented average: 3 requests a second,
 // counted here as 180 per 60 s per token.
-const DefaultRateLimit = 180
+const RateLimitDefault = 180
 
 // Config configures a Server.
 type Config struct {
@@ -39,7 +42,7 @@ type Config struct {
 	// DataDir keeps the data across restarts; "" keeps it in memory only.
 	DataDir string
 	// RateLimit is the number of requests a token may send per 60 s;
-	// 0 turns rate limiting off (the command defaults to DefaultRateLimit).
+	// 0 turns rate limiting off (the command defaults to RateLimitDefault).
 	// Refusals name the connection's budget.
 	RateLimit int
 	// WorkspaceRateLimit is the number of requests every token together

@@ -36,24 +36,26 @@ type Config struct {
 	Set          *spec.Set
 	Logger       *slog.Logger
 	// ClaimTTL bounds how long a crashed writer's per-key claim blocks other
-	// writers of that key (default 30s).
+	// writers of that key (default ClaimTTLDefault).
 	ClaimTTL time.Duration
 	// UsersTTL is how long the workspace's email → user id map is cached
-	// (default 10m).
+	// (default UsersTTLDefault).
 	UsersTTL time.Duration
 	// UsersMissRefresh is how old the cached user list must be before an
 	// email it lacks makes it be listed again (a member who just joined);
-	// default 1m, so unknown emails cost at most one listing a minute.
+	// default UsersMissRefreshDefault, so unknown emails cost at most one
+	// listing a minute.
 	UsersMissRefresh time.Duration
 	// SettleDelay is how long a write whose outcome is unknown (a timeout,
 	// a 500) is given to show up in a query before it is sent again
-	// (default 2s).
+	// (default SettleDelayDefault).
 	SettleDelay time.Duration
 	// ProvisionBackoff is the first wait between provisioning attempts
-	// after a transient error, doubled up to a minute (default 1s).
+	// after a transient error, doubled up to a minute (default
+	// ProvisionBackoffDefault).
 	ProvisionBackoff time.Duration
 	// PendingTTL is how long a relation waits for related rows that are
-	// not written yet before it is given up (default 24h).
+	// not written yet before it is given up (default PendingTTLDefault).
 	PendingTTL time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
@@ -80,48 +82,67 @@ type Engine struct {
 	indexing    map[string]*sync.Mutex
 }
 
-// New returns an Engine.
-func New(cfg Config) (*Engine, error) {
+// Defaults of Config.
+const (
+	ClaimTTLDefault         = 30 * time.Second
+	UsersTTLDefault         = 10 * time.Minute
+	UsersMissRefreshDefault = time.Minute
+	SettleDelayDefault      = 2 * time.Second
+	ProvisionBackoffDefault = time.Second
+	PendingTTLDefault       = 24 * time.Hour
+)
+
+func (c Config) validate() error {
 	var errs []error
-	if cfg.Redis == nil {
+	if c.Redis == nil {
 		errs = append(errs, errors.New("engine: Config.Redis is nil"))
 	}
-	if cfg.Notion == nil {
+	if c.Notion == nil {
 		errs = append(errs, errors.New("engine: Config.Notion is nil"))
 	}
-	if cfg.Set == nil {
+	if c.Set == nil {
 		errs = append(errs, errors.New("engine: Config.Set is nil"))
 	}
-	if cfg.ParentPageID == "" && cfg.Set != nil && len(cfg.Set.Databases) > 0 {
+	if c.ParentPageID == "" && c.Set != nil && len(c.Set.Databases) > 0 {
 		errs = append(errs, errors.New("engine: no parent page: set NOTION_PARENT_PAGE_ID to the id of the Notion page managed databases are created under"))
 	}
-	if err := errors.Join(errs...); err != nil {
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ClaimTTL <= 0 {
+		c.ClaimTTL = ClaimTTLDefault
+	}
+	if c.UsersTTL <= 0 {
+		c.UsersTTL = UsersTTLDefault
+	}
+	if c.UsersMissRefresh <= 0 {
+		c.UsersMissRefresh = UsersMissRefreshDefault
+	}
+	if c.SettleDelay <= 0 {
+		c.SettleDelay = SettleDelayDefault
+	}
+	if c.ProvisionBackoff <= 0 {
+		c.ProvisionBackoff = ProvisionBackoffDefault
+	}
+	if c.PendingTTL <= 0 {
+		c.PendingTTL = PendingTTLDefault
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// New returns an Engine.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.ClaimTTL <= 0 {
-		cfg.ClaimTTL = 30 * time.Second
-	}
-	if cfg.UsersTTL <= 0 {
-		cfg.UsersTTL = 10 * time.Minute
-	}
-	if cfg.UsersMissRefresh <= 0 {
-		cfg.UsersMissRefresh = time.Minute
-	}
-	if cfg.SettleDelay <= 0 {
-		cfg.SettleDelay = 2 * time.Second
-	}
-	if cfg.ProvisionBackoff <= 0 {
-		cfg.ProvisionBackoff = time.Second
-	}
-	if cfg.PendingTTL <= 0 {
-		cfg.PendingTTL = 24 * time.Hour
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg = cfg.withDefaults()
 	return &Engine{
 		cfg:         cfg,
 		rdb:         cfg.Redis,

@@ -27,21 +27,22 @@ import (
 	"github.com/synqhq/synq/internal/spec"
 )
 
-// Defaults.
+// Defaults of the Settings (synq.ExecutorConfig documents them).
 const (
 	ConcurrencyDefault = 4
-	// ManifestEveryDefault is how often an executor refreshes its
+	// ManifestIntervalDefault is how often an executor refreshes its
 	// manifest and its own record; both expire after ManifestTTLFactor
 	// intervals without a refresh.
-	ManifestEveryDefault = 15 * time.Second
-	ManifestTTLFactor    = 4
-	ShutdownDefault      = queue.ShutdownTimeoutDefault
-	RetryBaseDefault     = queue.RetryBaseDefault
-	RetryMaxDefault      = queue.RetryMaxDefault
+	ManifestIntervalDefault = 15 * time.Second
+	ManifestTTLFactor       = 4
+	ShutdownTimeoutDefault  = queue.ShutdownTimeoutDefault
 )
 
-// Config configures an Executor.
+// Config configures an Executor: the process's Settings (New reads
+// Concurrency, ShutdownTimeout, ManifestInterval and Logger; Open the
+// connection settings) and what Open built from them.
 type Config struct {
+	Settings
 	Set    *spec.Set
 	Engine *engine.Engine
 	// Redis is the client for synq's keys and asynq's.
@@ -51,22 +52,28 @@ type Config struct {
 	Monitor *redisconn.Monitor
 	// Pacers backs the SDK's pacer handles; nil paces each process locally.
 	Pacers spec.PacerWaiter
-	// Concurrency is how many pages this process runs at once.
-	Concurrency int
 	// LogCap bounds each run's stored log (default runs.LogCapDefault).
 	LogCap int
-	// ManifestEvery is how often the manifest is republished, so the
-	// scheduler sees live workers.
-	ManifestEvery   time.Duration
-	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
-	// RetryBase and RetryMax shape the page retry backoff.
-	RetryBase, RetryMax time.Duration
 	// Metrics, when set, receives the executor's figures.
 	Metrics *metrics.Metrics
 	// Record adds fields to this executor's record in Redis, which
 	// operators read (the console lists the Notion pacers it names).
 	Record map[string]string
+}
+
+func (c Config) withDefaults() Config {
+	c.Settings = c.Settings.withDefaults()
+	if c.LogCap <= 0 {
+		c.LogCap = runs.LogCapDefault
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Set == nil || c.Engine == nil || c.Redis == nil {
+		return errors.New("executor: Config.Set, Config.Engine and Config.Redis are required")
+	}
+	return nil
 }
 
 // Executor is one executor process's runtime.
@@ -89,34 +96,17 @@ type Executor struct {
 	done    chan struct{}
 	// ownClient is closed on Stop when Open created it.
 	ownClient redis.UniversalClient
+	// metricsSrv serves the metrics and /healthz when Open was given a
+	// MetricsAddr.
+	metricsSrv *metrics.Server
 }
 
 // New returns an Executor.
 func New(cfg Config) (*Executor, error) {
-	if cfg.Set == nil || cfg.Engine == nil || cfg.Redis == nil {
-		return nil, errors.New("executor: Config.Set, Config.Engine and Config.Redis are required")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = ConcurrencyDefault
-	}
-	if cfg.LogCap <= 0 {
-		cfg.LogCap = runs.LogCapDefault
-	}
-	if cfg.ManifestEvery <= 0 {
-		cfg.ManifestEvery = ManifestEveryDefault
-	}
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = ShutdownDefault
-	}
-	if cfg.RetryBase <= 0 {
-		cfg.RetryBase = RetryBaseDefault
-	}
-	if cfg.RetryMax <= 0 {
-		cfg.RetryMax = RetryMaxDefault
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg = cfg.withDefaults()
 	r := rdb.New(cfg.Redis)
 	rs, err := runs.New(runs.Config{RDB: r, Queue: queue.NewClient(cfg.Redis), Logger: cfg.Logger, LogCap: cfg.LogCap})
 	if err != nil {
@@ -128,12 +118,32 @@ func New(cfg Config) (*Executor, error) {
 		manifest: m, id: uuid.NewString()}, nil
 }
 
+// ShutdownTimeout is how long Stop waits for the pages in flight.
+func (x *Executor) ShutdownTimeout() time.Duration { return x.cfg.ShutdownTimeout }
+
 // Start checks that no other worker declares this worker's syncs or
 // databases, publishes the manifest (and keeps it fresh from then on),
 // provisions the databases — retrying while Notion answers with transient
 // errors — and starts pulling page tasks from the worker's queue. After a
-// failed Start, Stop releases what was started.
+// failed Start, Stop releases what was started. The metrics server's
+// /healthz answers 503 until then, and 200 from then on.
 func (x *Executor) Start(ctx context.Context) error {
+	if ms := x.metricsSrv; ms != nil {
+		ms.SetHealth(func() error { return errors.New("starting: provisioning the Notion databases") })
+		if err := ms.Start(ctx); err != nil {
+			return err
+		}
+	}
+	if err := x.start(ctx); err != nil {
+		return err
+	}
+	if ms := x.metricsSrv; ms != nil {
+		ms.SetHealth(func() error { return nil })
+	}
+	return nil
+}
+
+func (x *Executor) start(ctx context.Context) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.started {
@@ -160,7 +170,7 @@ func (x *Executor) Start(ctx context.Context) error {
 		return fmt.Errorf("provision Notion databases: %w", err)
 	}
 	srv, err := queue.NewServer(x.cfg.Redis, queue.ServerOptions{Queue: x.queue, Concurrency: x.cfg.Concurrency,
-		RetryBase: x.cfg.RetryBase, RetryMax: x.cfg.RetryMax, ShutdownTimeout: x.cfg.ShutdownTimeout, Logger: x.log})
+		ShutdownTimeout: x.cfg.ShutdownTimeout, Logger: x.log})
 	if err != nil {
 		return err
 	}
@@ -176,6 +186,18 @@ func (x *Executor) Start(ctx context.Context) error {
 // Stop stops pulling tasks and waits for the pages in flight up to the
 // shutdown timeout; asynq hands unfinished pages back to the queue.
 func (x *Executor) Stop(ctx context.Context) error {
+	ms := x.metricsSrv
+	if ms != nil {
+		ms.SetHealth(func() error { return errors.New("stopping") })
+	}
+	err := x.stop(ctx)
+	if ms != nil {
+		err = errors.Join(err, ms.Stop(ctx))
+	}
+	return err
+}
+
+func (x *Executor) stop(ctx context.Context) error {
 	x.mu.Lock()
 	srv, cancel, done, started := x.server, x.cancel, x.done, x.started
 	x.server, x.cancel, x.started = nil, nil, false
@@ -260,7 +282,7 @@ func (x *Executor) publish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ttl := x.cfg.ManifestEvery * ManifestTTLFactor
+	ttl := x.cfg.ManifestInterval * ManifestTTLFactor
 	newest, err := x.rdb.PublishBuild(ctx, m.Worker, m.Build, b, ttl)
 	if err != nil {
 		return fmt.Errorf("publish manifest: %w", err)
@@ -298,14 +320,14 @@ func (x *Executor) publish(ctx context.Context) error {
 // undeclared.
 func (x *Executor) republish(ctx context.Context) {
 	defer close(x.done)
-	wait := x.cfg.ManifestEvery
+	wait := x.cfg.ManifestInterval
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
-		wait = x.cfg.ManifestEvery
+		wait = x.cfg.ManifestInterval
 		if err := x.publish(ctx); err != nil && ctx.Err() == nil {
 			if !errors.Is(err, rdb.ErrUnavailable) {
 				x.log.Warn("could not republish the manifest; retrying", "err", err)

@@ -37,14 +37,14 @@ func TestRunLogTagsPlatformAndUser(t *testing.T) {
 // with the emulator's token.
 func TestEmulatorTokenNeedsTheEmulator(t *testing.T) {
 	t.Setenv("NOTION_API_BASE_URL", "")
-	err := checkNotionTarget(Options{NotionToken: LocalEmulatorToken})
+	err := checkNotionTarget(Settings{NotionToken: LocalEmulatorToken})
 	if err == nil || !strings.Contains(err.Error(), "set NOTION_API_BASE_URL to the emulator") {
 		t.Fatalf("emulator token, no base URL: %v", err)
 	}
-	if err := checkNotionTarget(Options{NotionToken: LocalEmulatorToken, NotionBaseURL: "http://127.0.0.1:7070"}); err != nil {
+	if err := checkNotionTarget(Settings{NotionToken: LocalEmulatorToken, NotionBaseURL: "http://127.0.0.1:7070"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkNotionTarget(Options{NotionToken: "ntn_real"}); err != nil {
+	if err := checkNotionTarget(Settings{NotionToken: "ntn_real"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -20,91 +20,129 @@ import (
 	"github.com/synqhq/synq/internal/spec"
 )
 
-// Options are an executor process's settings (DESIGN.md §7).
-type Options struct {
-	RedisURL      string // REDIS_URL
-	NotionToken   string // NOTION_API_TOKEN
-	NotionBaseURL string // NOTION_API_BASE_URL
-	ParentPageID  string // NOTION_PARENT_PAGE_ID
-	// NotionRateLimit is Notion requests per minute for the token, shared
-	// by every executor (SYNQ_NOTION_RATE_LIMIT); 0 or less = unlimited.
-	NotionRateLimit int
-	// NotionWorkspace names the Notion workspace of the token
-	// (SYNQ_NOTION_WORKSPACE): executors of every token given the same
-	// name share the workspace's cool-downs and NotionWorkspaceRateLimit.
-	NotionWorkspace string
-	// NotionWorkspaceRateLimit is the workspace's budget, requests per
-	// minute for all its tokens together (SYNQ_NOTION_WORKSPACE_RATE_LIMIT);
-	// 0 paces each token alone.
+// Settings are an executor process's settings. They are
+// synq.ExecutorConfig's fields, documented there: the SDK converts its
+// config to Settings (a conversion, so the two cannot drift apart).
+type Settings struct {
+	RedisURL                 string
+	NotionToken              string
+	NotionBaseURL            string
+	NotionParentPageID       string
+	NotionRateLimit          int
+	NotionWorkspace          string
 	NotionWorkspaceRateLimit int
 	Concurrency              int
+	MetricsAddr              string
 	ShutdownTimeout          time.Duration
-	RetryBase                time.Duration
-	RetryMax                 time.Duration
-	ManifestEvery            time.Duration
+	ManifestInterval         time.Duration
 	Logger                   *slog.Logger
-	// Metrics, when set, receives the executor's figures.
-	Metrics *metrics.Metrics
 }
 
-// Open connects to Redis and Notion and returns an executor ready to Start.
-// Errors say which setting to fix; secrets never appear in them.
-func Open(ctx context.Context, set *spec.Set, o Options) (*Executor, error) {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
+// Unlimited as Settings.NotionRateLimit turns Notion pacing off.
+const Unlimited = -1
+
+// withDefaults fills the zero settings. NotionRateLimit's zero value is
+// Notion's average, so that a config left empty never hammers real Notion;
+// a negative one (Unlimited) stays negative and means unpaced.
+func (s Settings) withDefaults() Settings {
+	if s.NotionRateLimit == 0 {
+		s.NotionRateLimit = pacer.NotionPerMinuteDefault
 	}
-	target, err := redisconn.Parse(o.RedisURL)
-	if err != nil {
+	if s.Concurrency <= 0 {
+		s.Concurrency = ConcurrencyDefault
+	}
+	if s.ShutdownTimeout <= 0 {
+		s.ShutdownTimeout = ShutdownTimeoutDefault
+	}
+	if s.ManifestInterval <= 0 {
+		s.ManifestInterval = ManifestIntervalDefault
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	return s
+}
+
+// validate checks what Open needs before it connects anywhere; errors say
+// which setting to fix.
+func (s Settings) validate(set *spec.Set) error {
+	if s.NotionToken == "" {
+		return errors.New("NOTION_API_TOKEN is not set: set it to the integration token (or to any token the local Notion emulator accepts)")
+	}
+	if err := checkNotionTarget(s); err != nil {
+		return err
+	}
+	if s.NotionParentPageID == "" && len(set.Databases) > 0 {
+		return errors.New("NOTION_PARENT_PAGE_ID is not set: set it to the id of the Notion page managed databases are created under (shared with the integration)")
+	}
+	return nil
+}
+
+// pacedPerMinute is a Notion rate limit as the pacer and the executor's
+// record take it: 0 when unpaced.
+func pacedPerMinute(limit int) int { return max(limit, 0) }
+
+// Open checks s, connects to Redis and Notion, and returns an executor
+// ready to Start. With s.MetricsAddr it also serves the executor's metrics
+// and /healthz. Errors say which setting to fix; secrets never appear in
+// them.
+func Open(ctx context.Context, set *spec.Set, s Settings) (*Executor, error) {
+	s = s.withDefaults()
+	if err := s.validate(set); err != nil {
 		return nil, err
 	}
-	client, err := target.Open(ctx)
+	var m *metrics.Metrics
+	var ms *metrics.Server
+	if s.MetricsAddr != "" {
+		m = metrics.NewExecutor()
+		var err error
+		if ms, err = m.Listen(s.MetricsAddr, s.Logger); err != nil {
+			return nil, err
+		}
+	}
+	x, err := open(ctx, set, s, m)
+	if err != nil {
+		if ms != nil {
+			_ = ms.Stop(ctx)
+		}
+		return nil, err
+	}
+	x.metricsSrv = ms
+	return x, nil
+}
+
+func open(ctx context.Context, set *spec.Set, s Settings, m *metrics.Metrics) (*Executor, error) {
+	// One watcher of Redis for the process: it logs an outage once (and
+	// drops the repeats asynq and the pacer would log), and tells pages
+	// when Redis is back.
+	conn, err := redisconn.Connect(ctx, s.RedisURL, s.Logger)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*Executor, error) {
-		_ = client.Close()
+		_ = conn.Client.Close()
 		return nil, err
 	}
-	// One watcher of Redis for the process: it logs an outage once (and
-	// drops the repeats asynq and the pacer would log), and tells pages
-	// when Redis is back.
-	mon, err := redisconn.NewMonitor(redisconn.Config{Client: client, Where: target.Where(), Logger: o.Logger, WatchCommands: true})
+	s.Logger = conn.Logger
+	p, err := pacer.New(pacer.Config{Redis: conn.Client, Logger: s.Logger})
 	if err != nil {
 		return fail(err)
 	}
-	o.Logger = slog.New(mon.Handler(o.Logger.Handler()))
-	if o.NotionToken == "" {
-		return fail(errors.New("NOTION_API_TOKEN is not set: set it to the integration token (or to any token the local Notion emulator accepts)"))
-	}
-	if err := checkNotionTarget(o); err != nil {
-		return fail(err)
-	}
-	if o.ParentPageID == "" && len(set.Databases) > 0 {
-		return fail(errors.New("NOTION_PARENT_PAGE_ID is not set: set it to the id of the Notion page managed databases are created under (shared with the integration)"))
-	}
-	p, err := pacer.New(pacer.Config{Redis: client, Logger: o.Logger})
-	if err != nil {
-		return fail(err)
-	}
-	nc, err := notion.New(notionConfig(o, p))
+	nc, err := notion.New(notionConfig(s, m, p))
 	if err != nil {
 		return fail(fmt.Errorf("Notion client: %w", err))
 	}
-	eng, err := engine.New(engine.Config{Redis: rdb.New(client), Notion: nc, ParentPageID: o.ParentPageID, Set: set, Logger: o.Logger})
+	eng, err := engine.New(engine.Config{Redis: rdb.New(conn.Client), Notion: nc, ParentPageID: s.NotionParentPageID, Set: set, Logger: s.Logger})
 	if err != nil {
 		return fail(err)
 	}
-	x, err := New(Config{
-		Record: notionRecord(o),
-		Set:    set, Engine: eng, Redis: client, Monitor: mon, Pacers: sdkPacers{p: p, m: o.Metrics}, Metrics: o.Metrics,
-		Concurrency: o.Concurrency, ShutdownTimeout: o.ShutdownTimeout,
-		RetryBase: o.RetryBase, RetryMax: o.RetryMax, ManifestEvery: o.ManifestEvery, Logger: o.Logger,
-	})
+	x, err := New(Config{Settings: s, Set: set, Engine: eng, Redis: conn.Client, Monitor: conn.Monitor,
+		Pacers: sdkPacers{p: p, m: m}, Metrics: m, Record: notionRecord(s)})
 	if err != nil {
 		return fail(err)
 	}
-	x.ownClient = client
-	x.notionURL = cmp.Or(o.NotionBaseURL, os.Getenv("NOTION_API_BASE_URL"), notion.DefaultBaseURL)
+	x.ownClient = conn.Client
+	x.notionURL = nc.BaseURL()
 	return x, nil
 }
 
@@ -115,9 +153,9 @@ const LocalEmulatorToken = "secret_local_emulator"
 // checkNotionTarget catches an executor started by hand against `make dev`
 // without NOTION_API_BASE_URL: with the emulator's token it would call the
 // real api.notion.com and fail there with "unauthorized".
-func checkNotionTarget(o Options) error {
-	base := cmp.Or(o.NotionBaseURL, os.Getenv("NOTION_API_BASE_URL"))
-	if o.NotionToken == LocalEmulatorToken && (base == "" || strings.Contains(base, "api.notion.com")) {
+func checkNotionTarget(s Settings) error {
+	base := cmp.Or(s.NotionBaseURL, os.Getenv("NOTION_API_BASE_URL"))
+	if s.NotionToken == LocalEmulatorToken && (base == "" || strings.Contains(base, "api.notion.com")) {
 		return fmt.Errorf("NOTION_API_TOKEN is the local emulator's token (%s) but NOTION_API_BASE_URL is %s: set NOTION_API_BASE_URL to the emulator (`make dev` prints the exports, e.g. NOTION_API_BASE_URL=http://127.0.0.1:7070)",
 			LocalEmulatorToken, cmp.Or(base, "not set (so the real https://api.notion.com)"))
 	}
@@ -128,28 +166,28 @@ func checkNotionTarget(o Options) error {
 // waits its turn on the token's budgets (connection, workspace, endpoint;
 // see pacer.NotionBudgets), with the running sync as consumer, and a 429
 // cools down the budget it names for every executor.
-func notionConfig(o Options, p *pacer.Pacer) notion.Config {
-	ncfg := notion.Config{BaseURL: o.NotionBaseURL, Token: o.NotionToken, Logger: o.Logger}
-	if m := o.Metrics; m != nil {
+func notionConfig(s Settings, m *metrics.Metrics, p *pacer.Pacer) notion.Config {
+	ncfg := notion.Config{BaseURL: s.NotionBaseURL, Token: s.NotionToken, Logger: s.Logger}
+	if m != nil {
 		ncfg.After = func(r notion.Request, status int, d time.Duration, _ error) { m.ObserveNotion(r.Route, status, d) }
 	}
 	b, ok := p.Notion(pacer.NotionConfig{
-		Token: o.NotionToken, PerMinute: o.NotionRateLimit,
-		Workspace: o.NotionWorkspace, WorkspacePerMinute: o.NotionWorkspaceRateLimit,
+		Token: s.NotionToken, PerMinute: pacedPerMinute(s.NotionRateLimit),
+		Workspace: s.NotionWorkspace, WorkspacePerMinute: s.NotionWorkspaceRateLimit,
 	})
 	if ok {
 		ncfg.Before = func(ctx context.Context, r notion.Request) error {
 			start := time.Now()
 			err := b.Wait(ctx, r.Route, consumerOf(ctx))
-			if o.Metrics != nil {
-				o.Metrics.PacerWait.WithLabelValues("notion").Observe(time.Since(start).Seconds())
+			if m != nil {
+				m.PacerWait.WithLabelValues("notion").Observe(time.Since(start).Seconds())
 			}
 			return err
 		}
 		ncfg.OnRateLimited = func(ctx context.Context, rl notion.RateLimit) {
 			prl := pacer.RateLimit{Budget: pacer.Budget(rl.Budget), RetryAfter: rl.RetryAfter, Route: rl.Route}
 			if err := b.RateLimited(context.WithoutCancel(ctx), prl); err != nil {
-				o.Logger.Warn("could not share Notion's rate-limit cool-down", "budget", rl.Budget, "err", err)
+				s.Logger.Warn("could not share Notion's rate-limit cool-down", "budget", rl.Budget, "err", err)
 			}
 		}
 	}
@@ -158,14 +196,14 @@ func notionConfig(o Options, p *pacer.Pacer) notion.Config {
 
 // notionRecord is what the executor's record says of its Notion budgets;
 // the per-minute figures are 0 when unpaced.
-func notionRecord(o Options) map[string]string {
+func notionRecord(s Settings) map[string]string {
 	rec := map[string]string{
-		rdb.ExecutorNotionPacer:     pacer.NotionPacerName(o.NotionToken),
-		rdb.ExecutorNotionPerMinute: strconv.Itoa(max(o.NotionRateLimit, 0)),
+		rdb.ExecutorNotionPacer:     pacer.NotionPacerName(s.NotionToken),
+		rdb.ExecutorNotionPerMinute: strconv.Itoa(pacedPerMinute(s.NotionRateLimit)),
 	}
-	if ws := strings.TrimSpace(o.NotionWorkspace); ws != "" {
+	if ws := strings.TrimSpace(s.NotionWorkspace); ws != "" {
 		rec[rdb.ExecutorNotionWorkspacePacer] = pacer.NotionWorkspacePacerName(ws)
-		rec[rdb.ExecutorNotionWorkspacePerMinute] = strconv.Itoa(max(o.NotionWorkspaceRateLimit, 0))
+		rec[rdb.ExecutorNotionWorkspacePerMinute] = strconv.Itoa(pacedPerMinute(s.NotionWorkspaceRateLimit))
 	}
 	return rec
 }

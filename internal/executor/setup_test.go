@@ -24,8 +24,8 @@ func TestNotion429SetsTheSharedCooldown(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Our pacer allows far more than the emulator: the emulator answers 429.
-	o := Options{NotionBaseURL: emu.URL(), NotionToken: notiontest.Token, NotionRateLimit: 6000, Logger: slog.New(slog.DiscardHandler)}
-	cfg := notionConfig(o, p)
+	o := Settings{NotionBaseURL: emu.URL(), NotionToken: notiontest.Token, NotionRateLimit: 6000, Logger: slog.New(slog.DiscardHandler)}
+	cfg := notionConfig(o, nil, p)
 	cfg.MaxRetries = -1 // see the 429 itself
 	c, err := notion.New(cfg)
 	if err != nil {
@@ -54,7 +54,7 @@ func TestNotion429SetsTheSharedCooldown(t *testing.T) {
 		t.Fatalf("cool-down after a 429 = %v, %v; want the Retry-After (a few seconds)", left, err)
 	}
 	// Another executor's call on the same token waits for the cool-down.
-	other := notionConfig(o, p)
+	other := notionConfig(o, nil, p)
 	began := time.Now()
 	if err := other.Before(ctx, notion.Request{}); err != nil {
 		t.Fatal(err)

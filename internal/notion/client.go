@@ -14,11 +14,11 @@ import (
 
 // Defaults.
 const (
-	DefaultBaseURL    = "https://api.notion.com"
-	DefaultVersion    = "2025-09-03"
-	DefaultTimeout    = 30 * time.Second
-	DefaultMaxRetries = 3
-	DefaultBackoff    = 250 * time.Millisecond
+	BaseURLDefault    = "https://api.notion.com"
+	VersionDefault    = "2025-09-03"
+	TimeoutDefault    = 30 * time.Second
+	MaxRetriesDefault = 3
+	BackoffDefault    = 250 * time.Millisecond
 	maxBackoff        = 20 * time.Second
 )
 
@@ -81,25 +81,25 @@ func New(cfg Config) (*Client, error) {
 		cfg.BaseURL = os.Getenv("NOTION_API_BASE_URL")
 	}
 	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
+		cfg.BaseURL = BaseURLDefault
 	}
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-		return nil, fmt.Errorf("notion: base URL %q is not an absolute http(s) URL without query: set NOTION_API_BASE_URL (Config.BaseURL) like %s", cfg.BaseURL, DefaultBaseURL)
+		return nil, fmt.Errorf("notion: base URL %q is not an absolute http(s) URL without query: set NOTION_API_BASE_URL (Config.BaseURL) like %s", cfg.BaseURL, BaseURLDefault)
 	}
 	if cfg.Version == "" {
-		cfg.Version = DefaultVersion
+		cfg.Version = VersionDefault
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
+		cfg.Timeout = TimeoutDefault
 	}
 	if cfg.MaxRetries == 0 {
-		cfg.MaxRetries = DefaultMaxRetries
+		cfg.MaxRetries = MaxRetriesDefault
 	} else if cfg.MaxRetries < 0 {
 		cfg.MaxRetries = 0
 	}
 	if cfg.Backoff <= 0 {
-		cfg.Backoff = DefaultBackoff
+		cfg.Backoff = BackoffDefault
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {

@@ -266,7 +266,7 @@ func TestErrorCodes(t *testing.T) {
 
 	// Error paths the client never produces, shown with raw requests.
 	auth := map[string]string{"Authorization": "Bearer " + notiontest.Token, "Content-Type": "application/json"}
-	withVersion := map[string]string{"Notion-Version": notion.DefaultVersion}
+	withVersion := map[string]string{"Notion-Version": notion.VersionDefault}
 	for k, v := range auth {
 		withVersion[k] = v
 	}
@@ -288,5 +288,5 @@ func TestErrorCodes(t *testing.T) {
 	rawCode("missing Notion-Version", "GET", "/v1/data_sources/"+dsID, "", auth, 400, "missing_version")
 	rawCode("invalid JSON", "POST", "/v1/pages", `{"parent": {`, withVersion, 400, "invalid_json")
 	rawCode("unknown URL", "GET", "/v1/nowhere/at/all", "", withVersion, 400, "invalid_request_url")
-	rawCode("no token", "GET", "/v1/users", "", map[string]string{"Notion-Version": notion.DefaultVersion}, 401, "unauthorized")
+	rawCode("no token", "GET", "/v1/users", "", map[string]string{"Notion-Version": notion.VersionDefault}, 401, "unauthorized")
 }

@@ -142,7 +142,7 @@ func TestNewConfigErrors(t *testing.T) {
 	}
 	os.Unsetenv("NOTION_API_BASE_URL")
 	c, err = New(Config{Token: "t"})
-	if err != nil || c.BaseURL() != DefaultBaseURL {
+	if err != nil || c.BaseURL() != BaseURLDefault {
 		t.Errorf("default base URL: %v %v", c, err)
 	}
 }

@@ -37,6 +37,19 @@ type Config struct {
 	RunRetention int
 }
 
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.RunRetention <= 0 {
+		c.RunRetention = runs.RetentionDefault
+	}
+	return c
+}
+
 // Ops performs operations on syncs and runs.
 type Ops struct {
 	cfg     Config
@@ -53,15 +66,7 @@ func New(cfg Config) (*Ops, error) {
 	if cfg.Redis == nil {
 		return nil, errors.New("ops: Config.Redis is required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.RunRetention <= 0 {
-		cfg.RunRetention = runs.RetentionDefault
-	}
+	cfg = cfg.withDefaults()
 	r := rdb.New(cfg.Redis)
 	q := queue.NewClient(cfg.Redis)
 	in := queue.NewInspector(cfg.Redis)

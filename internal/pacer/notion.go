@@ -31,9 +31,9 @@ type RateLimit struct {
 	Route string
 }
 
-// NotionDefaultPerMinute is Notion's documented average: 3 requests per
+// NotionPerMinuteDefault is Notion's documented average: 3 requests per
 // second per integration.
-const NotionDefaultPerMinute = 180
+const NotionPerMinuteDefault = 180
 
 // NotionLimit is the pacer limit for Notion's API at perMinute requests per
 // minute per integration token (SYNQ_NOTION_RATE_LIMIT). ok is false when

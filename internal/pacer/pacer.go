@@ -41,9 +41,9 @@ type Waiter interface {
 // no request was granted, and the caller should retry its task later.
 var ErrUnavailable = rdb.ErrUnavailable
 
-// DefaultActiveWindow is how long a consumer keeps its share after its
+// ActiveWindowDefault is how long a consumer keeps its share after its
 // last request.
-const DefaultActiveWindow = 3 * time.Second
+const ActiveWindowDefault = 3 * time.Second
 
 // minSleep keeps a refusal whose wait rounds to nothing from turning into a
 // busy loop.
@@ -55,7 +55,7 @@ type Config struct {
 	Redis redis.UniversalClient
 	// ActiveWindow is how long after its last request a consumer still
 	// counts as using a pacer (and keeps its share); after that, the
-	// others split its share. Default DefaultActiveWindow. Every process
+	// others split its share. Default ActiveWindowDefault. Every process
 	// sharing pacers must use the same window.
 	ActiveWindow time.Duration
 	// Logger defaults to slog.Default().
@@ -96,10 +96,10 @@ func New(cfg Config) (*Pacer, error) {
 		return nil, errors.New("pacer: Config.Redis is nil: pass the Redis client the pacers live on")
 	}
 	if cfg.ActiveWindow < 0 {
-		return nil, fmt.Errorf("pacer: Config.ActiveWindow is %v: use 0 for the default (%v) or a positive duration", cfg.ActiveWindow, DefaultActiveWindow)
+		return nil, fmt.Errorf("pacer: Config.ActiveWindow is %v: use 0 for the default (%v) or a positive duration", cfg.ActiveWindow, ActiveWindowDefault)
 	}
 	if cfg.ActiveWindow == 0 {
-		cfg.ActiveWindow = DefaultActiveWindow
+		cfg.ActiveWindow = ActiveWindowDefault
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -222,7 +222,7 @@ func TestDefaultsAndNotion(t *testing.T) {
 		}
 	}
 
-	lim, ok := NotionLimit(NotionDefaultPerMinute)
+	lim, ok := NotionLimit(NotionPerMinuteDefault)
 	if !ok || lim != (Limit{Requests: 180, Interval: time.Minute, Burst: 3}) || lim.Validate("notion") != nil {
 		t.Errorf("NotionLimit(180) = %+v, %v", lim, ok)
 	}

@@ -188,8 +188,8 @@ func ServerConfig(concurrency int, queue string) asynq.Config {
 		Queues:                   map[string]int{queue: 1},
 		TaskCheckInterval:        20 * time.Millisecond,
 		DelayedTaskCheckInterval: 500 * time.Millisecond,
-		RetryDelayFunc:           RetryDelay(time.Second, 5*time.Minute),
-		ShutdownTimeout:          30 * time.Second,
+		RetryDelayFunc:           RetryDelay(RetryBaseDefault, RetryMaxDefault),
+		ShutdownTimeout:          ShutdownTimeoutDefault,
 	}
 }
 

@@ -12,22 +12,28 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Server defaults.
+// Defaults of ServerOptions (and of ServerConfig).
 const (
+	ConcurrencyDefault     = 1
 	ShutdownTimeoutDefault = 30 * time.Second
-	RetryBaseDefault       = time.Second
-	RetryMaxDefault        = 5 * time.Minute
+	// RetryBaseDefault and RetryMaxDefault shape the page retry backoff:
+	// from 1 s, doubling per attempt, up to 5 min.
+	RetryBaseDefault = time.Second
+	RetryMaxDefault  = 5 * time.Minute
 )
 
 // ServerOptions configure a Server.
 type ServerOptions struct {
-	// Queue is the worker's queue (ForWorker).
-	Queue       string
+	// Queue is the worker's queue (ForWorker). Required.
+	Queue string
+	// Concurrency is how many tasks run at once (default 1).
 	Concurrency int
-	// RetryBase and RetryMax shape the page retry backoff.
+	// RetryBase and RetryMax shape the page retry backoff (defaults
+	// RetryBaseDefault, RetryMaxDefault).
 	RetryBase, RetryMax time.Duration
 	// ShutdownTimeout is how long Shutdown waits for tasks in flight
-	// before handing them back to the queue.
+	// before handing them back to the queue (default
+	// ShutdownTimeoutDefault).
 	ShutdownTimeout time.Duration
 	// Logger receives asynq's own warnings and errors.
 	Logger *slog.Logger
@@ -35,7 +41,7 @@ type ServerOptions struct {
 
 func (o ServerOptions) withDefaults() ServerOptions {
 	if o.Concurrency <= 0 {
-		o.Concurrency = 1
+		o.Concurrency = ConcurrencyDefault
 	}
 	if o.RetryBase <= 0 {
 		o.RetryBase = RetryBaseDefault
@@ -52,6 +58,13 @@ func (o ServerOptions) withDefaults() ServerOptions {
 	return o
 }
 
+func (o ServerOptions) validate() error {
+	if o.Queue == "" {
+		return errors.New("queue: ServerOptions.Queue is required")
+	}
+	return nil
+}
+
 // Handlers run the tasks a Server receives.
 type Handlers struct {
 	Page    func(ctx context.Context, p Payload) error
@@ -65,10 +78,10 @@ type Server struct {
 
 // NewServer returns a Server on rc; closing rc is the caller's job.
 func NewServer(rc redis.UniversalClient, o ServerOptions) (*Server, error) {
-	o = o.withDefaults()
-	if o.Queue == "" {
-		return nil, errors.New("queue: ServerOptions.Queue is required")
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
+	o = o.withDefaults()
 	cfg := ServerConfig(o.Concurrency, o.Queue)
 	cfg.RetryDelayFunc = RetryDelay(o.RetryBase, o.RetryMax)
 	cfg.ShutdownTimeout = o.ShutdownTimeout

@@ -12,8 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DefaultTimeout bounds Open's checks when ctx has no deadline.
-const DefaultTimeout = 5 * time.Second
+// OpenTimeoutDefault bounds Open's checks when ctx has no deadline.
+const OpenTimeoutDefault = 5 * time.Second
 
 // Open parses REDIS_URL, connects, and checks that a writable Redis
 // answers: the master a Sentinel names, with the credentials REDIS_URL
@@ -31,7 +31,7 @@ func Open(ctx context.Context, raw string) (*redis.Client, error) {
 func (t *Target) Open(ctx context.Context) (*redis.Client, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		ctx, cancel = context.WithTimeout(ctx, OpenTimeoutDefault)
 		defer cancel()
 	}
 	master := ""

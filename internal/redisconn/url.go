@@ -34,11 +34,11 @@ import (
 // Var is the environment variable every binary reads the URL from.
 const Var = "REDIS_URL"
 
-// DefaultURL is used when REDIS_URL is empty.
-const DefaultURL = "redis://127.0.0.1:6379/0"
+// URLDefault is used when REDIS_URL is empty.
+const URLDefault = "redis://127.0.0.1:6379/0"
 
-// DefaultSentinelPort is the port of a Sentinel address given without one.
-const DefaultSentinelPort = "26379"
+// SentinelPortDefault is the port of a Sentinel address given without one.
+const SentinelPortDefault = "26379"
 
 // forms is the fix every malformed URL gets.
 const forms = "use redis://[user:password@]host:port[/db], rediss://… for TLS, or redis+sentinel://[user:password@]host:port[,host:port…]/<master-name>[/<db>]"
@@ -83,11 +83,11 @@ func (t *Target) NewClient() *redis.Client {
 	return redis.NewClient(&o)
 }
 
-// Parse parses a REDIS_URL; "" is DefaultURL. Its errors are one line that
+// Parse parses a REDIS_URL; "" is URLDefault. Its errors are one line that
 // names REDIS_URL, hides passwords and says which forms work.
 func Parse(raw string) (*Target, error) {
 	if strings.TrimSpace(raw) == "" {
-		raw = DefaultURL
+		raw = URLDefault
 	}
 	t := &Target{redacted: Redact(raw)}
 	bad := func(format string, args ...any) error {
@@ -208,7 +208,7 @@ func parseSentinel(p parts) (*redis.FailoverOptions, error) {
 		host, port, err := net.SplitHostPort(h)
 		if err != nil {
 			// No port (a bare name or a bracketed IPv6 literal): Sentinel's.
-			host, port = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), DefaultSentinelPort
+			host, port = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), SentinelPortDefault
 			if strings.ContainsAny(host, "[]/") || (strings.Contains(host, ":") && !strings.HasPrefix(h, "[")) {
 				return nil, fmt.Errorf("Sentinel address %q is not host:port", h)
 			}

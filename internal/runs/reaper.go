@@ -46,8 +46,19 @@ type Reaper struct {
 
 // ReaperConfig configures a Reaper.
 type ReaperConfig struct {
+	// Grace defaults to ReapGraceDefault, LeaseGrace to LeaseGraceDefault.
 	Grace      time.Duration
 	LeaseGrace time.Duration
+}
+
+func (c ReaperConfig) withDefaults() ReaperConfig {
+	if c.Grace <= 0 {
+		c.Grace = ReapGraceDefault
+	}
+	if c.LeaseGrace <= 0 {
+		c.LeaseGrace = LeaseGraceDefault
+	}
+	return c
 }
 
 // NewReaper returns a Reaper over r (which needs an Inspector).
@@ -55,12 +66,7 @@ func (r *Runs) NewReaper(cfg ReaperConfig) (*Reaper, error) {
 	if r.cfg.Inspector == nil {
 		return nil, errors.New("runs: the reaper needs Config.Inspector")
 	}
-	if cfg.Grace <= 0 {
-		cfg.Grace = ReapGraceDefault
-	}
-	if cfg.LeaseGrace <= 0 {
-		cfg.LeaseGrace = LeaseGraceDefault
-	}
+	cfg = cfg.withDefaults()
 	return &Reaper{r: r, grace: cfg.Grace, leaseGrace: cfg.LeaseGrace, seen: map[string]time.Time{}}, nil
 }
 

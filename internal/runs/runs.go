@@ -34,8 +34,32 @@ type Config struct {
 	// for executors).
 	Inspector *queue.Inspector
 	Logger    *slog.Logger
-	LogCap    int
+	// LogCap bounds each run's stored log, in lines (default
+	// LogCapDefault).
+	LogCap int
+	// Retention is how many runs per sync are kept (default
+	// RetentionDefault).
 	Retention int
+}
+
+func (c Config) validate() error {
+	if c.RDB == nil || c.Queue == nil {
+		return errors.New("runs: Config.RDB and Config.Queue are required")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.LogCap <= 0 {
+		c.LogCap = LogCapDefault
+	}
+	if c.Retention <= 0 {
+		c.Retention = RetentionDefault
+	}
+	return c
 }
 
 // Runs performs run transitions.
@@ -47,18 +71,10 @@ type Runs struct {
 
 // New returns Runs.
 func New(cfg Config) (*Runs, error) {
-	if cfg.RDB == nil || cfg.Queue == nil {
-		return nil, errors.New("runs: Config.RDB and Config.Queue are required")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.LogCap <= 0 {
-		cfg.LogCap = LogCapDefault
-	}
-	if cfg.Retention <= 0 {
-		cfg.Retention = RetentionDefault
-	}
+	cfg = cfg.withDefaults()
 	return &Runs{cfg: cfg, rdb: cfg.RDB, log: cfg.Logger}, nil
 }
 

@@ -27,17 +27,19 @@ type Config struct {
 	Ops *ops.Ops
 	// ID names this replica in the leader lease (default a random id).
 	ID string
-	// Tick is how often due syncs are checked (default 1s).
+	// Tick is how often due syncs are checked (default TickDefault).
 	Tick time.Duration
-	// LeaseTTL is how long a dead leader blocks the others (default 10s).
+	// LeaseTTL is how long a dead leader blocks the others (default
+	// LeaseTTLDefault).
 	LeaseTTL time.Duration
 	// ReapEvery is how often the leader looks for runs nobody will move on
-	// (default 10s); Reaper tunes its grace periods.
+	// (default ReapEveryDefault); Reaper tunes its grace periods.
 	ReapEvery time.Duration
 	Reaper    runs.ReaperConfig
 	// RetryBase and RetryMax shape the backoff between the runs of a
 	// failing continuous sync, from its floor (5 s) doubling per
-	// consecutive failure up to RetryMax (default 1s, 5m, as pages').
+	// consecutive failure up to RetryMax (default as pages':
+	// queue.RetryBaseDefault, queue.RetryMaxDefault).
 	RetryBase, RetryMax time.Duration
 	Logger              *slog.Logger
 	// Now overrides the clock (tests); default the Redis server's.
@@ -60,32 +62,51 @@ type Scheduler struct {
 	done   chan struct{}
 }
 
+// Defaults of Config.
+const (
+	TickDefault      = time.Second
+	LeaseTTLDefault  = 10 * time.Second
+	ReapEveryDefault = 10 * time.Second
+)
+
+func (c Config) validate() error {
+	if c.Ops == nil {
+		return errors.New("scheduler: Config.Ops is required")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.ID == "" {
+		c.ID = uuid.NewString()
+	}
+	if c.Tick <= 0 {
+		c.Tick = TickDefault
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = LeaseTTLDefault
+	}
+	if c.ReapEvery <= 0 {
+		c.ReapEvery = ReapEveryDefault
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = queue.RetryBaseDefault
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = queue.RetryMaxDefault
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
 // New returns a Scheduler.
 func New(cfg Config) (*Scheduler, error) {
-	if cfg.Ops == nil {
-		return nil, errors.New("scheduler: Config.Ops is required")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if cfg.ID == "" {
-		cfg.ID = uuid.NewString()
-	}
-	if cfg.Tick <= 0 {
-		cfg.Tick = time.Second
-	}
-	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = 10 * time.Second
-	}
-	if cfg.ReapEvery <= 0 {
-		cfg.ReapEvery = 10 * time.Second
-	}
-	if cfg.RetryBase <= 0 {
-		cfg.RetryBase = time.Second
-	}
-	if cfg.RetryMax <= 0 {
-		cfg.RetryMax = 5 * time.Minute
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg = cfg.withDefaults()
 	reaper, err := cfg.Ops.Lifecycle().NewReaper(cfg.Reaper)
 	if err != nil {
 		return nil, err

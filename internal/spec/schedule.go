@@ -25,7 +25,7 @@ const (
 const (
 	MinInterval     = 5 * time.Minute
 	MaxInterval     = 7 * 24 * time.Hour
-	DefaultSchedule = "30m"
+	ScheduleDefault = "30m"
 	// ContinuousFloor keeps a continuous sync whose runs end instantly from
 	// spinning on the scheduler and the upstream API.
 	ContinuousFloor = 5 * time.Second
@@ -46,7 +46,7 @@ var intervalRE = regexp.MustCompile(`^(\d+)(m|h|d)$`)
 func ParseSchedule(s string) (Schedule, error) {
 	switch s {
 	case "":
-		s = DefaultSchedule
+		s = ScheduleDefault
 	case string(Manual):
 		return Schedule{Kind: Manual, Text: s}, nil
 	case string(Continuous):

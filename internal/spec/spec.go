@@ -60,7 +60,7 @@ type Sync struct {
 	Pacers []string
 	// MaxTrashFraction is the deletion guard: a replace cycle that would
 	// trash more than this fraction of its database's rows (above
-	// GuardMinRows rows) trashes nothing. 0 means DefaultMaxTrashFraction;
+	// GuardMinRows rows) trashes nothing. 0 means MaxTrashFractionDefault;
 	// 1 turns the guard off.
 	MaxTrashFraction float64
 	// Execute decodes state (nil or empty = the zero state), runs the user's
@@ -121,9 +121,9 @@ func (s *Sync) TargetDatabase(c Change) string {
 
 // Defaults for syncs that do not set them.
 const (
-	DefaultTimeout          = 5 * time.Minute
-	DefaultMaxAttempts      = 5
-	DefaultMaxTrashFraction = 0.5
+	TimeoutDefault          = 5 * time.Minute
+	MaxAttemptsDefault      = 5
+	MaxTrashFractionDefault = 0.5
 	// GuardMinRows: databases with at most this many rows are not guarded.
 	GuardMinRows = 10
 )
@@ -131,7 +131,7 @@ const (
 // TrashFraction is the sync's effective deletion-guard threshold.
 func (s *Sync) TrashFraction() float64 {
 	if s.MaxTrashFraction <= 0 {
-		return DefaultMaxTrashFraction
+		return MaxTrashFractionDefault
 	}
 	return s.MaxTrashFraction
 }

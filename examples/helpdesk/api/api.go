@@ -108,6 +108,9 @@ type Article struct {
 	BodyMarkdown string `json:"body_markdown,omitempty"`
 }
 
+// AddrDefault is where the helpdesk command serves the API by default.
+const AddrDefault = "127.0.0.1:7080"
+
 // Config sizes the demo data.
 type Config struct {
 	Addr      string // listen address of Start; "" means 127.0.0.1:0
