@@ -3,7 +3,6 @@ package synq
 import (
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/synqhq/synq/internal/spec"
 )
@@ -13,9 +12,12 @@ type WorkerConfig struct {
 	// Name identifies the worker in Redis: its manifest and its own task
 	// queue. Executors of one deployment share a name; workers that share
 	// a Redis need different names (and different sync and database keys).
-	// Default "default".
+	// Default WorkerNameDefault.
 	Name string
 }
+
+// WorkerNameDefault is WorkerConfig.Name's default.
+const WorkerNameDefault = "default"
 
 // Worker holds the declarations of one deployment: databases, pacers and
 // syncs. Declare everything before starting an executor; a Worker is not safe
@@ -39,7 +41,7 @@ type Worker struct {
 func NewWorker(cfg WorkerConfig) *Worker {
 	name := cfg.Name
 	if name == "" {
-		name = "default"
+		name = WorkerNameDefault
 	}
 	return &Worker{
 		name:      name,
@@ -52,13 +54,9 @@ func NewWorker(cfg WorkerConfig) *Worker {
 // Name returns the worker's name.
 func (w *Worker) Name() string { return w.name }
 
-// keyRE keeps keys safe inside Redis keys (no hash-tag braces), gRPC
-// requests and CLI arguments.
-var keyRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,99}$`)
-
 func (w *Worker) checkKey(kind, key string, taken bool) {
 	switch {
-	case !keyRE.MatchString(key):
+	case !spec.ValidKey(key):
 		w.errs = append(w.errs, fmt.Errorf("%s key %q: use letters, digits, '_', '-' or '.', starting with a letter (at most 100)", kind, key))
 	case taken:
 		w.errs = append(w.errs, fmt.Errorf("%s key %q is declared twice: keys are unique within a worker, rename one", kind, key))
@@ -86,7 +84,7 @@ func init() {
 // build validates the declarations and returns their erased form.
 func (w *Worker) build() (*spec.Set, error) {
 	errs := append([]error(nil), w.errs...)
-	if !keyRE.MatchString(w.name) {
+	if !spec.ValidKey(w.name) {
 		errs = append(errs, fmt.Errorf("worker name %q: use letters, digits, '_', '-' or '.', starting with a letter (at most 100)", w.name))
 	}
 	set := &spec.Set{

@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/synqhq/synq/internal/spec"
 )
 
-var (
-	keyRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,99}$`)
-	runRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,99}-\d{8}T\d{6}-[0-9a-f]{6}$`)
-)
+// runRE is a run id: its sync's key, then when and a random suffix.
+var runRE = regexp.MustCompile(`^` + spec.KeyPattern + `-\d{8}T\d{6}-[0-9a-f]{6}$`)
 
 // MaxPageSize bounds ListRuns pages.
 const MaxPageSize = 500
@@ -30,8 +30,8 @@ func checkKey(field, key string, required bool) error {
 		}
 		return nil
 	}
-	if !keyRE.MatchString(key) {
-		return fmt.Errorf("%s %q is not a sync key: keys are letters, digits, '_', '-' or '.', starting with a letter, at most 100 long", field, truncate(key))
+	if !spec.ValidKey(key) {
+		return fmt.Errorf("%s %q is not a sync key: keys are %s", field, truncate(key), spec.KeyRule)
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/synqhq/synq/internal/spec"
 )
 
 func TestValidate(t *testing.T) {
@@ -73,7 +75,7 @@ func FuzzValidate(f *testing.F) {
 				t.Fatalf("%T: unwieldy message %q", r, err)
 			}
 		}
-		if (&GetSyncRequest{Key: key}).Validate() == nil && !keyRE.MatchString(key) {
+		if (&GetSyncRequest{Key: key}).Validate() == nil && !spec.ValidKey(key) {
 			t.Fatalf("accepted key %q", key)
 		}
 		if (&CancelRunRequest{RunId: key}).Validate() == nil && !runRE.MatchString(key) {
