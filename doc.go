@@ -23,9 +23,13 @@
 //	})
 //
 // Execute is called once per page. It returns the page's changes, whether
-// more pages follow and the state for the next page; the platform commits
-// that state atomically with the page's Notion writes, so a crashed page is
-// retried from the last committed state and never applied twice.
+// more pages follow and the state for the next page. The platform writes
+// the changes to Notion (upserts by key, which are idempotent), then commits
+// the state in Redis in one step with the run's next step (next page, park
+// or end; see docs/state_machine.md). A page that crashes before its commit
+// is retried from the last committed state: its writes are sent again and,
+// being upserts by key, leave one row per key; a committed page is never
+// run again.
 //
 // In Replace mode (the default) each cycle returns the whole dataset and rows
 // not seen in a completed cycle are trashed. In Incremental mode each run

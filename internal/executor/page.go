@@ -14,7 +14,10 @@ import (
 	"github.com/synqhq/synq/internal/spec"
 )
 
-// handlePage runs one page task (DESIGN.md §3).
+// handlePage runs one page task: it begins the page (or parks or drops it:
+// paused sync, cancelled run), runs Execute and the Notion writes through
+// the engine, and commits the page with the run's next step — the
+// transitions of docs/state_machine.md.
 func (x *Executor) handlePage(ctx context.Context, p queue.Payload) error {
 	x.inFlight.Add(1)
 	defer x.inFlight.Add(-1)
