@@ -15,6 +15,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/synqhq/synq/internal/defaults"
 	"github.com/synqhq/synq/internal/ops"
 )
 
@@ -75,18 +77,12 @@ func (c Config) validate() error {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Refresh <= 0 {
-		c.Refresh = RefreshDefault
-	}
-	if c.SessionTTL <= 0 {
-		c.SessionTTL = SessionTTLDefault
-	}
+	c.Refresh = defaults.Positive(c.Refresh, RefreshDefault)
+	c.SessionTTL = defaults.Positive(c.SessionTTL, SessionTTLDefault)
 	return c
 }
 

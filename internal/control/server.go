@@ -4,6 +4,7 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -39,9 +40,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	return c
 }
 

@@ -10,6 +10,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/synqhq/synq/internal/defaults"
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/rdb"
 	"github.com/synqhq/synq/internal/spec"
@@ -110,27 +112,13 @@ func (c Config) validate() error {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.ClaimTTL <= 0 {
-		c.ClaimTTL = ClaimTTLDefault
-	}
-	if c.UsersTTL <= 0 {
-		c.UsersTTL = UsersTTLDefault
-	}
-	if c.UsersMissRefresh <= 0 {
-		c.UsersMissRefresh = UsersMissRefreshDefault
-	}
-	if c.SettleDelay <= 0 {
-		c.SettleDelay = SettleDelayDefault
-	}
-	if c.ProvisionBackoff <= 0 {
-		c.ProvisionBackoff = ProvisionBackoffDefault
-	}
-	if c.PendingTTL <= 0 {
-		c.PendingTTL = PendingTTLDefault
-	}
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.ClaimTTL = defaults.Positive(c.ClaimTTL, ClaimTTLDefault)
+	c.UsersTTL = defaults.Positive(c.UsersTTL, UsersTTLDefault)
+	c.UsersMissRefresh = defaults.Positive(c.UsersMissRefresh, UsersMissRefreshDefault)
+	c.SettleDelay = defaults.Positive(c.SettleDelay, SettleDelayDefault)
+	c.ProvisionBackoff = defaults.Positive(c.ProvisionBackoff, ProvisionBackoffDefault)
+	c.PendingTTL = defaults.Positive(c.PendingTTL, PendingTTLDefault)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/synqhq/synq/internal/defaults"
 	"github.com/synqhq/synq/internal/engine"
 	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/queue"
@@ -63,9 +64,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	c.Settings = c.Settings.withDefaults()
-	if c.LogCap <= 0 {
-		c.LogCap = runs.LogCapDefault
-	}
+	c.LogCap = defaults.Positive(c.LogCap, runs.LogCapDefault)
 	return c
 }
 

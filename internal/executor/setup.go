@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/synqhq/synq/internal/defaults"
 	"github.com/synqhq/synq/internal/engine"
 	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/notion"
@@ -48,18 +49,10 @@ func (s Settings) withDefaults() Settings {
 	if s.NotionRateLimit == 0 {
 		s.NotionRateLimit = pacer.NotionPerMinuteDefault
 	}
-	if s.Concurrency <= 0 {
-		s.Concurrency = ConcurrencyDefault
-	}
-	if s.ShutdownTimeout <= 0 {
-		s.ShutdownTimeout = ShutdownTimeoutDefault
-	}
-	if s.ManifestInterval <= 0 {
-		s.ManifestInterval = ManifestIntervalDefault
-	}
-	if s.Logger == nil {
-		s.Logger = slog.Default()
-	}
+	s.Concurrency = defaults.Positive(s.Concurrency, ConcurrencyDefault)
+	s.ShutdownTimeout = defaults.Positive(s.ShutdownTimeout, ShutdownTimeoutDefault)
+	s.ManifestInterval = defaults.Positive(s.ManifestInterval, ManifestIntervalDefault)
+	s.Logger = cmp.Or(s.Logger, slog.Default())
 	return s
 }
 

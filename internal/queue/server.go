@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/synqhq/synq/internal/defaults"
 )
 
 // Defaults of ServerOptions (and of ServerConfig).
@@ -40,21 +43,11 @@ type ServerOptions struct {
 }
 
 func (o ServerOptions) withDefaults() ServerOptions {
-	if o.Concurrency <= 0 {
-		o.Concurrency = ConcurrencyDefault
-	}
-	if o.RetryBase <= 0 {
-		o.RetryBase = RetryBaseDefault
-	}
-	if o.RetryMax <= 0 {
-		o.RetryMax = RetryMaxDefault
-	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = ShutdownTimeoutDefault
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Concurrency = defaults.Positive(o.Concurrency, ConcurrencyDefault)
+	o.RetryBase = defaults.Positive(o.RetryBase, RetryBaseDefault)
+	o.RetryMax = defaults.Positive(o.RetryMax, RetryMaxDefault)
+	o.ShutdownTimeout = defaults.Positive(o.ShutdownTimeout, ShutdownTimeoutDefault)
+	o.Logger = cmp.Or(o.Logger, slog.Default())
 	return o
 }
 

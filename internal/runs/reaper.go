@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/synqhq/synq/internal/defaults"
 	"github.com/synqhq/synq/internal/queue"
 	"github.com/synqhq/synq/internal/rdb"
 )
@@ -52,12 +53,8 @@ type ReaperConfig struct {
 }
 
 func (c ReaperConfig) withDefaults() ReaperConfig {
-	if c.Grace <= 0 {
-		c.Grace = ReapGraceDefault
-	}
-	if c.LeaseGrace <= 0 {
-		c.LeaseGrace = LeaseGraceDefault
-	}
+	c.Grace = defaults.Positive(c.Grace, ReapGraceDefault)
+	c.LeaseGrace = defaults.Positive(c.LeaseGrace, LeaseGraceDefault)
 	return c
 }
 

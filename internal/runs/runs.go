@@ -8,12 +8,14 @@
 package runs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/synqhq/synq/internal/defaults"
 	"github.com/synqhq/synq/internal/queue"
 	"github.com/synqhq/synq/internal/rdb"
 )
@@ -50,15 +52,9 @@ func (c Config) validate() error {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.LogCap <= 0 {
-		c.LogCap = LogCapDefault
-	}
-	if c.Retention <= 0 {
-		c.Retention = RetentionDefault
-	}
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.LogCap = defaults.Positive(c.LogCap, LogCapDefault)
+	c.Retention = defaults.Positive(c.Retention, RetentionDefault)
 	return c
 }
 

@@ -4,6 +4,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/synqhq/synq/internal/defaults"
 	"github.com/synqhq/synq/internal/metrics"
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/queue"
@@ -80,24 +82,12 @@ func (c Config) withDefaults() Config {
 	if c.ID == "" {
 		c.ID = uuid.NewString()
 	}
-	if c.Tick <= 0 {
-		c.Tick = TickDefault
-	}
-	if c.LeaseTTL <= 0 {
-		c.LeaseTTL = LeaseTTLDefault
-	}
-	if c.ReapEvery <= 0 {
-		c.ReapEvery = ReapEveryDefault
-	}
-	if c.RetryBase <= 0 {
-		c.RetryBase = queue.RetryBaseDefault
-	}
-	if c.RetryMax <= 0 {
-		c.RetryMax = queue.RetryMaxDefault
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.Tick = defaults.Positive(c.Tick, TickDefault)
+	c.LeaseTTL = defaults.Positive(c.LeaseTTL, LeaseTTLDefault)
+	c.ReapEvery = defaults.Positive(c.ReapEvery, ReapEveryDefault)
+	c.RetryBase = defaults.Positive(c.RetryBase, queue.RetryBaseDefault)
+	c.RetryMax = defaults.Positive(c.RetryMax, queue.RetryMaxDefault)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	return c
 }
 
