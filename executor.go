@@ -18,7 +18,6 @@ import (
 	"github.com/synqhq/synq/internal/executor"
 	"github.com/synqhq/synq/internal/logging"
 	"github.com/synqhq/synq/internal/metrics"
-	"github.com/synqhq/synq/internal/spec"
 )
 
 // ExecutorConfig configures an executor process. ExecutorConfigFromEnv
@@ -141,7 +140,7 @@ type Executor struct {
 
 // NewExecutor validates the worker and connects to Redis and Notion.
 func NewExecutor(ctx context.Context, w *Worker, cfg ExecutorConfig) (*Executor, error) {
-	set, err := spec.SetOf(w)
+	set, err := w.build()
 	if err != nil {
 		return nil, err
 	}

@@ -14,10 +14,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/synqhq/synq"
-	"github.com/synqhq/synq/internal/executor"
 	"github.com/synqhq/synq/internal/queue"
 	"github.com/synqhq/synq/internal/rdb"
-	"github.com/synqhq/synq/internal/spec"
 	"github.com/synqhq/synq/internal/testutil/notiontest"
 	"github.com/synqhq/synq/schema"
 )
@@ -53,16 +51,13 @@ type pageState struct {
 	Page int `json:"page"`
 }
 
-// inProcess starts an executor of w in this process.
+// inProcess starts an executor of w in this process, through the SDK's
+// constructor as a user's main would.
 func inProcess(b testing.TB, s *stack, w *synq.Worker) {
-	set, err := spec.SetOf(w)
-	if err != nil {
-		b.Fatal(err)
-	}
-	x, err := executor.Open(context.Background(), set, executor.Options{
+	x, err := synq.NewExecutor(context.Background(), w, synq.ExecutorConfig{
 		RedisURL: s.redis.URL(), NotionToken: notiontest.Token, NotionBaseURL: s.emu.URL(),
-		ParentPageID: notiontest.ParentPageID(), Concurrency: 4, ManifestEvery: 500 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		NotionParentPageID: notiontest.ParentPageID(), NotionRateLimit: synq.Unlimited, Concurrency: 4,
+		ManifestInterval: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		b.Fatal(err)

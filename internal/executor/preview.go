@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/queue"
 )
