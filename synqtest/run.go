@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -56,7 +57,13 @@ func NewEnv(tb TB, w *synq.Worker) *Env {
 	t := asTesting(tb)
 	redis := redistest.Start(t)
 	e.emu = notiontest.Start(t, emulator.Config{})
-	e.notion, err = notion.New(notion.Config{BaseURL: e.emu.URL(), Token: notiontest.Token, Backoff: 5 * time.Millisecond, Timeout: 10 * time.Second, Logger: discard})
+	// The client's idle connections are closed before the emulator stops
+	// (cleanups run last-registered first): one it dialed but never used
+	// would hold the emulator's graceful shutdown for 5 s.
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	tb.Cleanup(hc.CloseIdleConnections)
+	e.notion, err = notion.New(notion.Config{BaseURL: e.emu.URL(), Token: notiontest.Token, HTTPClient: hc,
+		Backoff: 5 * time.Millisecond, Timeout: 10 * time.Second, Logger: discard})
 	if err != nil {
 		tb.Fatalf("synqtest: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"go/parser"
 	"go/token"
 	"log/slog"
+	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
@@ -157,7 +158,9 @@ type env struct {
 func TestRoundTrip(t *testing.T) {
 	redis := redistest.Start(t)
 	emu := notiontest.Start(t, emulator.Config{})
-	client, err := notion.New(notion.Config{BaseURL: emu.URL(), Token: notiontest.Token, Logger: quiet()})
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	t.Cleanup(hc.CloseIdleConnections) // before the emulator's graceful stop
+	client, err := notion.New(notion.Config{BaseURL: emu.URL(), Token: notiontest.Token, HTTPClient: hc, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
