@@ -36,5 +36,7 @@
 // returns changes and explicit deletes, and the state persists across runs.
 //
 // Mistakes in declarations are reported by Worker.Validate (and at executor
-// start-up), naming the key and the fix.
+// start-up), naming the key and the fix. Package synqtest tests syncs: one
+// Execute offline with the checks an executor applies, or whole runs
+// against a throwaway Redis and a Notion emulator.
 package synq

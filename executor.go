@@ -20,7 +20,6 @@ import (
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/pacer"
 	"github.com/synqhq/synq/internal/redisconn"
-	"github.com/synqhq/synq/internal/spec"
 )
 
 // ExecutorConfig configures an executor process. ExecutorConfigFromEnv
@@ -159,7 +158,7 @@ type Executor struct {
 // NewExecutor validates the worker and the config and connects to Redis
 // and Notion.
 func NewExecutor(ctx context.Context, w *Worker, cfg ExecutorConfig) (*Executor, error) {
-	set, err := spec.SetOf(w)
+	set, err := w.build()
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"time"
 
@@ -189,6 +190,7 @@ func buildSync[S any](w *Worker, key string, cfg SyncConfig[S]) (*spec.Sync, err
 		MaxAttempts: attempts,
 		Pacers:      pacers,
 		Execute:     erase(w, key, cfg.Execute),
+		State:       reflect.TypeFor[S](),
 
 		MaxTrashFraction: cfg.MaxTrashFraction,
 	}, nil

@@ -188,7 +188,7 @@ func TestExecuteErasesState(t *testing.T) {
 		}
 		return synq.Result[cursor]{}, &synq.RateLimitError{RetryAfter: time.Second}
 	})
-	set, err := spec.SetOf(w)
+	set, err := w.Spec(spec.Access{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestExecuteRejectsBadChanges(t *testing.T) {
 		}
 		return synq.Result[cursor]{Changes: []synq.Change{synq.Upsert("k", nil).In(foreign)}}, nil
 	})
-	set, err := spec.SetOf(w)
+	set, err := w.Spec(spec.Access{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,15 +71,17 @@ func (w *Worker) Validate() error {
 	return err
 }
 
-func init() {
-	spec.RegisterWorkerType(func(v any) (*spec.Set, error) {
-		w, ok := v.(*Worker)
-		if !ok || w == nil {
-			return nil, fmt.Errorf("synq: want a *synq.Worker, got %T", v)
-		}
-		return w.build()
-	})
-}
+// Spec returns the worker's validated declarations in the erased form
+// synq's engine and runtime work on; NewExecutor hands them down itself.
+//
+// It is exported only so that synq's own packages outside this one
+// (synqtest, the engine's and the end-to-end tests) can reach a worker's
+// declarations without an init-time registration hook. Its argument and
+// result are types of an internal package, which code outside the synq
+// module cannot name: such code cannot write a call to Spec, and cannot
+// come to depend on the erased form. Use Validate to check declarations
+// and Manifest to read them.
+func (w *Worker) Spec(spec.Access) (*spec.Set, error) { return w.build() }
 
 // build validates the declarations and returns their erased form.
 func (w *Worker) build() (*spec.Set, error) {

@@ -21,9 +21,9 @@ import (
 	"github.com/google/go-github/v75/github"
 
 	"github.com/synqhq/synq"
-	"github.com/synqhq/synq/internal/pagecontent"
-	"github.com/synqhq/synq/internal/spec"
+	"github.com/synqhq/synq/builder"
 	"github.com/synqhq/synq/schema"
+	"github.com/synqhq/synq/synqtest"
 )
 
 const (
@@ -108,59 +108,33 @@ func (f *fakeGitHub) seen() []*http.Request {
 }
 
 // execute registers the sync on a fresh worker (so its pacer starts with a
-// full budget) and runs one page through the erased Execute the executor
-// calls, state encoded as JSON as the executor stores it.
-func execute(t *testing.T, cfg Config, st State) (spec.Page, State, error) {
+// full budget) and runs one page offline with synqtest, which checks the
+// changes against the database's schema and Notion's limits as an
+// executor does before it writes.
+func execute(t *testing.T, cfg Config, st State) (*synqtest.Page[State], State, error) {
 	t.Helper()
 	w := synq.NewWorker(synq.WorkerConfig{Name: "test"})
 	if err := Register(w, cfg); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
-	set, err := spec.SetOf(w)
+	page, err := synqtest.TryExecute(t, w, SyncKey, &st)
 	if err != nil {
-		t.Fatalf("declarations: %v", err)
+		return nil, State{}, err
 	}
-	s := set.Syncs[SyncKey]
-	if s == nil {
-		t.Fatalf("sync %q is not declared", SyncKey)
-	}
-	raw, err := json.Marshal(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	page, err := s.Execute(ctx, raw)
-	var next State
-	if err == nil && page.NextState != nil {
-		if err := json.Unmarshal(page.NextState, &next); err != nil {
-			t.Fatalf("NextState %s: %v", page.NextState, err)
-		}
-	}
-	return page, next, err
+	return page, *page.NextState, nil
 }
 
 func config(srv *httptest.Server, tok string) Config {
 	return Config{Owner: owner, Repo: repo, Token: tok, BaseURL: srv.URL, HTTPClient: srv.Client()}
 }
 
-func keys(p spec.Page) []string {
-	var out []string
-	for _, c := range p.Changes {
-		out = append(out, c.Key)
-	}
-	return out
-}
-
-func change(t *testing.T, p spec.Page, key string) spec.Change {
+func change(t *testing.T, p *synqtest.Page[State], key string) synqtest.Change {
 	t.Helper()
-	for _, c := range p.Changes {
-		if c.Key == key {
-			return c
-		}
+	c, ok := p.Change(key)
+	if !ok {
+		t.Fatalf("no change for issue %s in %v", key, p.Keys())
 	}
-	t.Fatalf("no change for issue %s in %v", key, keys(p))
-	return spec.Change{}
+	return c
 }
 
 func TestFirstPage(t *testing.T) {
@@ -177,7 +151,7 @@ func TestFirstPage(t *testing.T) {
 		t.Errorf("NextState = %+v, want %+v (Since unchanged until the last page)", next, want)
 	}
 	// #1352 is a pull request.
-	if got, want := keys(page), []string{"1347", "1290"}; !reflect.DeepEqual(got, want) {
+	if got, want := page.Keys(), []string{"1347", "1290"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("upserted issues %v, want %v (pull request 1352 skipped)", got, want)
 	}
 
@@ -214,48 +188,52 @@ func TestProperties(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	date := func(s string) builder.DateValue { return builder.DateValue{Start: s} }
 	for _, tc := range []struct {
-		page    spec.Page
+		page    *synqtest.Page[State]
 		key     string
 		updated string
-		want    map[string]string // property → Value.String()
+		want    map[string]any // property → its plain value (synqtest)
 	}{
-		{page1, "1347", "2025-03-01T09:15:00Z", map[string]string{
+		{page1, "1347", "2025-03-01T09:15:00Z", map[string]any{
 			"Title":     "Login button unresponsive on Safari 17",
+			"Number":    "1347", // the primary key, filled in from the change's key
 			"State":     "open",
-			"Labels":    "bug, good first issue",
+			"Labels":    []string{"bug", "good first issue"},
 			"Author":    "mona",
 			"Assignees": "octocat, hubot",
-			"Comments":  "4",
-			"Created":   "2025-02-10T08:12:45Z",
-			"Updated":   "2025-03-01T09:15:00Z",
-			"Closed":    "",
+			"Comments":  4.0,
+			"Created":   date("2025-02-10T08:12:45Z"),
+			"Updated":   date("2025-03-01T09:15:00Z"),
+			"Closed":    nil,
 			"URL":       "https://github.com/octo-org/octo-repo/issues/1347",
 		}},
-		{page1, "1290", "2025-03-02T16:45:10Z", map[string]string{
-			"Title": "Document the retry policy of the SDK",
-			"State": "closed",
+		{page1, "1290", "2025-03-02T16:45:10Z", map[string]any{
+			"Title":  "Document the retry policy of the SDK",
+			"Number": "1290",
+			"State":  "closed",
 			// Notion does not allow commas in option names.
-			"Labels":    "documentation, scope: api; sdk",
+			"Labels":    []string{"documentation", "scope: api; sdk"},
 			"Author":    "hubot",
 			"Assignees": "mona",
-			"Comments":  "7",
-			"Created":   "2025-01-05T14:00:00Z",
-			"Updated":   "2025-03-02T16:45:10Z",
-			"Closed":    "2025-03-02T16:45:09Z",
+			"Comments":  7.0,
+			"Created":   date("2025-01-05T14:00:00Z"),
+			"Updated":   date("2025-03-02T16:45:10Z"),
+			"Closed":    date("2025-03-02T16:45:09Z"),
 			"URL":       "https://github.com/octo-org/octo-repo/issues/1290",
 		}},
 		// Reopened: the Closed date and the labels are cleared, not left out.
-		{page2, "1101", "2025-03-03T07:20:00Z", map[string]string{
+		{page2, "1101", "2025-03-03T07:20:00Z", map[string]any{
 			"Title":     "Crash when the config file is empty",
+			"Number":    "1101",
 			"State":     "open",
-			"Labels":    "",
+			"Labels":    []string{},
 			"Author":    "ghost",
 			"Assignees": "",
-			"Comments":  "12",
-			"Created":   "2024-10-14T21:03:17Z",
-			"Updated":   "2025-03-03T07:20:00Z",
-			"Closed":    "",
+			"Comments":  12.0,
+			"Created":   date("2024-10-14T21:03:17Z"),
+			"Updated":   date("2025-03-03T07:20:00Z"),
+			"Closed":    nil,
 			"URL":       "https://github.com/octo-org/octo-repo/issues/1101",
 		}},
 	} {
@@ -263,21 +241,11 @@ func TestProperties(t *testing.T) {
 		if c.Delete {
 			t.Errorf("issue %s: a delete, want an upsert", tc.key)
 		}
-		if got := c.UpstreamUpdatedAt.Format(time.RFC3339); got != tc.updated {
+		if got := c.UpdatedAt.Format(time.RFC3339); got != tc.updated {
 			t.Errorf("issue %s: UpdatedAt %s, want %s", tc.key, got, tc.updated)
 		}
-		if len(c.Properties) != len(tc.want) {
-			t.Errorf("issue %s: %d properties, want %d", tc.key, len(c.Properties), len(tc.want))
-		}
-		for name, want := range tc.want {
-			v, ok := c.Properties[name]
-			if !ok {
-				t.Errorf("issue %s: property %q missing", tc.key, name)
-				continue
-			}
-			if got := v.String(); got != want {
-				t.Errorf("issue %s: %s = %q, want %q", tc.key, name, got, want)
-			}
+		if !reflect.DeepEqual(c.Properties, tc.want) {
+			t.Errorf("issue %s: properties\n%#v\nwant\n%#v", tc.key, c.Properties, tc.want)
 		}
 	}
 
@@ -285,7 +253,7 @@ func TestProperties(t *testing.T) {
 	// Markdown's, and an issue without a body gets an empty page (not one
 	// left as it was).
 	for _, tc := range []struct {
-		page spec.Page
+		page *synqtest.Page[State]
 		key  string
 		want string
 	}{
@@ -297,24 +265,6 @@ func TestProperties(t *testing.T) {
 		if c.Content == nil || *c.Content != tc.want {
 			t.Errorf("issue %s: content %v, want %q", tc.key, c.Content, tc.want)
 		}
-	}
-
-	// The types the database declares, so the engine accepts the values.
-	c := change(t, page1, "1290")
-	for name, typ := range map[string]schema.Type{
-		"Title": schema.TypeTitle, "State": schema.TypeSelect, "Labels": schema.TypeMultiSelect,
-		"Author": schema.TypeRichText, "Assignees": schema.TypeRichText, "Comments": schema.TypeNumber,
-		"Created": schema.TypeDate, "Updated": schema.TypeDate, "Closed": schema.TypeDate, "URL": schema.TypeURL,
-	} {
-		if got := c.Properties[name].Type; got != typ {
-			t.Errorf("%s is a %s value, want %s", name, got, typ)
-		}
-	}
-	if got := c.Properties["Labels"].Names; !reflect.DeepEqual(got, []string{"documentation", "scope: api; sdk"}) {
-		t.Errorf("Labels %q, want [documentation, scope: api; sdk]", got)
-	}
-	if v := change(t, page2, "1101").Properties["Closed"]; v.Date != nil {
-		t.Errorf("Closed of a reopened issue = %+v, want a cleared date", v.Date)
 	}
 }
 
@@ -332,7 +282,7 @@ func TestLastPageAdvancesSince(t *testing.T) {
 	if !next.Since.Equal(want) || next.Page != 0 {
 		t.Errorf("NextState = %+v, want Since %v and Page 0", next, want)
 	}
-	if got := keys(page); !reflect.DeepEqual(got, []string{"1101", "1360"}) {
+	if got := page.Keys(); !reflect.DeepEqual(got, []string{"1101", "1360"}) {
 		t.Errorf("upserted issues %v, want [1101 1360]", got)
 	}
 	reqs := f.seen()
@@ -358,7 +308,7 @@ func TestFirstRunWithoutToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		upserts = append(upserts, keys(page)...)
+		upserts = append(upserts, page.Keys()...)
 		st = next
 		if !page.HasMore {
 			break
@@ -528,6 +478,19 @@ func TestRegisterRejectsBadConfig(t *testing.T) {
 }
 
 func TestPacerBudget(t *testing.T) {
+	// The declarations as executors publish them for the scheduler.
+	var manifest struct {
+		Pacers []struct {
+			Key             string        `json:"key"`
+			AllowedRequests int           `json:"allowed_requests"`
+			Interval        time.Duration `json:"interval"`
+		} `json:"pacers"`
+		Syncs []struct {
+			Key    string   `json:"key"`
+			Mode   string   `json:"mode"`
+			Pacers []string `json:"pacers"`
+		} `json:"syncs"`
+	}
 	for _, tc := range []struct {
 		token string
 		want  int
@@ -536,18 +499,32 @@ func TestPacerBudget(t *testing.T) {
 		if err := Register(w, Config{Owner: owner, Repo: repo, Token: tc.token}); err != nil {
 			t.Fatal(err)
 		}
-		set, err := spec.SetOf(w)
+		b, err := w.Manifest()
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := set.Pacers[PacerKey]
-		if p == nil || p.AllowedRequests != tc.want || p.Interval != time.Hour {
-			t.Errorf("token %q: pacer %+v, want %d requests an hour", tc.token, p, tc.want)
+		if err := json.Unmarshal(b, &manifest); err != nil {
+			t.Fatal(err)
 		}
-		if s := set.Syncs[SyncKey]; s.Mode != spec.Incremental || !reflect.DeepEqual(s.Pacers, []string{PacerKey}) {
-			t.Errorf("sync %+v, want Incremental using pacer %q", s, PacerKey)
+		if p := manifest.Pacers; len(p) != 1 || p[0].Key != PacerKey || p[0].AllowedRequests != tc.want || p[0].Interval != time.Hour {
+			t.Errorf("token %q: pacers %+v, want %q with %d requests an hour", tc.token, p, PacerKey, tc.want)
+		}
+		if s := manifest.Syncs; len(s) != 1 || s[0].Key != SyncKey || s[0].Mode != "incremental" || !reflect.DeepEqual(s[0].Pacers, []string{PacerKey}) {
+			t.Errorf("syncs %+v, want %q, incremental, using pacer %q", s, SyncKey, PacerKey)
 		}
 	}
+}
+
+// fitsAPage says whether md is a body a page may hold: an upsert with it
+// as Content passes an executor's checks (synqtest runs them).
+func fitsAPage(t *testing.T, md string) error {
+	w := synq.NewWorker(synq.WorkerConfig{})
+	db := w.Database("issues", synq.DatabaseConfig{InitialTitle: "Issues", PrimaryKey: "Number", Schema: schema.Properties{"Number": schema.Title()}})
+	synq.AddSync(w, "body", synq.SyncConfig[State]{Database: db, Execute: func(context.Context, *State) (synq.Result[State], error) {
+		return synq.Result[State]{Changes: []synq.Change{synq.Upsert("7", nil).Content(md)}}, nil
+	}})
+	_, err := synqtest.TryExecute(t, w, "body", &State{})
+	return err
 }
 
 // A body longer than a page may hold is cut, with a link to the issue; a
@@ -573,10 +550,10 @@ func TestLongBodyIsCut(t *testing.T) {
 		t.Fatalf("the code block the cut fell in is not closed: %d fences", strings.Count(got, "```"))
 	}
 	// Uncut, the page would be refused; cut, it fits.
-	if _, err := pagecontent.Convert(b.String()); err == nil {
+	if err := fitsAPage(t, b.String()); err == nil {
 		t.Fatal("the whole checklist fits a page: the test body is too short")
 	}
-	if _, err := pagecontent.Convert(got); err != nil {
+	if err := fitsAPage(t, got); err != nil {
 		t.Fatalf("the cut body does not fit a page: %v", err)
 	}
 	short := &github.Issue{Body: github.Ptr("a\r\nb")}

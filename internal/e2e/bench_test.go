@@ -51,7 +51,8 @@ type pageState struct {
 	Page int `json:"page"`
 }
 
-// inProcess starts an executor of w in this process.
+// inProcess starts an executor of w in this process, through the SDK's
+// constructor as a user's main would.
 func inProcess(b testing.TB, s *stack, w *synq.Worker) {
 	x, err := synq.NewExecutor(context.Background(), w, synq.ExecutorConfig{
 		RedisURL: s.redis.URL(), NotionToken: notiontest.Token, NotionBaseURL: s.emu.URL(),

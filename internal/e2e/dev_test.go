@@ -63,8 +63,8 @@ func userEnv() []string {
 
 // devPorts are one stack's addresses, free when the test starts.
 type devPorts struct {
-	notion, helpdesk, control string
-	redisPort, metricsPort    int
+	notion, helpdesk, control, console string
+	redisPort, metricsPort             int
 }
 
 func freePorts(t *testing.T) devPorts {
@@ -74,12 +74,14 @@ func freePorts(t *testing.T) devPorts {
 		n, _ := strconv.Atoi(p)
 		return n
 	}
-	return devPorts{notion: freeAddr(t), helpdesk: freeAddr(t), control: freeAddr(t), redisPort: port(), metricsPort: port()}
+	// The console too: its default port may be another stack's on a
+	// shared machine, and a scheduler that cannot bind it exits.
+	return devPorts{notion: freeAddr(t), helpdesk: freeAddr(t), control: freeAddr(t), console: freeAddr(t), redisPort: port(), metricsPort: port()}
 }
 
 func (p devPorts) flags(dir string) []string {
 	return []string{"--dir", dir, "--notion-addr", p.notion, "--helpdesk-addr", p.helpdesk, "--control-addr", p.control,
-		"--redis-port", strconv.Itoa(p.redisPort), "--metrics-port", strconv.Itoa(p.metricsPort), "--tickets", "40", "--change-rate", "0"}
+		"--console-addr", p.console, "--redis-port", strconv.Itoa(p.redisPort), "--metrics-port", strconv.Itoa(p.metricsPort), "--tickets", "40", "--change-rate", "0"}
 }
 
 // stackProcs lists the live processes of one stack: its redis-server

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -189,6 +190,106 @@ func valueToNotion(v builder.Value) notion.PropertyValue {
 		return notion.PlaceValue(&notion.Place{Lat: v.Place.Lat, Lon: v.Place.Lon, Name: v.Place.Name, Address: v.Place.Address})
 	}
 	return notion.PropertyValue{Type: string(v.Type)}
+}
+
+// Names turns the ids Notion values hold back into what builder values
+// name: a user id into the member's email, a related page's id into its
+// row's primary key. A nil function, or one that answers false, leaves
+// the id as it is.
+type Names struct {
+	Email func(userID string) (string, bool)
+	Key   func(pageID string) (string, bool)
+}
+
+// ValueFromNotion is the inverse of the encoding of values (valueToNotion,
+// encode): a value as Notion holds it, as the builder value that writes
+// it, so what Notion holds can be compared with what was meant (synqtest's
+// rows, the property-type conformance test). Cleared values decode to the
+// zero value of their type. A type without a decoding here is an error:
+// a new property type needs its case.
+func ValueFromNotion(v notion.PropertyValue, names Names) (builder.Value, error) {
+	resolve := func(f func(string) (string, bool), id string) string {
+		if f != nil {
+			if s, ok := f(id); ok {
+				return s
+			}
+		}
+		return id
+	}
+	out := builder.Value{Type: schema.Type(v.Type)}
+	switch out.Type {
+	case schema.TypeTitle:
+		out.Text = textsOf(v.Title)
+	case schema.TypeRichText:
+		out.Text = textsOf(v.RichText)
+	case schema.TypeNumber:
+		out.Number = v.Number
+	case schema.TypeCheckbox:
+		out.Checked = v.Checkbox
+	case schema.TypeSelect, schema.TypeStatus:
+		o := v.Select
+		if out.Type == schema.TypeStatus {
+			o = v.Status
+		}
+		if o != nil {
+			out.Names = []string{o.Name}
+		}
+	case schema.TypeMultiSelect:
+		for _, o := range v.MultiSelect {
+			out.Names = append(out.Names, o.Name)
+		}
+	case schema.TypeDate:
+		if v.Date != nil {
+			out.Date = &builder.DateValue{Start: v.Date.Start, End: v.Date.End, TimeZone: v.Date.TimeZone}
+		}
+	case schema.TypePeople:
+		for _, u := range v.People {
+			out.Emails = append(out.Emails, resolve(names.Email, u.ID))
+		}
+	case schema.TypeFiles:
+		for _, f := range v.Files {
+			fv := builder.FileValue{Name: f.Name}
+			switch {
+			case f.External != nil:
+				fv.URL = f.External.URL
+			case f.File != nil:
+				fv.URL = f.File.URL
+			}
+			out.Files = append(out.Files, fv)
+		}
+	case schema.TypeURL:
+		out.Scalar = deref(v.URL)
+	case schema.TypeEmail:
+		out.Scalar = deref(v.Email)
+	case schema.TypePhoneNumber:
+		out.Scalar = deref(v.PhoneNumber)
+	case schema.TypePlace:
+		if p := v.Place; p != nil {
+			out.Place = &builder.PlaceValue{Lat: p.Lat, Lon: p.Lon, Name: p.Name, Address: p.Address}
+		}
+	case schema.TypeRelation:
+		if v.HasMore {
+			return out, errors.New("the relation lists more related pages than Notion returns with a page (25)")
+		}
+		for _, r := range v.Relation {
+			out.Keys = append(out.Keys, resolve(names.Key, r.ID))
+		}
+	default:
+		return out, fmt.Errorf("no decoding of Notion %q values: add the type to engine.ValueFromNotion", v.Type)
+	}
+	return out, nil
+}
+
+func textsOf(items []notion.RichText) []builder.Text {
+	var out []builder.Text
+	for _, it := range items {
+		t := builder.Text{Content: it.Content()}
+		if it.Text != nil && it.Text.Link != nil {
+			t.Link = it.Text.Link.URL
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 func texts(in []builder.Text) []notion.RichText {

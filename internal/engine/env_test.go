@@ -48,7 +48,7 @@ type envOptions struct {
 
 func newEnvWith(t testing.TB, w *synq.Worker, o envOptions) *env {
 	t.Helper()
-	set, err := spec.SetOf(w)
+	set, err := w.Spec(spec.Access{})
 	if err != nil {
 		t.Fatal(err)
 	}

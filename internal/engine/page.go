@@ -167,14 +167,21 @@ func (e *Engine) RunPage(ctx context.Context, req PageRequest) (PageResult, erro
 // before the page stops waiting for it.
 const executeGrace = 5 * time.Second
 
-// execute calls the user's Execute with a deadline and the context user
-// code expects (logger, pacers). An Execute that ignores its context and
-// runs past its deadline is abandoned (its goroutine runs on, its result
-// is dropped): it must not hold a page slot for the task's whole lease.
+// execute calls the user's Execute for a page of a run (see Execute).
 func (e *Engine) execute(ctx context.Context, s *spec.Sync, req PageRequest, state json.RawMessage, log *slog.Logger) (spec.Page, error) {
+	return Execute(ctx, s, spec.Exec{Sync: s.Key, Run: req.Run, Page: req.Page, Logger: log, Pacers: req.Pacers}, state)
+}
+
+// Execute calls the user's Execute of s from state with the sync's
+// Timeout and the context user code expects (x: its logger, its pacers),
+// as every page of a run and every preview does; synqtest calls it too.
+// An Execute that ignores its context and runs past its deadline is
+// abandoned (its goroutine runs on, its result is dropped): it must not
+// hold a page slot for the task's whole lease.
+func Execute(ctx context.Context, s *spec.Sync, x spec.Exec, state json.RawMessage) (spec.Page, error) {
 	ectx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	ectx = spec.WithExec(ectx, &spec.Exec{Sync: s.Key, Run: req.Run, Page: req.Page, Logger: log, Pacers: req.Pacers})
+	ectx = spec.WithExec(ectx, &x)
 	type result struct {
 		page spec.Page
 		err  error

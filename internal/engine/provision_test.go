@@ -22,7 +22,7 @@ import (
 // Notion: an engine for w's declarations.
 func (e *env) engineFor(w *synq.Worker, log *slog.Logger) *engine.Engine {
 	e.t.Helper()
-	set, err := spec.SetOf(w)
+	set, err := w.Spec(spec.Access{})
 	if err != nil {
 		e.t.Fatal(err)
 	}

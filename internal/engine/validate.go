@@ -86,6 +86,34 @@ func (r row) hashOn(stored string) string {
 	return contentHash(r.props, r.change.Icon, r.change.Cover, stored)
 }
 
+// Checked is a change that passed validation.
+type Checked struct {
+	Change spec.Change
+	// Database is the key of the database the change writes.
+	Database string
+	// Properties are the values as they are written and hashed: text
+	// split into Notion's items, the primary key filled in from the key.
+	// nil for a delete.
+	Properties builder.Properties
+}
+
+// Validate checks a page of changes of sync s as RunPage does before it
+// writes anything (the same code): the schema, Notion's limits, the page
+// content's conversion to blocks. The error names sync, database, key and
+// property of each invalid change (the first ten). synqtest runs it on
+// the changes of an offline Execute.
+func Validate(set *spec.Set, s *spec.Sync, changes []spec.Change) ([]Checked, error) {
+	rows, err := prepare(set, s, changes)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Checked, len(rows))
+	for i, r := range rows {
+		out[i] = Checked{Change: r.change, Database: r.db.Key, Properties: r.props}
+	}
+	return out, nil
+}
+
 // prepare validates every change of a page before anything is written, so a
 // bad row fails the page with nothing applied.
 func prepare(set *spec.Set, s *spec.Sync, changes []spec.Change) ([]row, error) {

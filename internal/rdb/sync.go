@@ -337,6 +337,13 @@ func (r *RDB) RunCounters(ctx context.Context, sync, run string) (map[string]int
 	return out, nil
 }
 
+// SetState replaces a sync's committed state with state (JSON), as if a
+// page had committed it; the run bookkeeping and a replace cycle under way
+// stay. synqtest starts syncs from a given state with it.
+func (r *RDB) SetState(ctx context.Context, sync string, state []byte) error {
+	return wrap("set state of sync "+sync, r.c.HSet(ctx, SyncKey(sync), "state", state).Err())
+}
+
 // ResetState clears a sync's committed state and replace cycle (ctl state
 // reset). The run bookkeeping stays so redelivered tasks remain no-ops.
 func (r *RDB) ResetState(ctx context.Context, sync string) error {

@@ -10,6 +10,7 @@ package spec
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"time"
 
 	"github.com/synqhq/synq/builder"
@@ -66,6 +67,9 @@ type Sync struct {
 	// Execute decodes state (nil or empty = the zero state), runs the user's
 	// function and returns its page of results with the next state encoded.
 	Execute func(ctx context.Context, state json.RawMessage) (Page, error)
+	// State is the Go type of the sync's state (S of SyncConfig[S]), for
+	// errors that name it (synqtest).
+	State reflect.Type
 }
 
 // Page is what one Execute call returned.
@@ -136,17 +140,12 @@ func (s *Sync) TrashFraction() float64 {
 	return s.MaxTrashFraction
 }
 
-// setOf is installed by the root package synq, which owns Worker; going
-// through a hook keeps the erased Set out of synq's public API.
-var setOf func(worker any) (*Set, error)
-
-// RegisterWorkerType is called once by package synq.
-func RegisterWorkerType(f func(worker any) (*Set, error)) { setOf = f }
-
-// SetOf validates a *synq.Worker and returns its declarations.
-func SetOf(worker any) (*Set, error) {
-	if setOf == nil {
-		panic("spec: package synq not linked")
-	}
-	return setOf(worker)
-}
+// Access is the argument of synq.Worker's Spec method, which hands a
+// worker's declarations to synq's own packages (synqtest, the engine's and
+// the end-to-end tests) without a global registration hook. Code outside
+// the synq module cannot import this package, so it cannot name Access nor
+// write a value of it (the blank field makes sure no struct literal of
+// another package is assignable to it): Spec stays uncallable there by
+// accident, and the erased form below stays synq's business, free to
+// change.
+type Access struct{ _ struct{} }
