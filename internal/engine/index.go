@@ -29,7 +29,7 @@ func (e *Engine) lookupIndex(ctx context.Context, db string, keys []string, log 
 		if err != nil {
 			return nil, err
 		}
-		if res.Gen != "" && !res.Legacy {
+		if res.Complete() {
 			return res.Entries, nil
 		}
 		if attempt == 3 {
@@ -49,7 +49,7 @@ func (e *Engine) indexGen(ctx context.Context, db string, log *slog.Logger) (str
 		if err != nil {
 			return "", err
 		}
-		if res.Gen != "" && !res.Legacy {
+		if res.Complete() {
 			return res.Gen, nil
 		}
 		if err := e.repairIndex(ctx, db, log); err != nil {
@@ -60,8 +60,9 @@ func (e *Engine) indexGen(ctx context.Context, db string, log *slog.Logger) (str
 }
 
 // sweepable says whether the replace cycle of s under way may sweep its
-// database: not when the index was rebuilt from Notion after the cycle had
-// committed pages (Redis lost data during the cycle, maybe what it saw). A
+// database: not when the index was rebuilt from Notion (or checked against
+// it) after the cycle had committed pages (Redis lost data during the
+// cycle, maybe what it saw). A
 // cycle that began after the loss, and rebuilt the index on its first
 // page, sweeps.
 func (e *Engine) sweepable(ctx context.Context, s *spec.Sync, log *slog.Logger) (bool, error) {
@@ -69,7 +70,7 @@ func (e *Engine) sweepable(ctx context.Context, s *spec.Sync, log *slog.Logger) 
 	if err != nil {
 		return false, err
 	}
-	if rdb.GenKind(gen) != rdb.GenRebuilt {
+	if k := rdb.GenKind(gen); k != rdb.GenRebuilt && k != rdb.GenVerified {
 		return true, nil
 	}
 	since, err := e.rdb.SeenSince(ctx, s.Key)
@@ -77,7 +78,7 @@ func (e *Engine) sweepable(ctx context.Context, s *spec.Sync, log *slog.Logger) 
 		return false, err
 	}
 	if at := rdb.GenTime(gen); !since.IsZero() && !at.Before(since) {
-		log.Warn("the key index was rebuilt during this replace cycle (Redis lost data), so the rows the cycle saw are not known: nothing is trashed this cycle; the next complete cycle removes rows that are gone upstream",
+		log.Warn("the key index was rebuilt or checked against Notion during this replace cycle (Redis lost data, restarted or failed over), so the rows the cycle saw may not all be known: nothing is trashed this cycle; the next complete cycle removes rows that are gone upstream",
 			"database", s.Database, "index_rebuilt_at", at.UTC(), "cycle_pages_since", since.UTC())
 		return false, nil
 	}
@@ -96,18 +97,20 @@ func (e *Engine) repairIndex(ctx context.Context, db string, log *slog.Logger) e
 	if err != nil {
 		return err
 	}
-	waited, migration := false, false
+	waited, migration, history := false, false, false
 	for first := true; ; first = false {
 		res, err := e.rdb.IndexLookup(ctx, db, nil)
 		if err != nil {
 			return err
 		}
 		if first {
-			migration = res.Legacy
+			migration, history = res.Legacy, res.HistoryChanged
 		}
-		if res.Gen != "" && !res.Legacy {
+		if res.Complete() {
 			if waited && migration {
 				log.Info("another executor migrated the key index to the compact format", "database", db)
+			} else if waited && history {
+				log.Info("another executor checked the key index against Notion after Redis restarted or failed over", "database", db)
 			} else if waited {
 				st, _ := e.rdb.IndexInfo(ctx, db)
 				log.Warn(fmt.Sprintf("Redis lost synq's data: another executor rebuilt the index of database %q from Notion (%d rows)%s", db, st.RebuiltRows, stateClause(ctx)),
@@ -154,10 +157,22 @@ func (e *Engine) fillIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, 
 	switch {
 	case res.Legacy:
 		return e.migrateIndex(ctx, db, log)
-	case res.Gen != "":
+	case res.Complete():
+		return nil
+	case res.HistoryChanged:
+		rows, added, err := e.rebuildIndex(ctx, db, ids, rdb.GenVerified)
+		if err != nil {
+			return err
+		}
+		msg := fmt.Sprintf("Redis restarted or failed over (its replication history changed), so it may have lost synq's last writes: checked the index of database %q against Notion: %d rows, %d missing from Redis and restored", db, rows, added)
+		if added > 0 {
+			log.Warn(msg+"; a replace cycle under way sweeps nothing this time", "database", db, "rows", rows, "restored", added)
+		} else {
+			log.Info(msg, "database", db, "rows", rows, "restored", added)
+		}
 		return nil
 	}
-	rows, err := e.rebuildIndex(ctx, db, ids)
+	rows, _, err := e.rebuildIndex(ctx, db, ids, rdb.GenRebuilt)
 	if err != nil {
 		return err
 	}
@@ -167,19 +182,20 @@ func (e *Engine) fillIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, 
 }
 
 // rebuildIndex fills db's index from its data source (100 rows a request,
-// never a lookup per row) and marks it complete. Entries written meanwhile
-// by executors that were mid-page when Redis lost its data are kept: they
-// know the rows' content hashes.
-func (e *Engine) rebuildIndex(ctx context.Context, db string, ids rdb.DatabaseIDs) (int, error) {
+// never a lookup per row) and marks it complete as kind (GenRebuilt after
+// a loss, GenVerified after a restart or failover). Entries already in
+// Redis are kept: they were written by synq and know the rows' content
+// hashes. It returns the rows found and the entries added.
+func (e *Engine) rebuildIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, kind string) (rows, added int, err error) {
 	d := e.set.Databases[db]
 	batch := make(map[string]rdb.IndexEntry, 100)
-	rows := 0
 	flush := func() error {
-		_, err := e.rdb.IndexAddMissing(ctx, db, batch)
+		n, err := e.rdb.IndexAddMissing(ctx, db, batch)
+		added += n
 		clear(batch)
 		return err
 	}
-	err := e.notion.QueryAll(ctx, ids.DataSourceID, notion.QueryRequest{PageSize: 100}, func(p *notion.Page) error {
+	err = e.notion.QueryAll(ctx, ids.DataSourceID, notion.QueryRequest{PageSize: 100}, func(p *notion.Page) error {
 		key := p.Properties[d.PrimaryKey].Text()
 		if key == "" {
 			return nil
@@ -199,12 +215,12 @@ func (e *Engine) rebuildIndex(ctx context.Context, db string, ids rdb.DatabaseID
 		err = flush()
 	}
 	if err != nil {
-		return rows, fmt.Errorf("database %q: rebuild the key index from Notion: %w", db, err)
+		return rows, added, fmt.Errorf("database %q: rebuild the key index from Notion: %w", db, err)
 	}
-	if _, err := e.rdb.IndexComplete(ctx, db, rdb.GenRebuilt, rows); err != nil {
-		return rows, err
+	if _, err := e.rdb.IndexComplete(ctx, db, kind, rows); err != nil {
+		return rows, added, err
 	}
-	return rows, nil
+	return rows, added, nil
 }
 
 // migrateIndex converts an index of the old JSON format (and the old

@@ -255,10 +255,19 @@ type IndexLookup struct {
 	Gen string
 	// Legacy says an index in the old JSON format exists: migrate it.
 	Legacy bool
+	// HistoryChanged says Redis restarted or failed over since the index
+	// was last known complete (the server's replication id changed): the
+	// writes made just before may be lost, so the index must be checked
+	// against Notion before any write.
+	HistoryChanged bool
 	// Entries are the entries of the keys asked for that exist (only when
 	// Gen is set and Legacy is false).
 	Entries map[string]IndexEntry
 }
+
+// Complete says the index can be trusted: it has a generation marker set
+// in Redis's current history and no old-format index to migrate.
+func (l IndexLookup) Complete() bool { return l.Gen != "" && !l.Legacy && !l.HistoryChanged }
 
 // lookupScript reads the generation marker and the entries of some keys in
 // one round trip, so checking that the index survived costs nothing extra.
@@ -266,10 +275,14 @@ type IndexLookup struct {
 // After the entries come, per key, what is known of its body: the body
 // record's first 8 bytes (its hash; "" without a record), followed by "!"
 // when a body write is in flight.
-var lookupScript = redis.NewScript(bucketLua + `
+//
+// The second value is 1 for an old-format index, 2 when the marker was
+// set in another history of the server (see historyLua).
+var lookupScript = redis.NewScript(bucketLua + historyLua + `
 local gen = redis.call("HGET", KEYS[1], "gen")
 local legacy = redis.call("EXISTS", KEYS[2])
 if not gen or legacy == 1 then return {gen, legacy} end
+if not samehistory(KEYS[1]) then return {gen, 2} end
 local l, s = layout(KEYS[1])
 local out = {gen, 0}
 for i = 1, #ARGV do out[i + 2] = redis.call("HGET", bucket(KEYS[1], l, s, ARGV[i]), ARGV[i]) end
@@ -305,7 +318,8 @@ func parseLookup(db string, keys []string, res []any) (IndexLookup, error) {
 	out.Gen, _ = res[0].(string)
 	legacy, _ := res[1].(int64)
 	out.Legacy = legacy == 1
-	if out.Gen == "" || out.Legacy {
+	out.HistoryChanged = legacy == 2
+	if !out.Complete() {
 		return out, nil
 	}
 	out.Entries = make(map[string]IndexEntry, len(keys))
@@ -516,20 +530,47 @@ func (r *RDB) IndexAddMissing(ctx context.Context, db string, entries map[string
 }
 
 // genScript marks the index complete with a new generation unless it has
-// one. The generation starts with the server time (ms) it was set at.
-var genScript = redis.NewScript(`
+// one set in the server's current history. The generation starts with the
+// server time (ms) it was set at.
+var genScript = redis.NewScript(historyLua + `
 local gen = redis.call("HGET", KEYS[1], "gen")
-if gen then return gen end
+if gen and samehistory(KEYS[1]) then return gen end
 local t = redis.call("TIME")
 gen = string.format("%d", tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) .. "-" .. ARGV[1]
 redis.call("HSET", KEYS[1], "gen", gen, "rebuilt_rows", ARGV[2])
+local rid = replid()
+if rid then redis.call("HSET", KEYS[1], "hist", rid) end
 return gen`)
+
+// historyLua tells a script whether an index meta hash was marked complete
+// in the server's current history. A Redis server gets a new replication
+// id when it restarts and when a replica is promoted in a failover: in
+// both cases it may lack the writes of the last moments before (an RDB
+// snapshot, a lagging replica), with the index's marker still present,
+// so the index is checked against Notion once. A marker without a history
+// (an index from before synq recorded one) adopts the current one; a
+// server that hides INFO disables the check.
+const historyLua = `
+local function replid()
+  local info = redis.pcall("INFO", "replication")
+  if type(info) ~= "string" then return nil end
+  return string.match(info, "master_replid:(%w+)")
+end
+local function samehistory(meta)
+  local rid = replid()
+  if not rid then return true end
+  local h = redis.call("HGET", meta, "hist")
+  if not h then redis.call("HSET", meta, "hist", rid) return true end
+  return h == rid
+end
+`
 
 // How an index became complete, the end of its generation marker.
 const (
 	GenNew      = "new"      // the database was just created: no rows
 	GenMigrated = "migrated" // converted from the JSON index, nothing lost
 	GenRebuilt  = "rebuilt"  // rebuilt from Notion: Redis had lost it
+	GenVerified = "verified" // checked against Notion after Redis restarted or failed over
 )
 
 // IndexComplete marks a database's index complete with a new generation
@@ -541,7 +582,7 @@ func (r *RDB) IndexComplete(ctx context.Context, db, kind string, rows int) (str
 }
 
 // GenKind is how the index of a generation marker became complete (GenNew,
-// GenMigrated, GenRebuilt).
+// GenMigrated, GenRebuilt, GenVerified).
 func GenKind(gen string) string {
 	_, kind, _ := strings.Cut(gen, "-")
 	return kind

@@ -347,3 +347,59 @@ func TestSeenKeysArePackedAndDroppedAtCycleEnd(t *testing.T) {
 		t.Fatalf("keys left after the cycle ended: %v", n)
 	}
 }
+
+// An index marked complete in one history of the server (its replication
+// id) is reported as HistoryChanged after a restart, until it is marked
+// complete again; an index from before histories were recorded adopts the
+// current one.
+func TestIndexHistoryChangesWithTheServer(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client()
+	r := rdb.New(c)
+	ctx := context.Background()
+	if err := r.IndexSet(ctx, "db", "k", rdb.IndexEntry{PageID: pageID(1)}); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func() rdb.IndexLookup {
+		t.Helper()
+		res, err := r.IndexLookup(ctx, "db", []string{"k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := lookup(); res.Complete() || res.HistoryChanged {
+		t.Fatalf("index without a marker: %+v, want incomplete and no history change", res)
+	}
+	gen, err := r.IndexComplete(ctx, "db", rdb.GenNew, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := lookup(); !res.Complete() || res.Gen != gen || res.Entries["k"].PageID != pageID(1) {
+		t.Fatalf("after IndexComplete: %+v", res)
+	}
+
+	srv.StopSaving()
+	srv.Relaunch()
+	res := lookup()
+	if res.Complete() || !res.HistoryChanged || res.Entries != nil {
+		t.Fatalf("after a restart: %+v, want HistoryChanged and no entries", res)
+	}
+	if again, err := r.IndexComplete(ctx, "db", rdb.GenVerified, 1); err != nil || again == gen || rdb.GenKind(again) != rdb.GenVerified {
+		t.Fatalf("IndexComplete after the restart = %q, %v; want a new %q marker", again, err, rdb.GenVerified)
+	}
+	if res := lookup(); !res.Complete() || res.Entries["k"].PageID != pageID(1) {
+		t.Fatalf("after checking: %+v", res)
+	}
+
+	// A marker written before synq recorded histories.
+	if err := c.HDel(ctx, rdb.IndexMetaKey("db"), "hist").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if res := lookup(); !res.Complete() {
+		t.Fatalf("marker without a history: %+v, want it trusted", res)
+	}
+	if h, err := c.HGet(ctx, rdb.IndexMetaKey("db"), "hist").Result(); err != nil || len(h) != 40 {
+		t.Fatalf("history adopted = %q, %v; want the server's 40-digit replication id", h, err)
+	}
+}

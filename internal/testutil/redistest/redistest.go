@@ -240,6 +240,20 @@ func (s *Server) Stop() {
 	}
 }
 
+// Crash kills the server (kill -9) and keeps its files: Relaunch then
+// loads the last snapshot saved (SAVE), losing the writes made since, as a
+// Redis restarted from an RDB snapshot does.
+func (s *Server) Crash() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
 // Restart starts the server again on the same port after Stop, with an
 // empty dataset (persistence is off), as after losing a Redis node.
 func (s *Server) Restart() {
