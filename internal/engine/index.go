@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/synqhq/synq/internal/notion"
+	"github.com/synqhq/synq/internal/pagecontent"
 	"github.com/synqhq/synq/internal/rdb"
 	"github.com/synqhq/synq/internal/spec"
 )
@@ -160,11 +161,14 @@ func (e *Engine) fillIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, 
 	case res.Complete():
 		return nil
 	case res.HistoryChanged:
-		rows, added, err := e.rebuildIndex(ctx, db, ids, rdb.GenVerified)
+		rows, added, bodies, err := e.rebuildIndex(ctx, db, ids, rdb.GenVerified)
 		if err != nil {
 			return err
 		}
 		msg := fmt.Sprintf("Redis restarted or failed over (its replication history changed), so it may have lost synq's last writes: checked the index of database %q against Notion: %d rows, %d missing from Redis and restored", db, rows, added)
+		if bodies > 0 {
+			msg += fmt.Sprintf("; %d row bodies to read again before their next edit", bodies)
+		}
 		if added > 0 {
 			log.Warn(msg+"; a replace cycle under way sweeps nothing this time", "database", db, "rows", rows, "restored", added)
 		} else {
@@ -172,7 +176,7 @@ func (e *Engine) fillIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, 
 		}
 		return nil
 	}
-	rows, _, err := e.rebuildIndex(ctx, db, ids, rdb.GenRebuilt)
+	rows, _, _, err := e.rebuildIndex(ctx, db, ids, rdb.GenRebuilt)
 	if err != nil {
 		return err
 	}
@@ -185,8 +189,10 @@ func (e *Engine) fillIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, 
 // never a lookup per row) and marks it complete as kind (GenRebuilt after
 // a loss, GenVerified after a restart or failover). Entries already in
 // Redis are kept: they were written by synq and know the rows' content
-// hashes. It returns the rows found and the entries added.
-func (e *Engine) rebuildIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, kind string) (rows, added int, err error) {
+// hashes; after a restart or failover, the block ids of row bodies are
+// forgotten (forgetBodyIDs) before the index is trusted again. It returns
+// the rows found, the entries added and the body records changed.
+func (e *Engine) rebuildIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, kind string) (rows, added, bodies int, err error) {
 	d := e.set.Databases[db]
 	batch := make(map[string]rdb.IndexEntry, 100)
 	flush := func() error {
@@ -215,12 +221,53 @@ func (e *Engine) rebuildIndex(ctx context.Context, db string, ids rdb.DatabaseID
 		err = flush()
 	}
 	if err != nil {
-		return rows, added, fmt.Errorf("database %q: rebuild the key index from Notion: %w", db, err)
+		return rows, added, 0, fmt.Errorf("database %q: rebuild the key index from Notion: %w", db, err)
+	}
+	if kind == rdb.GenVerified {
+		if bodies, err = e.forgetBodyIDs(ctx, db); err != nil {
+			return rows, added, bodies, err
+		}
 	}
 	if _, err := e.rdb.IndexComplete(ctx, db, kind, rows); err != nil {
-		return rows, added, err
+		return rows, added, bodies, err
 	}
-	return rows, added, nil
+	return rows, added, bodies, nil
+}
+
+// forgetBodyIDs drops the block ids from db's body records, keeping their
+// hashes: ids stored before a restart or failover may name blocks that a
+// lost write replaced, and appending after them would duplicate blocks.
+// Unchanged rows still cost nothing; a body's next edit reads its blocks
+// first. It returns how many records it changed.
+func (e *Engine) forgetBodyIDs(ctx context.Context, db string) (int, error) {
+	old := make(map[string]rdb.BodyRecord, 100)
+	upd := make(map[string]rdb.BodyRecord, 100)
+	n := 0
+	flush := func() error {
+		k, err := e.rdb.BodyReplace(ctx, db, old, upd)
+		n += k
+		clear(old)
+		clear(upd)
+		return err
+	}
+	err := e.rdb.BodyScan(ctx, db, func(key string, rec rdb.BodyRecord) error {
+		refs, changed, err := pagecontent.ForgetIDs(rec.Refs)
+		if err != nil || !changed {
+			return nil // unreadable refs are read from Notion anyway
+		}
+		old[key], upd[key] = rec, rdb.BodyRecord{Hash: rec.Hash, Refs: refs}
+		if len(upd) >= 100 {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return n, fmt.Errorf("database %q: forget the stored block ids of row bodies: %w", db, err)
+	}
+	return n, nil
 }
 
 // migrateIndex converts an index of the old JSON format (and the old

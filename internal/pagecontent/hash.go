@@ -314,3 +314,26 @@ func DecodeRefs(b []byte) ([]Ref, error) {
 	}
 	return out, nil
 }
+
+// ForgetIDs returns stored refs (EncodeRefs) without their block ids,
+// hashes kept: the form a page create leaves. The next write of the body
+// then reads the page's blocks and uses the ids only if the page still
+// holds those blocks (resolveIDs), else plans from what is there. It is
+// how refs that may be older than the page (Redis lost its last writes)
+// stop being trusted, at no cost to unchanged rows.
+func ForgetIDs(enc []byte) ([]byte, bool, error) {
+	refs, err := DecodeRefs(enc)
+	if err != nil {
+		return nil, false, err
+	}
+	had := false
+	for i := range refs {
+		had = had || refs[i].ID != ""
+		refs[i].ID = ""
+	}
+	if !had {
+		return enc, false, nil
+	}
+	out, err := EncodeRefs(refs)
+	return out, err == nil, err
+}

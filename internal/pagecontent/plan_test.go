@@ -263,3 +263,33 @@ func FuzzRefs(f *testing.F) {
 		}
 	})
 }
+
+func TestForgetIDsKeepsHashes(t *testing.T) {
+	refs := []pagecontent.Ref{
+		{ID: "1a2b3c4d-0000-4000-8000-000000000001", Hash: 11},
+		{Hash: 22},
+		{ID: "1a2b3c4d-0000-4000-8000-000000000003", Hash: 33},
+	}
+	enc, err := pagecontent.EncodeRefs(refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, changed, err := pagecontent.ForgetIDs(enc)
+	if err != nil || !changed {
+		t.Fatalf("ForgetIDs = %v, %v", changed, err)
+	}
+	got, err := pagecontent.DecodeRefs(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []pagecontent.Ref{{Hash: 11}, {Hash: 22}, {Hash: 33}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("refs without ids = %+v, want %+v", got, want)
+	}
+	if again, changed, err := pagecontent.ForgetIDs(out); err != nil || changed || string(again) != string(out) {
+		t.Fatalf("ForgetIDs of refs without ids = %v, %v: want them unchanged", changed, err)
+	}
+	if _, _, err := pagecontent.ForgetIDs(enc[:3]); err == nil {
+		t.Fatal("cut refs: want an error")
+	}
+}

@@ -140,3 +140,56 @@ func (o BodyOp) After(prev BodyState) BodyState {
 	}
 	return prev
 }
+
+// BodyScan calls fn for every body record of a database, a few buckets
+// per round trip, without blocking Redis.
+func (r *RDB) BodyScan(ctx context.Context, db string, fn func(key string, rec BodyRecord) error) error {
+	err := r.scanBuckets(ctx, BodyMetaKey(db), func(key, raw string) error {
+		rec, ok := decodeBody(raw)
+		if !ok {
+			return nil // a cut record: the lookup reports no hash, the body is read first
+		}
+		return fn(key, rec)
+	})
+	return wrap("scan bodies of "+db, err)
+}
+
+// bodyReplaceScript sets records (key, old, new triples) whose current
+// value is still old: a commit since then wins.
+var bodyReplaceScript = redis.NewScript(bucketLua + `
+local l, s = layout(KEYS[1])
+local n = 0
+for i = 1, #ARGV, 3 do
+  local b = bucket(KEYS[1], l, s, ARGV[i])
+  if redis.call("HGET", b, ARGV[i]) == ARGV[i + 1] then
+    redis.call("HSET", b, ARGV[i], ARGV[i + 2])
+    n = n + 1
+  end
+end
+return n`)
+
+// BodyReplace replaces body records that still hold what the caller read
+// (BodyScan) with new ones, and returns how many it replaced.
+func (r *RDB) BodyReplace(ctx context.Context, db string, old, new map[string]BodyRecord) (int, error) {
+	args := make([]any, 0, 3*len(new))
+	for k, n := range new {
+		o, ok := old[k]
+		if !ok {
+			continue
+		}
+		oe, err := encodeBody(o)
+		if err != nil {
+			return 0, err
+		}
+		ne, err := encodeBody(n)
+		if err != nil {
+			return 0, err
+		}
+		args = append(args, k, oe, ne)
+	}
+	if len(args) == 0 {
+		return 0, nil
+	}
+	n, err := bodyReplaceScript.Run(ctx, r.c, []string{BodyMetaKey(db)}, args...).Int()
+	return n, wrap("replace bodies of "+db, err)
+}
