@@ -65,6 +65,9 @@ func splitMarks(h string) (string, byte, bool) {
 	if !ok {
 		return h, 0, true
 	}
+	if marks == "" {
+		return h, 0, false // "hash+" is not canonical: kept raw, as written
+	}
 	var f byte
 	for _, c := range marks {
 		switch {
