@@ -309,7 +309,35 @@ func Redact(raw string) string {
 	if i := strings.IndexAny(rest, "?#"); i >= 0 {
 		rest, query = rest[:i], rest[i:]
 	}
+	if creds == "" {
+		rest = redactPorts(rest)
+	}
 	return scheme + "://" + creds + rest + redactQuery(query)
+}
+
+// redactPorts masks what follows a ':' in the hosts when it is not a port
+// number: in "redis://:pa?ss=1@host" the '?' ends the host part by the
+// URL rules, so ":pa" reads as a port, but it is the start of a password
+// that should have been %-escaped.
+func redactPorts(rest string) string {
+	hosts, path := rest, ""
+	if i := strings.Index(rest, "/"); i >= 0 {
+		hosts, path = rest[:i], rest[i:]
+	}
+	if strings.HasPrefix(hosts, "[") {
+		return rest // an IPv6 address
+	}
+	parts := strings.Split(hosts, ",")
+	for i, h := range parts {
+		c := strings.LastIndex(h, ":")
+		if c < 0 {
+			continue
+		}
+		if port := h[c+1:]; strings.Trim(port, "0123456789") != "" {
+			parts[i] = h[:c+1] + "xxxxx"
+		}
+	}
+	return strings.Join(parts, ",") + path
 }
 
 func redactQuery(q string) string {
