@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/synqhq/synq/builder"
@@ -21,7 +20,7 @@ import (
 
 // Notion's request limits (developers.notion.com/reference/request-limits).
 const (
-	maxTextLen    = 2000
+	maxTextLen    = notion.MaxTextLen
 	maxArrayItems = 100
 	maxURLLen     = 2000
 	maxEmailLen   = 200
@@ -148,8 +147,8 @@ func prepareOne(set *spec.Set, s *spec.Sync, c spec.Change) (row, error) {
 		return row{}, bad("", "empty key: every change needs the row's primary key")
 	case !utf8.ValidString(c.Key):
 		return row{}, bad("", "the key is not valid UTF-8")
-	case notionLen(c.Key) > maxTextLen:
-		return row{}, bad("", "the key is %d characters long: Notion allows %d", notionLen(c.Key), maxTextLen)
+	case notion.TextLen(c.Key) > maxTextLen:
+		return row{}, bad("", "the key is %d characters long: Notion allows %d", notion.TextLen(c.Key), maxTextLen)
 	}
 	if c.Delete {
 		return row{change: c, db: db}, nil
@@ -357,7 +356,7 @@ func normalize(name string, p schema.Property, v builder.Value) (builder.Value, 
 			if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || len(f.URL) > maxURLLen {
 				return v, fmt.Errorf("file %q: %q is not an http(s) URL of at most %d characters", f.Name, f.URL, maxURLLen)
 			}
-			if f.Name == "" || notionLen(f.Name) > 100 {
+			if f.Name == "" || notion.TextLen(f.Name) > 100 {
 				return v, fmt.Errorf("file %q: a file needs a name of 1 to 100 characters", f.URL)
 			}
 		}
@@ -407,44 +406,17 @@ func splitText(in []builder.Text) ([]builder.Text, error) {
 		if len(t.Link) > maxURLLen {
 			return nil, fmt.Errorf("a link is %d characters long: Notion allows %d", len(t.Link), maxURLLen)
 		}
-		rest := t.Content
-		for notionLen(rest) > maxTextLen {
-			cut := byteOffset(rest, maxTextLen)
-			out = append(out, builder.Text{Content: rest[:cut], Link: t.Link})
-			rest = rest[cut:]
+		for _, piece := range notion.SplitText(t.Content, maxTextLen) {
+			out = append(out, builder.Text{Content: piece, Link: t.Link})
 		}
-		if rest != "" || len(in) == 1 && t.Content == "" {
-			out = append(out, builder.Text{Content: rest, Link: t.Link})
+		if len(in) == 1 && t.Content == "" {
+			out = append(out, builder.Text{Content: "", Link: t.Link})
 		}
 	}
 	if len(out) > maxArrayItems {
 		return nil, fmt.Errorf("the text needs %d rich-text items of at most %d characters: Notion allows %d items (%d characters); shorten it", len(out), maxTextLen, maxArrayItems, maxArrayItems*maxTextLen)
 	}
 	return out, nil
-}
-
-// notionLen counts characters as Notion does (JavaScript string length):
-// UTF-16 code units, so an emoji outside the BMP counts two. Counting
-// runes would let an emoji-heavy item past our check and into a 400.
-func notionLen(s string) int {
-	n := 0
-	for _, r := range s {
-		n += utf16.RuneLen(r)
-	}
-	return n
-}
-
-// byteOffset is where the longest prefix of s of at most units UTF-16
-// code units ends, never inside a character.
-func byteOffset(s string, units int) int {
-	n := 0
-	for i, r := range s {
-		if n+utf16.RuneLen(r) > units {
-			return i
-		}
-		n += utf16.RuneLen(r)
-	}
-	return len(s)
 }
 
 func checkOptions(names []string) error {
@@ -454,7 +426,7 @@ func checkOptions(names []string) error {
 			return errors.New("an empty option name")
 		case strings.Contains(n, ","):
 			return fmt.Errorf("option %q contains a comma, which Notion does not allow", n)
-		case notionLen(n) > maxOptionLen:
+		case notion.TextLen(n) > maxOptionLen:
 			return fmt.Errorf("option %q is longer than %d characters", n, maxOptionLen)
 		}
 	}

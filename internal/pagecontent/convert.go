@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/yuin/goldmark"
@@ -37,8 +36,8 @@ const (
 	// level past the second costs one more request.
 	MaxDepth = 8
 
-	maxTextUnits  = 2000 // UTF-16 code units per rich-text item
-	maxItems      = 100  // rich-text items per block, cells per row
+	maxTextUnits  = notion.MaxTextLen // UTF-16 code units per rich-text item
+	maxItems      = 100               // rich-text items per block, cells per row
 	maxURLUnits   = 2000
 	maxBlockBytes = 400 * 1000 // JSON of one block, so that any block fits in one request
 )
@@ -532,7 +531,7 @@ func unescape(v []byte) []byte {
 // stays, unlinked): relative links and unknown schemes are refused by
 // Notion.
 func linkURL(u string) string {
-	if units(u) > maxURLUnits {
+	if notion.TextLen(u) > maxURLUnits {
 		return ""
 	}
 	p, err := url.Parse(u)
@@ -578,11 +577,8 @@ func (c *converter) items(spans []span) []notion.RichText {
 	}
 	var out []notion.RichText
 	for _, s := range merged {
-		rest := s.text
-		for rest != "" {
-			cut := prefixBytes(rest, maxTextUnits)
-			out = append(out, item(rest[:cut], s.style))
-			rest = rest[cut:]
+		for _, piece := range notion.SplitText(s.text, maxTextUnits) {
+			out = append(out, item(piece, s.style))
 		}
 	}
 	return out
@@ -641,26 +637,4 @@ func itemsBytes(rt []notion.RichText) int {
 		n += itemBytes(it)
 	}
 	return n
-}
-
-// units counts characters as Notion (JavaScript) does: UTF-16 code units.
-func units(s string) int {
-	n := 0
-	for _, r := range s {
-		n += utf16.RuneLen(r)
-	}
-	return n
-}
-
-// prefixBytes is where the longest prefix of s of at most max UTF-16 code
-// units ends, never inside a character.
-func prefixBytes(s string, limit int) int {
-	n := 0
-	for i, r := range s {
-		if n+utf16.RuneLen(r) > limit {
-			return i
-		}
-		n += utf16.RuneLen(r)
-	}
-	return len(s)
 }
