@@ -418,11 +418,7 @@ func (s *Server) listBlockChildren(r *request) (map[string]any, string, *apiErro
 	if err != nil {
 		return nil, "", err
 	}
-	size, err := pageSize(r)
-	if err != nil {
-		return nil, "", err
-	}
-	cursor, err := startCursor(r)
+	size, cursor, err := paging(r)
 	if err != nil {
 		return nil, "", err
 	}

@@ -772,11 +772,7 @@ func (s *Server) updatePage(r *request) (map[string]any, string, *apiError) {
 // --- users ---
 
 func (s *Server) listUsers(r *request) (map[string]any, string, *apiError) {
-	size, err := pageSize(r)
-	if err != nil {
-		return nil, "", err
-	}
-	cursor, err := startCursor(r)
+	size, cursor, err := paging(r)
 	if err != nil {
 		return nil, "", err
 	}

@@ -451,11 +451,7 @@ func (s *Server) queryDataSource(r *request) (map[string]any, string, *apiError)
 	if err != nil {
 		return nil, "", err
 	}
-	size, err := pageSize(r)
-	if err != nil {
-		return nil, "", err
-	}
-	cursor, err := startCursor(r)
+	size, cursor, err := paging(r)
 	if err != nil {
 		return nil, "", err
 	}
@@ -510,11 +506,7 @@ func (s *Server) queryDataSource(r *request) (map[string]any, string, *apiError)
 }
 
 func (s *Server) search(r *request) (map[string]any, string, *apiError) {
-	size, err := pageSize(r)
-	if err != nil {
-		return nil, "", err
-	}
-	cursor, err := startCursor(r)
+	size, cursor, err := paging(r)
 	if err != nil {
 		return nil, "", err
 	}

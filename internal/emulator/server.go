@@ -217,6 +217,16 @@ func pathID(r *request, kind string) (string, *apiError) {
 }
 
 // pageSize reads page_size (1..100, default 100) from the body or query.
+// paging reads a list request's page_size and start_cursor, from the
+// query string (GET) or the body (POST).
+func paging(r *request) (size int, cursor string, err *apiError) {
+	if size, err = pageSize(r); err != nil {
+		return 0, "", err
+	}
+	cursor, err = startCursor(r)
+	return size, cursor, err
+}
+
 func pageSize(r *request) (int, *apiError) {
 	var v any = r.body["page_size"]
 	if q := r.http.URL.Query().Get("page_size"); q != "" {
