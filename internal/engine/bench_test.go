@@ -2,13 +2,12 @@ package engine_test
 
 import (
 	"context"
-	"fmt"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/pagecontent"
+	"github.com/synqhq/synq/internal/testutil/notiontest"
 )
 
 // BenchmarkNotionCallsPerRow measures what the key index and content hash
@@ -81,29 +80,9 @@ func BenchmarkNotionCallsPerRow(b *testing.B) {
 	}
 }
 
-// benchBody is a ticket body of 40 top-level blocks (a few with nested
-// items); version v changes one paragraph.
-func benchBody(row string, v int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Ticket %s\n\n", row)
-	for i := range 13 {
-		fmt.Fprintf(&b, "## Part %d\n\n", i)
-		if i == 6 {
-			fmt.Fprintf(&b, "Paragraph %d of row %s, version %d, with **bold** and `code`.\n\n", i, row, v)
-		} else {
-			fmt.Fprintf(&b, "Paragraph %d of row %s, with *emphasis* and a [link](https://example.com/%d).\n\n", i, row, i)
-		}
-		switch i % 3 {
-		case 0:
-			fmt.Fprintf(&b, "- item %d\n  - nested %d\n\n", i, i)
-		case 1:
-			fmt.Fprintf(&b, "```go\nfmt.Println(%d)\n```\n\n", i)
-		default:
-			fmt.Fprintf(&b, "- [ ] task %d\n\n", i)
-		}
-	}
-	return b.String()
-}
+// benchBody is a ticket body of 40 top-level blocks; version v changes
+// one paragraph.
+func benchBody(row string, v int) string { return notiontest.TicketBody(row, v) }
 
 // BenchmarkPageContent measures Notion calls per row for rows with a
 // 40-block page body, through the engine (replace cycles of 200 rows

@@ -2,36 +2,17 @@ package pagecontent_test
 
 import (
 	"fmt"
-	"strings"
+	"strconv"
 	"testing"
 
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/pagecontent"
+	"github.com/synqhq/synq/internal/testutil/notiontest"
 )
 
-// benchBody is a 40-block ticket body (40 top-level blocks, a few with
-// nested items); version v changes one paragraph.
-func benchBody(row, v int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Ticket %d\n\n", row)
-	for i := range 13 {
-		fmt.Fprintf(&b, "## Part %d\n\n", i)
-		if i == 6 {
-			fmt.Fprintf(&b, "Paragraph %d of row %d, version %d, with **bold** and `code`.\n\n", i, row, v)
-		} else {
-			fmt.Fprintf(&b, "Paragraph %d of row %d, with *emphasis* and a [link](https://example.com/%d).\n\n", i, row, i)
-		}
-		switch i % 3 {
-		case 0:
-			fmt.Fprintf(&b, "- item %d\n  - nested %d\n\n", i, i)
-		case 1:
-			fmt.Fprintf(&b, "```go\nfmt.Println(%d)\n```\n\n", i)
-		default:
-			fmt.Fprintf(&b, "- [ ] task %d\n\n", i)
-		}
-	}
-	return b.String()
-}
+// benchBody is a ticket body of 40 top-level blocks; version v changes
+// one paragraph.
+func benchBody(row, v int) string { return notiontest.TicketBody(strconv.Itoa(row), v) }
 
 // BenchmarkPageContent measures Notion requests per row for bodies of 40
 // top-level blocks against the emulator over HTTP: a new row (the body
