@@ -34,7 +34,8 @@ type ManifestSync struct {
 	Timeout     time.Duration `json:"timeout"`
 	MaxAttempts int           `json:"max_attempts"`
 	Pacers      []string      `json:"pacers,omitempty"`
-	// MaxTrashFraction is the deletion guard's threshold (0: the default).
+	// MaxTrashFraction is the deletion guard's effective threshold, for a
+	// replace sync (0: an incremental sync, which has no guard).
 	MaxTrashFraction float64 `json:"max_trash_fraction,omitempty"`
 }
 
@@ -46,8 +47,13 @@ func (s *Set) Manifest() Manifest {
 	}
 	for _, k := range s.SyncOrder {
 		y := s.Syncs[k]
-		m.Syncs = append(m.Syncs, ManifestSync{Key: y.Key, Database: y.Database, Mode: y.Mode, Schedule: y.Schedule,
-			Timeout: y.Timeout, MaxAttempts: y.MaxAttempts, Pacers: y.Pacers, MaxTrashFraction: y.MaxTrashFraction})
+		ms := ManifestSync{Key: y.Key, Database: y.Database, Mode: y.Mode, Schedule: y.Schedule,
+			Timeout: y.Timeout, MaxAttempts: y.MaxAttempts, Pacers: y.Pacers}
+		if y.Mode == Replace {
+			// Operators read the threshold that applies, not "0".
+			ms.MaxTrashFraction = y.TrashFraction()
+		}
+		m.Syncs = append(m.Syncs, ms)
 	}
 	for _, k := range s.PacerOrder {
 		m.Pacers = append(m.Pacers, *s.Pacers[k])

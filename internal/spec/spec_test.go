@@ -201,3 +201,23 @@ func TestValidKey(t *testing.T) {
 		}
 	}
 }
+
+// The manifest carries the deletion guard that applies: a replace sync's
+// own threshold or the default, and none for an incremental sync.
+func TestManifestTrashFractionIsEffective(t *testing.T) {
+	set := testSet(t, "5m")
+	got := func() map[string]float64 {
+		out := map[string]float64{}
+		for _, s := range set.Manifest().Syncs {
+			out[s.Key] = s.MaxTrashFraction
+		}
+		return out
+	}
+	if m := got(); m["customersSync"] != 0.2 || m["ticketsDelta"] != 0 {
+		t.Fatalf("fractions %v, want customersSync 0.2 and none for the incremental ticketsDelta", m)
+	}
+	set.Syncs["customersSync"].MaxTrashFraction = 0
+	if m := got(); m["customersSync"] != MaxTrashFractionDefault {
+		t.Fatalf("fractions %v, want customersSync at the default %v", m, MaxTrashFractionDefault)
+	}
+}
