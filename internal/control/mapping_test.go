@@ -133,7 +133,8 @@ func TestSyncPB(t *testing.T) {
 	st := rdb.SyncStatus{Paused: true, ConsecutiveFailures: 2, SkippedTicks: 5, NextRun: next}
 	v := ops.View{
 		SyncInfo: ops.SyncInfo{ManifestSync: manifestSync("ticketsDelta", "5m"), Worker: "synq-demo", Build: "3f9a1c0b2d4e",
-			Declared: true, Since: next.Add(-time.Hour), Conflict: "other-worker"},
+			Declared: true, Since: next.Add(-time.Hour), Conflict: "other-worker",
+			PacerLimits: map[string]pacer.Limit{"helpdeskApi": {Requests: 100, Interval: time.Second}}},
 		Status: st, Health: ops.HealthOf(st),
 		ActiveRun: &rdb.Run{ID: "ticketsDelta-20261124T101500-3f9a1c", Status: rdb.RunParked},
 		LastRun:   &rdb.Run{ID: "ticketsDelta-20261124T100000-aaaaaa", Status: rdb.RunWarning},
@@ -154,8 +155,9 @@ func TestSyncPB(t *testing.T) {
 	if got.ActiveRun.GetStatus() != synqv1.RunStatus_RUN_STATUS_PARKED || got.LastRun.GetStatus() != synqv1.RunStatus_RUN_STATUS_WARNING {
 		t.Errorf("runs: active %v, last %v", got.ActiveRun, got.LastRun)
 	}
-	if len(got.Pacers) != 1 || got.Pacers[0].Key != "helpdeskApi" || got.Pacers[0].Granted != 3 || got.Pacers[0].ActiveConsumers != 1 {
-		t.Errorf("pacers = %v; want helpdeskApi with 3 grants to one consumer", got.Pacers)
+	if len(got.Pacers) != 1 || got.Pacers[0].Key != "helpdeskApi" || got.Pacers[0].Granted != 3 || got.Pacers[0].ActiveConsumers != 1 ||
+		got.Pacers[0].AllowedRequests != 100 || got.Pacers[0].Interval.AsDuration() != time.Second {
+		t.Errorf("pacers = %v; want helpdeskApi, 100 a second, with 3 grants to one consumer", got.Pacers)
 	}
 
 	// No live executor declares it: since when is said; a manual sync

@@ -286,6 +286,10 @@ func (s *Service) syncPB(ctx context.Context, v ops.View) *synqv1.Sync {
 				continue
 			}
 			pu := &synqv1.PacerUse{Key: key, Granted: st.Granted, ActiveConsumers: int64(len(st.Active)), WaitTotal: durationpb.New(st.WaitTime)}
+			if lim, ok := v.PacerLimits[key]; ok {
+				pu.AllowedRequests = int64(lim.Requests)
+				pu.Interval = durationpb.New(lim.Interval)
+			}
 			out.Pacers = append(out.Pacers, pu)
 		}
 	}

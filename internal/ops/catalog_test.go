@@ -93,13 +93,13 @@ func TestCatalogLiveBuildsAndRegistry(t *testing.T) {
 	if _, err := f.ops.Sync(f.ctx, "ticketsDelta"); !errors.Is(err, ops.ErrUnknownSync) || !strings.Contains(err.Error(), "no executor has published") {
 		t.Fatalf("before any executor: %v", err)
 	}
-	v1 := manifest("helpdesk", []string{"ticketsDelta", "customersSync"}, nil)
+	v1 := manifest("helpdesk", []string{"ticketsDelta", "customersSync"}, map[string]int{"api": 7})
 	f.publish(v1, true)
 	cat := f.catalog()
 	for _, k := range []string{"ticketsDelta", "customersSync"} {
 		s := cat[k]
 		if !s.Declared || s.Worker != "helpdesk" || s.Build != v1.Build || s.Since.IsZero() || s.Conflict != "" ||
-			s.MaxAttempts != 3 || s.Schedule.Text != "15m" {
+			s.MaxAttempts != 3 || s.Schedule.Text != "15m" || s.PacerLimits["api"].Requests != 7 || s.PacerLimits["api"].Interval != time.Second {
 			t.Errorf("live %s = %+v", k, s)
 		}
 	}

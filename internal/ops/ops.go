@@ -136,6 +136,9 @@ type SyncInfo struct {
 	// Conflict names another worker whose live build declares the same
 	// key (only the first worker's executors run it).
 	Conflict string
+	// PacerLimits are the budgets of the pacers the sync uses, as its live
+	// build declares them (empty for an undeclared sync).
+	PacerLimits map[string]pacer.Limit
 }
 
 // Undeclared explains a sync that no live executor declares.
@@ -177,6 +180,7 @@ func (o *Ops) Catalog(ctx context.Context) (map[string]SyncInfo, error) {
 		worker string
 		build  rdb.LiveBuild
 		sync   spec.ManifestSync
+		limits map[string]pacer.Limit
 	}
 	declared := map[string][]decl{}
 	for _, w := range slices.Sorted(keys(live)) {
@@ -185,8 +189,12 @@ func (o *Ops) Catalog(ctx context.Context) (map[string]SyncInfo, error) {
 			o.log.Warn("skipping a manifest that does not decode", "worker", w, "err", err)
 			continue
 		}
+		limits := make(map[string]pacer.Limit, len(m.Pacers))
+		for _, p := range m.Pacers {
+			limits[p.Key] = pacer.Limit{Requests: p.AllowedRequests, Interval: p.Interval}
+		}
 		for _, s := range m.Syncs {
-			declared[s.Key] = append(declared[s.Key], decl{w, live[w], s})
+			declared[s.Key] = append(declared[s.Key], decl{w, live[w], s, limits})
 		}
 	}
 	for key, ds := range declared {
@@ -198,7 +206,7 @@ func (o *Ops) Catalog(ctx context.Context) (map[string]SyncInfo, error) {
 				}
 			}
 		}
-		info := SyncInfo{ManifestSync: pick.sync, Worker: pick.worker, Build: pick.build.Build, Declared: true, Since: pick.build.Since}
+		info := SyncInfo{ManifestSync: pick.sync, Worker: pick.worker, Build: pick.build.Build, Declared: true, Since: pick.build.Since, PacerLimits: pick.limits}
 		for _, d := range ds {
 			if d.worker != pick.worker {
 				info.Conflict = d.worker
