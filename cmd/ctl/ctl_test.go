@@ -44,7 +44,8 @@ func (fakeControl) ListSyncs(context.Context, *synqv1.ListSyncsRequest) (*synqv1
 
 func (fakeControl) TriggerSync(_ context.Context, r *synqv1.TriggerSyncRequest) (*synqv1.TriggerSyncResponse, error) {
 	return &synqv1.TriggerSyncResponse{Preview: &synqv1.Preview{
-		Changes:       []*synqv1.PreviewChange{{Key: "T-1", Database: "tickets", Kind: synqv1.ChangeKind_CHANGE_KIND_CREATE, PropertiesJson: `{"Title":"Printer on fire"}`}},
+		Changes: []*synqv1.PreviewChange{{Key: "T-1", Database: "tickets", Kind: synqv1.ChangeKind_CHANGE_KIND_CREATE, PropertiesJson: `{"Title":"Printer on fire"}`},
+			{Key: "T-2", Database: "tickets", Kind: synqv1.ChangeKind_CHANGE_KIND_TRASH, Message: "delete"}},
 		NextStateJson: `{"cursor":"c2"}`,
 	}}, nil
 }
@@ -118,6 +119,10 @@ func TestTables(t *testing.T) {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)
 		}
+	}
+	out, _, _ = ctl(t, "--addr", addr, "trigger", "ticketsDelta", "--preview", "-o", "table")
+	if !strings.Contains(out, "Printer on fire") || !strings.Contains(out, "(delete)") || strings.Contains(out, "null") {
+		t.Errorf("preview table: want the create's properties and the delete named, no null:\n%s", out)
 	}
 	out, _, _ = ctl(t, "--addr", addr, "state", "get", "ticketsDelta", "-o", "table")
 	if !strings.Contains(out, "ticketsDelta has no committed state") {

@@ -233,7 +233,11 @@ func (a *app) printPreview(p *synqv1.Preview) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tDATABASE\tWOULD\tPROPERTIES")
 	for _, c := range p.Changes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Key, c.Database, strings.ToLower(strings.TrimPrefix(c.Kind.String(), "CHANGE_KIND_")), oneLine(c.PropertiesJson))
+		what := oneLine(c.PropertiesJson)
+		if c.Message != "" {
+			what = "(" + c.Message + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Key, c.Database, strings.ToLower(strings.TrimPrefix(c.Kind.String(), "CHANGE_KIND_")), what)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(a.stdout, "\nhas_more: %v\nnext_state: %s\n(preview: nothing was written)\n", p.HasMore, p.NextStateJson)

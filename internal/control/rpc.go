@@ -356,7 +356,7 @@ func previewPB(p ops.PreviewResult) *synqv1.Preview {
 	}
 	for _, c := range p.Changes {
 		b, _ := json.Marshal(c.Properties)
-		pc := &synqv1.PreviewChange{Key: c.Key, Database: c.Database, Kind: kinds[c.Kind], PropertiesJson: string(b), OldError: c.OldError}
+		pc := &synqv1.PreviewChange{Key: c.Key, Database: c.Database, Kind: kinds[c.Kind], PropertiesJson: string(b), Message: c.Message, OldError: c.OldError}
 		if c.Old != nil {
 			ob, _ := json.Marshal(c.Old)
 			pc.OldPropertiesJson = string(ob)

@@ -72,6 +72,9 @@ type PreviewChange struct {
 	// (stale) or trashed.
 	Kind       Outcome
 	Properties map[string]string
+	// Message says what a change without properties is (a delete, and
+	// whether its row is already gone).
+	Message string
 	// Old holds, for an updated row, each property's value in Notion now
 	// (rendered like Properties), so a preview reads as old → new. It is
 	// nil when the row was not read (OldError says why).
@@ -149,6 +152,12 @@ func (e *Engine) Preview(ctx context.Context, sync string, state json.RawMessage
 		}
 		for name, v := range r.props {
 			pc.Properties[name] = v.String()
+		}
+		if r.change.Delete {
+			pc.Message = "delete"
+			if pc.Kind == Unchanged {
+				pc.Message = "delete: no such row in Notion (never written or already trashed)"
+			}
 		}
 		if pc.Kind == Updated {
 			updated = append(updated, oldRead{change: len(out.Changes), row: r, page: en.PageID})

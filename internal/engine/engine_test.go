@@ -443,3 +443,20 @@ func TestPreviewOldPeopleAndOptions(t *testing.T) {
 		t.Fatalf("old %v → new %v", c.Old, c.Properties)
 	}
 }
+
+// A delete in a preview says what it is, and whether its row is there.
+func TestPreviewDeletesSayWhatTheyAre(t *testing.T) {
+	src := newSource(0)
+	e := newEnv(t, itemsWorker(src))
+	src.delta = []synq.Change{synq.Upsert("p", builder.Properties{"Body": builder.RichText("x")})}
+	e.cycle("itemsDelta")
+	src.delta = []synq.Change{synq.Delete("p"), synq.Delete("never")}
+	p, err := e.eng.Preview(context.Background(), "itemsDelta", nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 2 || p.Changes[0].Kind != engine.Trashed || p.Changes[0].Message != "delete" ||
+		p.Changes[1].Kind != engine.Unchanged || !strings.Contains(p.Changes[1].Message, "no such row in Notion") {
+		t.Fatalf("preview: %+v", p.Changes)
+	}
+}

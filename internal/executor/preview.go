@@ -37,7 +37,7 @@ func (x *Executor) handlePreview(ctx context.Context, p queue.PreviewPayload) er
 		res.HasMore, res.NextState = pv.HasMore, pv.NextState
 		for _, c := range pv.Changes {
 			res.Changes = append(res.Changes, ops.PreviewChange{Database: c.Database, Key: c.Key, Kind: string(c.Kind), Properties: c.Properties,
-				Old: c.Old, OldError: c.OldError})
+				Message: c.Message, Old: c.Old, OldError: c.OldError})
 		}
 	}
 	b, err := json.Marshal(res)

@@ -20,6 +20,8 @@ type PreviewChange struct {
 	Key        string            `json:"key"`
 	Kind       string            `json:"kind"` // created, updated, unchanged, skipped, trashed
 	Properties map[string]string `json:"properties,omitempty"`
+	// Message says what a change without properties is (a delete).
+	Message string `json:"message,omitempty"`
 	// Old are an updated row's values in Notion now, property by
 	// property (nil when not read: OldError says why).
 	Old      map[string]string `json:"old,omitempty"`
