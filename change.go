@@ -36,7 +36,9 @@ func (c Change) In(db *Database) Change { c.db = db; return c }
 
 // UpdatedAt is when the upstream record last changed. A change older than
 // the one already written for the key is skipped as stale, so a slow
-// backfill never overwrites a newer delta.
+// backfill never overwrites a newer delta; after a Delete, an upsert no
+// newer than the deleted row (or the delete) is skipped too, rather than
+// creating the row again.
 func (c Change) UpdatedAt(t time.Time) Change { c.updated = t; return c }
 
 // WithIcon sets the row's icon: an emoji or an https URL of an image. A

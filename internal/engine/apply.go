@@ -111,6 +111,13 @@ func decide(cur rdb.RowState, c spec.Change, hash string, up int64) action {
 	if cur.Known && up != 0 && cur.Entry.Upstream > up {
 		return actSkip
 	}
+	// A key an explicit delete trashed: an upsert no newer than what the
+	// key had (or than the delete) is older than the delete (a delete wins
+	// a tie: without a time of its own it is newer than its row's last
+	// upsert).
+	if !cur.Known && cur.Tomb != 0 && up != 0 && up <= cur.Tomb {
+		return actSkip
+	}
 	switch {
 	case c.Delete && !cur.Known:
 		return actUnchanged
@@ -247,6 +254,7 @@ func (e *Engine) applyClaimed(ctx context.Context, sync string, r row, up int64,
 		if err := e.trashPage(ctx, cur.Entry.PageID, log); err != nil {
 			return "", cur, fmt.Errorf("trash page %s: %w", cur.Entry.PageID, err)
 		}
+		cl.tomb = max(up, cur.Entry.Upstream)
 		st, err := cl.commit(ctx, nil)
 		return Trashed, st, err
 	case actUpdate:
@@ -578,7 +586,10 @@ type keyClaim struct {
 	token    string
 	state    rdb.RowClaim
 	intended bool // the claim recorded a create intent
-	log      *slog.Logger
+	// tomb is the tombstone a commit deleting the entry keeps (an
+	// explicit delete: the row's newest upstream time; 0: none).
+	tomb int64
+	log  *slog.Logger
 
 	stop       chan struct{}
 	done       sync.WaitGroup
@@ -663,7 +674,13 @@ func (cl *keyClaim) commitBody(ctx context.Context, next *rdb.IndexEntry, body r
 	defer cancel()
 	expected, token := cl.state.RowState, cl.token
 	for range 5 {
-		res, err := cl.e.rdb.IndexCASBody(cctx, cl.db, cl.key, expected, next, token, true, body)
+		var res rdb.CAS
+		var err error
+		if next == nil {
+			res, err = cl.e.rdb.IndexCASDelete(cctx, cl.db, cl.key, expected, token, true, cl.tomb)
+		} else {
+			res, err = cl.e.rdb.IndexCASBody(cctx, cl.db, cl.key, expected, next, token, true, body)
+		}
 		if err != nil {
 			return expected, err
 		}

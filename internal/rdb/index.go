@@ -658,13 +658,14 @@ func (r *RDB) DropLegacyIndex(ctx context.Context, db string) error {
 }
 
 // IndexDrop deletes a database's index and its generation marker, and the
-// body records and marks beside it (tests, ResetDatabase).
+// body records, marks and tombstones beside it (tests, ResetDatabase).
 func (r *RDB) IndexDrop(ctx context.Context, db string) error {
-	err := dropIndexScript.Run(ctx, r.c, []string{IndexMetaKey(db), BodyMetaKey(db), BodyWriteKey(db)}).Err()
+	err := dropIndexScript.Run(ctx, r.c, []string{IndexMetaKey(db), BodyMetaKey(db), BodyWriteKey(db), TombKey(db), TombTimeKey(db)}).Err()
 	return wrap("drop index of "+db, err)
 }
 
 var dropScript = redis.NewScript(bucketLua + `dropall(KEYS[1]) return 1`)
 
-// dropIndexScript drops an index with the body records and marks beside it.
-var dropIndexScript = redis.NewScript(bucketLua + `dropall(KEYS[1]) dropall(KEYS[2]) redis.call("DEL", KEYS[3]) return 1`)
+// dropIndexScript drops an index with the body records, marks and
+// tombstones beside it.
+var dropIndexScript = redis.NewScript(bucketLua + `dropall(KEYS[1]) dropall(KEYS[2]) redis.call("DEL", KEYS[3], KEYS[4], KEYS[5]) return 1`)

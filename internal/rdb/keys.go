@@ -62,6 +62,17 @@ func ClaimKey(db, key string) string { return Prefix + "db:{" + db + "}:claim:" 
 // writer looks the key up in Notion before creating again.
 func IntentKey(db string) string { return Prefix + "db:{" + db + "}:intent" }
 
+// TombKey is a hash primary key → upstream time (Unix ns, decimal) of a
+// row an explicit delete trashed: the newest upstream time the key had,
+// or the delete's own if newer. A later upsert no newer than it is stale
+// (the stale rule holds across a delete). TombTimeKey orders the same
+// keys by when they were deleted (Redis clock, Unix ms), so tombstones
+// older than TombstoneTTL are dropped a few at a time by later deletes.
+func TombKey(db string) string { return Prefix + "db:{" + db + "}:tomb" }
+
+// TombTimeKey: see TombKey.
+func TombTimeKey(db string) string { return Prefix + "db:{" + db + "}:tombt" }
+
 // WaitMetaKey is the meta hash of the relations waiting for rows of a
 // database: bucket layout ("l", "s", "n") and the expiry sweep's cursor
 // ("cur"). Its buckets WaitMetaKey(db)+":<n>" are hashes primary key of a

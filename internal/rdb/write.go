@@ -3,6 +3,7 @@ package rdb
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -42,7 +43,19 @@ type RowState struct {
 	Known bool
 	// Raw is the stored value, "" when there is none.
 	Raw string
+	// Tomb is, for a key without an entry that an explicit delete
+	// trashed, the newest upstream time it had (Unix ns; 0: none). Only
+	// ClaimRow reads it.
+	Tomb int64
 }
+
+// TombstoneTTL is how long a deleted key's upstream time is kept after
+// the delete: an upsert older than the delete arriving later than that
+// (a very late replay) creates the row again.
+const TombstoneTTL = 30 * 24 * time.Hour
+
+// tombstoneTTL is TombstoneTTL; tests shorten it.
+var tombstoneTTL = TombstoneTTL
 
 // RowClaim is the outcome of ClaimRow.
 type RowClaim struct {
@@ -74,7 +87,9 @@ if not raw and ARGV[4] == "1" and intent == 0 then
 end
 local bl, bs = layout(KEYS[4])
 local body = redis.call("HGET", bucket(KEYS[4], bl, bs, ARGV[3]), ARGV[3])
-return {1, raw or "", intent, body or "", redis.call("HEXISTS", KEYS[5], ARGV[3])}
+local tomb = ""
+if not raw then tomb = redis.call("HGET", KEYS[6], ARGV[3]) or "" end
+return {1, raw or "", intent, body or "", redis.call("HEXISTS", KEYS[5], ARGV[3]), tomb}
 `)
 
 // ClaimRow takes the claim of db/key for token (held ttl, see ExtendClaim)
@@ -87,7 +102,7 @@ func (r *RDB) ClaimRow(ctx context.Context, db, key, token string, ttl time.Dura
 	if intendCreate {
 		intend = "1"
 	}
-	v, err := claimRowScript.Run(ctx, r.c, []string{ClaimKey(db, key), IndexMetaKey(db), IntentKey(db), BodyMetaKey(db), BodyWriteKey(db)},
+	v, err := claimRowScript.Run(ctx, r.c, []string{ClaimKey(db, key), IndexMetaKey(db), IntentKey(db), BodyMetaKey(db), BodyWriteKey(db), TombKey(db)},
 		token, max(ttl.Milliseconds(), 1), key, intend).Slice()
 	if err != nil {
 		return RowClaim{}, wrap("claim "+db+"/"+key, err)
@@ -95,8 +110,8 @@ func (r *RDB) ClaimRow(ctx context.Context, db, key, token string, ttl time.Dura
 	if n, _ := v[0].(int64); n == 0 {
 		return RowClaim{}, nil
 	}
-	if len(v) != 5 {
-		return RowClaim{}, fmt.Errorf("rdb: claim %s/%s: script returned %d values, want 5", db, key, len(v))
+	if len(v) != 6 {
+		return RowClaim{}, fmt.Errorf("rdb: claim %s/%s: script returned %d values, want 6", db, key, len(v))
 	}
 	c := RowClaim{Got: true}
 	c.Raw, _ = v[1].(string)
@@ -117,6 +132,11 @@ func (r *RDB) ClaimRow(ctx context.Context, db, key, token string, ttl time.Dura
 	}
 	writing, _ := v[4].(int64)
 	c.Entry.Body.Writing = writing == 1
+	if t, _ := v[5].(string); t != "" {
+		if c.Tomb, err = strconv.ParseInt(t, 10, 64); err != nil {
+			return c, fmt.Errorf("rdb: tombstone of %s/%s is corrupt: %q", db, key, t)
+		}
+	}
 	return c, nil
 }
 
@@ -138,10 +158,14 @@ type CAS struct {
 // set or forgotten as asked (setting or forgetting clears the body write
 // mark).
 //
-// KEYS: index meta, intent, claim, body meta, body write marks. ARGV: key,
-// expected ("" = absent), next ("" = delete; encoded with its written flag
-// and without the time), token ("" = we hold no claim), release ("1"),
-// body op ("k" keep, "s" set, "f" forget), body record (for "s").
+// A delete with a tombstone records it (and drops up to 16 tombstones
+// older than their TTL); a created entry clears the key's tombstone.
+//
+// KEYS: index meta, intent, claim, body meta, body write marks, tombstones,
+// their times. ARGV: key, expected ("" = absent), next ("" = delete;
+// encoded with its written flag and without the time), token ("" = we
+// hold no claim), release ("1"), body op ("k" keep, "s" set, "f" forget),
+// body record (for "s"), tombstone ("" = none), tombstone TTL (ms).
 var casScript = redis.NewScript(bucketLua + `
 local holder = redis.call("GET", KEYS[3])
 if holder and holder ~= ARGV[4] then
@@ -167,7 +191,18 @@ if op ~= "k" then
 end
 if ARGV[3] == "" then
   removed(KEYS[1], redis.call("HDEL", b, ARGV[1]))
+  if ARGV[8] ~= "" then
+    local t = redis.call("TIME")
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    redis.call("HSET", KEYS[6], ARGV[1], ARGV[8])
+    redis.call("ZADD", KEYS[7], now, ARGV[1])
+    for _, k in ipairs(redis.call("ZRANGEBYSCORE", KEYS[7], "-inf", now - tonumber(ARGV[9]), "LIMIT", 0, 16)) do
+      redis.call("HDEL", KEYS[6], k)
+      redis.call("ZREM", KEYS[7], k)
+    end
+  end
 else
+  if cur == "" and redis.call("HDEL", KEYS[6], ARGV[1]) == 1 then redis.call("ZREM", KEYS[7], ARGV[1]) end
   local t = redis.call("TIME")
   local x, enc = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), {}
   while x >= 128 do
@@ -197,6 +232,17 @@ func (r *RDB) IndexCAS(ctx context.Context, db, key string, expected RowState, n
 // IndexCASBody is IndexCAS that also does body to the key's body record,
 // in the same step (a deleted entry drops the record whatever body says).
 func (r *RDB) IndexCASBody(ctx context.Context, db, key string, expected RowState, next *IndexEntry, token string, release bool, body BodyOp) (CAS, error) {
+	return r.indexCAS(ctx, db, key, expected, next, token, release, body, 0)
+}
+
+// IndexCASDelete is IndexCAS deleting the entry, for an explicit delete:
+// with tomb (the row's newest upstream time, Unix ns; 0: none) it keeps a
+// tombstone so that an older upsert arriving later is skipped as stale.
+func (r *RDB) IndexCASDelete(ctx context.Context, db, key string, expected RowState, token string, release bool, tomb int64) (CAS, error) {
+	return r.indexCAS(ctx, db, key, expected, nil, token, release, BodyForget, tomb)
+}
+
+func (r *RDB) indexCAS(ctx context.Context, db, key string, expected RowState, next *IndexEntry, token string, release bool, body BodyOp, tomb int64) (CAS, error) {
 	if body.kind == 0 {
 		body = BodyKeep
 	}
@@ -222,8 +268,12 @@ func (r *RDB) IndexCASBody(ctx context.Context, db, key string, expected RowStat
 	if release {
 		rel = "1"
 	}
-	v, err := casScript.Run(ctx, r.c, []string{IndexMetaKey(db), IntentKey(db), ClaimKey(db, key), BodyMetaKey(db), BodyWriteKey(db)},
-		key, exp, val, token, rel, string([]byte{body.kind}), rec).Slice()
+	tombArg := ""
+	if next == nil && tomb != 0 {
+		tombArg = strconv.FormatInt(tomb, 10)
+	}
+	v, err := casScript.Run(ctx, r.c, []string{IndexMetaKey(db), IntentKey(db), ClaimKey(db, key), BodyMetaKey(db), BodyWriteKey(db), TombKey(db), TombTimeKey(db)},
+		key, exp, val, token, rel, string([]byte{body.kind}), rec, tombArg, tombstoneTTL.Milliseconds()).Slice()
 	if err != nil {
 		return CAS{}, wrap("write index of "+db+"/"+key, err)
 	}

@@ -120,3 +120,69 @@ func same(a, b rdb.IndexEntry) bool {
 	a.Written, b.Written = 0, 0
 	return a == b
 }
+
+// An explicit delete leaves a tombstone with the row's newest upstream
+// time, read by the next claim of the key; a create clears it; tombstones
+// older than their TTL are dropped by later deletes; a delete without one
+// (a sweep) leaves none.
+func TestTombstones(t *testing.T) {
+	srv := redistest.Start(t)
+	r := rdb.New(srv.Client())
+	ctx := context.Background()
+	create := func(key string) rdb.RowState {
+		t.Helper()
+		e := rdb.IndexEntry{PageID: pageID(1), Upstream: 5}
+		if res, err := r.IndexCAS(ctx, "db", key, rdb.RowState{}, &e, "", false); err != nil || !res.OK {
+			t.Fatalf("create %s: %+v, %v", key, res, err)
+		}
+		c := claim(t, r, key)
+		return c.RowState
+	}
+	tombOf := func(key string) int64 {
+		t.Helper()
+		c := claim(t, r, key)
+		return c.Tomb
+	}
+	del := func(key string, cur rdb.RowState, tomb int64) {
+		t.Helper()
+		if res, err := r.IndexCASDelete(ctx, "db", key, cur, "", false, tomb); err != nil || !res.OK {
+			t.Fatalf("delete %s: %+v, %v", key, res, err)
+		}
+	}
+	del("a", create("a"), 7)
+	if got := tombOf("a"); got != 7 {
+		t.Fatalf("tombstone of a = %d, want 7", got)
+	}
+	del("swept", create("swept"), 0)
+	if got := tombOf("swept"); got != 0 {
+		t.Fatalf("a delete without a tombstone left %d", got)
+	}
+	create("a")
+	if c := claim(t, r, "a"); c.Tomb != 0 || !c.Known {
+		t.Fatalf("after the key was created again: %+v, want its entry and no tombstone", c)
+	}
+	if n := srv.Client().ZCard(ctx, rdb.TombTimeKey("db")).Val(); n != 0 {
+		t.Fatalf("%d tombstone times left after the create, want 0", n)
+	}
+
+	defer rdb.SetTombstoneTTL(50 * time.Millisecond)()
+	del("old", create("old"), 9)
+	time.Sleep(100 * time.Millisecond)
+	del("new", create("new"), 11)
+	if tombOf("old") != 0 || tombOf("new") != 11 {
+		t.Fatalf("after the TTL: old %d, new %d; want the old tombstone dropped", tombOf("old"), tombOf("new"))
+	}
+}
+
+// claim takes and releases key's claim, returning what it read.
+func claim(t *testing.T, r *rdb.RDB, key string) rdb.RowClaim {
+	t.Helper()
+	c, err := r.ClaimRow(context.Background(), "db", key, "test", time.Second, false)
+	if err != nil || !c.Got {
+		t.Fatalf("claim %s: %+v, %v", key, c, err)
+	}
+	if err := r.Release(context.Background(), "db", key, "test"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
