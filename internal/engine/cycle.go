@@ -124,6 +124,7 @@ func (e *Engine) Preview(ctx context.Context, sync string, state json.RawMessage
 		byDB[r.db.Key] = append(byDB[r.db.Key], r.change.Key)
 	}
 	entries := map[string]map[string]rdb.IndexEntry{}
+	tombs := map[string]map[string]int64{}
 	for db, keys := range byDB {
 		if _, err := e.database(ctx, db); err != nil {
 			return Preview{}, err
@@ -133,12 +134,17 @@ func (e *Engine) Preview(ctx context.Context, sync string, state json.RawMessage
 			return Preview{}, err
 		}
 		entries[db] = m
+		// A write reads a new key's tombstone under its claim; a preview
+		// reads them here (one more round trip, previews only).
+		if tombs[db], err = e.rdb.Tombstones(ctx, db, keys); err != nil {
+			return Preview{}, err
+		}
 	}
 	var updated []oldRead
 	for _, r := range rows {
 		pc := PreviewChange{Database: r.db.Key, Key: r.change.Key, Properties: map[string]string{}}
 		en, known := entries[r.db.Key][r.change.Key]
-		switch decide(rdb.RowState{Entry: en, Known: known}, r.change, r.hashOn(en.Body.Hash), upstreamOf(r.change)) {
+		switch decide(rdb.RowState{Entry: en, Known: known, Tomb: tombs[r.db.Key][r.change.Key]}, r.change, r.hashOn(en.Body.Hash), upstreamOf(r.change)) {
 		case actSkip:
 			pc.Kind = Skipped
 		case actUnchanged, actRaise:

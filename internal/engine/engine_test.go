@@ -459,4 +459,14 @@ func TestPreviewDeletesSayWhatTheyAre(t *testing.T) {
 		p.Changes[1].Kind != engine.Unchanged || !strings.Contains(p.Changes[1].Message, "no such row in Notion") {
 		t.Fatalf("preview: %+v", p.Changes)
 	}
+	// After the delete, a preview sees its tombstone as a write would.
+	src.delta = []synq.Change{synq.Delete("p").UpdatedAt(at(5))}
+	e.cycle("itemsDelta")
+	src.delta = []synq.Change{up("p", "older", at(4)), up("q", "new", at(4))}
+	if p, err = e.eng.Preview(context.Background(), "itemsDelta", nil, quiet); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 2 || p.Changes[0].Kind != engine.Skipped || p.Changes[1].Kind != engine.Created {
+		t.Fatalf("preview after the delete: %+v", p.Changes)
+	}
 }

@@ -328,3 +328,24 @@ func (r *RDB) WarnOnce(ctx context.Context, sync, run, kind string, members []st
 	}
 	return fresh, nil
 }
+
+// Tombstones returns the tombstones (see TombKey) of those keys that have
+// one.
+func (r *RDB) Tombstones(ctx context.Context, db string, keys []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	v, err := r.c.HMGet(ctx, TombKey(db), keys...).Result()
+	if err != nil {
+		return nil, wrap("read tombstones of "+db, err)
+	}
+	for i, x := range v {
+		if s, ok := x.(string); ok {
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+				out[keys[i]] = n
+			}
+		}
+	}
+	return out, nil
+}
