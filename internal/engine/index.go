@@ -63,9 +63,8 @@ func (e *Engine) indexGen(ctx context.Context, db string, log *slog.Logger) (str
 // sweepable says whether the replace cycle of s under way may sweep its
 // database: not when the index was rebuilt from Notion (or checked against
 // it) after the cycle had committed pages (Redis lost data during the
-// cycle, maybe what it saw). A
-// cycle that began after the loss, and rebuilt the index on its first
-// page, sweeps.
+// cycle, maybe what it saw). A cycle that began after the loss, and
+// rebuilt the index on its first page, sweeps.
 func (e *Engine) sweepable(ctx context.Context, s *spec.Sync, log *slog.Logger) (bool, error) {
 	gen, err := e.indexGen(ctx, s.Database, log)
 	if err != nil {
