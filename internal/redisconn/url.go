@@ -89,17 +89,44 @@ func Parse(raw string) (*Target, error) {
 	if strings.TrimSpace(raw) == "" {
 		raw = URLDefault
 	}
-	t := &Target{redacted: Redact(raw)}
-	bad := func(format string, args ...any) error {
-		// The driver's reasons may quote parts of the URL; none of its
-		// secrets.
-		why := scrub(fmt.Sprintf(format, args...), raw)
-		return &Error{Kind: BadURL, URL: t.redacted, Problem: "not a Redis URL (" + why + ")", Fix: forms}
+	redacted := Redact(raw)
+	t, err := parse(raw)
+	if err != nil {
+		why := err.Error()
+		// The driver's reasons quote parts of the URL, and where a
+		// password was written unescaped, parts of it (cut short, so that
+		// no search for the password finds them). The redacted URL holds
+		// no secret: when it fails the same way, its reason is the one
+		// told. When only the real URL fails, a secret is what is wrong,
+		// and the reason goes out with every secret masked.
+		if redacted != raw {
+			if _, rerr := parse(redacted); rerr != nil {
+				why = rerr.Error()
+			} else {
+				why = scrub(why, raw)
+			}
+		}
+		return nil, &Error{Kind: BadURL, URL: redacted, Problem: "not a Redis URL (" + why + ")", Fix: forms}
 	}
+	t.redacted = redacted
+	return t, nil
+}
+
+// parse is Parse without the care for secrets in its errors.
+func parse(raw string) (*Target, error) {
 	p, err := split(raw)
 	if err != nil {
-		return nil, bad("%v", err)
+		return nil, err
 	}
+	// Checked before the driver sees the URL: a "port" that is not a
+	// number is most often the start of a password holding an unescaped
+	// '?', '/' or '#', and the fix is to escape it.
+	for _, h := range strings.Split(p.hosts, ",") {
+		if c := badPort(h); c >= 0 {
+			return nil, fmt.Errorf("the port after host %q is not a number; a password holding '?', '/', '@' or '#' must be %%-escaped (%%3F, %%2F, %%40, %%23)", h[:c])
+		}
+	}
+	t := &Target{}
 	switch p.scheme {
 	case "redis", "rediss", "unix":
 		// go-redis parses the rest, but never sees the credentials: its
@@ -107,20 +134,20 @@ func Parse(raw string) (*Target, error) {
 		// end up in them.
 		opt, err := redis.ParseURL(p.scheme + "://" + p.hosts + p.path + p.query)
 		if err != nil {
-			return nil, bad("%v", driverErr(err))
+			return nil, driverErr(err)
 		}
 		opt.Username, opt.Password = p.user, p.password
 		t.Options = opt
 	case "redis+sentinel", "rediss+sentinel":
 		fo, err := parseSentinel(p)
 		if err != nil {
-			return nil, bad("%v", err)
+			return nil, err
 		}
 		t.Failover = fo
 	case "":
-		return nil, bad("no scheme")
+		return nil, errors.New("no scheme")
 	default:
-		return nil, bad("unknown scheme %q", p.scheme)
+		return nil, fmt.Errorf("unknown scheme %q", p.scheme)
 	}
 	return t, nil
 }
@@ -305,39 +332,64 @@ func Redact(raw string) string {
 		}
 		creds, rest = user+"@", rest[i+1:]
 	}
+	if creds == "" {
+		if masked, bad := redactPorts(rest); bad {
+			return scheme + "://" + masked
+		}
+	}
 	query := ""
 	if i := strings.IndexAny(rest, "?#"); i >= 0 {
 		rest, query = rest[:i], rest[i:]
 	}
-	if creds == "" {
-		rest = redactPorts(rest)
-	}
 	return scheme + "://" + creds + rest + redactQuery(query)
 }
 
-// redactPorts masks what follows a ':' in the hosts when it is not a port
-// number: in "redis://:pa?ss=1@host" the '?' ends the host part by the
-// URL rules, so ":pa" reads as a port, but it is the start of a password
-// that should have been %-escaped.
-func redactPorts(rest string) string {
-	hosts, path := rest, ""
-	if i := strings.Index(rest, "/"); i >= 0 {
-		hosts, path = rest[:i], rest[i:]
+// redactPorts handles a URL whose credentials could not be told apart:
+// in "redis://:pa?ss=1@host" the '?' ends the host part by the URL rules,
+// so ":pa" reads as a port, but it is the start of a password that should
+// have been %-escaped. A port that is not a number is taken as such a
+// password, and everything from its ':' on (path and query included, where
+// the rest of the password may be) is hidden: a redacted URL may say too
+// little, never too much.
+func redactPorts(rest string) (string, bool) {
+	hosts := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		hosts = rest[:i]
 	}
-	if strings.HasPrefix(hosts, "[") {
-		return rest // an IPv6 address
-	}
-	parts := strings.Split(hosts, ",")
-	for i, h := range parts {
-		c := strings.LastIndex(h, ":")
-		if c < 0 {
-			continue
+	off := 0
+	for _, h := range strings.Split(hosts, ",") {
+		if c := badPort(h); c >= 0 {
+			return rest[:off+c+1] + "xxxxx…", true
 		}
-		if port := h[c+1:]; strings.Trim(port, "0123456789") != "" {
-			parts[i] = h[:c+1] + "xxxxx"
+		off += len(h) + 1
+	}
+	return rest, false
+}
+
+// badPort is the index of the ':' before a host's port when that port is
+// not a number, else -1. "[::1]:6379" is an IPv6 address and its port.
+func badPort(h string) int {
+	c := strings.Index(h, ":")
+	if strings.HasPrefix(h, "[") {
+		end := strings.Index(h, "]")
+		if end < 0 {
+			return -1 // no port can be told apart; the parser rejects it
+		}
+		c = -1
+		if end+1 < len(h) {
+			if h[end+1] != ':' {
+				return end // text after the address is not a port
+			}
+			c = end + 1
 		}
 	}
-	return strings.Join(parts, ",") + path
+	if c < 0 {
+		return -1
+	}
+	if port := h[c+1:]; strings.Trim(port, "0123456789") != "" {
+		return c
+	}
+	return -1
 }
 
 func redactQuery(q string) string {

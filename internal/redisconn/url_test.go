@@ -114,6 +114,12 @@ func TestRedact(t *testing.T) {
 		"redis://:pw@h:1/0#frag":                                     "redis://:xxxxx@h:1/0#…",
 		"hunter22":                                                   "(not a URL)",
 		"redis://:pw@[bad/0?x=%%":                                    "redis://:xxxxx@[bad/0?x=%%",
+		"redis://:pa?ss=1@h:1/0":                                     "redis://:xxxxx…",
+		"redis://:Zq:?@=@":                                           "redis://:xxxxx…",
+		"redis://user:pa/th?x=1@h:1":                                 "redis://user:xxxxx…",
+		"redis+sentinel://s1:1,s2:pw?x=1@h/m":                        "redis+sentinel://s1:1,s2:xxxxx…",
+		"redis://[::1]:6379/0?dial_timeout=1":                        "redis://[::1]:6379/0?dial_timeout=1",
+		"redis://[::1]x/0":                                           "redis://[::1]xxxxx…",
 	} {
 		if got := Redact(raw); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", raw, got, want)
@@ -129,8 +135,9 @@ func FuzzRedactHidesPasswords(f *testing.F) {
 		f.Add(s, "s1:1,s2:2/m/0?dial_timeout=1")
 	}
 	f.Fuzz(func(t *testing.T, pw, rest string) {
-		// A marker no message or mask has, so that finding the password
-		// means it leaked.
+		// A marker no message or mask has: finding it means the start of
+		// the password leaked, even when the parser took the rest of it
+		// for something else.
 		pw = "Zq" + pw
 		if strings.Contains(rest, "Zq") {
 			return
@@ -140,11 +147,6 @@ func FuzzRedactHidesPasswords(f *testing.F) {
 		if strings.ContainsAny(pw, "&;#") {
 			return
 		}
-		// Nor can a password hold "?name=value" unescaped: that reads as
-		// a query.
-		if q := strings.Index(pw, "?"); q >= 0 && strings.Contains(pw[q:], "=") {
-			return
-		}
 		for _, form := range [][2]string{
 			{"redis://:", "@" + rest},
 			{"rediss://user:", "@" + rest},
@@ -152,15 +154,10 @@ func FuzzRedactHidesPasswords(f *testing.F) {
 			{"redis+sentinel://" + rest + "?sentinel_password=", ""},
 		} {
 			raw := form[0] + pw + form[1]
-			// The password may also be part of what is not secret
-			// ("@000" in "redis://:@000@000", whose host is 000).
-			if strings.Contains(form[0]+"xxxxx"+form[1], pw) {
-				continue
-			}
-			if strings.Contains(Redact(raw), pw) {
+			if strings.Contains(Redact(raw), "Zq") {
 				t.Fatalf("Redact(%q) = %q shows the password", raw, Redact(raw))
 			}
-			if _, err := Parse(raw); err != nil && strings.Contains(err.Error(), pw) {
+			if _, err := Parse(raw); err != nil && strings.Contains(err.Error(), "Zq") {
 				t.Fatalf("Parse(%q) error shows the password: %v", raw, err)
 			}
 		}
