@@ -123,7 +123,11 @@ func parse(raw string) (*Target, error) {
 	// '?', '/' or '#', and the fix is to escape it.
 	for _, h := range strings.Split(p.hosts, ",") {
 		if c := badPort(h); c >= 0 {
-			return nil, fmt.Errorf("the port after host %q is not a number; a password holding '?', '/', '@' or '#' must be %%-escaped (%%3F, %%2F, %%40, %%23)", h[:c])
+			where := fmt.Sprintf("the port after host %q", h[:c])
+			if c == 0 {
+				where = "no host, and the port"
+			}
+			return nil, fmt.Errorf("%s is not a number; a password holding '?', '/', '@' or '#' must be %%-escaped (%%3F, %%2F, %%40, %%23)", where)
 		}
 	}
 	t := &Target{}
