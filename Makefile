@@ -7,7 +7,7 @@ CMDS      := $(notdir $(wildcard cmd/*))
 # fuzz coordinator can fail a target with "context deadline exceeded" when a
 # -fuzztime duration ends while a worker is busy on a loaded machine
 # (go.dev/issue/75804, fixed in 1.27).
-FUZZTIME  ?= 2000000x
+FUZZTIME  ?= 300000x
 # What `ctl version` prints.
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
