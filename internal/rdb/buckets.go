@@ -12,8 +12,9 @@ import (
 // defaults hash-max-listpack-entries and hash-max-listpack-value) as one
 // packed listpack: a field and its value cost their bytes plus two or three.
 // A big hash is a hashtable that costs about 40–45 bytes more per field
-// (measured on Redis 7.0 with index-sized fields). So a per-row structure (the key index, the relations waiting for rows) is
-// spread over many small hashes, the buckets, that stay listpacks.
+// (measured on Redis 7.0 with index-sized fields). So a per-row structure
+// (the key index, the relations waiting for rows) is spread over many
+// small hashes, the buckets, that stay listpacks.
 //
 // The number of buckets grows with the rows by linear hashing: a meta hash
 // holds the level l, the split pointer s and the number of fields n; there
