@@ -216,7 +216,6 @@ func pathID(r *request, kind string) (string, *apiError) {
 	return id, nil
 }
 
-// pageSize reads page_size (1..100, default 100) from the body or query.
 // paging reads a list request's page_size and start_cursor, from the
 // query string (GET) or the body (POST).
 func paging(r *request) (size int, cursor string, err *apiError) {
@@ -227,6 +226,7 @@ func paging(r *request) (size int, cursor string, err *apiError) {
 	return size, cursor, err
 }
 
+// pageSize reads page_size (1..100, default 100) from the body or query.
 func pageSize(r *request) (int, *apiError) {
 	var v any = r.body["page_size"]
 	if q := r.http.URL.Query().Get("page_size"); q != "" {

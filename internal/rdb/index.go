@@ -285,7 +285,7 @@ var lookupScript = redis.NewScript(bucketLua + historyLua + `
 local gen = redis.call("HGET", KEYS[1], "gen")
 local legacy = redis.call("EXISTS", KEYS[2])
 if not gen or legacy == 1 then return {gen, legacy} end
-if not samehistory(KEYS[1]) then return {gen, 2} end
+if not samehistory(KEYS[1], replid()) then return {gen, 2} end
 local l, s = layout(KEYS[1])
 local out = {gen, 0}
 for i = 1, #ARGV do out[i + 2] = redis.call("HGET", bucket(KEYS[1], l, s, ARGV[i]), ARGV[i]) end
@@ -537,11 +537,11 @@ func (r *RDB) IndexAddMissing(ctx context.Context, db string, entries map[string
 // server time (ms) it was set at.
 var genScript = redis.NewScript(historyLua + `
 local gen = redis.call("HGET", KEYS[1], "gen")
-if gen and samehistory(KEYS[1]) then return gen end
+local rid = replid()
+if gen and samehistory(KEYS[1], rid) then return gen end
 local t = redis.call("TIME")
 gen = string.format("%d", tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) .. "-" .. ARGV[1]
 redis.call("HSET", KEYS[1], "gen", gen, "rebuilt_rows", ARGV[2])
-local rid = replid()
 if rid then redis.call("HSET", KEYS[1], "hist", rid) end
 return gen`)
 
@@ -559,8 +559,8 @@ local function replid()
   if type(info) ~= "string" then return nil end
   return string.match(info, "master_replid:(%w+)")
 end
-local function samehistory(meta)
-  local rid = replid()
+-- rid is replid(), read once per script.
+local function samehistory(meta, rid)
   if not rid then return true end
   local h = redis.call("HGET", meta, "hist")
   if not h then redis.call("HSET", meta, "hist", rid) return true end

@@ -227,14 +227,7 @@ func (s *Server) Client() *redis.Client {
 // the next Relaunch or Restart starts empty. Safe to call more than once;
 // used by cleanup.
 func (s *Server) Stop() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd != nil {
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	s.Crash()
 	if !s.sentinel {
 		_ = os.Remove(filepath.Join(s.dir, "dump.rdb"))
 	}
