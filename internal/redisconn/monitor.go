@@ -31,6 +31,12 @@ type Config struct {
 	// connections but does not answer (a hung or frozen server) is down
 	// after this long.
 	Timeout time.Duration
+	// Settle is how long after an outage ends Handler still takes lines
+	// about Redis being unreachable for its tail and logs them at debug
+	// (default 5s). Behind Sentinel the new master answers before every
+	// Sentinel agrees on it, so for a moment a new connection may still be
+	// dialled to the dead master.
+	Settle time.Duration
 	// WatchCommands adds a go-redis hook to Client that reports every
 	// failed command and dial to the Monitor, so that an outage is noticed
 	// by the first command that meets it (asynq's included) rather than by
@@ -67,6 +73,7 @@ type Monitor struct {
 	settled  chan struct{} // closed when the ping that settles a reported failure returns
 	reports  uint64        // failures reported so far
 	since    time.Time     // start of the current outage
+	backAt   time.Time     // end of the last outage
 	outages  int
 	started  bool
 	stopped  bool
@@ -99,6 +106,9 @@ func NewMonitor(cfg Config) (*Monitor, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = time.Second
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = 5 * time.Second
 	}
 	upCh := make(chan struct{})
 	close(upCh)
@@ -320,7 +330,8 @@ func (m *Monitor) settle(err error, seq uint64) time.Duration {
 		m.up = true
 		// Log before waking the waiters: what they log next follows it.
 		if !wasUp {
-			down := time.Since(m.since)
+			m.backAt = time.Now()
+			down := m.backAt.Sub(m.since)
 			m.cfg.Logger.Info(fmt.Sprintf("Redis is back after %.1fs", down.Seconds()), "redis", m.cfg.Where, "downtime", down.Round(time.Millisecond), ownAttr)
 		}
 		select {
@@ -394,7 +405,9 @@ var ownAttr = slog.String("component", "redisconn")
 // dropped if Redis is down; the Monitor's own warning stands for all of
 // them. A line that arrives while Redis is thought up waits for the ping
 // it triggers (at most about Config.Timeout) and is kept if Redis
-// answers: the refused connection was someone else's (Notion's, say).
+// answers: the refused connection was someone else's (Notion's, say) —
+// unless the outage ended less than Config.Settle ago, when the line is
+// the outage's tail and is logged at debug.
 func (m *Monitor) Handler(next slog.Handler) slog.Handler {
 	return &filter{m: m, next: next}
 }
@@ -415,8 +428,18 @@ func (f *filter) WithGroup(name string) slog.Handler {
 }
 
 func (f *filter) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelWarn && aboutOutage(r) && f.m.downAfterCheck() {
+	if r.Level < slog.LevelWarn || !aboutOutage(r) {
+		return f.next.Handle(ctx, r)
+	}
+	down, settling := f.m.downAfterCheck()
+	switch {
+	case down:
 		return nil
+	case settling:
+		if !f.next.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r.Level = slog.LevelDebug
 	}
 	return f.next.Handle(ctx, r)
 }
@@ -446,16 +469,16 @@ func aboutOutage(r slog.Record) bool {
 }
 
 // downAfterCheck reports whether Redis is down, first pinging it when it
-// was thought up.
-func (m *Monitor) downAfterCheck() bool {
+// was thought up, and whether an outage ended less than Config.Settle ago.
+func (m *Monitor) downAfterCheck() (down, settling bool) {
 	m.mu.Lock()
 	if m.stopped || !m.started {
 		m.mu.Unlock()
-		return false
+		return false, false
 	}
 	if !m.up {
 		m.mu.Unlock()
-		return true
+		return true, false
 	}
 	m.suspectLocked()
 	settled := m.settled
@@ -467,5 +490,7 @@ func (m *Monitor) downAfterCheck() bool {
 	case <-t.C:
 	case <-m.stopCh:
 	}
-	return !m.Up()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.up, m.up && !m.backAt.IsZero() && time.Since(m.backAt) < m.cfg.Settle
 }

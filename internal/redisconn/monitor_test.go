@@ -324,3 +324,45 @@ func TestHandlerDropsOutageLinesWhileDown(t *testing.T) {
 		t.Fatalf("during the outage, lines = %q; want the Monitor's warning, the info line and the Monitor's line when it is back", got)
 	}
 }
+
+// Behind Sentinel a connection may still be dialled to the dead master a
+// moment after the new one answers: a line about a refused connection just
+// after an outage is its tail and goes to debug; later, a line about one
+// is kept, since Redis answers and the refusal was someone else's.
+func TestHandlerTakesLinesJustAfterAnOutageForItsTail(t *testing.T) {
+	r := redistest.Start(t)
+	l := &logs{}
+	fwd := &forward{}
+	log := slog.New(fwd)
+	// The check of a line waits at most 2×Timeout+100ms for its ping, well
+	// inside Settle.
+	const settle = 2 * time.Second
+	m, err := redisconn.NewMonitor(redisconn.Config{Client: r.Client(), Logger: log, Interval: time.Hour, RetryInterval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond, Settle: settle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd.h = m.Handler(l)
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop(context.Background())
+	refused := func() {
+		log.Warn("scheduler tick failed; retrying at the next tick", "err", "rdb: read status: redis unavailable: dial tcp 127.0.0.1:1: connect: connection refused")
+	}
+
+	r.StopSaving()
+	refused()
+	r.Relaunch()
+	if err := m.WaitUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "the line that says Redis is back", func() bool { return l.count("INFO Redis is back") == 1 })
+	refused()
+	time.Sleep(settle)
+	refused()
+	got := l.all()
+	if len(got) != 4 || !strings.HasPrefix(got[0], "WARN Redis unreachable at ") || !backLine.MatchString(got[1]) ||
+		got[2] != "DEBUG scheduler tick failed; retrying at the next tick" || got[3] != "WARN scheduler tick failed; retrying at the next tick" {
+		t.Fatalf("lines = %q; want the outage's two lines, the refusal just after it at debug, the one after Settle kept as a warning", got)
+	}
+}
