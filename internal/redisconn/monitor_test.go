@@ -281,17 +281,15 @@ func (f *forward) WithAttrs(as []slog.Attr) slog.Handler           { return f.h.
 func (f *forward) WithGroup(n string) slog.Handler                 { return f.h.WithGroup(n) }
 func (f *forward) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
 
-// Handler keeps a process's logs to one warning per outage: lines about
-// the outage are dropped while Redis is down, and kept when Redis answers
-// (the refused connection was another server's).
-func TestHandlerDropsOutageLinesWhileDown(t *testing.T) {
-	r := redistest.Start(t)
+// startHandled starts a Monitor of r whose logger is also the one its
+// Handler filters (the process's one logger: the Monitor's own lines
+// stay), with a 300ms ping timeout and the given Settle.
+func startHandled(t *testing.T, r *redistest.Server, settle time.Duration) (*redisconn.Monitor, *slog.Logger, *logs) {
+	t.Helper()
 	l := &logs{}
 	fwd := &forward{}
 	log := slog.New(fwd)
-	// The process's one logger, the Monitor's included: its own lines
-	// stay.
-	m, err := redisconn.NewMonitor(redisconn.Config{Client: r.Client(), Logger: log, Interval: time.Hour, RetryInterval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond})
+	m, err := redisconn.NewMonitor(redisconn.Config{Client: r.Client(), Logger: log, Interval: time.Hour, RetryInterval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond, Settle: settle})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +297,16 @@ func TestHandlerDropsOutageLinesWhileDown(t *testing.T) {
 	if err := m.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer m.Stop(context.Background())
+	t.Cleanup(func() { _ = m.Stop(context.Background()) })
+	return m, log, l
+}
+
+// Handler keeps a process's logs to one warning per outage: lines about
+// the outage are dropped while Redis is down, and kept when Redis answers
+// (the refused connection was another server's).
+func TestHandlerDropsOutageLinesWhileDown(t *testing.T) {
+	r := redistest.Start(t)
+	m, log, l := startHandled(t, r, 0)
 	time.Sleep(50 * time.Millisecond)
 
 	log.Error("notion: request failed", "err", errors.New("dial tcp 10.9.9.9:443: connect: connection refused"))
@@ -331,21 +338,10 @@ func TestHandlerDropsOutageLinesWhileDown(t *testing.T) {
 // is kept, since Redis answers and the refusal was someone else's.
 func TestHandlerTakesLinesJustAfterAnOutageForItsTail(t *testing.T) {
 	r := redistest.Start(t)
-	l := &logs{}
-	fwd := &forward{}
-	log := slog.New(fwd)
 	// The check of a line waits at most 2×Timeout+100ms for its ping, well
 	// inside Settle.
 	const settle = 2 * time.Second
-	m, err := redisconn.NewMonitor(redisconn.Config{Client: r.Client(), Logger: log, Interval: time.Hour, RetryInterval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond, Settle: settle})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fwd.h = m.Handler(l)
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer m.Stop(context.Background())
+	m, log, l := startHandled(t, r, settle)
 	refused := func() {
 		log.Warn("scheduler tick failed; retrying at the next tick", "err", "rdb: read status: redis unavailable: dial tcp 127.0.0.1:1: connect: connection refused")
 	}
