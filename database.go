@@ -6,14 +6,17 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/spec"
 	"github.com/synqhq/synq/schema"
 )
 
-// DatabaseConfig declares a managed Notion database.
+// DatabaseConfig declares a Notion database: one synq creates and
+// manages, or, with Existing, one people already have.
 type DatabaseConfig struct {
 	// InitialTitle is the title the database gets when synq creates it; a
-	// title changed in Notion afterwards is left alone.
+	// title changed in Notion afterwards is left alone. Not used (and may
+	// be empty) with Existing.
 	InitialTitle string
 	// PrimaryKey names the schema property that holds each row's key (a
 	// title or rich-text property). synq fills it from the change's key.
@@ -29,6 +32,28 @@ type DatabaseConfig struct {
 	// types and the ways out: keep the type, or declare the new type under
 	// a new property name.
 	AllowTypeChanges bool
+
+	// Existing targets a database people already have, by its URL (Share →
+	// Copy link) or id, instead of creating one; the integration must have
+	// been given access to it. synq then owns only the declared
+	// properties: a missing one is added, one of the same type is used,
+	// one of another type is refused at start-up (never retyped,
+	// AllowTypeChanges or not); every other column is never written,
+	// cleared, renamed or removed. Rows whose primary key has a value are
+	// adopted at first start (the next run updates them in place); rows
+	// with an empty key, and all but the oldest of rows sharing a key, are
+	// left alone. A replace cycle trashes only rows synq created or has
+	// written. See docs/existing-databases.md.
+	Existing string
+	// DataSource picks the data source (its id or name) of an Existing
+	// database that has several; an executor refuses to start without it,
+	// listing them.
+	DataSource string
+	// OwnBodies lets Content write the page body of adopted rows of an
+	// Existing database. Without it, the bodies of rows people created are
+	// theirs (notes, meeting minutes…) and Content is applied only to rows
+	// synq created: writing a body replaces its blocks.
+	OwnBodies bool
 }
 
 // Database is a handle on a declared database, used as a sync's database
@@ -59,8 +84,17 @@ func (d *Database) validate(w *Worker) error {
 	bad := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf("database %q: "+format, append([]any{d.key}, a...)...))
 	}
-	if strings.TrimSpace(d.cfg.InitialTitle) == "" {
-		bad("InitialTitle is empty: give the database a title")
+	switch {
+	case d.cfg.Existing != "":
+		if _, err := notion.ParseID(d.cfg.Existing); err != nil {
+			bad("Existing: %v", err)
+		}
+	case strings.TrimSpace(d.cfg.InitialTitle) == "":
+		bad("InitialTitle is empty: give the database a title (or set Existing to sync into a database people already have)")
+	case d.cfg.DataSource != "":
+		bad("DataSource is set but Existing is not: DataSource picks a data source of an existing database")
+	case d.cfg.OwnBodies:
+		bad("OwnBodies is set but Existing is not: synq owns every body of a database it manages already")
 	}
 	if len(d.cfg.Schema) == 0 {
 		bad("Schema is empty: declare at least the primary key property, e.g. schema.Properties{%q: schema.Title()}", or(d.cfg.PrimaryKey, "Name"))
@@ -105,7 +139,12 @@ func (d *Database) spec() *spec.Database {
 	for k, v := range d.cfg.Schema {
 		props[k] = v
 	}
-	return &spec.Database{Key: d.key, InitialTitle: d.cfg.InitialTitle, PrimaryKey: d.cfg.PrimaryKey, Schema: props, AllowTypeChanges: d.cfg.AllowTypeChanges}
+	existing := ""
+	if d.cfg.Existing != "" {
+		existing, _ = notion.ParseID(d.cfg.Existing) // validated
+	}
+	return &spec.Database{Key: d.key, InitialTitle: d.cfg.InitialTitle, PrimaryKey: d.cfg.PrimaryKey, Schema: props, AllowTypeChanges: d.cfg.AllowTypeChanges,
+		Existing: existing, DataSource: d.cfg.DataSource, OwnBodies: d.cfg.OwnBodies}
 }
 
 func or(s, def string) string {

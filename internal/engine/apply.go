@@ -60,6 +60,9 @@ func (e *Engine) applyRows(ctx context.Context, sync, run string, rows []row, lo
 		}
 		entries[db] = m
 	}
+	if err := e.stripBodies(ctx, rows, entries, log); err != nil {
+		return counters, seen, err
+	}
 	var unknown emailSet
 	defer e.warnUnknownPeople(ctx, sync, run, &unknown, log)
 	for _, r := range rows {
@@ -164,7 +167,7 @@ func (e *Engine) applyRow(ctx context.Context, sync string, r row, entries map[s
 	r.hash = r.hashOn(entry.Body.Hash)
 fast:
 	for range 3 {
-		switch decide(cur, r.change, r.hash, up) {
+		switch adoptedRaise(decide(cur, r.change, r.hash, up), r, cur) {
 		case actSkip:
 			return Skipped, nil
 		case actUnchanged:
@@ -240,7 +243,7 @@ func (e *Engine) applyClaimed(ctx context.Context, sync string, r row, up int64,
 	written := func(pageID string) rdb.IndexEntry {
 		return rdb.IndexEntry{PageID: pageID, Hash: hash, Upstream: max(up, cur.Entry.Upstream), Written: now}
 	}
-	switch decide(cur, r.change, r.hash, up) {
+	switch adoptedRaise(decide(cur, r.change, r.hash, up), r, cur) {
 	case actSkip:
 		return Skipped, cur, nil
 	case actUnchanged:
@@ -280,6 +283,12 @@ func (e *Engine) applyClaimed(ctx context.Context, sync string, r row, up int64,
 	if err != nil {
 		return "", cur, err
 	}
+	if r.db.IsExisting() {
+		// The row is synq's: its body too (stripBodies).
+		if err := e.rdb.MarkMine(ctx, db, key); err != nil {
+			return "", cur, err
+		}
+	}
 	st, err := cl.commitBody(ctx, ptr(written(pageID)), body)
 	if err != nil {
 		return "", st, err
@@ -300,7 +309,7 @@ func (e *Engine) updateRow(ctx context.Context, r row, cl *keyClaim, props map[s
 	pageID := cur.PageID
 	// The stored hash is the content hash of the stored body: when the
 	// new properties give it with that body, only the body changed.
-	propsChanged := !r.hasContent() || cur.Hash == "" || contentHash(r.props, r.change.Icon, r.change.Cover, cur.Body.Hash) != cur.Hash
+	propsChanged := !r.hasContent() || cur.Hash == "" || contentHash(hashProps(r.db, r.props), r.change.Icon, r.change.Cover, cur.Body.Hash) != cur.Hash
 	if propsChanged {
 		if err := e.updateSettled(ctx, pageID, e.updateRequest(props, r.change, cur.Hash), log); err != nil {
 			if notion.IsNotFound(err) || isTrashedPage(err) {

@@ -105,7 +105,7 @@ func (c Config) validate() error {
 	if c.Set == nil {
 		errs = append(errs, errors.New("engine: Config.Set is nil"))
 	}
-	if c.ParentPageID == "" && c.Set != nil && len(c.Set.Databases) > 0 {
+	if c.ParentPageID == "" && c.Set != nil && managesDatabases(c.Set) {
 		errs = append(errs, errors.New("engine: no parent page: set NOTION_PARENT_PAGE_ID to the id of the Notion page managed databases are created under"))
 	}
 	return errors.Join(errs...)
@@ -123,6 +123,17 @@ func (c Config) withDefaults() Config {
 		c.Now = time.Now
 	}
 	return c
+}
+
+// managesDatabases says whether set declares a database synq creates (not
+// only databases people already have, which need no parent page).
+func managesDatabases(set *spec.Set) bool {
+	for _, d := range set.Databases {
+		if !d.IsExisting() {
+			return true
+		}
+	}
+	return false
 }
 
 // New returns an Engine.

@@ -175,9 +175,20 @@ func (e *Engine) fillIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, 
 		}
 		return nil
 	}
+	first := false
+	if d := e.set.Databases[db]; d != nil && d.IsExisting() {
+		info, err := e.rdb.GetExisting(ctx, db)
+		if err != nil {
+			return err
+		}
+		first = info.Rows == nil
+	}
 	rows, _, _, err := e.rebuildIndex(ctx, db, ids, rdb.GenRebuilt)
 	if err != nil {
 		return err
+	}
+	if first {
+		return nil // adoptRows said what it found
 	}
 	log.Warn(fmt.Sprintf("Redis lost synq's data: rebuilt the index of database %q from Notion (%d rows)%s", db, rows, stateClause(ctx)),
 		"database", db, "rows", rows)
@@ -193,6 +204,17 @@ func (e *Engine) fillIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, 
 // the rows found, the entries added and the body records changed.
 func (e *Engine) rebuildIndex(ctx context.Context, db string, ids rdb.DatabaseIDs, kind string) (rows, added, bodies int, err error) {
 	d := e.set.Databases[db]
+	if d.IsExisting() {
+		rows, added, err = e.adoptRows(ctx, db, ids, kind)
+		if err == nil && kind == rdb.GenVerified {
+			bodies, err = e.forgetBodyIDs(ctx, db)
+		}
+		if err != nil {
+			return rows, added, bodies, err
+		}
+		_, err = e.rdb.IndexComplete(ctx, db, kind, rows)
+		return rows, added, bodies, err
+	}
 	batch := make(map[string]rdb.IndexEntry, 100)
 	flush := func() error {
 		n, err := e.rdb.IndexAddMissing(ctx, db, batch)

@@ -98,6 +98,9 @@ func (e *Engine) RunPage(ctx context.Context, req PageRequest) (PageResult, erro
 		cycleStart = t.UnixNano()
 	}
 
+	if req.Page == 0 {
+		e.reportDuplicates(ctx, s, log)
+	}
 	page, err := e.execute(ctx, s, req, st.State, log)
 	if err != nil {
 		return PageResult{}, err
@@ -239,12 +242,16 @@ func (e *Engine) sweep(ctx context.Context, s *spec.Sync, finalSeen []string, cy
 	if ok, err := e.sweepable(ctx, s, log); err != nil || !ok {
 		return 0, "", err
 	}
+	// In a database people already have, only rows synq created or has
+	// written are its to trash: an adopted row it never wrote (Written 0)
+	// stays, seen or not.
+	existing := e.set.Databases[s.Database].IsExisting()
 	type victim struct{ key, page string }
 	var victims []victim
 	rows := 0
 	err = e.rdb.IndexScan(ctx, s.Database, func(key string, en rdb.IndexEntry) error {
 		rows++
-		if _, ok := seen[rdb.SeenMember(s.Database, key)]; !ok && en.Written < cycleStart {
+		if _, ok := seen[rdb.SeenMember(s.Database, key)]; !ok && en.Written < cycleStart && (en.Written != 0 || !existing) {
 			victims = append(victims, victim{key, en.PageID})
 		}
 		return nil
@@ -286,7 +293,7 @@ func (e *Engine) sweepRow(ctx context.Context, db, key string, cycleStart int64,
 	}
 	defer cl.release()
 	cur := cl.state.RowState
-	if !cur.Known || cur.Entry.Written >= cycleStart {
+	if !cur.Known || cur.Entry.Written >= cycleStart || (cur.Entry.Written == 0 && e.set.Databases[db].IsExisting()) {
 		return false, nil
 	}
 	if err := e.trashPage(ctx, cur.Entry.PageID, log); err != nil {

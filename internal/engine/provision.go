@@ -40,6 +40,9 @@ func (e *Engine) Provision(ctx context.Context) error {
 	wait := e.cfg.ProvisionBackoff
 	for attempt := 1; ; attempt++ {
 		err := e.provision(ctx)
+		if err == nil {
+			err = e.adoptExisting(ctx)
+		}
 		if err == nil || isPermanent(err) {
 			return err
 		}
@@ -148,6 +151,9 @@ func (e *Engine) database(ctx context.Context, key string) (rdb.DatabaseIDs, err
 // ensureDatabase returns the stored ids of db, creating the database (or
 // adopting an existing one) when none are stored.
 func (e *Engine) ensureDatabase(ctx context.Context, db *spec.Database) (rdb.DatabaseIDs, error) {
+	if db.IsExisting() {
+		return e.ensureExisting(ctx, db)
+	}
 	for {
 		ids, ok, err := e.rdb.GetDatabase(ctx, db.Key)
 		if err != nil {
@@ -171,6 +177,35 @@ func (e *Engine) ensureDatabase(ctx context.Context, db *spec.Database) (rdb.Dat
 		_ = e.rdb.Release(context.WithoutCancel(ctx), db.Key, provisionKey, e.token)
 		return ids, err
 	}
+}
+
+// ensureExisting returns the stored ids of an existing database, finding
+// its data source in Notion when none are stored or the declaration now
+// names another database or data source (its index is then dropped: it
+// described other rows).
+func (e *Engine) ensureExisting(ctx context.Context, db *spec.Database) (rdb.DatabaseIDs, error) {
+	ids, ok, err := e.rdb.GetDatabase(ctx, db.Key)
+	if err != nil {
+		return ids, err
+	}
+	// A DataSource given by name is checked against Notion (one read).
+	if ok && sameID(ids.DatabaseID, db.Existing) && (db.DataSource == "" || sameID(ids.DataSourceID, db.DataSource)) {
+		return ids, nil
+	}
+	found, err := e.resolveExisting(ctx, db)
+	if err != nil {
+		return ids, err
+	}
+	if ok && !sameID(ids.DataSourceID, found.DataSourceID) {
+		e.log.Warn("the declaration now names another existing database or data source: forgetting the index of the old one", "database", db.Key, "old_data_source_id", ids.DataSourceID, "data_source_id", found.DataSourceID)
+		if err := e.rdb.ResetDatabase(ctx, db.Key); err != nil {
+			return ids, err
+		}
+	} else if ok {
+		return ids, nil
+	}
+	e.log.Info("found the existing Notion database", "database", db.Key, "database_id", found.DatabaseID, "data_source_id", found.DataSourceID)
+	return found, e.rdb.SetDatabase(ctx, db.Key, found)
 }
 
 func (e *Engine) createOrAdopt(ctx context.Context, db *spec.Database) (rdb.DatabaseIDs, error) {
@@ -245,21 +280,32 @@ func (e *Engine) migrate(ctx context.Context, db *spec.Database, ids rdb.Databas
 		want[name] = schemaToNotion(p, rel)
 	}
 	hash := schemaHash(want)
-	if ids.SchemaHash == hash && ids.URL != "" {
+	if ids.SchemaHash == hash && ids.URL != "" && !db.IsExisting() {
 		return ids, nil
 	}
+	if ids.SchemaHash == hash && db.IsExisting() {
+		if info, err := e.rdb.GetExisting(ctx, db.Key); err == nil && info.Columns != nil {
+			return ids, nil
+		}
+	}
 	ds, err := e.notion.GetDataSource(ctx, ids.DataSourceID)
-	if err == nil && ids.SchemaHash == hash {
+	if err == nil && ids.SchemaHash == hash && !db.IsExisting() {
 		// Only the URL operators open the database with was missing
 		// (databases provisioned before it was kept): one read, once.
 		ids.URL = ds.URL
 		return ids, e.rdb.SetDatabase(ctx, db.Key, ids)
+	}
+	if notion.IsNotFound(err) && db.IsExisting() {
+		return ids, &ExistingError{Database: db.Key, Reason: fmt.Sprintf("data source %s of database %s is gone from Notion or no longer shared with the integration: share the database with the integration again (in Notion: ••• → Connections), or point Existing at another database", ids.DataSourceID, db.Existing)}
 	}
 	if notion.IsNotFound(err) {
 		return ids, fmt.Errorf("database %q: data source %s is gone from Notion (deleted, or the integration lost access): share the parent page with the integration again, or clear the stored ids so synq recreates it", db.Key, ids.DataSourceID)
 	}
 	if err != nil {
 		return ids, fmt.Errorf("database %q: read schema: %w", db.Key, err)
+	}
+	if db.IsExisting() {
+		return e.migrateExisting(ctx, db, ids, ds, want, hash)
 	}
 	update := map[string]*notion.PropertySchema{}
 	var changes []TypeChange

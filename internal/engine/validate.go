@@ -82,7 +82,7 @@ func (r row) hashOn(stored string) string {
 	if r.hasContent() || r.change.Delete || stored == "" {
 		return r.hash
 	}
-	return contentHash(r.props, r.change.Icon, r.change.Cover, stored)
+	return contentHash(hashProps(r.db, r.props), r.change.Icon, r.change.Cover, stored)
 }
 
 // Checked is a change that passed validation.
@@ -199,7 +199,7 @@ func prepareOne(set *spec.Set, s *spec.Sync, c spec.Change) (row, error) {
 		}
 		r.blocks, r.body = blocks, pagecontent.BodyHash(blocks)
 	}
-	r.hash = contentHash(props, c.Icon, c.Cover, r.body)
+	r.hash = contentHash(hashProps(db, props), c.Icon, c.Cover, r.body)
 	return r, nil
 }
 

@@ -141,7 +141,7 @@ func (r *RDB) ResetDatabase(ctx context.Context, db string) error {
 	if err := dropScript.Run(ctx, r.c, []string{WaitMetaKey(db)}).Err(); err != nil {
 		return wrap("reset database "+db, err)
 	}
-	err := r.c.Del(ctx, DatabaseKey(db), LegacyIndexKey(db), IntentKey(db), LegacyPendingKey(db)).Err()
+	err := r.c.Del(ctx, DatabaseKey(db), LegacyIndexKey(db), IntentKey(db), LegacyPendingKey(db), ExistingKey(db), MineKey(db)).Err()
 	return wrap("reset database "+db, err)
 }
 

@@ -37,7 +37,21 @@ type Database struct {
 	// (Notion then drops the column's values); without it the executor
 	// refuses to start.
 	AllowTypeChanges bool `json:"allow_type_changes,omitempty"`
+	// Existing is the id of a database people already have (parsed from
+	// the URL or id the SDK was given): synq never creates or retypes it,
+	// writes only the declared properties, adopts its keyed rows and
+	// sweeps only rows it wrote. "" for a database synq manages.
+	Existing string `json:"existing,omitempty"`
+	// DataSource names the data source (id or name) of an existing
+	// database that has several.
+	DataSource string `json:"data_source,omitempty"`
+	// OwnBodies lets synq write the page body of adopted rows of an
+	// existing database (rows synq created always get theirs).
+	OwnBodies bool `json:"own_bodies,omitempty"`
 }
+
+// IsExisting says whether the database is one people already have.
+func (d *Database) IsExisting() bool { return d.Existing != "" }
 
 // TitleProperty returns the name of the database's title property.
 func (d *Database) TitleProperty() string {
