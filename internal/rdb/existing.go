@@ -29,7 +29,7 @@ type ExistingColumns struct {
 	// Added are the owned properties synq added to the database.
 	Added []string `json:"added,omitempty"`
 	// Others are the people's columns: never written.
-	Others []string `json:"others"`
+	Others []string  `json:"others"`
 	At     time.Time `json:"at"`
 }
 
