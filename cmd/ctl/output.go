@@ -169,13 +169,64 @@ func (a *app) printSyncs(syncs []*synqv1.Sync) error {
 			fmt.Fprintf(a.stdout, "\n%s: declared by workers %q and %q: only %q runs it; rename it in one of them", s.Key, s.Worker, s.Conflict, s.Worker)
 		}
 	}
+	shown := map[string]bool{}
 	for _, s := range syncs {
-		if !s.Declared || s.Conflict != "" || s.GetActiveRun().GetLastError() != "" {
+		if x := s.GetExisting(); x != nil && !shown[s.Database] {
+			shown[s.Database] = true
+			fmt.Fprintf(a.stdout, "\n%s", existingText(s.Database, x))
+		}
+	}
+	for _, s := range syncs {
+		if !s.Declared || s.Conflict != "" || s.GetActiveRun().GetLastError() != "" || s.GetExisting() != nil {
 			fmt.Fprintln(a.stdout)
 			break
 		}
 	}
 	return nil
+}
+
+// existingText describes a database people already have: which columns
+// synq writes, and which rows it adopted or leaves alone, and why.
+func existingText(db string, x *synqv1.ExistingDatabase) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "database %s: an EXISTING Notion database (%s)", db, or(x.Url, x.DatabaseId))
+	if x.DataSource != "" {
+		fmt.Fprintf(&b, ", data source %q", x.DataSource)
+	}
+	fmt.Fprintf(&b, "\n  owned columns (synq writes them): %s", listOr(x.OwnedColumns, "not checked yet"))
+	if len(x.AddedColumns) > 0 {
+		fmt.Fprintf(&b, " (added by synq: %s)", strings.Join(x.AddedColumns, ", "))
+	}
+	fmt.Fprintf(&b, "\n  other columns (people's, never written): %s", listOr(x.OtherColumns, "none"))
+	if x.ReadAt == nil {
+		b.WriteString("\n  rows: not read yet (an executor adopts them at start-up)\n")
+		return b.String()
+	}
+	fmt.Fprintf(&b, "\n  rows adopted: %d with a key (read %s; %d added to the index then)", x.RowsWithKey, ago(x.ReadAt), x.RowsAdopted)
+	fmt.Fprintf(&b, "\n  rows left alone: %d with an empty key (people's rows), %d whose key an older row has", x.RowsKeyless, x.RowsDuplicate)
+	for i, d := range x.Duplicates {
+		if i == 5 {
+			fmt.Fprintf(&b, "\n    … %d more (ctl status -o json lists %d)", x.RowsDuplicate-5, len(x.Duplicates))
+			break
+		}
+		fmt.Fprintf(&b, "\n    %q: page %s left alone (adopted: %s)", d.Key, d.PageId, d.AdoptedPageId)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func listOr(s []string, none string) string {
+	if len(s) == 0 {
+		return none
+	}
+	return strings.Join(s, ", ")
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // rowsLegend explains the ROWS columns under every table that has one.

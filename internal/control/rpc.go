@@ -276,6 +276,9 @@ func (s *Service) syncPB(ctx context.Context, v ops.View) *synqv1.Sync {
 	if !v.Declared && !v.Since.IsZero() {
 		out.UndeclaredSince = timestamppb.New(v.Since)
 	}
+	if v.Existing != nil {
+		out.Existing = existingPB(v.SyncInfo.Existing, v.Existing)
+	}
 	if !v.Status.NextRun.IsZero() && v.Schedule.Kind == spec.Every {
 		out.NextRun = timestamppb.New(v.Status.NextRun)
 	}
@@ -291,6 +294,23 @@ func (s *Service) syncPB(ctx context.Context, v ops.View) *synqv1.Sync {
 				pu.Interval = durationpb.New(lim.Interval)
 			}
 			out.Pacers = append(out.Pacers, pu)
+		}
+	}
+	return out
+}
+
+func existingPB(id string, info *rdb.ExistingInfo) *synqv1.ExistingDatabase {
+	out := &synqv1.ExistingDatabase{DatabaseId: id}
+	if c := info.Columns; c != nil {
+		out.Url, out.DataSource = c.URL, c.DataSource
+		out.OwnedColumns, out.AddedColumns, out.OtherColumns = c.Owned, c.Added, c.Others
+	}
+	if r := info.Rows; r != nil {
+		out.RowsWithKey, out.RowsAdopted = int64(r.Rows), int64(r.Adopted)
+		out.RowsKeyless, out.RowsDuplicate = int64(r.Keyless), int64(r.DuplicateCount)
+		out.ReadAt = timestamppb.New(r.At)
+		for _, d := range r.Duplicates {
+			out.Duplicates = append(out.Duplicates, &synqv1.DuplicateRow{Key: d.Key, PageId: d.PageID, AdoptedPageId: d.Kept})
 		}
 	}
 	return out

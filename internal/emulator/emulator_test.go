@@ -509,3 +509,49 @@ func TestWebPageClientGoneIsNoError(t *testing.T) {
 		t.Errorf("the index does not refresh itself:\n%s", body)
 	}
 }
+
+// TestPeoplesSide plays the people's side of syncing into an existing
+// database over the API: a second data source, rows without a title, two
+// rows with the same title; the web page shows them.
+func TestPeoplesSide(t *testing.T) {
+	s := notiontest.Start(t, emulator.Config{})
+	c := newClient(t, s)
+	ctx := context.Background()
+	db, err := c.CreateDatabase(ctx, notion.CreateDatabaseRequest{ParentPageID: notiontest.ParentPageID(), Title: "Backlog",
+		Properties: map[string]notion.PropertySchema{"Name": {Type: notion.TypeTitle}, "Notes": {Type: notion.TypeRichText}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, title := range []string{"T-1", "T-1", ""} {
+		if _, err := c.CreatePage(ctx, notion.CreatePageRequest{DataSourceID: db.DataSources[0].ID, Properties: map[string]notion.PropertyValue{
+			"Name": notion.TitleValue(notion.Text(title)), "Notes": notion.RichTextValue(notion.Text("people's note"))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := `{"parent":{"type":"database_id","database_id":"` + db.ID + `"},"title":[{"text":{"content":"Archive"}}],"properties":{"Title":{"title":{}}}}`
+	req, _ := http.NewRequest("POST", s.URL()+"/v1/data_sources", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+notiontest.Token)
+	req.Header.Set("Notion-Version", emulator.Version)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /v1/data_sources: %d", resp.StatusCode)
+	}
+	got, err := c.GetDatabase(ctx, db.ID)
+	if err != nil || len(got.DataSources) != 2 || got.DataSources[1].Name != "Archive" {
+		t.Fatalf("database after adding a data source: %+v, %v", got, err)
+	}
+	page, err := http.Get(s.URL() + "/databases/" + db.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.Body.Close()
+	html, _ := io.ReadAll(page.Body)
+	if n := strings.Count(string(html), ">T-1<"); n != 2 || !strings.Contains(string(html), "Untitled") || !strings.Contains(string(html), "people&#39;s note") {
+		t.Fatalf("the database's page does not show the people's rows (T-1 ×%d):\n%s", n, html)
+	}
+}

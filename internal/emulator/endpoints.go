@@ -393,6 +393,67 @@ func trashArg(r *request) (bool, bool) {
 
 // --- data sources ---
 
+// createDataSource adds a data source to a database (POST /v1/data_sources,
+// parent {type: database_id}), as people do when a database holds several
+// tables.
+func (s *Server) createDataSource(r *request) (map[string]any, string, *apiError) {
+	parent, _ := r.body["parent"].(map[string]any)
+	didv, _ := parent["database_id"].(string)
+	did, ok := normalizeID(didv)
+	if !ok {
+		return nil, "", validationf("body failed validation: body.parent.database_id should be a valid uuid, instead was `%s`.", jsonShort(parent["database_id"]))
+	}
+	title, _, err := titleArg(r, "title")
+	if err != nil {
+		return nil, "", err
+	}
+	if title == nil {
+		title = []any{}
+	}
+	reqProps, _ := r.body["properties"].(map[string]any)
+	st := s.store
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	d := st.databases[did]
+	if d == nil {
+		return nil, "", notFound("database", did)
+	}
+	now := time.Now()
+	ds := &dataSource{ID: newID(), Database: d.ID, Title: title, Created: now, Edited: now}
+	names := make([]string, 0, len(reqProps))
+	for name := range reqProps {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	titles := 0
+	for _, name := range names {
+		pm, ok := reqProps[name].(map[string]any)
+		path := "body.properties." + name
+		if !ok {
+			return nil, "", validationf("body failed validation: %s should be an object.", path)
+		}
+		p, err := st.buildProperty(path, name, pm, nil, ds)
+		if err != nil {
+			return nil, "", err
+		}
+		if p.Type == "title" {
+			titles++
+		}
+		ds.Props = append(ds.Props, p)
+	}
+	if titles != 1 {
+		return nil, "", validationf("body failed validation: body.properties should have exactly one title property, instead had %d.", titles)
+	}
+	d.DataSources = append(d.DataSources, ds.ID)
+	st.sources[ds.ID] = ds
+	st.persist("db", d)
+	st.persist("ds", ds)
+	if ferr := st.flush(); ferr != nil {
+		s.log.Error("emulator: data log", "err", ferr)
+	}
+	return st.renderDataSource(ds), ds.ID, nil
+}
+
 func (s *Server) getDataSource(r *request) (map[string]any, string, *apiError) {
 	id, err := pathID(r, "data_source")
 	if err != nil {

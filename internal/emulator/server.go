@@ -32,6 +32,7 @@ func (s *Server) routes() http.Handler {
 	api("POST /v1/databases", true, s.createDatabase)
 	api("GET /v1/databases/{id}", false, s.getDatabase)
 	api("PATCH /v1/databases/{id}", true, s.updateDatabase)
+	api("POST /v1/data_sources", true, s.createDataSource)
 	api("GET /v1/data_sources/{id}", false, s.getDataSource)
 	api("PATCH /v1/data_sources/{id}", true, s.updateDataSource)
 	api("POST /v1/data_sources/{id}/query", false, s.queryDataSource)

@@ -143,6 +143,11 @@ func (s *Server) webDatabase(w http.ResponseWriter, r *http.Request) {
 				cells[i].Text = displayValue(p.Props[prop.ID], st)
 				if prop.Type == "title" {
 					cells[i].Href = "/pages/" + p.ID
+					if cells[i].Text == "" {
+						// A row people left without a title (Notion
+						// shows it so too); synq never touches it.
+						cells[i].Text = "Untitled"
+					}
 				}
 			}
 			wp.Rows = append(wp.Rows, cells)

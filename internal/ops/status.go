@@ -40,6 +40,9 @@ type View struct {
 	Health    Health
 	ActiveRun *rdb.Run
 	LastRun   *rdb.Run
+	// Existing is what is known of the sync's database when it is one
+	// people already have (nil for a database synq manages).
+	Existing *rdb.ExistingInfo
 }
 
 // View returns the view of one sync.
@@ -74,6 +77,13 @@ func (o *Ops) view(ctx context.Context, s SyncInfo) (View, error) {
 		return View{}, err
 	}
 	v := View{SyncInfo: s, Status: st, Health: HealthOf(st)}
+	if s.Existing != "" {
+		info, err := o.rdb.GetExisting(ctx, s.Database)
+		if err != nil {
+			return View{}, err
+		}
+		v.Existing = &info
+	}
 	if st.ActiveRun != "" {
 		if r, ok, err := o.rdb.GetRun(ctx, s.Key, st.ActiveRun); err != nil {
 			return View{}, err

@@ -37,6 +37,9 @@ type ManifestSync struct {
 	// MaxTrashFraction is the deletion guard's effective threshold, for a
 	// replace sync (0: an incremental sync, which has no guard).
 	MaxTrashFraction float64 `json:"max_trash_fraction,omitempty"`
+	// Existing is the Notion id of the database when it is one people
+	// already have (DatabaseConfig.Existing), for status.
+	Existing string `json:"existing,omitempty"`
 }
 
 // Manifest returns the manifest of s.
@@ -49,6 +52,9 @@ func (s *Set) Manifest() Manifest {
 		y := s.Syncs[k]
 		ms := ManifestSync{Key: y.Key, Database: y.Database, Mode: y.Mode, Schedule: y.Schedule,
 			Timeout: y.Timeout, MaxAttempts: y.MaxAttempts, Pacers: y.Pacers}
+		if d := s.Databases[y.Database]; d != nil {
+			ms.Existing = d.Existing
+		}
 		if y.Mode == Replace {
 			// Operators read the threshold that applies, not "0".
 			ms.MaxTrashFraction = y.TrashFraction()

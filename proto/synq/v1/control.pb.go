@@ -650,8 +650,12 @@ type Sync struct {
 	Timeout          *durationpb.Duration `protobuf:"bytes,18,opt,name=timeout,proto3" json:"timeout,omitempty"`
 	MaxAttempts      int32                `protobuf:"varint,19,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
 	MaxTrashFraction float64              `protobuf:"fixed64,20,opt,name=max_trash_fraction,json=maxTrashFraction,proto3" json:"max_trash_fraction,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Set when the sync's database is one people already have
+	// (DatabaseConfig.Existing): synq writes only its owned columns and
+	// leaves some rows alone.
+	Existing      *ExistingDatabase `protobuf:"bytes,40,opt,name=existing,proto3" json:"existing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Sync) Reset() {
@@ -824,6 +828,215 @@ func (x *Sync) GetMaxTrashFraction() float64 {
 	return 0
 }
 
+func (x *Sync) GetExisting() *ExistingDatabase {
+	if x != nil {
+		return x.Existing
+	}
+	return nil
+}
+
+// A database people already have, as synq last found it.
+type ExistingDatabase struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Notion id of the database, and its URL.
+	DatabaseId string `protobuf:"bytes,1,opt,name=database_id,json=databaseId,proto3" json:"database_id,omitempty"`
+	Url        string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// The data source synq writes.
+	DataSource string `protobuf:"bytes,3,opt,name=data_source,json=dataSource,proto3" json:"data_source,omitempty"`
+	// Declared properties: synq writes them. added: the ones synq added.
+	OwnedColumns []string `protobuf:"bytes,4,rep,name=owned_columns,json=ownedColumns,proto3" json:"owned_columns,omitempty"`
+	AddedColumns []string `protobuf:"bytes,5,rep,name=added_columns,json=addedColumns,proto3" json:"added_columns,omitempty"`
+	// The people's columns: never written, cleared, renamed or removed.
+	OtherColumns []string `protobuf:"bytes,6,rep,name=other_columns,json=otherColumns,proto3" json:"other_columns,omitempty"`
+	// What the last read of its rows found (read_at unset: not read yet):
+	// rows with a key, entries adopted into the index, rows with an empty
+	// key (left alone), rows whose key an older row has (left alone).
+	RowsWithKey   int64                  `protobuf:"varint,7,opt,name=rows_with_key,json=rowsWithKey,proto3" json:"rows_with_key,omitempty"`
+	RowsAdopted   int64                  `protobuf:"varint,8,opt,name=rows_adopted,json=rowsAdopted,proto3" json:"rows_adopted,omitempty"`
+	RowsKeyless   int64                  `protobuf:"varint,9,opt,name=rows_keyless,json=rowsKeyless,proto3" json:"rows_keyless,omitempty"`
+	RowsDuplicate int64                  `protobuf:"varint,10,opt,name=rows_duplicate,json=rowsDuplicate,proto3" json:"rows_duplicate,omitempty"`
+	Duplicates    []*DuplicateRow        `protobuf:"bytes,11,rep,name=duplicates,proto3" json:"duplicates,omitempty"`
+	ReadAt        *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=read_at,json=readAt,proto3" json:"read_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExistingDatabase) Reset() {
+	*x = ExistingDatabase{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExistingDatabase) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExistingDatabase) ProtoMessage() {}
+
+func (x *ExistingDatabase) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExistingDatabase.ProtoReflect.Descriptor instead.
+func (*ExistingDatabase) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ExistingDatabase) GetDatabaseId() string {
+	if x != nil {
+		return x.DatabaseId
+	}
+	return ""
+}
+
+func (x *ExistingDatabase) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *ExistingDatabase) GetDataSource() string {
+	if x != nil {
+		return x.DataSource
+	}
+	return ""
+}
+
+func (x *ExistingDatabase) GetOwnedColumns() []string {
+	if x != nil {
+		return x.OwnedColumns
+	}
+	return nil
+}
+
+func (x *ExistingDatabase) GetAddedColumns() []string {
+	if x != nil {
+		return x.AddedColumns
+	}
+	return nil
+}
+
+func (x *ExistingDatabase) GetOtherColumns() []string {
+	if x != nil {
+		return x.OtherColumns
+	}
+	return nil
+}
+
+func (x *ExistingDatabase) GetRowsWithKey() int64 {
+	if x != nil {
+		return x.RowsWithKey
+	}
+	return 0
+}
+
+func (x *ExistingDatabase) GetRowsAdopted() int64 {
+	if x != nil {
+		return x.RowsAdopted
+	}
+	return 0
+}
+
+func (x *ExistingDatabase) GetRowsKeyless() int64 {
+	if x != nil {
+		return x.RowsKeyless
+	}
+	return 0
+}
+
+func (x *ExistingDatabase) GetRowsDuplicate() int64 {
+	if x != nil {
+		return x.RowsDuplicate
+	}
+	return 0
+}
+
+func (x *ExistingDatabase) GetDuplicates() []*DuplicateRow {
+	if x != nil {
+		return x.Duplicates
+	}
+	return nil
+}
+
+func (x *ExistingDatabase) GetReadAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReadAt
+	}
+	return nil
+}
+
+// A row left alone because an older row has its key.
+type DuplicateRow struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Key    string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	PageId string                 `protobuf:"bytes,2,opt,name=page_id,json=pageId,proto3" json:"page_id,omitempty"`
+	// The page id of the oldest row with the key, the one synq adopted.
+	AdoptedPageId string `protobuf:"bytes,3,opt,name=adopted_page_id,json=adoptedPageId,proto3" json:"adopted_page_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DuplicateRow) Reset() {
+	*x = DuplicateRow{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DuplicateRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DuplicateRow) ProtoMessage() {}
+
+func (x *DuplicateRow) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DuplicateRow.ProtoReflect.Descriptor instead.
+func (*DuplicateRow) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DuplicateRow) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *DuplicateRow) GetPageId() string {
+	if x != nil {
+		return x.PageId
+	}
+	return ""
+}
+
+func (x *DuplicateRow) GetAdoptedPageId() string {
+	if x != nil {
+		return x.AdoptedPageId
+	}
+	return ""
+}
+
 type ListSyncsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -832,7 +1045,7 @@ type ListSyncsRequest struct {
 
 func (x *ListSyncsRequest) Reset() {
 	*x = ListSyncsRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[4]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +1057,7 @@ func (x *ListSyncsRequest) String() string {
 func (*ListSyncsRequest) ProtoMessage() {}
 
 func (x *ListSyncsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[4]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +1070,7 @@ func (x *ListSyncsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSyncsRequest.ProtoReflect.Descriptor instead.
 func (*ListSyncsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 type ListSyncsResponse struct {
@@ -869,7 +1082,7 @@ type ListSyncsResponse struct {
 
 func (x *ListSyncsResponse) Reset() {
 	*x = ListSyncsResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[5]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +1094,7 @@ func (x *ListSyncsResponse) String() string {
 func (*ListSyncsResponse) ProtoMessage() {}
 
 func (x *ListSyncsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[5]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +1107,7 @@ func (x *ListSyncsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSyncsResponse.ProtoReflect.Descriptor instead.
 func (*ListSyncsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListSyncsResponse) GetSyncs() []*Sync {
@@ -913,7 +1126,7 @@ type GetSyncRequest struct {
 
 func (x *GetSyncRequest) Reset() {
 	*x = GetSyncRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[6]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1138,7 @@ func (x *GetSyncRequest) String() string {
 func (*GetSyncRequest) ProtoMessage() {}
 
 func (x *GetSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[6]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1151,7 @@ func (x *GetSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSyncRequest.ProtoReflect.Descriptor instead.
 func (*GetSyncRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetSyncRequest) GetKey() string {
@@ -957,7 +1170,7 @@ type GetSyncResponse struct {
 
 func (x *GetSyncResponse) Reset() {
 	*x = GetSyncResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[7]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1182,7 @@ func (x *GetSyncResponse) String() string {
 func (*GetSyncResponse) ProtoMessage() {}
 
 func (x *GetSyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[7]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1195,7 @@ func (x *GetSyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSyncResponse.ProtoReflect.Descriptor instead.
 func (*GetSyncResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetSyncResponse) GetSync() *Sync {
@@ -1004,7 +1217,7 @@ type WatchSyncsRequest struct {
 
 func (x *WatchSyncsRequest) Reset() {
 	*x = WatchSyncsRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[8]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1229,7 @@ func (x *WatchSyncsRequest) String() string {
 func (*WatchSyncsRequest) ProtoMessage() {}
 
 func (x *WatchSyncsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[8]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1242,7 @@ func (x *WatchSyncsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSyncsRequest.ProtoReflect.Descriptor instead.
 func (*WatchSyncsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WatchSyncsRequest) GetKeys() []string {
@@ -1055,7 +1268,7 @@ type WatchSyncsResponse struct {
 
 func (x *WatchSyncsResponse) Reset() {
 	*x = WatchSyncsResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[9]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1280,7 @@ func (x *WatchSyncsResponse) String() string {
 func (*WatchSyncsResponse) ProtoMessage() {}
 
 func (x *WatchSyncsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[9]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1293,7 @@ func (x *WatchSyncsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSyncsResponse.ProtoReflect.Descriptor instead.
 func (*WatchSyncsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WatchSyncsResponse) GetSyncs() []*Sync {
@@ -1106,7 +1319,7 @@ type TriggerSyncRequest struct {
 
 func (x *TriggerSyncRequest) Reset() {
 	*x = TriggerSyncRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[10]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1331,7 @@ func (x *TriggerSyncRequest) String() string {
 func (*TriggerSyncRequest) ProtoMessage() {}
 
 func (x *TriggerSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[10]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1344,7 @@ func (x *TriggerSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerSyncRequest.ProtoReflect.Descriptor instead.
 func (*TriggerSyncRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TriggerSyncRequest) GetKey() string {
@@ -1181,7 +1394,7 @@ type PreviewChange struct {
 
 func (x *PreviewChange) Reset() {
 	*x = PreviewChange{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[11]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1406,7 @@ func (x *PreviewChange) String() string {
 func (*PreviewChange) ProtoMessage() {}
 
 func (x *PreviewChange) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[11]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1419,7 @@ func (x *PreviewChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewChange.ProtoReflect.Descriptor instead.
 func (*PreviewChange) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PreviewChange) GetKey() string {
@@ -1271,7 +1484,7 @@ type Preview struct {
 
 func (x *Preview) Reset() {
 	*x = Preview{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[12]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1496,7 @@ func (x *Preview) String() string {
 func (*Preview) ProtoMessage() {}
 
 func (x *Preview) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[12]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1509,7 @@ func (x *Preview) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Preview.ProtoReflect.Descriptor instead.
 func (*Preview) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Preview) GetChanges() []*PreviewChange {
@@ -1338,7 +1551,7 @@ type TriggerSyncResponse struct {
 
 func (x *TriggerSyncResponse) Reset() {
 	*x = TriggerSyncResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[13]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1563,7 @@ func (x *TriggerSyncResponse) String() string {
 func (*TriggerSyncResponse) ProtoMessage() {}
 
 func (x *TriggerSyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[13]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1576,7 @@ func (x *TriggerSyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerSyncResponse.ProtoReflect.Descriptor instead.
 func (*TriggerSyncResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TriggerSyncResponse) GetRunId() string {
@@ -1389,7 +1602,7 @@ type GetStateRequest struct {
 
 func (x *GetStateRequest) Reset() {
 	*x = GetStateRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[14]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1614,7 @@ func (x *GetStateRequest) String() string {
 func (*GetStateRequest) ProtoMessage() {}
 
 func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[14]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1627,7 @@ func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateRequest.ProtoReflect.Descriptor instead.
 func (*GetStateRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetStateRequest) GetKey() string {
@@ -1434,7 +1647,7 @@ type GetStateResponse struct {
 
 func (x *GetStateResponse) Reset() {
 	*x = GetStateResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[15]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1659,7 @@ func (x *GetStateResponse) String() string {
 func (*GetStateResponse) ProtoMessage() {}
 
 func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[15]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1672,7 @@ func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateResponse.ProtoReflect.Descriptor instead.
 func (*GetStateResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetStateResponse) GetKey() string {
@@ -1485,7 +1698,7 @@ type ResetStateRequest struct {
 
 func (x *ResetStateRequest) Reset() {
 	*x = ResetStateRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[16]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1497,7 +1710,7 @@ func (x *ResetStateRequest) String() string {
 func (*ResetStateRequest) ProtoMessage() {}
 
 func (x *ResetStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[16]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1510,7 +1723,7 @@ func (x *ResetStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetStateRequest.ProtoReflect.Descriptor instead.
 func (*ResetStateRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ResetStateRequest) GetKey() string {
@@ -1528,7 +1741,7 @@ type ResetStateResponse struct {
 
 func (x *ResetStateResponse) Reset() {
 	*x = ResetStateResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[17]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1753,7 @@ func (x *ResetStateResponse) String() string {
 func (*ResetStateResponse) ProtoMessage() {}
 
 func (x *ResetStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[17]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1766,7 @@ func (x *ResetStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetStateResponse.ProtoReflect.Descriptor instead.
 func (*ResetStateResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 type PauseSyncRequest struct {
@@ -1565,7 +1778,7 @@ type PauseSyncRequest struct {
 
 func (x *PauseSyncRequest) Reset() {
 	*x = PauseSyncRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[18]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1790,7 @@ func (x *PauseSyncRequest) String() string {
 func (*PauseSyncRequest) ProtoMessage() {}
 
 func (x *PauseSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[18]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1803,7 @@ func (x *PauseSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSyncRequest.ProtoReflect.Descriptor instead.
 func (*PauseSyncRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PauseSyncRequest) GetKey() string {
@@ -1609,7 +1822,7 @@ type PauseSyncResponse struct {
 
 func (x *PauseSyncResponse) Reset() {
 	*x = PauseSyncResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[19]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +1834,7 @@ func (x *PauseSyncResponse) String() string {
 func (*PauseSyncResponse) ProtoMessage() {}
 
 func (x *PauseSyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[19]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +1847,7 @@ func (x *PauseSyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSyncResponse.ProtoReflect.Descriptor instead.
 func (*PauseSyncResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PauseSyncResponse) GetSync() *Sync {
@@ -1653,7 +1866,7 @@ type ResumeSyncRequest struct {
 
 func (x *ResumeSyncRequest) Reset() {
 	*x = ResumeSyncRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[20]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +1878,7 @@ func (x *ResumeSyncRequest) String() string {
 func (*ResumeSyncRequest) ProtoMessage() {}
 
 func (x *ResumeSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[20]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +1891,7 @@ func (x *ResumeSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSyncRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSyncRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ResumeSyncRequest) GetKey() string {
@@ -1697,7 +1910,7 @@ type ResumeSyncResponse struct {
 
 func (x *ResumeSyncResponse) Reset() {
 	*x = ResumeSyncResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[21]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +1922,7 @@ func (x *ResumeSyncResponse) String() string {
 func (*ResumeSyncResponse) ProtoMessage() {}
 
 func (x *ResumeSyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[21]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +1935,7 @@ func (x *ResumeSyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSyncResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSyncResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{21}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ResumeSyncResponse) GetSync() *Sync {
@@ -1741,7 +1954,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[22]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1966,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[22]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1979,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{22}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CancelRunRequest) GetRunId() string {
@@ -1785,7 +1998,7 @@ type CancelRunResponse struct {
 
 func (x *CancelRunResponse) Reset() {
 	*x = CancelRunResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[23]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +2010,7 @@ func (x *CancelRunResponse) String() string {
 func (*CancelRunResponse) ProtoMessage() {}
 
 func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[23]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +2023,7 @@ func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
 func (*CancelRunResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{23}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CancelRunResponse) GetRun() *Run {
@@ -1834,7 +2047,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[24]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1846,7 +2059,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[24]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1859,7 +2072,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{24}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListRunsRequest) GetSyncKey() string {
@@ -1893,7 +2106,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[25]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2118,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[25]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2131,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{25}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -1949,7 +2162,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[26]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1961,7 +2174,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[26]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1974,7 +2187,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{26}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LogLine) GetTime() *timestamppb.Timestamp {
@@ -2030,7 +2243,7 @@ type GetRunLogsRequest struct {
 
 func (x *GetRunLogsRequest) Reset() {
 	*x = GetRunLogsRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[27]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2255,7 @@ func (x *GetRunLogsRequest) String() string {
 func (*GetRunLogsRequest) ProtoMessage() {}
 
 func (x *GetRunLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[27]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2268,7 @@ func (x *GetRunLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunLogsRequest.ProtoReflect.Descriptor instead.
 func (*GetRunLogsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{27}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetRunLogsRequest) GetRunId() string {
@@ -2083,7 +2296,7 @@ type GetRunLogsResponse struct {
 
 func (x *GetRunLogsResponse) Reset() {
 	*x = GetRunLogsResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[28]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2095,7 +2308,7 @@ func (x *GetRunLogsResponse) String() string {
 func (*GetRunLogsResponse) ProtoMessage() {}
 
 func (x *GetRunLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[28]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2108,7 +2321,7 @@ func (x *GetRunLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunLogsResponse.ProtoReflect.Descriptor instead.
 func (*GetRunLogsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{28}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetRunLogsResponse) GetLines() []*LogLine {
@@ -2139,7 +2352,7 @@ type PageRecord struct {
 
 func (x *PageRecord) Reset() {
 	*x = PageRecord{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[29]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2364,7 @@ func (x *PageRecord) String() string {
 func (*PageRecord) ProtoMessage() {}
 
 func (x *PageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[29]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2377,7 @@ func (x *PageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageRecord.ProtoReflect.Descriptor instead.
 func (*PageRecord) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{29}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PageRecord) GetPage() int32 {
@@ -2218,7 +2431,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[30]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2230,7 +2443,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[30]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2243,7 +2456,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{30}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetRunRequest) GetRunId() string {
@@ -2263,7 +2476,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[31]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2488,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[31]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2501,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{31}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -2314,7 +2527,7 @@ type ForgetSyncRequest struct {
 
 func (x *ForgetSyncRequest) Reset() {
 	*x = ForgetSyncRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[32]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2539,7 @@ func (x *ForgetSyncRequest) String() string {
 func (*ForgetSyncRequest) ProtoMessage() {}
 
 func (x *ForgetSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[32]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2552,7 @@ func (x *ForgetSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetSyncRequest.ProtoReflect.Descriptor instead.
 func (*ForgetSyncRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{32}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ForgetSyncRequest) GetKey() string {
@@ -2357,7 +2570,7 @@ type ForgetSyncResponse struct {
 
 func (x *ForgetSyncResponse) Reset() {
 	*x = ForgetSyncResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[33]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2369,7 +2582,7 @@ func (x *ForgetSyncResponse) String() string {
 func (*ForgetSyncResponse) ProtoMessage() {}
 
 func (x *ForgetSyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[33]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2382,7 +2595,7 @@ func (x *ForgetSyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetSyncResponse.ProtoReflect.Descriptor instead.
 func (*ForgetSyncResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{33}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{35}
 }
 
 var File_proto_synq_v1_control_proto protoreflect.FileDescriptor
@@ -2421,7 +2634,7 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\agranted\x18\x04 \x01(\x03R\agranted\x12)\n" +
 	"\x10active_consumers\x18\x05 \x01(\x03R\x0factiveConsumers\x128\n" +
 	"\n" +
-	"wait_total\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\twaitTotal\"\xf7\x05\n" +
+	"wait_total\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\twaitTotal\"\xae\x06\n" +
 	"\x04Sync\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06worker\x18\x02 \x01(\tR\x06worker\x12\x1a\n" +
@@ -2444,7 +2657,30 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\bconflict\x18\x11 \x01(\tR\bconflict\x123\n" +
 	"\atimeout\x18\x12 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12!\n" +
 	"\fmax_attempts\x18\x13 \x01(\x05R\vmaxAttempts\x12,\n" +
-	"\x12max_trash_fraction\x18\x14 \x01(\x01R\x10maxTrashFraction\"\x12\n" +
+	"\x12max_trash_fraction\x18\x14 \x01(\x01R\x10maxTrashFraction\x125\n" +
+	"\bexisting\x18( \x01(\v2\x19.synq.v1.ExistingDatabaseR\bexisting\"\xd2\x03\n" +
+	"\x10ExistingDatabase\x12\x1f\n" +
+	"\vdatabase_id\x18\x01 \x01(\tR\n" +
+	"databaseId\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1f\n" +
+	"\vdata_source\x18\x03 \x01(\tR\n" +
+	"dataSource\x12#\n" +
+	"\rowned_columns\x18\x04 \x03(\tR\fownedColumns\x12#\n" +
+	"\radded_columns\x18\x05 \x03(\tR\faddedColumns\x12#\n" +
+	"\rother_columns\x18\x06 \x03(\tR\fotherColumns\x12\"\n" +
+	"\rrows_with_key\x18\a \x01(\x03R\vrowsWithKey\x12!\n" +
+	"\frows_adopted\x18\b \x01(\x03R\vrowsAdopted\x12!\n" +
+	"\frows_keyless\x18\t \x01(\x03R\vrowsKeyless\x12%\n" +
+	"\x0erows_duplicate\x18\n" +
+	" \x01(\x03R\rrowsDuplicate\x125\n" +
+	"\n" +
+	"duplicates\x18\v \x03(\v2\x15.synq.v1.DuplicateRowR\n" +
+	"duplicates\x123\n" +
+	"\aread_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06readAt\"a\n" +
+	"\fDuplicateRow\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x17\n" +
+	"\apage_id\x18\x02 \x01(\tR\x06pageId\x12&\n" +
+	"\x0fadopted_page_id\x18\x03 \x01(\tR\radoptedPageId\"\x12\n" +
 	"\x10ListSyncsRequest\"8\n" +
 	"\x11ListSyncsResponse\x12#\n" +
 	"\x05syncs\x18\x01 \x03(\v2\r.synq.v1.SyncR\x05syncs\"\"\n" +
@@ -2612,7 +2848,7 @@ func file_proto_synq_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_synq_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_proto_synq_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_proto_synq_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_proto_synq_v1_control_proto_goTypes = []any{
 	(Health)(0),                   // 0: synq.v1.Health
 	(Mode)(0),                     // 1: synq.v1.Mode
@@ -2623,108 +2859,113 @@ var file_proto_synq_v1_control_proto_goTypes = []any{
 	(*Run)(nil),                   // 6: synq.v1.Run
 	(*PacerUse)(nil),              // 7: synq.v1.PacerUse
 	(*Sync)(nil),                  // 8: synq.v1.Sync
-	(*ListSyncsRequest)(nil),      // 9: synq.v1.ListSyncsRequest
-	(*ListSyncsResponse)(nil),     // 10: synq.v1.ListSyncsResponse
-	(*GetSyncRequest)(nil),        // 11: synq.v1.GetSyncRequest
-	(*GetSyncResponse)(nil),       // 12: synq.v1.GetSyncResponse
-	(*WatchSyncsRequest)(nil),     // 13: synq.v1.WatchSyncsRequest
-	(*WatchSyncsResponse)(nil),    // 14: synq.v1.WatchSyncsResponse
-	(*TriggerSyncRequest)(nil),    // 15: synq.v1.TriggerSyncRequest
-	(*PreviewChange)(nil),         // 16: synq.v1.PreviewChange
-	(*Preview)(nil),               // 17: synq.v1.Preview
-	(*TriggerSyncResponse)(nil),   // 18: synq.v1.TriggerSyncResponse
-	(*GetStateRequest)(nil),       // 19: synq.v1.GetStateRequest
-	(*GetStateResponse)(nil),      // 20: synq.v1.GetStateResponse
-	(*ResetStateRequest)(nil),     // 21: synq.v1.ResetStateRequest
-	(*ResetStateResponse)(nil),    // 22: synq.v1.ResetStateResponse
-	(*PauseSyncRequest)(nil),      // 23: synq.v1.PauseSyncRequest
-	(*PauseSyncResponse)(nil),     // 24: synq.v1.PauseSyncResponse
-	(*ResumeSyncRequest)(nil),     // 25: synq.v1.ResumeSyncRequest
-	(*ResumeSyncResponse)(nil),    // 26: synq.v1.ResumeSyncResponse
-	(*CancelRunRequest)(nil),      // 27: synq.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),     // 28: synq.v1.CancelRunResponse
-	(*ListRunsRequest)(nil),       // 29: synq.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),      // 30: synq.v1.ListRunsResponse
-	(*LogLine)(nil),               // 31: synq.v1.LogLine
-	(*GetRunLogsRequest)(nil),     // 32: synq.v1.GetRunLogsRequest
-	(*GetRunLogsResponse)(nil),    // 33: synq.v1.GetRunLogsResponse
-	(*PageRecord)(nil),            // 34: synq.v1.PageRecord
-	(*GetRunRequest)(nil),         // 35: synq.v1.GetRunRequest
-	(*GetRunResponse)(nil),        // 36: synq.v1.GetRunResponse
-	(*ForgetSyncRequest)(nil),     // 37: synq.v1.ForgetSyncRequest
-	(*ForgetSyncResponse)(nil),    // 38: synq.v1.ForgetSyncResponse
-	nil,                           // 39: synq.v1.LogLine.AttrsEntry
-	nil,                           // 40: synq.v1.PageRecord.CountersEntry
-	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 42: google.protobuf.Duration
+	(*ExistingDatabase)(nil),      // 9: synq.v1.ExistingDatabase
+	(*DuplicateRow)(nil),          // 10: synq.v1.DuplicateRow
+	(*ListSyncsRequest)(nil),      // 11: synq.v1.ListSyncsRequest
+	(*ListSyncsResponse)(nil),     // 12: synq.v1.ListSyncsResponse
+	(*GetSyncRequest)(nil),        // 13: synq.v1.GetSyncRequest
+	(*GetSyncResponse)(nil),       // 14: synq.v1.GetSyncResponse
+	(*WatchSyncsRequest)(nil),     // 15: synq.v1.WatchSyncsRequest
+	(*WatchSyncsResponse)(nil),    // 16: synq.v1.WatchSyncsResponse
+	(*TriggerSyncRequest)(nil),    // 17: synq.v1.TriggerSyncRequest
+	(*PreviewChange)(nil),         // 18: synq.v1.PreviewChange
+	(*Preview)(nil),               // 19: synq.v1.Preview
+	(*TriggerSyncResponse)(nil),   // 20: synq.v1.TriggerSyncResponse
+	(*GetStateRequest)(nil),       // 21: synq.v1.GetStateRequest
+	(*GetStateResponse)(nil),      // 22: synq.v1.GetStateResponse
+	(*ResetStateRequest)(nil),     // 23: synq.v1.ResetStateRequest
+	(*ResetStateResponse)(nil),    // 24: synq.v1.ResetStateResponse
+	(*PauseSyncRequest)(nil),      // 25: synq.v1.PauseSyncRequest
+	(*PauseSyncResponse)(nil),     // 26: synq.v1.PauseSyncResponse
+	(*ResumeSyncRequest)(nil),     // 27: synq.v1.ResumeSyncRequest
+	(*ResumeSyncResponse)(nil),    // 28: synq.v1.ResumeSyncResponse
+	(*CancelRunRequest)(nil),      // 29: synq.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),     // 30: synq.v1.CancelRunResponse
+	(*ListRunsRequest)(nil),       // 31: synq.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),      // 32: synq.v1.ListRunsResponse
+	(*LogLine)(nil),               // 33: synq.v1.LogLine
+	(*GetRunLogsRequest)(nil),     // 34: synq.v1.GetRunLogsRequest
+	(*GetRunLogsResponse)(nil),    // 35: synq.v1.GetRunLogsResponse
+	(*PageRecord)(nil),            // 36: synq.v1.PageRecord
+	(*GetRunRequest)(nil),         // 37: synq.v1.GetRunRequest
+	(*GetRunResponse)(nil),        // 38: synq.v1.GetRunResponse
+	(*ForgetSyncRequest)(nil),     // 39: synq.v1.ForgetSyncRequest
+	(*ForgetSyncResponse)(nil),    // 40: synq.v1.ForgetSyncResponse
+	nil,                           // 41: synq.v1.LogLine.AttrsEntry
+	nil,                           // 42: synq.v1.PageRecord.CountersEntry
+	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 44: google.protobuf.Duration
 }
 var file_proto_synq_v1_control_proto_depIdxs = []int32{
 	3,  // 0: synq.v1.Run.trigger:type_name -> synq.v1.Trigger
 	2,  // 1: synq.v1.Run.status:type_name -> synq.v1.RunStatus
-	41, // 2: synq.v1.Run.started:type_name -> google.protobuf.Timestamp
-	41, // 3: synq.v1.Run.finished:type_name -> google.protobuf.Timestamp
+	43, // 2: synq.v1.Run.started:type_name -> google.protobuf.Timestamp
+	43, // 3: synq.v1.Run.finished:type_name -> google.protobuf.Timestamp
 	5,  // 4: synq.v1.Run.counters:type_name -> synq.v1.Counters
-	42, // 5: synq.v1.PacerUse.interval:type_name -> google.protobuf.Duration
-	42, // 6: synq.v1.PacerUse.wait_total:type_name -> google.protobuf.Duration
+	44, // 5: synq.v1.PacerUse.interval:type_name -> google.protobuf.Duration
+	44, // 6: synq.v1.PacerUse.wait_total:type_name -> google.protobuf.Duration
 	1,  // 7: synq.v1.Sync.mode:type_name -> synq.v1.Mode
 	0,  // 8: synq.v1.Sync.health:type_name -> synq.v1.Health
-	41, // 9: synq.v1.Sync.next_run:type_name -> google.protobuf.Timestamp
+	43, // 9: synq.v1.Sync.next_run:type_name -> google.protobuf.Timestamp
 	6,  // 10: synq.v1.Sync.active_run:type_name -> synq.v1.Run
 	6,  // 11: synq.v1.Sync.last_run:type_name -> synq.v1.Run
 	7,  // 12: synq.v1.Sync.pacers:type_name -> synq.v1.PacerUse
-	41, // 13: synq.v1.Sync.undeclared_since:type_name -> google.protobuf.Timestamp
-	42, // 14: synq.v1.Sync.timeout:type_name -> google.protobuf.Duration
-	8,  // 15: synq.v1.ListSyncsResponse.syncs:type_name -> synq.v1.Sync
-	8,  // 16: synq.v1.GetSyncResponse.sync:type_name -> synq.v1.Sync
-	42, // 17: synq.v1.WatchSyncsRequest.interval:type_name -> google.protobuf.Duration
-	8,  // 18: synq.v1.WatchSyncsResponse.syncs:type_name -> synq.v1.Sync
-	4,  // 19: synq.v1.PreviewChange.kind:type_name -> synq.v1.ChangeKind
-	16, // 20: synq.v1.Preview.changes:type_name -> synq.v1.PreviewChange
-	17, // 21: synq.v1.TriggerSyncResponse.preview:type_name -> synq.v1.Preview
-	8,  // 22: synq.v1.PauseSyncResponse.sync:type_name -> synq.v1.Sync
-	8,  // 23: synq.v1.ResumeSyncResponse.sync:type_name -> synq.v1.Sync
-	6,  // 24: synq.v1.CancelRunResponse.run:type_name -> synq.v1.Run
-	6,  // 25: synq.v1.ListRunsResponse.runs:type_name -> synq.v1.Run
-	41, // 26: synq.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	39, // 27: synq.v1.LogLine.attrs:type_name -> synq.v1.LogLine.AttrsEntry
-	31, // 28: synq.v1.GetRunLogsResponse.lines:type_name -> synq.v1.LogLine
-	6,  // 29: synq.v1.GetRunLogsResponse.run:type_name -> synq.v1.Run
-	41, // 30: synq.v1.PageRecord.started:type_name -> google.protobuf.Timestamp
-	41, // 31: synq.v1.PageRecord.finished:type_name -> google.protobuf.Timestamp
-	40, // 32: synq.v1.PageRecord.counters:type_name -> synq.v1.PageRecord.CountersEntry
-	6,  // 33: synq.v1.GetRunResponse.run:type_name -> synq.v1.Run
-	34, // 34: synq.v1.GetRunResponse.pages:type_name -> synq.v1.PageRecord
-	9,  // 35: synq.v1.ControlService.ListSyncs:input_type -> synq.v1.ListSyncsRequest
-	11, // 36: synq.v1.ControlService.GetSync:input_type -> synq.v1.GetSyncRequest
-	13, // 37: synq.v1.ControlService.WatchSyncs:input_type -> synq.v1.WatchSyncsRequest
-	15, // 38: synq.v1.ControlService.TriggerSync:input_type -> synq.v1.TriggerSyncRequest
-	19, // 39: synq.v1.ControlService.GetState:input_type -> synq.v1.GetStateRequest
-	21, // 40: synq.v1.ControlService.ResetState:input_type -> synq.v1.ResetStateRequest
-	23, // 41: synq.v1.ControlService.PauseSync:input_type -> synq.v1.PauseSyncRequest
-	25, // 42: synq.v1.ControlService.ResumeSync:input_type -> synq.v1.ResumeSyncRequest
-	27, // 43: synq.v1.ControlService.CancelRun:input_type -> synq.v1.CancelRunRequest
-	29, // 44: synq.v1.ControlService.ListRuns:input_type -> synq.v1.ListRunsRequest
-	32, // 45: synq.v1.ControlService.GetRunLogs:input_type -> synq.v1.GetRunLogsRequest
-	35, // 46: synq.v1.ControlService.GetRun:input_type -> synq.v1.GetRunRequest
-	37, // 47: synq.v1.ControlService.ForgetSync:input_type -> synq.v1.ForgetSyncRequest
-	10, // 48: synq.v1.ControlService.ListSyncs:output_type -> synq.v1.ListSyncsResponse
-	12, // 49: synq.v1.ControlService.GetSync:output_type -> synq.v1.GetSyncResponse
-	14, // 50: synq.v1.ControlService.WatchSyncs:output_type -> synq.v1.WatchSyncsResponse
-	18, // 51: synq.v1.ControlService.TriggerSync:output_type -> synq.v1.TriggerSyncResponse
-	20, // 52: synq.v1.ControlService.GetState:output_type -> synq.v1.GetStateResponse
-	22, // 53: synq.v1.ControlService.ResetState:output_type -> synq.v1.ResetStateResponse
-	24, // 54: synq.v1.ControlService.PauseSync:output_type -> synq.v1.PauseSyncResponse
-	26, // 55: synq.v1.ControlService.ResumeSync:output_type -> synq.v1.ResumeSyncResponse
-	28, // 56: synq.v1.ControlService.CancelRun:output_type -> synq.v1.CancelRunResponse
-	30, // 57: synq.v1.ControlService.ListRuns:output_type -> synq.v1.ListRunsResponse
-	33, // 58: synq.v1.ControlService.GetRunLogs:output_type -> synq.v1.GetRunLogsResponse
-	36, // 59: synq.v1.ControlService.GetRun:output_type -> synq.v1.GetRunResponse
-	38, // 60: synq.v1.ControlService.ForgetSync:output_type -> synq.v1.ForgetSyncResponse
-	48, // [48:61] is the sub-list for method output_type
-	35, // [35:48] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	43, // 13: synq.v1.Sync.undeclared_since:type_name -> google.protobuf.Timestamp
+	44, // 14: synq.v1.Sync.timeout:type_name -> google.protobuf.Duration
+	9,  // 15: synq.v1.Sync.existing:type_name -> synq.v1.ExistingDatabase
+	10, // 16: synq.v1.ExistingDatabase.duplicates:type_name -> synq.v1.DuplicateRow
+	43, // 17: synq.v1.ExistingDatabase.read_at:type_name -> google.protobuf.Timestamp
+	8,  // 18: synq.v1.ListSyncsResponse.syncs:type_name -> synq.v1.Sync
+	8,  // 19: synq.v1.GetSyncResponse.sync:type_name -> synq.v1.Sync
+	44, // 20: synq.v1.WatchSyncsRequest.interval:type_name -> google.protobuf.Duration
+	8,  // 21: synq.v1.WatchSyncsResponse.syncs:type_name -> synq.v1.Sync
+	4,  // 22: synq.v1.PreviewChange.kind:type_name -> synq.v1.ChangeKind
+	18, // 23: synq.v1.Preview.changes:type_name -> synq.v1.PreviewChange
+	19, // 24: synq.v1.TriggerSyncResponse.preview:type_name -> synq.v1.Preview
+	8,  // 25: synq.v1.PauseSyncResponse.sync:type_name -> synq.v1.Sync
+	8,  // 26: synq.v1.ResumeSyncResponse.sync:type_name -> synq.v1.Sync
+	6,  // 27: synq.v1.CancelRunResponse.run:type_name -> synq.v1.Run
+	6,  // 28: synq.v1.ListRunsResponse.runs:type_name -> synq.v1.Run
+	43, // 29: synq.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	41, // 30: synq.v1.LogLine.attrs:type_name -> synq.v1.LogLine.AttrsEntry
+	33, // 31: synq.v1.GetRunLogsResponse.lines:type_name -> synq.v1.LogLine
+	6,  // 32: synq.v1.GetRunLogsResponse.run:type_name -> synq.v1.Run
+	43, // 33: synq.v1.PageRecord.started:type_name -> google.protobuf.Timestamp
+	43, // 34: synq.v1.PageRecord.finished:type_name -> google.protobuf.Timestamp
+	42, // 35: synq.v1.PageRecord.counters:type_name -> synq.v1.PageRecord.CountersEntry
+	6,  // 36: synq.v1.GetRunResponse.run:type_name -> synq.v1.Run
+	36, // 37: synq.v1.GetRunResponse.pages:type_name -> synq.v1.PageRecord
+	11, // 38: synq.v1.ControlService.ListSyncs:input_type -> synq.v1.ListSyncsRequest
+	13, // 39: synq.v1.ControlService.GetSync:input_type -> synq.v1.GetSyncRequest
+	15, // 40: synq.v1.ControlService.WatchSyncs:input_type -> synq.v1.WatchSyncsRequest
+	17, // 41: synq.v1.ControlService.TriggerSync:input_type -> synq.v1.TriggerSyncRequest
+	21, // 42: synq.v1.ControlService.GetState:input_type -> synq.v1.GetStateRequest
+	23, // 43: synq.v1.ControlService.ResetState:input_type -> synq.v1.ResetStateRequest
+	25, // 44: synq.v1.ControlService.PauseSync:input_type -> synq.v1.PauseSyncRequest
+	27, // 45: synq.v1.ControlService.ResumeSync:input_type -> synq.v1.ResumeSyncRequest
+	29, // 46: synq.v1.ControlService.CancelRun:input_type -> synq.v1.CancelRunRequest
+	31, // 47: synq.v1.ControlService.ListRuns:input_type -> synq.v1.ListRunsRequest
+	34, // 48: synq.v1.ControlService.GetRunLogs:input_type -> synq.v1.GetRunLogsRequest
+	37, // 49: synq.v1.ControlService.GetRun:input_type -> synq.v1.GetRunRequest
+	39, // 50: synq.v1.ControlService.ForgetSync:input_type -> synq.v1.ForgetSyncRequest
+	12, // 51: synq.v1.ControlService.ListSyncs:output_type -> synq.v1.ListSyncsResponse
+	14, // 52: synq.v1.ControlService.GetSync:output_type -> synq.v1.GetSyncResponse
+	16, // 53: synq.v1.ControlService.WatchSyncs:output_type -> synq.v1.WatchSyncsResponse
+	20, // 54: synq.v1.ControlService.TriggerSync:output_type -> synq.v1.TriggerSyncResponse
+	22, // 55: synq.v1.ControlService.GetState:output_type -> synq.v1.GetStateResponse
+	24, // 56: synq.v1.ControlService.ResetState:output_type -> synq.v1.ResetStateResponse
+	26, // 57: synq.v1.ControlService.PauseSync:output_type -> synq.v1.PauseSyncResponse
+	28, // 58: synq.v1.ControlService.ResumeSync:output_type -> synq.v1.ResumeSyncResponse
+	30, // 59: synq.v1.ControlService.CancelRun:output_type -> synq.v1.CancelRunResponse
+	32, // 60: synq.v1.ControlService.ListRuns:output_type -> synq.v1.ListRunsResponse
+	35, // 61: synq.v1.ControlService.GetRunLogs:output_type -> synq.v1.GetRunLogsResponse
+	38, // 62: synq.v1.ControlService.GetRun:output_type -> synq.v1.GetRunResponse
+	40, // 63: synq.v1.ControlService.ForgetSync:output_type -> synq.v1.ForgetSyncResponse
+	51, // [51:64] is the sub-list for method output_type
+	38, // [38:51] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_proto_synq_v1_control_proto_init() }
@@ -2738,7 +2979,7 @@ func file_proto_synq_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_synq_v1_control_proto_rawDesc), len(file_proto_synq_v1_control_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
