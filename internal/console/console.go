@@ -1,5 +1,5 @@
 // Package console serves synq's web console: the control surface of ctl as
-// web pages, served by every scheduler (README.md, "The console").
+// web pages, served by every scheduler (docs/operations.md, "The console in detail").
 //
 // Every screen reads, and every button acts, through the operations of
 // package ops — the ones the gRPC control API calls — so no rule of synq
