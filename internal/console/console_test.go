@@ -490,3 +490,16 @@ func TestOverviewWeight(t *testing.T) {
 		t.Fatalf("the overview transfers %d bytes, over the 40 KB budget", total)
 	}
 }
+
+// A sync into a database people already have: its page says so, with the
+// owned and other columns and the rows adopted or left alone.
+func TestExistingDatabaseShown(t *testing.T) {
+	s := newStack(t, stackOptions{token: token, existing: true})
+	c := s.client()
+	c.login(token)
+	// The executor adopted the rows before it started (Provision).
+	r := c.get("/syncs/backlogSync")
+	want(t, "existing database", r, 200, "people already have this database", "Owned columns: Name, Points",
+		"Other columns (people&#39;s, never written): Estimate, Notes, Priority, Reviewed, Status",
+		"Rows adopted: 50 with a key", "5 with an empty key", "2 whose key an older row has", ">T-003<", ">T-007<")
+}

@@ -115,6 +115,20 @@ type stackOptions struct {
 	pages int
 	// second starts a second worker ("second", one sync) beside the first.
 	second bool
+	// existing seeds notiontest's Backlog (a database people already
+	// have) and starts a worker ("backlog") that syncs into it.
+	existing bool
+}
+
+func backlogWorker(url string) *synq.Worker {
+	w := synq.NewWorker(synq.WorkerConfig{Name: "backlog"})
+	db := w.Database("backlog", synq.DatabaseConfig{Existing: url, PrimaryKey: "Name",
+		Schema: schema.Properties{"Name": schema.Title(), "Points": schema.Number()}})
+	synq.AddSync(w, "backlogSync", synq.SyncConfig[pageState]{Database: db, Schedule: "manual",
+		Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+			return synq.Result[pageState]{}, nil
+		}})
+	return w
 }
 
 func secondWorker() *synq.Worker {
@@ -142,6 +156,17 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	workers := []*synq.Worker{testWorker(s.source)}
 	if o.second {
 		workers = append(workers, secondWorker())
+	}
+	if o.existing {
+		nc, err := notion.New(notion.Config{BaseURL: s.emu.URL(), Token: notiontest.Token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bl, err := notiontest.SeedBacklog(ctx, nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		workers = append(workers, backlogWorker(bl.URL))
 	}
 	for _, w := range workers {
 		x, err := synq.NewExecutor(ctx, w, synq.ExecutorConfig{

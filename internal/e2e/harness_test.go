@@ -45,7 +45,7 @@ func binaries(t testing.TB) string {
 		}
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command("go", "build", "-race", "-o", binDir+"/", "./cmd/scheduler", "./cmd/ctl", "./internal/e2e/testworker", "./internal/e2e/bookworker")
+		cmd := exec.Command("go", "build", "-race", "-o", binDir+"/", "./cmd/scheduler", "./cmd/ctl", "./internal/e2e/testworker", "./internal/e2e/bookworker", "./internal/e2e/backlogworker")
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -469,12 +469,11 @@ func duplicatesMessage(db, pk string, r rdb.ExistingRows) string {
 	return b.String()
 }
 
-// readAll reads every row of a data source, oldest first (so the oldest
-// row of a duplicated key is adopted).
+// readAll reads every row of a data source, past Notion's query result
+// limit, oldest first (notion.QueryAll's created_time order), so the
+// oldest row of a duplicated key is adopted.
 func (e *Engine) readAll(ctx context.Context, dataSourceID string, fn func(*notion.Page) error) error {
-	return e.notion.QueryAll(ctx, dataSourceID, notion.QueryRequest{
-		Sorts: []notion.Sort{{Timestamp: "created_time", Direction: notion.Ascending}},
-	}, fn)
+	return e.notion.QueryAll(ctx, dataSourceID, notion.QueryRequest{}, fn)
 }
 
 // reportDuplicates logs, on a run's first page, the rows of an existing
