@@ -500,6 +500,6 @@ func TestExistingDatabaseShown(t *testing.T) {
 	// The executor adopted the rows before it started (Provision).
 	r := c.get("/syncs/backlogSync")
 	want(t, "existing database", r, 200, "people already have this database", "Owned columns: Name, Points",
-		"Other columns (people&#39;s, never written): Estimate, Notes, Priority, Reviewed, Status",
+		"Other columns (people's, never written): Estimate, Notes, Priority, Reviewed, Status",
 		"Rows adopted: 50 with a key", "5 with an empty key", "2 whose key an older row has", ">T-003<", ">T-007<")
 }
