@@ -335,3 +335,65 @@ func TestExistingDatabase(t *testing.T) {
 		}
 	}
 }
+
+// Relations work between a database people already have and managed ones,
+// both ways: a relation declared on the existing database to a managed
+// one (the column is added), and a managed database's relation naming
+// adopted rows of the existing one.
+func TestExistingDatabaseRelations(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, synq.NewWorker(synq.WorkerConfig{Name: "existing"}))
+	bl, err := notiontest.SeedBacklog(ctx, e.notion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := synq.NewWorker(synq.WorkerConfig{Name: "existing"})
+	teams := w.Database("teams", synq.DatabaseConfig{InitialTitle: "Teams", PrimaryKey: "Name", Schema: schema.Properties{"Name": schema.Title()}})
+	backlog := w.Database("backlog", synq.DatabaseConfig{Existing: bl.URL, PrimaryKey: "Name", Schema: schema.Properties{
+		"Name": schema.Title(), "Team": schema.Relation("teams")}})
+	notes := w.Database("notes", synq.DatabaseConfig{InitialTitle: "Notes", PrimaryKey: "Name", Schema: schema.Properties{
+		"Name": schema.Title(), "Item": schema.Relation("backlog")}})
+	one := func(db *synq.Database, key string, props builder.Properties) func(context.Context, *struct{}) (synq.Result[struct{}], error) {
+		return func(context.Context, *struct{}) (synq.Result[struct{}], error) {
+			return synq.Result[struct{}]{Changes: []synq.Change{synq.Upsert(key, props)}}, nil
+		}
+	}
+	synq.AddSync(w, "teamsSync", synq.SyncConfig[struct{}]{Database: teams, Schedule: "manual", Mode: synq.Incremental, Execute: one(teams, "alpha", builder.Properties{})})
+	synq.AddSync(w, "backlogSync", synq.SyncConfig[struct{}]{Database: backlog, Schedule: "manual", Mode: synq.Incremental,
+		Execute: one(backlog, "T-001", builder.Properties{"Team": builder.Relation("alpha")})})
+	synq.AddSync(w, "notesSync", synq.SyncConfig[struct{}]{Database: notes, Schedule: "manual", Mode: synq.Incremental,
+		Execute: one(notes, "n1", builder.Properties{"Item": builder.Relation("T-002")})})
+	set, err := w.Spec(spec.Access{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.set = set
+	eng, err := engine.New(engine.Config{Redis: e.rdb, Notion: e.notion, ParentPageID: notiontest.ParentPageID(), Set: set, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"teamsSync", "backlogSync", "notesSync"} {
+		e.run(eng, s, quiet)
+	}
+	alpha := e.rows("teams")["alpha"]["_id"]
+	p, err := e.notion.GetPage(ctx, bl.Keyed["T-001"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel := p.Properties["Team"].Relation; len(rel) != 1 || rel[0].ID != alpha {
+		t.Errorf("adopted row T-001's Team = %+v, want team alpha's page %s", rel, alpha)
+	}
+	if notes := p.Properties["Notes"]; propJSON(p, "Notes") == "" || len(notes.RichText) == 0 {
+		t.Errorf("T-001's people's column Notes was cleared")
+	}
+	n1, err := e.notion.GetPage(ctx, e.rows("notes")["n1"]["_id"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel := n1.Properties["Item"].Relation; len(rel) != 1 || rel[0].ID != bl.Keyed["T-002"] {
+		t.Errorf("note n1's Item = %+v, want the adopted row T-002 (%s)", rel, bl.Keyed["T-002"])
+	}
+}
