@@ -136,7 +136,7 @@ real Notion's budget).`,
 	stopSignals := watchExits(ctx, cancel, out)
 	defer stopSignals()
 	if err := cmd.ExecuteContext(withOutput(ctx, out)); err != nil {
-		out.line("dev: " + err.Error())
+		out.fail("dev: " + err.Error())
 		stopSignals()
 		os.Exit(1)
 	}
