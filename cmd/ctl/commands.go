@@ -73,7 +73,16 @@ func (a *app) statusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status [KEY]",
 		Short: "Show syncs: health, schedule, last and active run (live on a terminal)",
-		Args:  optionalArg("sync key"),
+		Long: `Show syncs: health, schedule, last and active run; live on a terminal (--no-watch
+prints once), JSON when piped or with -o json (health_reason says why in words).
+
+Health:
+  INITIALIZING  no run has succeeded yet: a new sync, or a manual one nobody triggered
+  HEALTHY       its last finished run succeeded
+  WARNING       its last 1–2 runs failed (or ended as a warning: the deletion guard held a sweep)
+  ERROR         its last 3 or more runs failed
+  DISABLED      paused: the schedule starts no run until ctl resume KEY`,
+		Args: optionalArg("sync key"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if interval < 200*time.Millisecond {
 				return cli.Usagef("--interval %v: at least 200ms", interval)
@@ -219,7 +228,7 @@ func (a *app) pauseCmd(use, short string) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		msg := "paused: no new runs"
+		msg := "paused (health DISABLED): no new runs until `ctl resume " + key + "`"
 		if r.Sync.ActiveRun != nil {
 			msg += "; run " + r.Sync.ActiveRun.Id + " stops at its next page"
 		}

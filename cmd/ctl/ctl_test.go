@@ -34,6 +34,7 @@ type fakeControl struct {
 func (fakeControl) ListSyncs(context.Context, *synqv1.ListSyncsRequest) (*synqv1.ListSyncsResponse, error) {
 	return &synqv1.ListSyncsResponse{Syncs: []*synqv1.Sync{{
 		Key: "ticketsDelta", Worker: "synq-demo", Mode: synqv1.Mode_MODE_INCREMENTAL, Schedule: "5m", Health: synqv1.Health_HEALTH_HEALTHY, Declared: true,
+		HealthReason: "last run succeeded",
 		ActiveRun: &synqv1.Run{Id: "ticketsDelta-20261124T101500-3f9a1c", Status: synqv1.RunStatus_RUN_STATUS_RUNNING, CurrentPage: 2, Attempts: 3,
 			LastError: "helpdesk API: 503", Worker: "synq-demo", Counters: &synqv1.Counters{Pages: 2}},
 		LastRun: &synqv1.Run{Id: "ticketsDelta-20261124T100000-aaaaaa", Status: synqv1.RunStatus_RUN_STATUS_SUCCEEDED, Trigger: synqv1.Trigger_TRIGGER_SCHEDULE,
@@ -130,6 +131,15 @@ func TestJSONFlag(t *testing.T) {
 	out, errOut, code := ctl(t, "--addr", addr, "status", "--json")
 	if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "{") || !strings.Contains(out, `"health": "healthy"`) {
 		t.Fatalf("status --json: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, `"health_reason": "last run succeeded"`) {
+		t.Errorf("status JSON lacks health_reason:\n%s", out)
+	}
+	help, _, _ := ctl(t, "status", "--help")
+	for _, w := range []string{"INITIALIZING  no run has succeeded yet", "WARNING       its last 1–2 runs failed", "ERROR         its last 3 or more", "DISABLED      paused"} {
+		if !strings.Contains(help, w) {
+			t.Errorf("status --help does not explain %q:\n%s", w, help)
+		}
 	}
 	if _, errOut, code := ctl(t, "--addr", addr, "status", "--json", "-o", "table"); code != 2 || !strings.Contains(errOut, "--json and -o table disagree") {
 		t.Fatalf("--json -o table: exit %d %s", code, errOut)
