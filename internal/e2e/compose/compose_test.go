@@ -85,7 +85,7 @@ func TestComposeDevStack(t *testing.T) {
 		}
 		healthy := 0
 		for _, s := range st.Syncs {
-			if s.Health == "HEALTHY" {
+			if strings.EqualFold(s.Health, "healthy") {
 				healthy++
 			}
 		}
