@@ -198,8 +198,8 @@ func (s *failStack) fresh(executors, schedulers int) {
 	t := s.t
 	t.Helper()
 	s.compose("down", "-v", "--remove-orphans", "-t", "1")
-	scale := []string{"--scale", fmt.Sprintf("executor=%d", executors), "--scale", fmt.Sprintf("scheduler=%d", schedulers)}
-	s.compose(append([]string{"up", "-d", "--wait"}, append(scale, "redis", "notion-emulator", "helpdesk", "executor")...)...)
+	ex := fmt.Sprintf("executor=%d", executors)
+	s.compose("up", "-d", "--wait", "--scale", ex, "redis", "notion-emulator", "helpdesk", "executor")
 	s.o = s.ops()
 	ctx := context.Background()
 	waitFor(t, time.Minute, "the demo's manifest", func() bool {
@@ -209,7 +209,7 @@ func (s *failStack) fresh(executors, schedulers int) {
 	if err := s.o.Pause(ctx, "ticketsDelta"); err != nil {
 		t.Fatal(err)
 	}
-	s.compose(append([]string{"up", "-d", "--wait"}, scale...)...)
+	s.compose("up", "-d", "--wait", "--scale", ex, "--scale", fmt.Sprintf("scheduler=%d", schedulers))
 	for _, k := range []string{"teamsSync", "customersSync", "projectsSync", "tasksSync"} {
 		waitFor(t, 3*time.Minute, k+"'s first run to end", func() bool {
 			r, err := s.o.LatestRun(ctx, k)
@@ -258,7 +258,13 @@ func (s *failStack) midBackfill(what string, disrupt func(container string)) {
 	disrupt(c)
 	var r rdb.Run
 	waitFor(t, 6*time.Minute, "the backfill to end", func() bool {
-		r = runOf(t, s.o, run)
+		var err error
+		if r, err = s.o.Run(ctx, run); err != nil {
+			// A restarted Redis container has a new ephemeral host port.
+			t.Logf("reading run %s: %v; asking docker compose for Redis's port again", run, err)
+			s.o = s.ops()
+			return false
+		}
 		return r.Ended()
 	})
 	ended := time.Now()
