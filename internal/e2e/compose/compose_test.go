@@ -52,6 +52,7 @@ services:
 // inside the scheduler's container; then three executors and a backfill
 // followed from the host; then down and down -v leave nothing behind.
 func TestComposeDevStack(t *testing.T) {
+	t.Parallel()
 	// Unpaced against the emulator, so that the whole demo is written
 	// within the test's budget (the default, 180 a minute, is Notion's).
 	p := newProject(t, "", "SYNQ_NOTION_RATE_LIMIT=0")
@@ -281,8 +282,10 @@ func (s *failStack) midBackfill(what string, disrupt func(container string)) {
 
 // TestComposeFailures fails containers under a running backfill, in one
 // project (images and network kept), each scenario from a fresh state
-// (down -v, up): a failed scenario does not spoil the next.
+// (down -v, up): a failed scenario does not spoil the next. The three
+// tests run in parallel: separate projects, ephemeral ports.
 func TestComposeFailures(t *testing.T) {
+	t.Parallel()
 	s := &failStack{project: newProject(t, failOverride, "SYNQ_NOTION_RATE_LIMIT="+failRateLimit)}
 	network := s.name + "_default"
 	scenario := func(name string, f func(t *testing.T)) {
@@ -387,6 +390,7 @@ var sentinelOverride = failOverride + `
 // backfill: the Sentinels promote the replica, synq follows, the run ends
 // with every row once.
 func TestComposeSentinelFailover(t *testing.T) {
+	t.Parallel()
 	p := newProject(t, sentinelOverride, "SYNQ_NOTION_RATE_LIMIT="+failRateLimit, "COMPOSE_PROFILES=sentinel",
 		"SYNQ_COMPOSE_REDIS_URL=redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/synq/0")
 	ctx := context.Background()
