@@ -102,6 +102,11 @@ func TestComposeDevStack(t *testing.T) {
 	if n := len(p.containers("executor")); n != 3 {
 		t.Fatalf("%d executor containers after --scale executor=3", n)
 	}
+	// A crashed executor comes back (restart: unless-stopped). The
+	// process dies of SIGKILL from the host: Docker counts that as a
+	// crash (`docker kill` would count as stopped by you).
+	p.crashAndRestart(p.containers("executor")[0])
+
 	start = time.Now()
 	out, err := p.ctl(1, "trigger", backfill, "--follow")
 	if err != nil {
@@ -161,6 +166,27 @@ func (p *project) ownWorker() {
 	if len(dups) > 0 {
 		t.Errorf("duplicated articles: %v", dups)
 	}
+}
+
+// crashAndRestart kills a container's process from the host and waits for
+// Docker's restart policy to bring it back healthy.
+func (p *project) crashAndRestart(c string) {
+	t := p.t
+	t.Helper()
+	pid := strings.TrimSpace(docker(t, "inspect", "-f", "{{.State.Pid}}", c))
+	kill := exec.Command("kill", "-KILL", pid)
+	if os.Geteuid() != 0 {
+		kill = exec.Command("sudo", "-n", "kill", "-KILL", pid)
+	}
+	if out, err := kill.CombinedOutput(); err != nil {
+		t.Fatalf("kill -KILL %s (the executor's process, from the host; needs root or sudo): %v\n%s", pid, err, out)
+	}
+	crashed := time.Now()
+	waitFor(t, 2*time.Minute, "the crashed executor restarted and healthy", func() bool {
+		out, err := exec.Command("docker", "inspect", "-f", "{{.RestartCount}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", c).Output()
+		return err == nil && strings.TrimSpace(string(out)) != "" && !strings.HasPrefix(string(out), "0 ") && strings.Contains(string(out), "healthy") && !strings.Contains(string(out), "unhealthy")
+	})
+	t.Logf("executor %s crashed (SIGKILL from the host): restarted by its policy and healthy %v later", c[:12], time.Since(crashed).Round(time.Millisecond))
 }
 
 // assertGone checks that nothing of the project is left (volumes too
@@ -246,7 +272,10 @@ func (s *failStack) midBackfill(what string, disrupt func(container string)) {
 			return false
 		}
 		for _, x := range xs {
-			if x.InFlight > 0 && time.Since(x.LastSeen) < 3*time.Second {
+			// Its record was written after the current page began and
+			// says it holds a page: the backfill's (the only sync
+			// running).
+			if x.InFlight > 0 && x.LastSeen.After(r.PageStarted) && time.Since(x.LastSeen) < 3*time.Second {
 				host = x.Host
 				return true
 			}
@@ -327,7 +356,22 @@ func TestComposeFailures(t *testing.T) {
 	scenario("redis-restart", func(t *testing.T) {
 		s.fresh(3, 1)
 		s.midBackfill("docker compose restart redis", func(string) {
+			ctx := context.Background()
 			s.compose("restart", "redis")
+			back := time.Now()
+			// Redis has a new host port; the run's state came back
+			// from the AOF.
+			s.o = s.ops()
+			run, err := s.o.LatestRun(ctx, backfill)
+			if err != nil {
+				t.Fatalf("the backfill's run after the restart (AOF): %v", err)
+			}
+			pages := run.Counters["pages"]
+			waitFor(t, 3*time.Minute, "the backfill to commit a page after the restart", func() bool {
+				r, err := s.o.Run(ctx, run.ID)
+				return err == nil && (r.Counters["pages"] > pages || r.Ended())
+			})
+			t.Logf("Redis restarted (AOF): the backfill committed its next page %v after Redis was back (page %d was in flight)", time.Since(back).Round(time.Millisecond), pages)
 		})
 	})
 
