@@ -34,6 +34,7 @@ var scaffoldFiles = []struct{ tmpl, file string }{
 	{"README.md.tmpl", "README.md"},
 	{"Dockerfile.tmpl", "Dockerfile"},
 	{"gitignore.tmpl", ".gitignore"},
+	{"dockerignore.tmpl", ".dockerignore"},
 }
 
 const synqModule = "github.com/synqhq/synq"
@@ -125,7 +126,7 @@ func (a *app) scaffold(dir string, o newFlags) error {
 		moved = fmt.Sprintf("\ngo.mod replaces %s with %s, relative to the module: if you move it, run\n  go mod edit -replace %s=PATH-TO-SYNQ\n", synqModule, sc.GoModSynq, synqModule)
 	}
 	fmt.Fprintf(a.stdout, `created %s: worker %q, module %s, synq from %s
-  go.mod main.go worker.go worker_test.go README.md Dockerfile .gitignore
+  go.mod main.go worker.go worker_test.go README.md Dockerfile .gitignore .dockerignore
 
 Next:
   (cd %s && go test ./...)
