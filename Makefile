@@ -11,7 +11,7 @@ FUZZTIME  ?= 300000x
 # What `ctl version` prints.
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: all build dev test test-short fuzz bench lint fmt proto clean images-offline images-offline-worker compose-plugin
+.PHONY: all build dev dev-reset test test-short fuzz bench lint fmt proto clean images-offline images-offline-worker compose-plugin
 
 all: lint build test
 
@@ -32,6 +32,11 @@ build:
 # builds and runs your worker. Ctrl-C stops it. DEV_FLAGS: see bin/dev --help.
 dev: build
 	$(BIN)/dev $(foreach w,$(WORKER),--worker $(w)) $(DEV_FLAGS)
+
+# make dev, started clean: the emulator's rows and Redis's data in
+# .synq-dev are removed first (together: one without the other disagrees).
+dev-reset: build
+	$(BIN)/dev --fresh $(foreach w,$(WORKER),--worker $(w)) $(DEV_FLAGS)
 
 # The full suite: race detector on, real redis-server, the emulator over HTTP.
 # It runs every fuzz target on its seed corpus and on every input a fuzzing

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,5 +55,27 @@ func TestDeathIsAnError(t *testing.T) {
 	}
 	if !strings.Contains(lines[2], `"process":"executor"`) || !strings.Contains(lines[2], `"level":"INFO"`) {
 		t.Errorf("a child's own record changed: %s", lines[2])
+	}
+}
+
+// --fresh removes the emulator's and Redis's data together, and leaves
+// the logs and built workers.
+func TestResetDataRemovesBoth(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"notion", "redis", "logs", "workers"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, d, "f"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := resetData(dir); err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string]bool{"notion": false, "redis": false, "logs": true, "workers": true} {
+		if _, err := os.Stat(filepath.Join(dir, d, "f")); (err == nil) != want {
+			t.Errorf("%s kept: %v, want %v", d, err == nil, want)
+		}
 	}
 }
