@@ -40,6 +40,11 @@ type Metrics struct {
 	SkippedTicks  *prometheus.CounterVec // sync
 	RunsReaped    prometheus.Counter
 	Leader        prometheus.Gauge
+	// Alerts counts notifications recorded by kind and severity;
+	// AlertDeliveries delivery attempts by format and outcome (delivered,
+	// retried, failed).
+	Alerts          *prometheus.CounterVec
+	AlertDeliveries *prometheus.CounterVec
 }
 
 // Role says which metrics a process registers.
@@ -94,12 +99,16 @@ func newFor(role Role) *Metrics {
 			Help: "Runs the leader scheduler failed because nothing would move them on (task lost, executor lost on the last attempt, sync no longer declared)."}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "synq_scheduler_leader",
 			Help: "1 when this scheduler holds the leader lease."}),
+		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_alerts_total",
+			Help: "Notifications the leader recorded, by kind and severity."}, []string{"kind", "severity"}),
+		AlertDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_alert_deliveries_total",
+			Help: "Notification delivery attempts, by format (slack, json) and outcome (delivered, retried, failed)."}, []string{"format", "outcome"}),
 	}
 	if role&Executor != 0 {
 		r.MustRegister(m.Runs, m.Pages, m.Rows, m.PageDuration, m.NotionCalls, m.NotionLatency, m.PacerWait, m.QueueLag)
 	}
 	if role&Scheduler != 0 {
-		r.MustRegister(m.RunsStarted, m.SkippedTicks, m.RunsReaped, m.Leader)
+		r.MustRegister(m.RunsStarted, m.SkippedTicks, m.RunsReaped, m.Leader, m.Alerts, m.AlertDeliveries)
 	}
 	return m
 }

@@ -113,6 +113,12 @@ local function finish(sync, run, id, status, msg, now)
     redis.call("HSET", sync, "last_failure", now)
   end
   redis.call("HSET", sync, "last_run", id, "last_finished", now)
+  -- The alerts feed (alerts.go): every end, with the health it left, read
+  -- by the leader's alert detector. Not hash-tagged like the sync's keys:
+  -- the one cross-slot write synq makes, bounded by MAXLEN.
+  redis.call("XADD", "` + AlertEndsKey + `", "MAXLEN", "~", ` + alertEndsMaxLen + `, "*",
+    "sync", string.sub(sync, ` + syncKeyNameStart + `, -2), "run", id, "status", status,
+    "cf", redis.call("HGET", sync, "consecutive_failures") or "0", "msg", string.sub(msg or "", 1, 500))
 end
 local function append(key, cap, lines)
   if #lines == 0 then return end
