@@ -117,6 +117,10 @@ func serve(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	if m != nil {
+		m.Registry.MustRegister(scheduler.NewFleetCollector(op, s.IsLeader))
+		m.WatchRedis(conn.Monitor.Up)
+	}
 	gs, lis, err := controlServer(o, op, conn, al, log)
 	if err != nil {
 		return err

@@ -342,6 +342,12 @@ func (r *RDB) NoteNotionAuth(ctx context.Context, fingerprint string, status int
 	return wrap("note a refused Notion token", r.c.HSet(ctx, NotionAuthKey(), fingerprint, v).Err())
 }
 
+// ClearNotionAuth forgets that Notion refused a token: it accepts it
+// again.
+func (r *RDB) ClearNotionAuth(ctx context.Context, fingerprint string) error {
+	return wrap("clear a refused Notion token", r.c.HDel(ctx, NotionAuthKey(), fingerprint).Err())
+}
+
 // NotionAuthFailure is the last time Notion refused a token.
 type NotionAuthFailure struct {
 	Fingerprint string
