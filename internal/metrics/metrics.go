@@ -36,7 +36,7 @@ type Metrics struct {
 	NotionLatency *prometheus.HistogramVec // route
 	PacerWait     *prometheus.HistogramVec // pacer
 	QueueLag      prometheus.Histogram
-	NotionBudget  *prometheus.GaugeVec // pacer
+	NotionBudget  *prometheus.GaugeVec   // pacer
 	RunsStarted   *prometheus.CounterVec // sync, trigger
 	SkippedTicks  *prometheus.CounterVec // sync
 	RunsReaped    prometheus.Counter
