@@ -133,7 +133,7 @@ func serve(ctx context.Context, o options) error {
 	}
 	_ = al.Start(ctx)
 	defer al.Stop(context.Background())
-	if err := serveConsole(ctx, o, op, s.ID(), log); err != nil {
+	if err := serveConsole(ctx, o, op, s.ID(), al, log); err != nil {
 		gs.Stop()
 		_ = s.Stop(context.Background())
 		return err
@@ -190,11 +190,15 @@ func controlServer(o options, op *ops.Ops, conn *redisconn.Conn, al *alerts.Serv
 
 // serveConsole serves the web console in the background until ctx ends,
 // unless --console-addr is off.
-func serveConsole(ctx context.Context, o options, op *ops.Ops, schedulerID string, log *slog.Logger) error {
+func serveConsole(ctx context.Context, o options, op *ops.Ops, schedulerID string, al *alerts.Service, log *slog.Logger) error {
 	if o.consoleAddr == "" || o.consoleAddr == "off" {
 		return nil
 	}
-	con, err := console.New(console.Config{Ops: op, Token: o.token, SchedulerID: schedulerID, Logger: log})
+	var dests []string
+	for _, d := range al.Destinations() {
+		dests = append(dests, d.String())
+	}
+	con, err := console.New(console.Config{Ops: op, Token: o.token, SchedulerID: schedulerID, AlertDestinations: dests, Logger: log})
 	if err != nil {
 		return err
 	}
