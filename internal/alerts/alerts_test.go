@@ -143,7 +143,7 @@ func always() bool { return true }
 func TestHealthTransitionsNotifyOnceEach(t *testing.T) {
 	f := newFixture(t)
 	s := f.service(always)
-	f.detect(s) // the feed's cursor starts at its end: history is not alerted
+	f.detect(s)
 	f.end("tickets", rdb.RunSucceeded, "")
 	f.end("tickets", rdb.RunFailed, "page failed after its last attempt: helpdesk answered 502\nmore detail")
 	f.detect(s)

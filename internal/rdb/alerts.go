@@ -69,8 +69,9 @@ func NotionAuthKey() string { return Prefix + "{alerts}:notion-auth" }
 // AlertRetention is how long notifications and their deliveries are kept;
 // AlertRecentMax how many the recent list names.
 const (
-	AlertRetention = 7 * 24 * time.Hour
-	AlertRecentMax = 200
+	AlertFirstLookback = 5 * time.Minute
+	AlertRetention     = 7 * 24 * time.Hour
+	AlertRecentMax     = 200
 )
 
 // RunEnd is one entry of the alerts feed.
@@ -81,21 +82,22 @@ type RunEnd struct {
 	Message             string
 }
 
-// ReadRunEnds returns up to count run ends after cursor ("" starts after
-// the newest entry, so a first detector does not alert on history) and
-// the cursor to resume from.
+// ReadRunEnds returns up to count run ends after cursor, and the cursor
+// to resume from. A first reader ("" cursor) starts AlertFirstLookback
+// ago: the ends since alerts were turned on, not the whole history.
 func (r *RDB) ReadRunEnds(ctx context.Context, cursor string, count int64) ([]RunEnd, string, error) {
+	start := "(" + cursor
 	if cursor == "" {
-		last, err := r.c.XRevRangeN(ctx, AlertEndsKey, "+", "-", 1).Result()
+		now, err := r.ServerTime(ctx)
 		if err != nil {
-			return nil, "", wrap("read the alerts feed", err)
+			return nil, "", err
 		}
-		if len(last) == 0 {
-			return nil, "0-0", nil
-		}
-		return nil, last[0].ID, nil
+		start = strconv.FormatInt(now.Add(-AlertFirstLookback).UnixMilli(), 10) + "-0"
+		// Nothing found: resume after the start, never from the stream's
+		// beginning.
+		cursor = start
 	}
-	msgs, err := r.c.XRangeN(ctx, AlertEndsKey, "("+cursor, "+", count).Result()
+	msgs, err := r.c.XRangeN(ctx, AlertEndsKey, start, "+", count).Result()
 	if err != nil {
 		return nil, cursor, wrap("read the alerts feed", err)
 	}
