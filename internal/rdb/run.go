@@ -653,9 +653,15 @@ func (r *RDB) Leader(ctx context.Context) (string, time.Duration, error) {
 	return get.Val(), max(ttl.Val(), 0), nil
 }
 
+// leaderReleaseScript deletes the lease only if id still holds it. (The
+// claims' release script also drops their fencing record: not this one.)
+var leaderReleaseScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end
+return 0`)
+
 // ReleaseLeader gives up the lease if held by id (graceful shutdown).
 func (r *RDB) ReleaseLeader(ctx context.Context, id string) error {
-	return wrap("release leader lease", releaseScript.Run(ctx, r.c, []string{LeaderKey()}, id).Err())
+	return wrap("release leader lease", leaderReleaseScript.Run(ctx, r.c, []string{LeaderKey()}, id).Err())
 }
 
 func flag(b bool) string {
