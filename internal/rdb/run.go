@@ -374,7 +374,7 @@ func (r *RDB) CheckFence(ctx context.Context, sync, run string, page int, f *Fen
 // PageAttemptFailed records the error of a page attempt that will be
 // retried, for operators watching the run.
 func (r *RDB) PageAttemptFailed(ctx context.Context, sync, run, msg string) error {
-	return wrap("record page error of run "+run, r.c.HSet(ctx, RunKey(sync, run), "last_error", msg).Err())
+	return wrap("record page error of run "+run, r.c.HSet(ctx, RunKey(sync, run), "last_error", CapText(msg, MaxErrorBytes)).Err())
 }
 
 var beginSweepScript = redis.NewScript(luaLib + `
@@ -431,7 +431,7 @@ return "ok"`)
 // ("missing", an ended status, or "sweeping").
 func (r *RDB) CancelRun(ctx context.Context, sync, run, msg string, logCap int, line LogLine) (cancelled bool, status string, err error) {
 	b := encodeLine(line)
-	res, err := cancelScript.Run(ctx, r.c, []string{SyncKey(sync), RunKey(sync, run), RunLogKey(sync, run)}, run, msg, logCap, b).Text()
+	res, err := cancelScript.Run(ctx, r.c, []string{SyncKey(sync), RunKey(sync, run), RunLogKey(sync, run)}, run, CapText(msg, MaxErrorBytes), logCap, b).Text()
 	if err != nil {
 		return false, "", wrap("cancel run "+run, err)
 	}
@@ -483,7 +483,7 @@ return 1`)
 // FailRun ends a run as failed (with its health counted). It reports
 // false when the run was not in a state the failure applies to.
 func (r *RDB) FailRun(ctx context.Context, f Fail) (bool, error) {
-	args := []any{f.Run, f.Message, f.ExpectTask, flag(f.AllowParked), f.Page, max(f.LogCap, 1)}
+	args := []any{f.Run, CapText(f.Message, MaxErrorBytes), f.ExpectTask, flag(f.AllowParked), f.Page, max(f.LogCap, 1)}
 	for _, l := range f.Lines {
 		args = append(args, encodeLine(l))
 	}
