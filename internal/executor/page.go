@@ -262,6 +262,11 @@ func (x *Executor) leaseLost(ctx context.Context, ref runs.Ref, s *spec.Sync, lo
 		}
 		var err error
 		moved, err = x.runs.Requeue(wctx, ref, at.TaskID, x.options(s))
+		if err == nil && !moved {
+			// The run moved on: this page's commit may have landed with
+			// its reply lost. Make sure the next task exists.
+			err = x.runs.Reconcile(wctx, ref, x.options(s))
+		}
 		return err
 	})
 	switch {

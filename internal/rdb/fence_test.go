@@ -295,3 +295,19 @@ func TestLogFollowerKeepsUpPastTheCap(t *testing.T) {
 		t.Fatalf("log_dropped shows as a counter: %+v", run.Counters)
 	}
 }
+
+// A commit sent again after its reply was lost (a Redis outage) finds the
+// page committed and the run on its next task: it is a no-op, not stale,
+// so that the executor still makes sure the next task exists.
+func TestACommitSentTwiceIsNotStale(t *testing.T) {
+	r := rdb.New(redistest.Start(t).Client())
+	start(t, r, "s", "r")
+	f := begin(t, r, "s", "r", 0, "r:0")
+	if res, err := fencedCommit(r, "s", "r", 0, true, `{"n":1}`, f); err != nil || res.Task != "r:1" {
+		t.Fatalf("commit = %+v %v", res, err)
+	}
+	res, err := fencedCommit(r, "s", "r", 0, true, `{"n":1}`, f)
+	if err != nil || res.Committed {
+		t.Fatalf("the same commit again = %+v %v, want already committed", res, err)
+	}
+}

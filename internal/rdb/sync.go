@@ -187,13 +187,15 @@ var ErrOutOfOrder = fmt.Errorf("rdb: page committed out of order")
 // older versions (SeenKey) is only ever read and dropped.
 var commitScript = redis.NewScript(luaLib + bucketLua + `
 local a = cjson.decode(ARGV[1])
-local why = stale(KEYS[1], KEYS[3], a.fence, a.page)
-if why ~= "" then return {-2, why} end
 local run = redis.call("HGET", KEYS[1], "run")
 local pages = tonumber(redis.call("HGET", KEYS[1], "run_pages") or "0")
 local page = a.page
+-- Committed already (a redelivery, or this commit sent again after its
+-- reply was lost): no effect, whoever holds the page now.
+if run == a.run and pages > page then return {0} end
+local why = stale(KEYS[1], KEYS[3], a.fence, page)
+if why ~= "" then return {-2, why} end
 if run == a.run then
-  if pages > page then return {0} end
   if pages ~= page then return {-1} end
 elseif page ~= 0 then
   return {-1}
