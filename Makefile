@@ -11,7 +11,7 @@ FUZZTIME  ?= 300000x
 # What `ctl version` prints.
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: all build dev test test-short fuzz bench lint fmt proto clean
+.PHONY: all build dev test test-short fuzz bench lint fmt proto clean images-offline images-offline-worker compose-plugin
 
 all: lint build test
 
@@ -62,5 +62,33 @@ proto:
 	protoc --go_out=. --go_opt=module=github.com/synqhq/synq \
 	  --go-grpc_out=. --go-grpc_opt=module=github.com/synqhq/synq proto/synq/v1/*.proto
 
+# Container images without a registry: static binaries built here, FROM
+# scratch, and a Redis image from this machine's redis-server (Debian's
+# redis-server package); nothing is pulled, buildx is not needed. Then:
+#   SYNQ_REDIS_IMAGE=synq-redis:local docker compose up -d --wait
+# SYNQ_IMAGE / SYNQ_REDIS_IMAGE name them. docs/compose.md.
+images-offline:
+	deploy/offline/images.sh synq redis
+
+# Your worker's image, the same way: make images-offline-worker WORKER=DIR
+images-offline-worker:
+	@test -n "$(WORKER)" || { echo "set WORKER=DIR (a module from ctl new DIR)"; exit 2; }
+	deploy/offline/images.sh worker $(WORKER)
+
+# Docker Compose (the `docker compose` plugin), built from its Go module:
+# Debian's docker-compose is the old Python 1.29, which this repository's
+# compose file does not support. `go install` refuses the module (its go.mod
+# has exclude directives), so it is built from a copy of its source.
+COMPOSE_VERSION ?= v5.6.0
+COMPOSE_PLUGIN  ?= $(HOME)/.docker/cli-plugins/docker-compose
+compose-plugin:
+	@set -e; dir=$$(cd / && $(GO) mod download -json github.com/docker/compose/v5@$(COMPOSE_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	  test -n "$$dir" || { echo "compose-plugin: go mod download failed"; exit 1; }; \
+	  tmp=$$(mktemp -d); cp -r "$$dir"/. "$$tmp"; chmod -R u+w "$$tmp"; mkdir -p $$(dirname $(COMPOSE_PLUGIN)); \
+	  echo "building docker compose $(COMPOSE_VERSION) into $(COMPOSE_PLUGIN) (a few minutes)"; \
+	  (cd "$$tmp" && $(GO) build -trimpath -ldflags "-s -w -X github.com/docker/compose/v5/internal.Version=$(COMPOSE_VERSION)" \
+	    -o $(COMPOSE_PLUGIN) ./cmd) || { rm -rf "$$tmp"; exit 1; }; rm -rf "$$tmp"
+	docker compose version
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) .offline

@@ -33,6 +33,7 @@ var scaffoldFiles = []struct{ tmpl, file string }{
 	{"README.md.tmpl", "README.md"},
 	{"Dockerfile.tmpl", "Dockerfile"},
 	{"gitignore.tmpl", ".gitignore"},
+	{"dockerignore.tmpl", ".dockerignore"},
 }
 
 const synqModule = "github.com/synqhq/synq"
@@ -102,7 +103,7 @@ func (a *app) scaffold(dir string, o newFlags) error {
 		rel = r
 	}
 	fmt.Fprintf(a.stdout, `created %s: worker %q, module %s, synq from %s
-  go.mod main.go worker.go worker_test.go README.md Dockerfile .gitignore
+  go.mod main.go worker.go worker_test.go README.md Dockerfile .gitignore .dockerignore
 
 Next:
   cd %s && go test ./...
