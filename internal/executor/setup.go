@@ -34,6 +34,8 @@ type Settings struct {
 	NotionWorkspaceRateLimit int
 	Concurrency              int
 	MetricsAddr              string
+	WebhookAddr              string
+	WebhookURL               string
 	ShutdownTimeout          time.Duration
 	ManifestInterval         time.Duration
 	Logger                   *slog.Logger
