@@ -22,7 +22,7 @@ import (
 
 const webhookSecret = "e2e-webhook-secret"
 
-var webhookAddrRE = regexp.MustCompile(`serving webhooks addr=(\S+)`)
+var webhookAddrRE = regexp.MustCompile(`serving webhooks"? addr=(\S+)`)
 
 // hookExecutor starts a test worker serving webhooks on a free port and
 // returns it with the URL of its "events" webhook.
