@@ -347,11 +347,11 @@ func (a *app) logs(cmd *cobra.Command, run string, follow bool) error {
 		c := last.GetCounters()
 		fmt.Fprintf(a.stdout, "run %s %s: %d pages, rows %s\n%s\n", last.Id, statusName(last.Status), c.GetPages(), rowCounts(c), rowsLegend)
 		if last.Status == synqv1.RunStatus_RUN_STATUS_WARNING && last.Error != "" {
-			fmt.Fprintf(a.stdout, "warning: %s\n", last.Error)
+			fmt.Fprintf(a.stdout, "warning: %s\n", safe(last.Error))
 		}
 	}
 	if last.Status == synqv1.RunStatus_RUN_STATUS_FAILED {
-		return fmt.Errorf("run %s failed: %s", last.Id, last.Error)
+		return fmt.Errorf("run %s failed: %s", last.Id, safe(last.Error))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -77,9 +78,24 @@ func (a *app) json(v any) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(a.stdout, string(b))
+	fmt.Fprintln(a.stdout, jsonSafe(string(b)))
 	return nil
 }
+
+// jsonSafe escapes DEL and the C1 controls that encoding/json leaves raw
+// (it escapes the C0 ones): the same JSON value, harmless on a terminal.
+// They can only stand inside strings, where \u escapes are valid.
+func jsonSafe(s string) string {
+	return c1Escaper.Replace(s)
+}
+
+var c1Escaper = func() *strings.Replacer {
+	var pairs []string
+	for r := rune(0x7f); r < 0xa0; r++ {
+		pairs = append(pairs, string(r), fmt.Sprintf("\\u%04x", r))
+	}
+	return strings.NewReplacer(pairs...)
+}()
 
 // result prints a command's outcome: v as JSON, or "what: msg".
 func (a *app) result(v proto.Message, what, msg string) error {
@@ -104,7 +120,7 @@ func (a *app) printState(key, st string) error {
 	var v any
 	_ = json.Unmarshal([]byte(st), &v)
 	b, _ := json.MarshalIndent(v, "", "  ")
-	fmt.Fprintln(a.stdout, string(b))
+	fmt.Fprintln(a.stdout, jsonSafe(string(b)))
 	return nil
 }
 
@@ -235,9 +251,9 @@ func (a *app) printPreview(p *synqv1.Preview) error {
 	for _, c := range p.Changes {
 		what := oneLine(c.PropertiesJson)
 		if c.Message != "" {
-			what = "(" + c.Message + ")"
+			what = "(" + oneLine(c.Message) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Key, c.Database, strings.ToLower(strings.TrimPrefix(c.Kind.String(), "CHANGE_KIND_")), what)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", safe(c.Key), c.Database, strings.ToLower(strings.TrimPrefix(c.Kind.String(), "CHANGE_KIND_")), what)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(a.stdout, "\nhas_more: %v\nnext_state: %s\n(preview: nothing was written)\n", p.HasMore, p.NextStateJson)
@@ -248,15 +264,15 @@ func (a *app) printLine(l *synqv1.LogLine) {
 	if a.output == "json" {
 		// One object a line (JSON Lines), so `| jq` works while following.
 		b, _ := json.Marshal(jsonOf(l))
-		fmt.Fprintln(a.stdout, string(b))
+		fmt.Fprintln(a.stdout, jsonSafe(string(b)))
 		return
 	}
 	var attrs []string
 	for k, v := range l.Attrs {
-		attrs = append(attrs, k+"="+v)
+		attrs = append(attrs, safe(k)+"="+safe(v))
 	}
 	sortStrings(attrs)
-	fmt.Fprintf(a.stdout, "%s %-5s %-8s p%-3d %s %s\n", l.Time.AsTime().Local().Format("15:04:05.000"), l.Level, l.Source, l.Page, l.Message, strings.Join(attrs, " "))
+	fmt.Fprintf(a.stdout, "%s %-5s %-8s p%-3d %s %s\n", l.Time.AsTime().Local().Format("15:04:05.000"), safe(l.Level), safe(l.Source), l.Page, safe(l.Message), strings.Join(attrs, " "))
 }
 
 func statusName(s synqv1.RunStatus) string {
@@ -279,11 +295,37 @@ func until(t *timestamppb.Timestamp) string {
 }
 
 func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
+	s = safe(strings.ReplaceAll(s, "\n", " "))
 	if len(s) > 120 {
 		s = s[:120] + "…"
 	}
 	return s
+}
+
+// safe escapes the control characters in text that came from elsewhere
+// (an upstream's error, a log line, an attribute) before it reaches a
+// terminal: ESC, CSI and the rest could otherwise clear the screen,
+// plant a link (OSC 8) or write the clipboard (OSC 52). They are shown
+// as Go escapes (\x1b, \r, \u009b); a tab stays a tab.
+func safe(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if !isControl(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r) // 'x' with the escape inside
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
+}
+
+// isControl: C0 (but tab), DEL and C1 — what a terminal may act on.
+func isControl(r rune) bool {
+	return (r < 0x20 && r != '\t') || (r >= 0x7f && r < 0xa0)
 }
 
 func sortStrings(s []string) {

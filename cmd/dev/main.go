@@ -59,6 +59,8 @@ type options struct {
 	notionRate   int
 	// notionRateSet: --notion-rate was given (0 is a valid rate: unpaced).
 	notionRateSet bool
+	// notionLatency is the emulator's --latency (how long each call takes).
+	notionLatency string
 	metricsPort   int
 }
 
@@ -121,6 +123,7 @@ real Notion's budget).`,
 	f.StringArrayVar(&o.workers, "worker", nil, "a worker module to build and run as executors (repeatable; `make dev WORKER=DIR`)")
 	f.BoolVar(&o.noDemo, "no-demo", false, "run no demo executor: only the --worker modules (the demo API still runs)")
 	f.IntVar(&o.notionRate, "notion-rate", 0, "Notion requests per minute executors allow themselves (SYNQ_NOTION_RATE_LIMIT); against the emulator the default is 0, unpaced; 180 emulates real Notion")
+	f.StringVar(&o.notionLatency, "notion-latency", "", `how long each emulator call takes, like api.notion.com ("300ms" or "200ms-400ms"); default answers at once`)
 	f.IntVar(&o.metricsPort, "metrics-port", 9464, "Prometheus /metrics of the scheduler on this port, executors on the next ones; 0 turns them off (default from SYNQ_METRICS_ADDR's port)")
 
 	logFormat, err := logging.ParseFormat(os.Getenv(logging.FormatVar), os.Stderr)
@@ -236,7 +239,11 @@ func run(ctx context.Context, o options) error {
 			exports = append(exports, "SYNQ_NOTION_RATE_LIMIT="+strconv.Itoa(o.notionRate))
 		}
 	} else {
-		emu, err := emulator.New(emulator.Config{Addr: o.notionAddr, DataDir: filepath.Join(o.dir, "notion"), Logger: log.With("process", "notion-emulator")})
+		lat, err := emulator.ParseLatency(o.notionLatency)
+		if err != nil {
+			return fmt.Errorf("--notion-latency: %w", err)
+		}
+		emu, err := emulator.New(emulator.Config{Addr: o.notionAddr, DataDir: filepath.Join(o.dir, "notion"), Latency: lat, Logger: log.With("process", "notion-emulator")})
 		if err != nil {
 			return err
 		}

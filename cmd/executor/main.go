@@ -4,12 +4,12 @@
 // tasks from the same Redis.
 //
 // Your own executor is the same dozen lines with your syncs registered:
-// see README.md, "Writing a sync".
+// see docs/writing-syncs.md.
 //
 // Configuration is the environment (REDIS_URL, NOTION_API_TOKEN,
 // NOTION_API_BASE_URL, NOTION_PARENT_PAGE_ID, SYNQ_NOTION_RATE_LIMIT,
 // SYNQ_CONCURRENCY, SYNQ_METRICS_ADDR, SYNQ_LOG_LEVEL, SYNQ_LOG_FORMAT,
-// HELPDESK_API_URL); see README.md, "Configuration". It takes no flags;
+// HELPDESK_API_URL); see docs/operations.md, "Configuration". It takes no flags;
 // `executor healthcheck` asks a running executor's /healthz (on
 // SYNQ_METRICS_ADDR), for container health checks.
 package main
@@ -33,7 +33,7 @@ func main() {
 	}
 	if len(os.Args) > 1 {
 		// No flags: everything is environment, as in a container.
-		fmt.Fprintln(os.Stderr, "executor: takes no arguments (but healthcheck); configure it with environment variables (see README.md, Configuration)")
+		fmt.Fprintln(os.Stderr, "executor: takes no arguments (but healthcheck); configure it with environment variables (see docs/operations.md, Configuration)")
 		os.Exit(2)
 	}
 	w := synq.NewWorker(synq.WorkerConfig{Name: "synq-demo"})

@@ -25,11 +25,11 @@ func main() { cli.Main(newRoot()) }
 
 func newRoot() *cobra.Command {
 	var (
-		addr, dataDir, faults, logLevel, webURL string
-		tokens                                  []string
-		rateLimit, workspaceRateLimit           int
+		addr, dataDir, faults, logLevel, webURL, latency string
+		tokens                                           []string
+		rateLimit, workspaceRateLimit, queryLimit        int
 	)
-	envRate := emulator.RateLimitDefault
+	envRate, envQueryLimit := emulator.RateLimitDefault, emulator.QueryResultLimitDefault
 	root := &cobra.Command{
 		Use:   "notion-emulator",
 		Short: "Serve a Notion API emulator for tests and the local stack",
@@ -42,11 +42,21 @@ func newRoot() *cobra.Command {
 				}
 				envRate = n
 			}
+			if v := os.Getenv("NOTION_EMULATOR_QUERY_RESULT_LIMIT"); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 {
+					return cli.Usagef("NOTION_EMULATOR_QUERY_RESULT_LIMIT=%q: want the most results one query returns (Notion's is %d)", v, emulator.QueryResultLimitDefault)
+				}
+				envQueryLimit = n
+			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("rate-limit") {
 				rateLimit = envRate
+			}
+			if !cmd.Flags().Changed("query-result-limit") {
+				queryLimit = envQueryLimit
 			}
 			log, err := cli.Logger(logLevel)
 			if err != nil {
@@ -62,7 +72,15 @@ func newRoot() *cobra.Command {
 			if workspaceRateLimit < 0 {
 				return cli.Usagef("--workspace-rate-limit %d: want requests per 60 s, or 0 for none", workspaceRateLimit)
 			}
-			return serve(cmd.Context(), emulator.Config{Addr: addr, Tokens: tokens, DataDir: dataDir, RateLimit: rateLimit, WorkspaceRateLimit: workspaceRateLimit, Faults: f, Logger: log, WebURL: webURL}, log)
+			lat, err := emulator.ParseLatency(latency)
+			if err != nil {
+				return cli.Usagef("--latency: %w", err)
+			}
+			if queryLimit < 1 {
+				return cli.Usagef("--query-result-limit %d: want the most results one query returns (Notion's is %d)", queryLimit, emulator.QueryResultLimitDefault)
+			}
+			return serve(cmd.Context(), emulator.Config{Addr: addr, Tokens: tokens, DataDir: dataDir, RateLimit: rateLimit, WorkspaceRateLimit: workspaceRateLimit,
+				Faults: f, Latency: lat, QueryResultLimit: queryLimit, Logger: log, WebURL: webURL}, log)
 		},
 	}
 	fl := root.Flags()
@@ -72,6 +90,8 @@ func newRoot() *cobra.Command {
 	fl.IntVar(&rateLimit, "rate-limit", emulator.RateLimitDefault, "requests per 60 s per token, like Notion; 0 turns it off (env NOTION_EMULATOR_RATE_LIMIT)")
 	fl.IntVar(&workspaceRateLimit, "workspace-rate-limit", 0, "requests per 60 s for every token together (the workspace's budget); 0 turns it off")
 	fl.StringVar(&faults, "faults", os.Getenv("NOTION_EMULATOR_FAULTS"), `inject faults, e.g. "500=0.05,503=0.02,stall=0.01,stall_for=20s,applied503=0.05,applied500=0.02,429=0.02,429_reason=workspace_rate_limit,429_retry_after=90s,seed=1" (env NOTION_EMULATOR_FAULTS)`)
+	fl.StringVar(&latency, "latency", os.Getenv("NOTION_EMULATOR_LATENCY"), `how long every request takes, like api.notion.com: a duration ("300ms") or a range drawn uniformly per request ("200ms-400ms"); empty answers at once (env NOTION_EMULATOR_LATENCY)`)
+	fl.IntVar(&queryLimit, "query-result-limit", emulator.QueryResultLimitDefault, "the most results one data source query returns, like Notion's 10,000; past it has_more is false and request_status says incomplete (env NOTION_EMULATOR_QUERY_RESULT_LIMIT)")
 	fl.StringVar(&webURL, "web-url", os.Getenv("NOTION_EMULATOR_WEB_URL"), "where people reach this emulator's web view (the url of databases and pages points there); default http://<listen address> (env NOTION_EMULATOR_WEB_URL)")
 	fl.StringVar(&logLevel, "log-level", cli.EnvOr("NOTION_EMULATOR_LOG_LEVEL", "info"), "debug logs every request (env NOTION_EMULATOR_LOG_LEVEL)")
 	root.AddCommand(cli.Healthcheck("emulator", "http://"+emulator.AddrDefault+"/healthz"))
@@ -94,7 +114,8 @@ func serve(ctx context.Context, cfg emulator.Config, log *slog.Logger) error {
 	if len(cfg.Tokens) > 0 {
 		tokens = strconv.Itoa(len(cfg.Tokens))
 	}
-	log.Info("notion emulator listening", "url", s.URL(), "api_version", emulator.Version, "data_dir", cfg.DataDir, "rate_limit", limit, "tokens", tokens)
+	log.Info("notion emulator listening", "url", s.URL(), "api_version", emulator.Version, "data_dir", cfg.DataDir, "rate_limit", limit, "tokens", tokens,
+		"latency", cfg.Latency.String(), "query_result_limit", cfg.QueryResultLimit)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

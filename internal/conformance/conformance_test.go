@@ -143,7 +143,7 @@ func TestEveryTypeIsListed(t *testing.T) {
 	}
 	for _, typ := range schema.Types {
 		if _, ok := cases[typ]; !ok {
-			t.Errorf("no conformance case for schema type %q: add one to cases (and the type's parts: README, How to add a property type)", typ)
+			t.Errorf("no conformance case for schema type %q: add one to cases (and the type's parts: docs/contributing.md, How to add a property type)", typ)
 		}
 	}
 }

@@ -10,5 +10,5 @@
 // A type added to schema without one of its parts fails the test: it
 // lists the Type constants of package schema from its source, so a type
 // missing from schema.Types fails too, and every type needs a case here.
-// The README's "How to add a property type" lists the files in order.
+// docs/contributing.md, "How to add a property type", lists the files in order.
 package conformance

@@ -153,12 +153,25 @@ func (c *Console) guard(next http.Handler) http.Handler {
 	})
 }
 
+// sameSitePath returns next when it is a path of this site, and "/"
+// otherwise. Browsers drop tabs and newlines from URLs and read \ as /,
+// so "/\t/evil.example/" or "/\\evil.example" would leave the site: text
+// with either, or that parses to anything but a rooted path, is refused.
+func sameSitePath(next string) string {
+	if next == "" || strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Opaque != "" || u.User != nil || u.Host != "" ||
+		!strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	return next
+}
+
 // login serves the login form and checks the token it posts.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
-	next := r.FormValue("next")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		next = "/"
-	}
+	next := sameSitePath(r.FormValue("next"))
 	if c.cfg.Token == "" {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return

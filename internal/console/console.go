@@ -1,5 +1,5 @@
 // Package console serves synq's web console: the control surface of ctl as
-// web pages, served by every scheduler (README.md, "The console").
+// web pages, served by every scheduler (docs/operations.md, "The console in detail").
 //
 // Every screen reads, and every button acts, through the operations of
 // package ops — the ones the gRPC control API calls — so no rule of synq
@@ -46,6 +46,12 @@ type Config struct {
 	Refresh time.Duration
 	// SessionTTL is how long a login lasts (default SessionTTLDefault).
 	SessionTTL time.Duration
+	// ReadTimeout, WriteTimeout and IdleTimeout bound a request's read,
+	// its response's write and a kept-alive connection's wait (defaults
+	// ReadTimeoutDefault, WriteTimeoutDefault, IdleTimeoutDefault), so a
+	// client that trickles or stalls cannot hold a connection for ever.
+	// A run's live stream lifts the read and write bounds for itself.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// Now defaults to time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -67,6 +73,12 @@ type Console struct {
 const (
 	RefreshDefault    = 5 * time.Second
 	SessionTTLDefault = 12 * time.Hour
+	// The slowest page (a preview reading Notion) answers well within
+	// WriteTimeoutDefault; forms are small, so ReadTimeoutDefault is
+	// generous for a slow link.
+	ReadTimeoutDefault  = 30 * time.Second
+	WriteTimeoutDefault = 2 * time.Minute
+	IdleTimeoutDefault  = 2 * time.Minute
 )
 
 func (c Config) validate() error {
@@ -83,6 +95,9 @@ func (c Config) withDefaults() Config {
 	}
 	c.Refresh = defaults.Positive(c.Refresh, RefreshDefault)
 	c.SessionTTL = defaults.Positive(c.SessionTTL, SessionTTLDefault)
+	c.ReadTimeout = defaults.Positive(c.ReadTimeout, ReadTimeoutDefault)
+	c.WriteTimeout = defaults.Positive(c.WriteTimeout, WriteTimeoutDefault)
+	c.IdleTimeout = defaults.Positive(c.IdleTimeout, IdleTimeoutDefault)
 	return c
 }
 
@@ -117,6 +132,9 @@ func (c *Console) Serve(ctx context.Context, lis net.Listener, certFile, keyFile
 	srv := &http.Server{
 		Handler:           c,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       c.cfg.ReadTimeout,
+		WriteTimeout:      c.cfg.WriteTimeout,
+		IdleTimeout:       c.cfg.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}

@@ -480,6 +480,11 @@ func (c *Console) preview(w http.ResponseWriter, r *http.Request) {
 	if d.State != "" {
 		state = json.RawMessage(d.State)
 	}
+	// A preview waits for an executor to run one page (up to the sync's
+	// Timeout): longer than the server's timeouts allow an ordinary page.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Now().Add(v.Timeout + 2*time.Minute))
 	start := time.Now()
 	res, err := c.ops.Preview(ctx, v.Key, state)
 	if err != nil {

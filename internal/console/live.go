@@ -36,6 +36,12 @@ func (c *Console) runEvents(w http.ResponseWriter, r *http.Request) {
 		from, _ = strconv.ParseInt(v, 10, 64)
 	}
 	from = max(from, 0)
+	// The stream lasts as long as the run: the server's read and write
+	// timeouts are for ordinary requests. (An expired read deadline would
+	// also cancel the request's context.)
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -50,6 +56,10 @@ func (c *Console) runEvents(w http.ResponseWriter, r *http.Request) {
 		if id != "" {
 			b.WriteString("id: " + id + "\n")
 		}
+		// A browser ends an event's line at \r, \n or \r\n: text with a
+		// bare \r (a log line's) must not start a line of its own, which
+		// could inject an event.
+		data = strings.ReplaceAll(strings.ReplaceAll(data, "\r\n", "\n"), "\r", "\n")
 		for _, line := range strings.Split(data, "\n") {
 			b.WriteString("data: " + line + "\n")
 		}

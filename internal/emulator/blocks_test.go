@@ -195,13 +195,13 @@ func TestBlocksSurviveRestart(t *testing.T) {
 func TestWebPageShowsBody(t *testing.T) {
 	s := notiontest.Start(t, emulator.Config{})
 	c := newClient(t, s)
-	ds := mkDB(t, c, "Tickets", nil)
+	ds := mkDB(t, c, "Tickets", map[string]notion.PropertySchema{"Status": {Type: notion.TypeRichText}})
 	link := notion.LinkText("the docs", "https://example.com/docs")
 	link.Annotations = &notion.Annotations{Bold: true}
 	item := notion.BulletedListItem(notion.Text("step <one>"))
 	item.Children = []notion.Block{notion.BulletedListItem(notion.Text("sub step"))}
 	pg, err := c.CreatePage(context.Background(), notion.CreatePageRequest{DataSourceID: ds,
-		Properties: map[string]notion.PropertyValue{"Name": notion.TitleValue(notion.Text("Printer on fire"))},
+		Properties: map[string]notion.PropertyValue{"Name": notion.TitleValue(notion.Text("Printer on fire")), "Status": notion.RichTextValue(notion.Text("open"))},
 		Children: []notion.Block{
 			notion.Heading(2, notion.Text("Steps")), item, notion.BulletedListItem(notion.Text("two")),
 			notion.Paragraph(notion.Text("see "), link), notion.Code("go", notion.Text("if x < 1 {}")),
@@ -239,5 +239,12 @@ func TestWebPageShowsBody(t *testing.T) {
 	}
 	if strings.Contains(page, `src="javascript:`) {
 		t.Errorf("the page shows a javascript: image")
+	}
+	// A row's page shows its properties, and not the empty index's hint.
+	if !strings.Contains(page, "<th>Status</th><td>open</td>") {
+		t.Errorf("the row page lacks its properties:\n%s", page)
+	}
+	if strings.Contains(page, "No databases yet") {
+		t.Errorf("the row page says there are no databases:\n%s", page)
 	}
 }

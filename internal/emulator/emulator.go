@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,12 @@ const AddrDefault = "127.0.0.1:7070"
 // RateLimitDefault is Notion's documented average: 3 requests a second,
 // counted here as 180 per 60 s per token.
 const RateLimitDefault = 180
+
+// QueryResultLimitDefault is the most results Notion returns for one data
+// source query (its filter and sorts): past it, pagination stops with
+// has_more false and request_status "incomplete" (Notion's guide "Query
+// large data sources").
+const QueryResultLimitDefault = 10_000
 
 // Config configures a Server.
 type Config struct {
@@ -51,6 +58,15 @@ type Config struct {
 	WorkspaceRateLimit int
 	// Faults injects errors; see Faults.
 	Faults Faults
+	// Latency delays every API request, as api.notion.com's few hundred
+	// milliseconds do; the zero value answers at once.
+	Latency Latency
+	// QueryResultLimit is the most results one data source query returns
+	// (QueryResultLimitDefault, Notion's 10,000, when 0): past it the
+	// query's pages stop with has_more false and
+	// request_status {"type": "incomplete", "incomplete_reason":
+	// "query_result_limit_reached"}. Tests lower it.
+	QueryResultLimit int
 	// Users are the workspace's users; nil gives DefaultUsers.
 	Users []User
 	// Logger receives one line per request at debug level; nil discards.
@@ -88,8 +104,11 @@ type Server struct {
 	// workspace is the budget every token shares.
 	workspace *rateLimiter
 	stats     *statsRecorder
-	tokens    map[string]bool
-	mux       http.Handler
+	latency   *latencyDrawer
+	// queryLimit is the QueryResultLimit in force.
+	queryLimit atomic.Int64
+	tokens     map[string]bool
+	mux        http.Handler
 
 	mu   sync.Mutex
 	srv  *http.Server
@@ -107,6 +126,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := cfg.Faults.validate(); err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	if err := cfg.Latency.validate(); err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	if cfg.QueryResultLimit < 0 {
+		return nil, fmt.Errorf("emulator: query result limit %d: want the most results a query returns, or 0 for Notion's %d", cfg.QueryResultLimit, QueryResultLimitDefault)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -133,8 +158,10 @@ func New(cfg Config) (*Server, error) {
 		limit:     newRateLimiter(cfg.RateLimit),
 		workspace: newRateLimiter(cfg.WorkspaceRateLimit),
 		stats:     newStatsRecorder(),
+		latency:   newLatencyDrawer(cfg.Latency),
 		tokens:    map[string]bool{},
 	}
+	s.SetQueryResultLimit(cfg.QueryResultLimit)
 	for _, t := range cfg.Tokens {
 		s.tokens[t] = true
 	}
@@ -228,6 +255,18 @@ func (s *Server) SetRateLimit(perMinute int) { s.limit.set(perMinute) }
 // SetWorkspaceRateLimit sets the requests per 60 s every token together
 // may send (0 turns it off).
 func (s *Server) SetWorkspaceRateLimit(perMinute int) { s.workspace.set(perMinute) }
+
+// SetLatency changes how long every request takes from now on.
+func (s *Server) SetLatency(l Latency) { s.latency.set(l) }
+
+// SetQueryResultLimit sets the most results one query returns; 0 means
+// Notion's QueryResultLimitDefault.
+func (s *Server) SetQueryResultLimit(n int) {
+	if n <= 0 {
+		n = QueryResultLimitDefault
+	}
+	s.queryLimit.Store(int64(n))
+}
 
 // Stats counts the requests served since the start or ResetStats.
 func (s *Server) Stats() Stats { return s.stats.snapshot() }

@@ -490,6 +490,14 @@ func (s *Server) queryDataSource(r *request) (map[string]any, string, *apiError)
 		}
 		return cmp.Compare(a.Seq, b.Seq)
 	})
+	// A query returns its first QueryResultLimit results at most; every
+	// page of a capped query says so (Notion: "any page with
+	// request_status.type incomplete means the whole query result was
+	// capped"), and the last one has has_more false although rows remain.
+	capped := false
+	if limit := int(s.queryLimit.Load()); len(rows) > limit {
+		rows, capped = rows[:limit], true
+	}
 	ids := make([]string, len(rows))
 	for i, p := range rows {
 		ids[i] = p.ID
@@ -502,7 +510,11 @@ func (s *Server) queryDataSource(r *request) (map[string]any, string, *apiError)
 	for i, pid := range pageIDs {
 		results[i] = st.renderPage(st.pages[pid])
 	}
-	return list(results, next, "page_or_data_source"), "", nil
+	resp := list(results, next, "page_or_data_source")
+	if capped {
+		resp["request_status"] = map[string]any{"type": "incomplete", "incomplete_reason": "query_result_limit_reached"}
+	}
+	return resp, "", nil
 }
 
 func (s *Server) search(r *request) (map[string]any, string, *apiError) {

@@ -108,6 +108,12 @@ func (s *Server) serve(w http.ResponseWriter, r *request, write bool, h handler)
 	if aerr := decodeBody(body, r); aerr != nil {
 		return s.fail(w, r, aerr), false
 	}
+	// Notion's latency: the request is served after it whatever the
+	// client does meanwhile, as a server past its client's deadline still
+	// applies a write.
+	if d := s.latency.draw(); d > 0 {
+		time.Sleep(d)
+	}
 	f, stall := s.faults.draw(write)
 	if f != faultNone {
 		s.stats.fault(f)

@@ -16,6 +16,10 @@ type Stats struct {
 	// Faults counts the injected faults by name (500, 503, stall,
 	// applied503, applied500, 429).
 	Faults map[string]int64
+	// InFlight is the number of requests being served now, MaxInFlight
+	// the most served at once: how much concurrency a client keeps up
+	// against the latency.
+	InFlight, MaxInFlight int64
 }
 
 type statsRecorder struct {
@@ -35,6 +39,8 @@ func (r *statsRecorder) begin(route string) {
 	r.mu.Lock()
 	r.s.Requests++
 	r.s.ByRoute[route]++
+	r.s.InFlight++
+	r.s.MaxInFlight = max(r.s.MaxInFlight, r.s.InFlight)
 	r.mu.Unlock()
 }
 
@@ -44,6 +50,7 @@ func (r *statsRecorder) end(status int, wrote bool) {
 		r.s.Writes++
 	}
 	r.s.ByStatus[status]++
+	r.s.InFlight = max(r.s.InFlight-1, 0)
 	r.mu.Unlock()
 }
 
@@ -65,6 +72,8 @@ func (r *statsRecorder) snapshot() Stats {
 
 func (r *statsRecorder) reset() {
 	r.mu.Lock()
-	r.s = Stats{ByRoute: map[string]int64{}, ByStatus: map[int]int64{}, Faults: map[string]int64{}}
+	// Requests in flight are still in flight after a reset.
+	inFlight := r.s.InFlight
+	r.s = Stats{ByRoute: map[string]int64{}, ByStatus: map[int]int64{}, Faults: map[string]int64{}, InFlight: inFlight, MaxInFlight: inFlight}
 	r.mu.Unlock()
 }

@@ -29,7 +29,7 @@ th{background:#f7f6f3}a{color:#2e7dd1}.muted{color:#9b9a97}
 <h1>{{.Title}}</h1>
 {{if .Databases}}<table><tr><th>Database</th><th>Rows</th><th>Data source id</th><th>Parent page</th></tr>
 {{range .Databases}}<tr><td><a href="/databases/{{.ID}}">{{.Title}}</a>{{if .Trashed}} <span class="muted">(in trash)</span>{{end}}</td><td>{{.Rows}}</td><td><code>{{.DataSource}}</code></td><td><code>{{.Parent}}</code></td></tr>
-{{end}}</table>{{else if not .Columns}}<p class="muted">No databases yet: run a sync against this emulator.</p>{{end}}
+{{end}}</table>{{else if not (or .Columns .Props)}}<p class="muted">No databases yet: run a sync against this emulator.</p>{{end}}
 {{if .Columns}}<p class="muted">{{len .Rows}} rows (trashed rows hidden); a row's title opens its page and body</p>
 <table><tr>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range .}}<td>{{if .Href}}<a href="{{.Href}}">{{.Text}}</a>{{else}}{{.Text}}{{end}}</td>{{end}}</tr>

@@ -150,6 +150,28 @@ type PageList struct {
 	NextCursor string `json:"next_cursor,omitempty"`
 	HasMore    bool   `json:"has_more"`
 	RequestID  string `json:"request_id,omitempty"`
+	// RequestStatus is set when Notion cut the query short; see
+	// Incomplete.
+	RequestStatus *RequestStatus `json:"request_status,omitempty"`
+}
+
+// RequestStatus says whether a query's result is whole. Notion returns at
+// most 10,000 results per query (its filter and sorts): past that,
+// has_more is false although rows remain, and every page of the query may
+// carry {"type": "incomplete", "incomplete_reason":
+// "query_result_limit_reached"}.
+type RequestStatus struct {
+	Type             string `json:"type"`
+	IncompleteReason string `json:"incomplete_reason,omitempty"`
+}
+
+// RequestStatusIncomplete is RequestStatus.Type of a query Notion cut short.
+const RequestStatusIncomplete = "incomplete"
+
+// Incomplete reports whether Notion cut the query this page belongs to
+// short: following next_cursor does not reach every matching row.
+func (l *PageList) Incomplete() bool {
+	return l.RequestStatus != nil && l.RequestStatus.Type == RequestStatusIncomplete
 }
 
 // UserList is one page of users.
@@ -184,6 +206,8 @@ type rawList struct {
 	HasMore    bool              `json:"has_more"`
 	Type       string            `json:"type"`
 	RequestID  string            `json:"request_id"`
+	// RequestStatus is only sent on data source queries.
+	RequestStatus *RequestStatus `json:"request_status"`
 }
 
 // objectOf peeks at the "object" key of a result.
@@ -201,7 +225,7 @@ func (l *PageList) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	*l = PageList{NextCursor: raw.NextCursor, HasMore: raw.HasMore, RequestID: raw.RequestID}
+	*l = PageList{NextCursor: raw.NextCursor, HasMore: raw.HasMore, RequestID: raw.RequestID, RequestStatus: raw.RequestStatus}
 	l.Results = make([]Page, 0, len(raw.Results))
 	for _, r := range raw.Results {
 		obj, err := objectOf(r)

@@ -4,7 +4,7 @@
 // actionable line when it does not), and watches for outages while the
 // process runs (Monitor).
 //
-// The forms (README.md, "Redis with Sentinel"):
+// The forms (docs/operations.md, "Redis with Sentinel"):
 //
 //	redis://[user:password@]host:port[/db]           a single Redis
 //	rediss://[user:password@]host:port[/db]          the same over TLS
