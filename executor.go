@@ -276,3 +276,8 @@ func Healthcheck(ctx context.Context) error {
 	}
 	return nil
 }
+
+// WebhookAddr is the address the executor's webhook server listens on
+// after Start ("" when it serves none: WebhookAddr not set, or no webhook
+// declared). With WebhookAddr ":0" it names the port chosen.
+func (e *Executor) WebhookAddr() string { return e.x.WebhookAddr() }

@@ -75,11 +75,14 @@ func deliver(t testing.TB, url, id, secret string, ev hookEvent) int {
 }
 
 // hookedRows returns the rows of the "hooked" database by key.
-func (s *stack) hookedRows() map[string]*notion.Page {
+func (s *stack) hookedRows() map[string]*notion.Page { return s.rowsOf("hooked") }
+
+// rowsOf returns the rows of a database by key.
+func (s *stack) rowsOf(db string) map[string]*notion.Page {
 	s.t.Helper()
-	ids, ok, err := s.rdb.GetDatabase(context.Background(), "hooked")
+	ids, ok, err := s.rdb.GetDatabase(context.Background(), db)
 	if err != nil || !ok {
-		s.t.Fatalf("hooked not provisioned: %v", err)
+		s.t.Fatalf("%s not provisioned: %v", db, err)
 	}
 	nc, err := notion.New(notion.Config{BaseURL: s.emu.URL(), Token: notiontest.Token})
 	if err != nil {
