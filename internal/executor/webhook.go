@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/synqhq/synq/internal/engine"
@@ -47,6 +48,11 @@ func NewWebhookToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// gateTTL is how long the ingress trusts a webhook's token and state read
+// from Redis: a rotated token or an enable applies within it, and a busy
+// webhook costs one read of it a gateTTL instead of one per request.
+const gateTTL = 500 * time.Millisecond
+
 // webhookIngress is the executor's HTTP server for webhooks.
 type webhookIngress struct {
 	x   *Executor
@@ -54,6 +60,43 @@ type webhookIngress struct {
 	lis net.Listener
 	// base is the URL the server is reached at, for the executor's record.
 	base string
+
+	mu    sync.Mutex
+	gates map[string]gate
+	// wg waits for the records written after answering.
+	wg sync.WaitGroup
+}
+
+// gate is a webhook's token and state as last read.
+type gate struct {
+	token, disabled string
+	at              time.Time
+}
+
+// gate returns a webhook's token and why it is disabled, from Redis at
+// most gateTTL ago.
+func (in *webhookIngress) gate(ctx context.Context, key string) (string, string, error) {
+	in.mu.Lock()
+	g, ok := in.gates[key]
+	in.mu.Unlock()
+	if ok && time.Since(g.at) < gateTTL {
+		return g.token, g.disabled, nil
+	}
+	token, disabled, err := in.x.rdb.WebhookGate(ctx, key)
+	if err != nil {
+		return "", "", err
+	}
+	in.mu.Lock()
+	in.gates[key] = gate{token: token, disabled: disabled, at: time.Now()}
+	in.mu.Unlock()
+	return token, disabled, nil
+}
+
+// forget drops what the ingress knows of a webhook's gate (it disabled it).
+func (in *webhookIngress) forget(key string) {
+	in.mu.Lock()
+	delete(in.gates, key)
+	in.mu.Unlock()
 }
 
 // startWebhooks records the declared webhooks (each gets its URL token
@@ -72,7 +115,7 @@ func (x *Executor) startWebhooks(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("webhooks: listen on %s (SYNQ_WEBHOOK_ADDR): %w", x.cfg.WebhookAddr, err)
 	}
-	in := &webhookIngress{x: x, lis: lis, base: x.cfg.WebhookURL}
+	in := &webhookIngress{x: x, lis: lis, base: x.cfg.WebhookURL, gates: map[string]gate{}}
 	if in.base == "" {
 		host, port, _ := net.SplitHostPort(lis.Addr().String())
 		if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
@@ -101,6 +144,7 @@ func (x *Executor) stopWebhooks(ctx context.Context) {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		_ = in.srv.Shutdown(sctx)
+		in.wg.Wait()
 	}
 }
 
@@ -126,7 +170,7 @@ func (in *webhookIngress) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	received := time.Now()
-	token, disabled, err := x.rdb.WebhookGate(ctx, key)
+	token, disabled, err := in.gate(ctx, key)
 	if err != nil {
 		in.unavailable(w, key, err)
 		return
@@ -172,6 +216,7 @@ func (in *webhookIngress) serve(w http.ResponseWriter, r *http.Request) {
 				x.log.Warn("could not record a rejected webhook delivery", "webhook", key, "err", rerr)
 			}
 			if off {
+				in.forget(key)
 				x.log.Error("webhook disabled after verification failures in a row; `ctl webhooks enable` makes it live again",
 					"webhook", key, "failures", WebhookDisableAfter, "last", err)
 			} else {
@@ -204,10 +249,13 @@ func (in *webhookIngress) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Stored: the record is for people (and counts); the delivery is
-	// safe without it.
-	if err := x.rdb.WebhookStored(context.WithoutCancel(ctx), key, id, received, !dup); err != nil {
-		x.log.Debug("could not record a stored webhook delivery", "webhook", key, "delivery", id, "err", err)
-	}
+	// safe without it, so the sender does not wait for it. (A record that
+	// comes after the handler's never turns "handled" back to "stored".)
+	in.wg.Go(func() {
+		if err := x.rdb.WebhookStored(context.WithoutCancel(ctx), key, id, received, !dup); err != nil {
+			x.log.Debug("could not record a stored webhook delivery", "webhook", key, "delivery", id, "err", err)
+		}
+	})
 	if !dup {
 		if m := x.cfg.Metrics; m != nil {
 			m.WebhookReceived.WithLabelValues(key).Inc()
