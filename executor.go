@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/synqhq/synq/internal/engine"
 	"github.com/synqhq/synq/internal/executor"
 	"github.com/synqhq/synq/internal/logging"
 	"github.com/synqhq/synq/internal/notion"
@@ -77,6 +78,12 @@ type ExecutorConfig struct {
 	// without a refresh: that is how long after its last executor stopped
 	// a sync counts as declared.
 	ManifestInterval time.Duration
+	// ClaimTTL is how long the claim a writer holds on a row's key while
+	// writing it outlives the writer when it stops renewing it (crashed,
+	// frozen, cut off from Redis): other writers of the key wait that long
+	// (SYNQ_CLAIM_TTL, default ClaimTTLDefault). A writer that cannot renew
+	// its claim cancels its Notion request before the claim can expire.
+	ClaimTTL time.Duration
 	// Logger defaults to slog.Default(). ExecutorConfigFromEnv sets one
 	// that writes text on a terminal and JSON lines otherwise
 	// (SYNQ_LOG_FORMAT=text|json overrides), at SYNQ_LOG_LEVEL.
@@ -99,6 +106,9 @@ const (
 	// ManifestIntervalDefault is how often an executor refreshes its
 	// worker's manifest.
 	ManifestIntervalDefault = executor.ManifestIntervalDefault
+	// ClaimTTLDefault is how long a key claim outlives a writer that
+	// stopped renewing it.
+	ClaimTTLDefault = engine.ClaimTTLDefault
 )
 
 // Unlimited as ExecutorConfig.NotionRateLimit turns Notion pacing off.
@@ -149,6 +159,13 @@ func ExecutorConfigFromEnv() (ExecutorConfig, error) {
 			return cfg, fmt.Errorf("SYNQ_MANIFEST_INTERVAL=%q: want a duration of at least 100ms, e.g. 15s", v)
 		}
 		cfg.ManifestInterval = d
+	}
+	if v := os.Getenv("SYNQ_CLAIM_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return cfg, fmt.Errorf("SYNQ_CLAIM_TTL=%q: want a duration of at least 1s, e.g. 30s", v)
+		}
+		cfg.ClaimTTL = d
 	}
 	logger, err := logging.FromEnv(os.Stderr, "")
 	if err != nil {

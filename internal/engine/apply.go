@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/synqhq/synq/internal/notion"
@@ -33,6 +31,10 @@ const (
 type Counters map[string]int64
 
 func (c Counters) add(o Outcome) { c[string(o)]++ }
+
+// maxReclaim bounds how many times one row is decided again after its
+// writer lost the key's claim to another writer.
+const maxReclaim = 3
 
 // maxSettle bounds how many times one write whose outcome stays unknown
 // is settled and sent again before the page fails (and is retried).
@@ -189,7 +191,18 @@ fast:
 		}
 		break fast
 	}
-	out, next, err := e.applyClaimed(ctx, sync, r, up, log, unknown)
+	var out Outcome
+	var next rdb.RowState
+	var err error
+	for try := 1; ; try++ {
+		out, next, err = e.applyClaimed(ctx, sync, r, up, log, unknown)
+		// A writer that lost the key's claim to another writer discarded
+		// its write: the row is decided again from what that writer left.
+		// (One cut off from Redis fails the page and waits for Redis.)
+		if err == nil || !errors.Is(err, errClaimLost) || errors.Is(err, rdb.ErrUnavailable) || ctx.Err() != nil || try >= maxReclaim {
+			break
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("sync %q: database %q: key %q: %w", sync, db, key, withHint(err))
 	}
@@ -251,7 +264,7 @@ func (e *Engine) applyClaimed(ctx context.Context, sync string, r row, up int64,
 		st, err := cl.commit(ctx, &next)
 		return Unchanged, st, err
 	case actTrash:
-		if err := e.trashPage(ctx, cur.Entry.PageID, log); err != nil {
+		if err := e.trashPage(ctx, cur.Entry.PageID, cl, log); err != nil {
 			return "", cur, fmt.Errorf("trash page %s: %w", cur.Entry.PageID, err)
 		}
 		cl.tomb = max(up, cur.Entry.Upstream)
@@ -271,6 +284,9 @@ func (e *Engine) applyClaimed(ctx context.Context, sync string, r row, up int64,
 		}
 		// Someone deleted the row in Notion: create it again.
 		log.Warn("row was deleted in Notion; creating it again", "database", db, "key", key, "page_id", cur.Entry.PageID)
+		if err := cl.check(); err != nil {
+			return "", cur, err
+		}
 		if err := e.rdb.SetIntent(ctx, db, key); err != nil {
 			return "", cur, err
 		}
@@ -302,7 +318,9 @@ func (e *Engine) updateRow(ctx context.Context, r row, cl *keyClaim, props map[s
 	// new properties give it with that body, only the body changed.
 	propsChanged := !r.hasContent() || cur.Hash == "" || contentHash(r.props, r.change.Icon, r.change.Cover, cur.Body.Hash) != cur.Hash
 	if propsChanged {
-		if err := e.updateSettled(ctx, pageID, e.updateRequest(props, r.change, cur.Hash), log); err != nil {
+		req := e.updateRequest(props, r.change, cur.Hash)
+		cl.redo = &redo{Page: pageID, Hash: r.hash, Properties: req.Properties, Icon: req.Icon, ClearIcon: req.ClearIcon, Cover: req.Cover, ClearCover: req.ClearCover}
+		if err := e.updateSettled(ctx, pageID, req, cl, log); err != nil {
 			if notion.IsNotFound(err) || isTrashedPage(err) {
 				return rdb.BodyKeep, fmt.Errorf("update page %s: %w: %w", pageID, errPageGone, err)
 			}
@@ -317,7 +335,7 @@ func (e *Engine) updateRow(ctx context.Context, r row, cl *keyClaim, props map[s
 		return rdb.BodyKeep, nil
 	}
 	body, err := e.writeBody(ctx, cl, pageID, old, r, verify)
-	if err != nil && (notion.IsNotFound(err) || notion.IsArchived(err) || isTrashedPage(err)) {
+	if err != nil && cl.ctx.Err() == nil && (notion.IsNotFound(err) || notion.IsArchived(err) || isTrashedPage(err)) {
 		if gone, gerr := e.pageGone(ctx, pageID); gerr == nil && gone {
 			return rdb.BodyKeep, fmt.Errorf("write the body of page %s: %w: %w", pageID, errPageGone, err)
 		}
@@ -353,15 +371,26 @@ func storedRefs(cl *keyClaim, log *slog.Logger) (refs []pagecontent.Ref, verify 
 // part-way leaves the mark, and the next one reads the body back
 // (verify) instead of trusting the record, so no block is duplicated.
 func (e *Engine) writeBody(ctx context.Context, cl *keyClaim, pageID string, old []pagecontent.Ref, r row, verify bool) (rdb.BodyOp, error) {
+	// The mark is fenced: it validates and renews the claim in the same
+	// step; a body already marked is validated alone.
 	if !cl.state.Entry.Body.Writing {
-		if err := e.rdb.MarkBodyWrite(ctx, cl.db, cl.key); err != nil {
-			return rdb.BodyKeep, err
+		sent := time.Now()
+		ok, err := e.rdb.MarkBodyWriteClaimed(cl.ctx, cl.db, cl.key, cl.token, e.cfg.ClaimTTL)
+		if err != nil {
+			return rdb.BodyKeep, cl.lostErr(err)
 		}
+		if !ok {
+			return rdb.BodyKeep, cl.lose(fmt.Errorf("%w: another writer claimed the key", errClaimLost))
+		}
+		cl.renewed(sent)
 		cl.state.Entry.Body.Writing = true
+	} else if err := cl.check(); err != nil {
+		return rdb.BodyKeep, err
 	}
-	refs, err := pagecontent.Apply(ctx, e.notion, pageID, old, r.blocks, pagecontent.ApplyOptions{Verify: verify})
+	cl.wrote()
+	refs, err := pagecontent.Apply(cl.ctx, e.notion, pageID, old, r.blocks, pagecontent.ApplyOptions{Verify: verify})
 	if err != nil {
-		return rdb.BodyKeep, fmt.Errorf("write the body of page %s (the next attempt reads it back from Notion first): %w", pageID, err)
+		return rdb.BodyKeep, fmt.Errorf("write the body of page %s (the next attempt reads it back from Notion first): %w", pageID, cl.lostErr(err))
 	}
 	return bodySet(r.body, refs)
 }
@@ -403,10 +432,22 @@ func (e *Engine) updateRequest(props map[string]notion.PropertyValue, c spec.Cha
 }
 
 // updateSettled sends an update; one whose outcome is unknown is sent
-// again (under the key's claim, the same update is idempotent).
-func (e *Engine) updateSettled(ctx context.Context, pageID string, req notion.UpdatePageRequest, log *slog.Logger) error {
+// again (under the key's claim, the same update is idempotent). Under a
+// claim (cl not nil) each send is fenced: the claim is validated right
+// before, and the request is cancelled if the claim is lost meanwhile.
+func (e *Engine) updateSettled(ctx context.Context, pageID string, req notion.UpdatePageRequest, cl *keyClaim, log *slog.Logger) error {
 	for attempt := 1; ; attempt++ {
+		if cl != nil {
+			if err := cl.check(); err != nil {
+				return err
+			}
+			ctx = cl.ctx
+			cl.wrote()
+		}
 		_, err := e.notion.UpdatePage(ctx, pageID, req)
+		if cl != nil {
+			err = cl.lostErr(err)
+		}
 		if err == nil || !errors.Is(err, notion.ErrAmbiguousWrite) || attempt >= maxSettle || ctx.Err() != nil {
 			return err
 		}
@@ -419,9 +460,9 @@ func (e *Engine) updateSettled(ctx context.Context, pageID string, req notion.Up
 
 // trashPage trashes a page; a page already gone or in the trash is fine,
 // and a trash whose outcome is unknown is sent again.
-func (e *Engine) trashPage(ctx context.Context, pageID string, log *slog.Logger) error {
+func (e *Engine) trashPage(ctx context.Context, pageID string, cl *keyClaim, log *slog.Logger) error {
 	yes := true
-	err := e.updateSettled(ctx, pageID, notion.UpdatePageRequest{InTrash: &yes}, log)
+	err := e.updateSettled(ctx, pageID, notion.UpdatePageRequest{InTrash: &yes}, cl, log)
 	if err != nil && !notion.IsNotFound(err) && !isTrashedPage(err) {
 		return err
 	}
@@ -441,28 +482,40 @@ func (e *Engine) trashPage(ctx context.Context, pageID string, log *slog.Logger)
 func (e *Engine) createSettled(ctx context.Context, ids rdb.DatabaseIDs, r row, props map[string]notion.PropertyValue, cl *keyClaim, log *slog.Logger) (string, Outcome, rdb.BodyOp, error) {
 	db, key := r.db.Key, r.change.Key
 	if cl.state.Intent {
-		pageID, err := e.settle(ctx, ids, db, key, false)
+		pageID, err := e.settle(cl.ctx, ids, db, key, false)
 		if err != nil {
-			return "", "", rdb.BodyKeep, fmt.Errorf("look up a create that may have been applied: %w", err)
+			return "", "", rdb.BodyKeep, fmt.Errorf("look up a create that may have been applied: %w", cl.lostErr(err))
 		}
 		if pageID != "" {
 			// Its content is the earlier writer's: write ours.
 			log.Info("an earlier create of this key was applied; updating it", "database", db, "key", key, "page_id", pageID)
-			if err := e.updateSettled(ctx, pageID, e.updateRequest(props, r.change, ""), log); err != nil {
+			cl.created = pageID
+			req := e.updateRequest(props, r.change, "")
+			cl.redo = &redo{Page: pageID, Hash: r.hash, Properties: req.Properties, Icon: req.Icon, Cover: req.Cover}
+			if err := e.updateSettled(ctx, pageID, req, cl, log); err != nil {
 				return "", "", rdb.BodyKeep, fmt.Errorf("update page %s: %w", pageID, err)
 			}
-			body, err := e.bodyOfFound(ctx, pageID, r)
+			body, err := e.bodyOfFound(cl, pageID, r)
 			return pageID, Created, body, err
 		}
 	}
 	req := notion.CreatePageRequest{DataSourceID: ids.DataSourceID, Properties: props, Icon: iconOf(r.change.Icon), Cover: coverOf(r.change.Cover)}
 	withCreate, rest := pagecontent.SplitForCreate(r.blocks, requestSize(req.Properties)+requestSize(req.Icon)+requestSize(req.Cover))
 	req.Children = withCreate
-	cl.createSent = true
 	for attempt := 1; ; attempt++ {
-		page, err := e.notion.CreatePage(ctx, req)
+		if err := cl.check(); err != nil {
+			return "", "", rdb.BodyKeep, err
+		}
+		if cl.createSent {
+			cl.resent = true
+		}
+		cl.createSent = true
+		cl.wrote()
+		page, err := e.notion.CreatePage(cl.ctx, req)
+		err = cl.lostErr(err)
 		if err == nil {
-			body, err := e.restOfBody(ctx, page.ID, r, withCreate, rest)
+			cl.created = page.ID
+			body, err := e.restOfBody(cl, page.ID, r, withCreate, rest)
 			return page.ID, Created, body, err
 		}
 		if !errors.Is(err, notion.ErrAmbiguousWrite) {
@@ -473,21 +526,22 @@ func (e *Engine) createSettled(ctx context.Context, ids rdb.DatabaseIDs, r row, 
 			return "", "", rdb.BodyKeep, fmt.Errorf("create page: %w", err)
 		}
 		// The intent stays until the outcome is known.
-		if attempt >= maxSettle || ctx.Err() != nil {
+		if attempt >= maxSettle || cl.ctx.Err() != nil {
 			return "", "", rdb.BodyKeep, fmt.Errorf("create page: the outcome stayed unknown after %d attempts (the next writer of the key looks it up before creating): %w", attempt, err)
 		}
 		log.Info("create outcome unknown; looking the key up", "database", db, "key", key, "attempt", attempt, "err", err)
-		pageID, lerr := e.settle(ctx, ids, db, key, true)
+		pageID, lerr := e.settle(cl.ctx, ids, db, key, true)
 		if lerr != nil {
-			return "", "", rdb.BodyKeep, fmt.Errorf("create page: outcome unknown (%w), and looking the key up failed: %w", err, lerr)
+			return "", "", rdb.BodyKeep, fmt.Errorf("create page: outcome unknown (%w), and looking the key up failed: %w", err, cl.lostErr(lerr))
 		}
 		if pageID != "" {
 			log.Info("the create was applied", "database", db, "key", key, "page_id", pageID)
-			body, err := e.bodyOfFound(ctx, pageID, r)
+			cl.created = pageID
+			body, err := e.bodyOfFound(cl, pageID, r)
 			return pageID, Created, body, err
 		}
-		if err := sleep(ctx, e.settleBackoff(attempt)); err != nil {
-			return "", "", rdb.BodyKeep, err
+		if err := sleep(cl.ctx, e.settleBackoff(attempt)); err != nil {
+			return "", "", rdb.BodyKeep, cl.lostErr(err)
 		}
 	}
 }
@@ -497,15 +551,18 @@ func (e *Engine) createSettled(ctx context.Context, ids rdb.DatabaseIDs, r row, 
 // does not return them): the first body change looks them up with one
 // read. An error leaves the create intent in place, so the next writer
 // finds the page and completes its body (bodyOfFound).
-func (e *Engine) restOfBody(ctx context.Context, pageID string, r row, withCreate, rest []notion.Block) (rdb.BodyOp, error) {
+func (e *Engine) restOfBody(cl *keyClaim, pageID string, r row, withCreate, rest []notion.Block) (rdb.BodyOp, error) {
 	if !r.hasContent() {
 		return rdb.BodyForget, nil
 	}
 	refs := pagecontent.RefsOf(withCreate)
 	if len(rest) > 0 {
-		ids, err := pagecontent.Append(ctx, e.notion, pageID, "", rest)
+		if err := cl.check(); err != nil {
+			return rdb.BodyKeep, err
+		}
+		ids, err := pagecontent.Append(cl.ctx, e.notion, pageID, "", rest)
 		if err != nil {
-			return rdb.BodyKeep, fmt.Errorf("page %s was created; appending the rest of its body: %w", pageID, err)
+			return rdb.BodyKeep, fmt.Errorf("page %s was created; appending the rest of its body: %w", pageID, cl.lostErr(err))
 		}
 		for k, id := range ids {
 			refs = append(refs, pagecontent.Ref{ID: id, Hash: pagecontent.Hash(rest[k])})
@@ -516,13 +573,16 @@ func (e *Engine) restOfBody(ctx context.Context, pageID string, r row, withCreat
 
 // bodyOfFound writes the body of a page an earlier create made, whose
 // body may be missing or partly written: read back, then completed.
-func (e *Engine) bodyOfFound(ctx context.Context, pageID string, r row) (rdb.BodyOp, error) {
+func (e *Engine) bodyOfFound(cl *keyClaim, pageID string, r row) (rdb.BodyOp, error) {
 	if !r.hasContent() {
 		return rdb.BodyForget, nil
 	}
-	refs, err := pagecontent.Apply(ctx, e.notion, pageID, nil, r.blocks, pagecontent.ApplyOptions{Verify: true})
+	if err := cl.check(); err != nil {
+		return rdb.BodyKeep, err
+	}
+	refs, err := pagecontent.Apply(cl.ctx, e.notion, pageID, nil, r.blocks, pagecontent.ApplyOptions{Verify: true})
 	if err != nil {
-		return rdb.BodyKeep, fmt.Errorf("write the body of page %s: %w", pageID, err)
+		return rdb.BodyKeep, fmt.Errorf("write the body of page %s: %w", pageID, cl.lostErr(err))
 	}
 	return bodySet(r.body, refs)
 }
@@ -574,162 +634,4 @@ func (e *Engine) lookup(ctx context.Context, ids rdb.DatabaseIDs, db, key string
 func isTrashedPage(err error) bool {
 	var ne *notion.Error
 	return errors.As(err, &ne) && ne.Status == 400 && containsFold(ne.Message, "archived")
-}
-
-// keyClaim is one writer's hold on one key: while it holds it, no other
-// writer writes the key's row to Notion or its index entry. The claim
-// expires after ClaimTTL (a crashed writer frees the key) and is kept
-// alive while a write takes longer (pacer waits, Retry-After, retries).
-type keyClaim struct {
-	e        *Engine
-	db, key  string
-	token    string
-	state    rdb.RowClaim
-	intended bool // the claim recorded a create intent
-	// tomb is the tombstone a commit deleting the entry keeps (an
-	// explicit delete: the row's newest upstream time; 0: none).
-	tomb int64
-	log  *slog.Logger
-
-	stop       chan struct{}
-	done       sync.WaitGroup
-	finished   bool // keep-alive stopped
-	released   bool // the claim was freed (by commit)
-	createSent bool // a create was sent: its intent must stay until settled
-}
-
-// claimKey takes the claim of db/key, waiting while another writer holds
-// it, and returns it with the key's entry as it is now.
-func (e *Engine) claimKey(ctx context.Context, db, key string, intendCreate bool, log *slog.Logger) (*keyClaim, error) {
-	token := e.token + ":" + strconv.FormatInt(e.claims.Add(1), 36)
-	for {
-		st, err := e.rdb.ClaimRow(ctx, db, key, token, e.cfg.ClaimTTL, intendCreate)
-		if err != nil {
-			return nil, err
-		}
-		if st.Got {
-			cl := &keyClaim{e: e, db: db, key: key, token: token, state: st, log: log, stop: make(chan struct{}),
-				intended: intendCreate && !st.Known && !st.Intent}
-			cl.done.Add(1)
-			go cl.keepAlive(context.WithoutCancel(ctx))
-			return cl, nil
-		}
-		// Another writer holds the key; its claim lasts while it writes.
-		if err := sleep(ctx, 20*time.Millisecond+rand.N(30*time.Millisecond)); err != nil {
-			return nil, fmt.Errorf("waiting for another writer of the key: %w", err)
-		}
-	}
-}
-
-func (cl *keyClaim) keepAlive(ctx context.Context) {
-	defer cl.done.Done()
-	t := time.NewTicker(cl.e.cfg.ClaimTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-cl.stop:
-			return
-		case <-t.C:
-			ok, err := cl.e.rdb.ExtendClaim(ctx, cl.db, cl.key, cl.token, cl.e.cfg.ClaimTTL)
-			if err == nil && !ok {
-				cl.log.Warn("lost the claim on a key while writing it (stalled for over the claim TTL)", "database", cl.db, "key", cl.key)
-				return
-			}
-		}
-	}
-}
-
-func (cl *keyClaim) stopKeepAlive() {
-	if !cl.finished {
-		cl.finished = true
-		close(cl.stop)
-		cl.done.Wait()
-	}
-}
-
-// commit is commitBody leaving the row's body record as it is (dropped
-// with the entry when next is nil).
-func (cl *keyClaim) commit(ctx context.Context, next *rdb.IndexEntry) (rdb.RowState, error) {
-	return cl.commitBody(ctx, next, rdb.BodyKeep)
-}
-
-// commitBody stores the key's new entry (nil: the row is gone) and does
-// body to its body record, clears its create intent and releases the
-// claim, in one round trip. The entry was read under the claim, so the
-// compare holds unless the claim was lost (the writer stalled past
-// ClaimTTL) or something outside the write path changed it; then the
-// entry is merged: the newest upstream time wins and the content hash is
-// forgotten, so the next upsert rewrites the row, and the body record is
-// forgotten, so the next body write reads the body back first (another
-// writer may have written it meanwhile).
-func (cl *keyClaim) commitBody(ctx context.Context, next *rdb.IndexEntry, body rdb.BodyOp) (rdb.RowState, error) {
-	cl.stopKeepAlive()
-	if next != nil {
-		n := *next
-		n.Body = body.After(cl.state.Entry.Body)
-		next = &n
-	}
-	// The Notion write is done: record it even if ctx ended meanwhile.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	expected, token := cl.state.RowState, cl.token
-	for range 5 {
-		var res rdb.CAS
-		var err error
-		if next == nil {
-			res, err = cl.e.rdb.IndexCASDelete(cctx, cl.db, cl.key, expected, token, true, cl.tomb)
-		} else {
-			res, err = cl.e.rdb.IndexCASBody(cctx, cl.db, cl.key, expected, next, token, true, body)
-		}
-		if err != nil {
-			return expected, err
-		}
-		if res.OK {
-			cl.released = true
-			cl.state.RowState = rdb.RowState{}
-			if next != nil {
-				cl.state.RowState = rdb.RowState{Entry: *next, Known: true}
-			}
-			return cl.state.RowState, nil
-		}
-		if res.Busy {
-			cl.log.Warn("another writer took the key while this one was writing it; the row is rewritten on its next upsert", "database", cl.db, "key", cl.key)
-			again, err := cl.e.claimKey(cctx, cl.db, cl.key, false, cl.log)
-			if err != nil {
-				return expected, err
-			}
-			again.stopKeepAlive()
-			defer again.release()
-			expected, token = again.state.RowState, again.token
-		} else {
-			expected = res.Current
-		}
-		if next != nil {
-			merged := *next
-			merged.Hash = ""
-			merged.Body = rdb.BodyState{}
-			body = rdb.BodyForget
-			if expected.Known {
-				merged.Upstream = max(merged.Upstream, expected.Entry.Upstream)
-			}
-			next = &merged
-		}
-	}
-	return expected, fmt.Errorf("database %q: key %q: the index entry kept changing under the key's claim", cl.db, cl.key)
-}
-
-// release frees the claim of a writer that wrote nothing (or failed),
-// and forgets the create intent it recorded if no create was sent.
-func (cl *keyClaim) release() {
-	cl.stopKeepAlive()
-	if cl.released {
-		return
-	}
-	cl.released = true
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if cl.intended && !cl.createSent {
-		_ = cl.e.rdb.ClearIntent(ctx, cl.db, cl.key)
-	}
-	_ = cl.e.rdb.Release(ctx, cl.db, cl.key, cl.token)
 }

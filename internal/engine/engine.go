@@ -59,6 +59,14 @@ type Config struct {
 	// PendingTTL is how long a relation waits for related rows that are
 	// not written yet before it is given up (default PendingTTLDefault).
 	PendingTTL time.Duration
+	// DoubtFirst is when a key left in doubt (a write of it that its
+	// writer gave up on may still land: see rdb.Doubt) is first checked
+	// again; later checks come DoubtFactor times later each, until
+	// DoubtWindow after the doubt was recorded (defaults DoubtFirstDefault,
+	// DoubtFactorDefault, DoubtWindowDefault).
+	DoubtFirst  time.Duration
+	DoubtFactor float64
+	DoubtWindow time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -92,6 +100,9 @@ const (
 	SettleDelayDefault      = 2 * time.Second
 	ProvisionBackoffDefault = time.Second
 	PendingTTLDefault       = 24 * time.Hour
+	DoubtFirstDefault       = 2 * time.Second
+	DoubtFactorDefault      = 4
+	DoubtWindowDefault      = time.Hour
 )
 
 func (c Config) validate() error {
@@ -119,6 +130,11 @@ func (c Config) withDefaults() Config {
 	c.SettleDelay = defaults.Positive(c.SettleDelay, SettleDelayDefault)
 	c.ProvisionBackoff = defaults.Positive(c.ProvisionBackoff, ProvisionBackoffDefault)
 	c.PendingTTL = defaults.Positive(c.PendingTTL, PendingTTLDefault)
+	c.DoubtFirst = defaults.Positive(c.DoubtFirst, DoubtFirstDefault)
+	c.DoubtWindow = defaults.Positive(c.DoubtWindow, DoubtWindowDefault)
+	if c.DoubtFactor < 1 {
+		c.DoubtFactor = DoubtFactorDefault
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -28,6 +28,12 @@ type PageRequest struct {
 	// runtime moves the run on in the same step (internal/runs). end says
 	// how the run ends if this page is its last.
 	Commit func(ctx context.Context, c rdb.Commit, end RunEnd) (rdb.CommitResult, error)
+	// Attempt identifies this delivery of the page (the task id and its
+	// retry count): key claims taken under it are this attempt's own, and a
+	// claim an earlier try of the same attempt left behind in a Redis
+	// outage is taken over at once instead of waited out. "" (tests,
+	// RunCycle) never takes one over.
+	Attempt string
 	// BeginSweep, when set, is asked before the final page of a replace
 	// cycle trashes rows. false (the run was cancelled meanwhile) skips
 	// the sweep and keeps the cycle open: the next run resumes it.
@@ -76,6 +82,7 @@ func (e *Engine) RunPage(ctx context.Context, req PageRequest) (PageResult, erro
 	// The page's Notion calls name the sync too: the pacer splits the
 	// token's budget between the syncs writing at once.
 	ctx = spec.WithExec(ctx, &spec.Exec{Sync: s.Key, Run: req.Run, Page: req.Page, Logger: log})
+	ctx = withAttempt(ctx, req.Attempt)
 	st, err := e.rdb.GetSync(ctx, req.Sync)
 	if err != nil {
 		return PageResult{}, err
@@ -289,7 +296,7 @@ func (e *Engine) sweepRow(ctx context.Context, db, key string, cycleStart int64,
 	if !cur.Known || cur.Entry.Written >= cycleStart {
 		return false, nil
 	}
-	if err := e.trashPage(ctx, cur.Entry.PageID, log); err != nil {
+	if err := e.trashPage(ctx, cur.Entry.PageID, cl, log); err != nil {
 		return false, err
 	}
 	_, err = cl.commit(ctx, nil)

@@ -93,6 +93,8 @@ type Executor struct {
 	server  *queue.Server
 	cancel  context.CancelFunc
 	done    chan struct{}
+	// doubtsDone is closed when the doubt checks stopped.
+	doubtsDone chan struct{}
 	// ownClient is closed on Stop when Open created it.
 	ownClient redis.UniversalClient
 	// webhooks is the webhook server (nil when it does not run).
@@ -168,6 +170,13 @@ func (x *Executor) start(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	x.cancel, x.done = cancel, make(chan struct{})
 	go x.republish(bg)
+	// Keys left in doubt by writers that gave up on a write are checked
+	// again by every executor (engine.RunDoubtChecks).
+	x.doubtsDone = make(chan struct{})
+	go func() {
+		defer close(x.doubtsDone)
+		x.cfg.Engine.RunDoubtChecks(bg, 0)
+	}()
 	if err := x.cfg.Engine.Provision(ctx); err != nil {
 		return fmt.Errorf("provision Notion databases: %w", err)
 	}
@@ -208,7 +217,7 @@ func (x *Executor) Stop(ctx context.Context) error {
 
 func (x *Executor) stop(ctx context.Context) error {
 	x.mu.Lock()
-	srv, cancel, done, started := x.server, x.cancel, x.done, x.started
+	srv, cancel, done, doubtsDone, started := x.server, x.cancel, x.done, x.doubtsDone, x.started
 	x.server, x.cancel, x.started = nil, nil, false
 	x.stopWebhooks(ctx)
 	x.mu.Unlock()
@@ -224,6 +233,9 @@ func (x *Executor) stop(ctx context.Context) error {
 	if cancel != nil {
 		cancel()
 		<-done
+		if doubtsDone != nil {
+			<-doubtsDone
+		}
 	}
 	if started {
 		// The manifest is left to expire: another executor of this build

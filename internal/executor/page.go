@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/synqhq/synq/internal/engine"
@@ -61,6 +62,7 @@ func (x *Executor) handlePage(ctx context.Context, p queue.Payload) error {
 	}
 	req := engine.PageRequest{
 		Sync: p.Sync, Run: p.Run, Page: p.Page, Logger: platform, Pacers: x.cfg.Pacers, AllowTrash: begin.AllowTrash,
+		Attempt: at.TaskID + ":" + strconv.Itoa(retried),
 		BeginSweep: func(ctx context.Context) (ok bool, err error) {
 			err = x.whileRedisDown(ctx, func() error {
 				ok, err = x.runs.BeginSweep(ctx, p.Sync, p.Run)

@@ -38,6 +38,7 @@ type Settings struct {
 	WebhookURL               string
 	ShutdownTimeout          time.Duration
 	ManifestInterval         time.Duration
+	ClaimTTL                 time.Duration
 	Logger                   *slog.Logger
 }
 
@@ -127,7 +128,8 @@ func open(ctx context.Context, set *spec.Set, s Settings, m *metrics.Metrics) (*
 	if err != nil {
 		return fail(fmt.Errorf("Notion client: %w", err))
 	}
-	eng, err := engine.New(engine.Config{Redis: rdb.New(conn.Client), Notion: nc, ParentPageID: s.NotionParentPageID, Set: set, Logger: s.Logger})
+	eng, err := engine.New(engine.Config{Redis: rdb.New(conn.Client), Notion: nc, ParentPageID: s.NotionParentPageID, Set: set, Logger: s.Logger,
+		ClaimTTL: s.ClaimTTL})
 	if err != nil {
 		return fail(err)
 	}

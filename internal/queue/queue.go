@@ -31,10 +31,16 @@ const TypePage = "synq:page"
 // ForWorker is the asynq queue of a worker's page and preview tasks.
 func ForWorker(worker string) string { return "synq:" + worker }
 
-// Retention keeps a finished page task's id reserved, so a late duplicate
-// enqueue of the same page is refused instead of run again, and so the
-// reaper can still see that a task completed.
-const Retention = 24 * time.Hour
+// Retention is how long asynq keeps a completed page task (about 860
+// bytes each: kept a day, 10,000 syncs every 5 minutes would hold GBs).
+// Minutes are all it is needed for: the reaper looks at a run's current
+// task only, and a completed current task is a moment's state (the page's
+// commit already recorded the next task) that the reaper treats like a
+// missing one after its grace (runs.ReapGraceDefault, 15 s). A late
+// duplicate enqueue of a page past its retention is harmless: the page
+// finds itself committed and only makes sure the run's current task
+// exists.
+const Retention = 5 * time.Minute
 
 // Payload identifies one page of one run.
 type Payload struct {

@@ -163,4 +163,28 @@ func TestServerPicksUpTasks(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("task not processed within 10s")
 	}
+	// A completed task is kept minutes, not asynq's day: enough for the
+	// reaper (its grace is 15 s), small in Redis.
+	in := asynq.NewInspector(opt)
+	defer in.Close()
+	var info *asynq.TaskInfo
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var err error
+		if info, err = in.GetTaskInfo(queue.ForWorker("w"), "r:0"); err == nil && info.State == asynq.TaskStateCompleted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task not completed within 10s: %+v, %v", info, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if info.Retention != queue.Retention || info.Retention > 10*time.Minute || info.Retention < time.Minute {
+		t.Errorf("completed task kept %v, want queue.Retention (%v): minutes", info.Retention, queue.Retention)
+	}
+	// asynq's janitor deletes a completed task when its score (the
+	// expiry, Unix seconds) passes.
+	exp, err := srv.Client().ZScore(context.Background(), "asynq:{"+queue.ForWorker("w")+"}:completed", "r:0").Result()
+	if left := time.Until(time.Unix(int64(exp), 0)); err != nil || left > queue.Retention+time.Minute {
+		t.Errorf("completed task expires in %v (%v), want within queue.Retention", left, err)
+	}
 }

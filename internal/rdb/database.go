@@ -74,17 +74,31 @@ func (r *RDB) SetDatabase(ctx context.Context, db string, ids DatabaseIDs) error
 }
 
 // releaseScript deletes a claim only if it still holds our token, so a
-// writer whose claim expired never frees someone else's.
+// writer whose claim expired never frees someone else's, and drops the
+// claim's fencing record (HeldKey) unless ARGV[3] keeps it: a writer that
+// sent a Notion write it did not commit leaves it, so the next writer of
+// the key knows a write of it may still land.
 var releaseScript = redis.NewScript(`
+local n = 0
 if redis.call("GET", KEYS[1]) == ARGV[1] then
-  return redis.call("DEL", KEYS[1])
+  n = redis.call("DEL", KEYS[1])
 end
-return 0`)
+if ARGV[3] ~= "1" and redis.call("HGET", KEYS[2], ARGV[2]) == ARGV[1] then
+  redis.call("HDEL", KEYS[2], ARGV[2])
+end
+return n`)
 
-// extendScript renews a claim that still holds our token.
+// extendScript validates and renews a claim: one that still holds our
+// token, or that expired while no other writer claimed the key since (its
+// fencing record still names us: it is taken again).
 var extendScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
+local c = redis.call("GET", KEYS[1])
+if c == ARGV[1] then
   return redis.call("PEXPIRE", KEYS[1], ARGV[2])
+end
+if not c and redis.call("HGET", KEYS[2], ARGV[3]) == ARGV[1] then
+  redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+  return 1
 end
 return 0`)
 
@@ -95,16 +109,31 @@ func (r *RDB) Claim(ctx context.Context, db, key, token string, ttl time.Duratio
 	return ok, wrap("claim "+db+"/"+key, err)
 }
 
-// ExtendClaim renews a claim taken with token for another ttl; false means
-// the claim was lost (expired, or taken by another writer since).
+// ExtendClaim validates a claim taken with token and renews it for
+// another ttl, in one round trip; false means the claim was lost (taken by
+// another writer since: the caller must not write the key). A claim that
+// expired with no other writer claiming the key since is still the
+// caller's, and taken again.
 func (r *RDB) ExtendClaim(ctx context.Context, db, key, token string, ttl time.Duration) (bool, error) {
-	n, err := extendScript.Run(ctx, r.c, []string{ClaimKey(db, key)}, token, ttl.Milliseconds()).Int()
+	n, err := extendScript.Run(ctx, r.c, []string{ClaimKey(db, key), HeldKey(db)}, token, max(ttl.Milliseconds(), 1), key).Int()
 	return n == 1, wrap("extend claim "+db+"/"+key, err)
 }
 
 // Release frees a claim taken with the same token.
 func (r *RDB) Release(ctx context.Context, db, key, token string) error {
-	err := releaseScript.Run(ctx, r.c, []string{ClaimKey(db, key)}, token).Err()
+	return r.ReleaseClaim(ctx, db, key, token, false)
+}
+
+// ReleaseClaim frees a claim taken with the same token; with sent (the
+// holder sent a Notion write of the key it did not commit) the claim's
+// fencing record stays, so the next writer of the key knows that write
+// may still land (RowClaim.Dirty).
+func (r *RDB) ReleaseClaim(ctx context.Context, db, key, token string, sent bool) error {
+	keep := "0"
+	if sent {
+		keep = "1"
+	}
+	err := releaseScript.Run(ctx, r.c, []string{ClaimKey(db, key), HeldKey(db)}, token, key, keep).Err()
 	return wrap("release claim "+db+"/"+key, err)
 }
 
@@ -141,7 +170,7 @@ func (r *RDB) ResetDatabase(ctx context.Context, db string) error {
 	if err := dropScript.Run(ctx, r.c, []string{WaitMetaKey(db)}).Err(); err != nil {
 		return wrap("reset database "+db, err)
 	}
-	err := r.c.Del(ctx, DatabaseKey(db), LegacyIndexKey(db), IntentKey(db), LegacyPendingKey(db)).Err()
+	err := r.c.Del(ctx, DatabaseKey(db), LegacyIndexKey(db), IntentKey(db), LegacyPendingKey(db), HeldKey(db), DoubtKey(db), DoubtQueueKey(db)).Err()
 	return wrap("reset database "+db, err)
 }
 

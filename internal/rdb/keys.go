@@ -56,6 +56,28 @@ func BodyWriteKey(db string) string { return Prefix + "db:{" + db + "}:bw" }
 // index while other executors wait) cannot be primary keys.
 func ClaimKey(db, key string) string { return Prefix + "db:{" + db + "}:claim:" + key }
 
+// HeldKey is a hash primary key → claim token of the writer that last
+// claimed the key (ClaimRow), kept after the claim key expires: it is the
+// claim's fencing record. A writer whose claim expired may still write as
+// long as no other writer claimed the key since (the record still names
+// it); a writer that finds another's record when it claims (the other died
+// or stalled with a write perhaps still in flight) knows the key's row may
+// yet change under it. The commit or release of the claim deletes it, so
+// it holds only keys being written and keys whose writer never finished.
+func HeldKey(db string) string { return Prefix + "db:{" + db + "}:held" }
+
+// DoubtKey is a hash primary key → a key whose row may still be changed by
+// a write that its writer gave up on (a create or update whose outcome was
+// in doubt when another writer wrote the key): "<since ms>|<checks>|<create
+// flag>|<redo>" (claim.go). DoubtQueueKey orders the same keys by when
+// they are next checked (Redis clock, ms): a check trashes the pages of
+// the key the index does not name and sends the redo (the newest write)
+// again, a few times with growing delays, until the doubt window ends.
+func DoubtKey(db string) string { return Prefix + "db:{" + db + "}:doubt" }
+
+// DoubtQueueKey: see DoubtKey.
+func DoubtQueueKey(db string) string { return Prefix + "db:{" + db + "}:doubtq" }
+
 // IntentKey is a hash primary key → time (Redis clock, Unix ms) of a
 // create that was sent to Notion but not yet recorded in the index. A
 // leftover intent means the create may have been applied, so the next

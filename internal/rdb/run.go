@@ -240,7 +240,7 @@ func (r *RDB) BeginPage(ctx context.Context, sync, run string, page int) (Begin,
 // PageAttemptFailed records the error of a page attempt that will be
 // retried, for operators watching the run.
 func (r *RDB) PageAttemptFailed(ctx context.Context, sync, run, msg string) error {
-	return wrap("record page error of run "+run, r.c.HSet(ctx, RunKey(sync, run), "last_error", msg).Err())
+	return wrap("record page error of run "+run, r.c.HSet(ctx, RunKey(sync, run), "last_error", CapText(msg, MaxErrorBytes)).Err())
 }
 
 var beginSweepScript = redis.NewScript(`
@@ -275,7 +275,7 @@ func (r *RDB) CancelRun(ctx context.Context, sync, run, msg string, logCap int, 
 	if err != nil {
 		return false, "", fmt.Errorf("rdb: encoding log line: %w", err)
 	}
-	res, err := cancelScript.Run(ctx, r.c, []string{SyncKey(sync), RunKey(sync, run), RunLogKey(sync, run)}, run, msg, logCap, b).Text()
+	res, err := cancelScript.Run(ctx, r.c, []string{SyncKey(sync), RunKey(sync, run), RunLogKey(sync, run)}, run, CapText(msg, MaxErrorBytes), logCap, b).Text()
 	if err != nil {
 		return false, "", wrap("cancel run "+run, err)
 	}
@@ -327,7 +327,7 @@ return 1`)
 // FailRun ends a run as failed (with its health counted). It reports
 // false when the run was not in a state the failure applies to.
 func (r *RDB) FailRun(ctx context.Context, f Fail) (bool, error) {
-	args := []any{f.Run, f.Message, f.ExpectTask, flag(f.AllowParked), f.Page, max(f.LogCap, 1)}
+	args := []any{f.Run, CapText(f.Message, MaxErrorBytes), f.ExpectTask, flag(f.AllowParked), f.Page, max(f.LogCap, 1)}
 	for _, l := range f.Lines {
 		b, err := json.Marshal(l)
 		if err != nil {

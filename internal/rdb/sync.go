@@ -293,7 +293,7 @@ func (r *RDB) CommitPage(ctx context.Context, c Commit) (CommitResult, error) {
 		if outcome == "" {
 			outcome = RunSucceeded
 		}
-		a.Life = &lifecycleArgs{Lines: lines, LogCap: max(l.LogCap, 1), Outcome: outcome, Message: l.Message, FinishLines: fin}
+		a.Life = &lifecycleArgs{Lines: lines, LogCap: max(l.LogCap, 1), Outcome: outcome, Message: CapText(l.Message, MaxErrorBytes), FinishLines: fin}
 	}
 	b, err := json.Marshal(a)
 	if err != nil {

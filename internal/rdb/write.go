@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -65,6 +66,15 @@ type RowClaim struct {
 	// Intent says an earlier writer sent a create for the key and never
 	// recorded its outcome: the row may exist in Notion.
 	Intent bool
+	// Dirty says the key's last claim was another writer's that never
+	// committed or released (it died, stalled or was cut off while writing,
+	// or gave up on a write whose outcome it did not know): a Notion write
+	// of that writer may still land.
+	Dirty bool
+	// TakenOver says the claim was held by an earlier claim of the same
+	// holder (this process and page attempt, orphaned by a Redis outage)
+	// and was taken over instead of waited out.
+	TakenOver bool
 	// Refs are the encoded blocks of the row's body record (when
 	// Entry.Body.Hash is set).
 	Refs []byte
@@ -73,11 +83,27 @@ type RowClaim struct {
 // claimRowScript takes a key's claim and reads its entry, create intent,
 // body record and body write mark in one round trip. When the key has no
 // entry and the caller intends to create it, the create intent is
-// recorded at once.
+// recorded at once. A claim held by an earlier token of the same holder
+// (ARGV[5], the part of the token before its last "#": one process's page
+// attempt) is taken over: that holder is the caller, whose earlier try met
+// a Redis outage and could not release it. The claim's fencing record
+// (HeldKey) names the new token; finding another token there means that
+// writer never finished.
 var claimRowScript = redis.NewScript(bucketLua + `
+local over = 0
 if not redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
-  return {0}
+  local cur = redis.call("GET", KEYS[1])
+  if ARGV[5] ~= "" and cur and string.sub(cur, 1, #ARGV[5] + 1) == ARGV[5] .. "#" then
+    redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+    over = 1
+  else
+    return {0}
+  end
 end
+local prev = redis.call("HGET", KEYS[7], ARGV[3])
+local dirty = 0
+if prev and prev ~= ARGV[1] then dirty = 1 end
+redis.call("HSET", KEYS[7], ARGV[3], ARGV[1])
 local l, s = layout(KEYS[2])
 local raw = redis.call("HGET", bucket(KEYS[2], l, s, ARGV[3]), ARGV[3])
 local intent = redis.call("HEXISTS", KEYS[3], ARGV[3])
@@ -89,29 +115,39 @@ local bl, bs = layout(KEYS[4])
 local body = redis.call("HGET", bucket(KEYS[4], bl, bs, ARGV[3]), ARGV[3])
 local tomb = ""
 if not raw then tomb = redis.call("HGET", KEYS[6], ARGV[3]) or "" end
-return {1, raw or "", intent, body or "", redis.call("HEXISTS", KEYS[5], ARGV[3]), tomb}
+return {1, raw or "", intent, body or "", redis.call("HEXISTS", KEYS[5], ARGV[3]), tomb, dirty, over}
 `)
+
+// holderOf is the holder part of a claim token: what comes before its
+// last "#" ("" for a token without one, which nothing takes over).
+func holderOf(token string) string {
+	if i := strings.LastIndexByte(token, '#'); i > 0 {
+		return token[:i]
+	}
+	return ""
+}
 
 // ClaimRow takes the claim of db/key for token (held ttl, see ExtendClaim)
 // and returns the key's index entry and whether a create intent was left
 // by an earlier writer. With intendCreate, a key without an entry gets a
 // create intent: the claim holder is about to create it. Got is false when
-// another writer holds the claim.
+// another writer holds the claim. A token "<holder>#<n>" takes over a
+// claim held by another token of the same holder.
 func (r *RDB) ClaimRow(ctx context.Context, db, key, token string, ttl time.Duration, intendCreate bool) (RowClaim, error) {
 	intend := "0"
 	if intendCreate {
 		intend = "1"
 	}
-	v, err := claimRowScript.Run(ctx, r.c, []string{ClaimKey(db, key), IndexMetaKey(db), IntentKey(db), BodyMetaKey(db), BodyWriteKey(db), TombKey(db)},
-		token, max(ttl.Milliseconds(), 1), key, intend).Slice()
+	v, err := claimRowScript.Run(ctx, r.c, []string{ClaimKey(db, key), IndexMetaKey(db), IntentKey(db), BodyMetaKey(db), BodyWriteKey(db), TombKey(db), HeldKey(db)},
+		token, max(ttl.Milliseconds(), 1), key, intend, holderOf(token)).Slice()
 	if err != nil {
 		return RowClaim{}, wrap("claim "+db+"/"+key, err)
 	}
 	if n, _ := v[0].(int64); n == 0 {
 		return RowClaim{}, nil
 	}
-	if len(v) != 6 {
-		return RowClaim{}, fmt.Errorf("rdb: claim %s/%s: script returned %d values, want 6", db, key, len(v))
+	if len(v) != 8 {
+		return RowClaim{}, fmt.Errorf("rdb: claim %s/%s: script returned %d values, want 8", db, key, len(v))
 	}
 	c := RowClaim{Got: true}
 	c.Raw, _ = v[1].(string)
@@ -137,6 +173,9 @@ func (r *RDB) ClaimRow(ctx context.Context, db, key, token string, ttl time.Dura
 			return c, fmt.Errorf("rdb: tombstone of %s/%s is corrupt: %q", db, key, t)
 		}
 	}
+	dirty, _ := v[6].(int64)
+	over, _ := v[7].(int64)
+	c.Dirty, c.TakenOver = dirty == 1, over == 1
 	return c, nil
 }
 
@@ -146,6 +185,10 @@ type CAS struct {
 	OK bool
 	// Busy says another writer holds the key's claim: nothing was stored.
 	Busy bool
+	// Stale says the caller's claim is no longer its own (another writer
+	// claimed the key since): nothing was stored, and Current is what the
+	// index holds.
+	Stale bool
 	// Current is what the index holds when the compare failed.
 	Current RowState
 }
@@ -161,19 +204,30 @@ type CAS struct {
 // A delete with a tombstone records it (and drops up to 16 tombstones
 // older than their TTL); a created entry clears the key's tombstone.
 //
+// A caller with a claim (a token) is fenced: the claim must still be its
+// own — it holds it, or it expired with no other writer claiming the key
+// since (HeldKey still names the token) — or nothing is stored ({-2, the
+// stored value}). Releasing drops the fencing record. A doubt (see
+// DoubtKey) recorded with the commit goes in the same step.
+//
 // KEYS: index meta, intent, claim, body meta, body write marks, tombstones,
-// their times. ARGV: key, expected ("" = absent), next ("" = delete;
-// encoded with its written flag and without the time), token ("" = we
-// hold no claim), release ("1"), body op ("k" keep, "s" set, "f" forget),
-// body record (for "s"), tombstone ("" = none), tombstone TTL (ms).
-var casScript = redis.NewScript(bucketLua + `
+// their times, held (fencing records), doubt, doubt queue. ARGV: key,
+// expected ("" = absent), next ("" = delete; encoded with its written flag
+// and without the time), token ("" = we hold no claim), release ("1"),
+// body op ("k" keep, "s" set, "f" forget), body record (for "s"),
+// tombstone ("" = none), tombstone TTL (ms), doubt create flag ("" = no
+// doubt, "0" or "1"), doubt redo, doubt first delay (ms).
+var casScript = redis.NewScript(bucketLua + doubtLua + `
 local holder = redis.call("GET", KEYS[3])
-if holder and holder ~= ARGV[4] then
+if ARGV[4] == "" and holder then
   return {-1}
 end
 local l, s = layout(KEYS[1])
 local b = bucket(KEYS[1], l, s, ARGV[1])
 local cur = redis.call("HGET", b, ARGV[1]) or ""
+if ARGV[4] ~= "" and holder ~= ARGV[4] and (holder or redis.call("HGET", KEYS[8], ARGV[1]) ~= ARGV[4]) then
+  return {-2, cur}
+end
 if cur ~= ARGV[2] then
   return {0, cur}
 end
@@ -213,8 +267,12 @@ else
   if redis.call("HSET", b, ARGV[1], ARGV[3] .. table.concat(enc)) == 1 then added(KEYS[1], l, s, 1) end
 end
 redis.call("HDEL", KEYS[2], ARGV[1])
-if holder and ARGV[5] == "1" then
-  redis.call("DEL", KEYS[3])
+if ARGV[5] == "1" and ARGV[4] ~= "" then
+  if holder then redis.call("DEL", KEYS[3]) end
+  if redis.call("HGET", KEYS[8], ARGV[1]) == ARGV[4] then redis.call("HDEL", KEYS[8], ARGV[1]) end
+end
+if ARGV[10] ~= "" then
+  doubt(KEYS[9], KEYS[10], ARGV[1], ARGV[10], ARGV[11], ARGV[12])
 end
 return {1}
 `)
@@ -232,17 +290,27 @@ func (r *RDB) IndexCAS(ctx context.Context, db, key string, expected RowState, n
 // IndexCASBody is IndexCAS that also does body to the key's body record,
 // in the same step (a deleted entry drops the record whatever body says).
 func (r *RDB) IndexCASBody(ctx context.Context, db, key string, expected RowState, next *IndexEntry, token string, release bool, body BodyOp) (CAS, error) {
-	return r.indexCAS(ctx, db, key, expected, next, token, release, body, 0)
+	return r.indexCAS(ctx, db, key, expected, next, token, release, body, 0, nil)
+}
+
+// CommitRow is IndexCASBody (tomb for a delete, as IndexCASDelete) for a
+// claim holder that also records a doubt about the key (nil: none) in the
+// same step.
+func (r *RDB) CommitRow(ctx context.Context, db, key string, expected RowState, next *IndexEntry, token string, body BodyOp, tomb int64, d *Doubt) (CAS, error) {
+	if next == nil {
+		body = BodyForget
+	}
+	return r.indexCAS(ctx, db, key, expected, next, token, true, body, tomb, d)
 }
 
 // IndexCASDelete is IndexCAS deleting the entry, for an explicit delete:
 // with tomb (the row's newest upstream time, Unix ns; 0: none) it keeps a
 // tombstone so that an older upsert arriving later is skipped as stale.
 func (r *RDB) IndexCASDelete(ctx context.Context, db, key string, expected RowState, token string, release bool, tomb int64) (CAS, error) {
-	return r.indexCAS(ctx, db, key, expected, nil, token, release, BodyForget, tomb)
+	return r.indexCAS(ctx, db, key, expected, nil, token, release, BodyForget, tomb, nil)
 }
 
-func (r *RDB) indexCAS(ctx context.Context, db, key string, expected RowState, next *IndexEntry, token string, release bool, body BodyOp, tomb int64) (CAS, error) {
+func (r *RDB) indexCAS(ctx context.Context, db, key string, expected RowState, next *IndexEntry, token string, release bool, body BodyOp, tomb int64, d *Doubt) (CAS, error) {
 	if body.kind == 0 {
 		body = BodyKeep
 	}
@@ -272,8 +340,9 @@ func (r *RDB) indexCAS(ctx context.Context, db, key string, expected RowState, n
 	if next == nil && tomb != 0 {
 		tombArg = strconv.FormatInt(tomb, 10)
 	}
-	v, err := casScript.Run(ctx, r.c, []string{IndexMetaKey(db), IntentKey(db), ClaimKey(db, key), BodyMetaKey(db), BodyWriteKey(db), TombKey(db), TombTimeKey(db)},
-		key, exp, val, token, rel, string([]byte{body.kind}), rec, tombArg, tombstoneTTL.Milliseconds()).Slice()
+	dFlag, dRedo, dDelay := d.args()
+	v, err := casScript.Run(ctx, r.c, []string{IndexMetaKey(db), IntentKey(db), ClaimKey(db, key), BodyMetaKey(db), BodyWriteKey(db), TombKey(db), TombTimeKey(db), HeldKey(db), DoubtKey(db), DoubtQueueKey(db)},
+		key, exp, val, token, rel, string([]byte{body.kind}), rec, tombArg, tombstoneTTL.Milliseconds(), dFlag, dRedo, dDelay).Slice()
 	if err != nil {
 		return CAS{}, wrap("write index of "+db+"/"+key, err)
 	}
@@ -284,6 +353,9 @@ func (r *RDB) indexCAS(ctx context.Context, db, key string, expected RowState, n
 		return CAS{Busy: true}, nil
 	}
 	var res CAS
+	if n, _ := v[0].(int64); n == -2 {
+		res.Stale = true
+	}
 	if len(v) == 2 {
 		res.Current.Raw, _ = v[1].(string)
 	}
