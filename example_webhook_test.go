@@ -26,7 +26,9 @@ func ExampleAddWebhook() {
 	})
 	delta := synq.AddSync(w, "ticketsDelta", synq.SyncConfig[struct{}]{
 		Database: tickets, Mode: synq.Incremental, Schedule: "1h",
-		Execute: func(ctx context.Context, _ *struct{}) (synq.Result[struct{}], error) { return synq.Result[struct{}]{}, nil },
+		Execute: func(ctx context.Context, _ *struct{}) (synq.Result[struct{}], error) {
+			return synq.Result[struct{}]{}, nil
+		},
 	})
 	synq.AddWebhook(w, "helpdeskEvents", synq.WebhookConfig{
 		// HMAC-SHA256 of the body, hex, after "sha256=", keyed with the

@@ -129,7 +129,9 @@ func secondWorker() *synq.Worker {
 			return synq.Result[pageState]{Changes: []synq.Change{synq.Upsert("x", builder.Properties{})}}, nil
 		}})
 	synq.AddWebhook(w, "secondEvents", synq.WebhookConfig{Database: others,
-		Handle: func(context.Context, *synq.WebhookDelivery) (synq.WebhookResult, error) { return synq.WebhookResult{}, nil }})
+		Handle: func(context.Context, *synq.WebhookDelivery) (synq.WebhookResult, error) {
+			return synq.WebhookResult{}, nil
+		}})
 	return w
 }
 

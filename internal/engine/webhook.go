@@ -16,6 +16,10 @@ type DeliveryRequest struct {
 	Database string
 	Changes  []spec.Change
 	Logger   *slog.Logger
+	// Attempt identifies this attempt at the delivery (the task id and
+	// its retry count), as PageRequest.Attempt does a page's: the claims
+	// it left behind in a Redis outage are its own to take over.
+	Attempt string
 }
 
 // ApplyDelivery writes a webhook delivery's changes to Notion through the
@@ -36,6 +40,7 @@ func (e *Engine) ApplyDelivery(ctx context.Context, req DeliveryRequest) (Counte
 	}
 	ctx = spec.WithExec(ctx, &spec.Exec{Sync: s.Key, Run: req.Delivery, Logger: log})
 	ctx, _ = withPageInfo(ctx, false, log)
+	ctx = withAttempt(ctx, req.Attempt)
 	rows, err := prepare(e.set, s, req.Changes)
 	if err != nil {
 		return nil, err

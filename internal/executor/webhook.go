@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -358,7 +359,7 @@ func (x *Executor) handleWebhook(ctx context.Context, p queue.WebhookPayload) er
 		err = x.whileRedisDown(ctx, func() error {
 			var err error
 			counters, err = x.cfg.Engine.ApplyDelivery(ctx, engine.DeliveryRequest{Webhook: p.Webhook, Delivery: p.ID,
-				Database: h.Database, Changes: out.Changes, Logger: log})
+				Database: h.Database, Changes: out.Changes, Logger: log, Attempt: at.TaskID + ":" + strconv.Itoa(at.Retried)})
 			return err
 		})
 	}
