@@ -28,7 +28,7 @@ var webhookAddrRE = regexp.MustCompile(`serving webhooks"? addr=(\S+)`)
 // returns it with the URL of its "events" webhook.
 func (s *stack) hookExecutor(env ...string) (*proc, string) {
 	s.t.Helper()
-	p := s.executor(append([]string{"SYNQ_WEBHOOK_ADDR=127.0.0.1:0", "E2E_WEBHOOK_SECRET=" + webhookSecret}, env...)...)
+	p := s.executor(append([]string{"E2E_WEBHOOK=1", "SYNQ_WEBHOOK_ADDR=127.0.0.1:0", "E2E_WEBHOOK_SECRET=" + webhookSecret}, env...)...)
 	var addr string
 	s.waitFor(10*time.Second, "the webhook server", func() bool {
 		m := webhookAddrRE.FindStringSubmatch(p.out.String())

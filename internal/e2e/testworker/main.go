@@ -8,6 +8,7 @@
 // E2E_RETIRED=1 (declare retiredSync, which a later deploy drops),
 // E2E_BODY_FILE and E2E_BODY_ROWS (declare bodySync: rows whose page body
 // is that file's Markdown) and
+// E2E_WEBHOOK=1 (declare the "events" webhook, see declareWebhook) and
 // E2E_MARK (a file each Execute call appends "<sync> <page> <pid>" to, so
 // tests can see who ran what).
 package main
@@ -123,23 +124,26 @@ func main() {
 		})
 		synq.AddSync(w, "retiredSync", synq.SyncConfig[pageState]{Database: retired, Mode: synq.Incremental, Schedule: "5m", Execute: pagesExec("retiredSync")})
 	}
-	// slowSync takes E2E_SLOW (default 15s) per run: webhook deliveries
-	// that trigger it arrive while it runs.
-	slowFor, err := time.ParseDuration(os.Getenv("E2E_SLOW"))
-	if err != nil {
-		slowFor = 15 * time.Second
+	// E2E_WEBHOOK=1 declares the "events" webhook and slowSync, which
+	// takes E2E_SLOW (default 15s) per run: webhook deliveries that
+	// trigger it arrive while it runs.
+	if os.Getenv("E2E_WEBHOOK") == "1" {
+		slowFor, err := time.ParseDuration(os.Getenv("E2E_SLOW"))
+		if err != nil {
+			slowFor = 15 * time.Second
+		}
+		slow := synq.AddSync(w, "slowSync", synq.SyncConfig[pageState]{Database: ticks, Mode: synq.Incremental, Schedule: "manual",
+			Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+				mark("slowSync", s.Page)
+				select {
+				case <-time.After(slowFor):
+				case <-ctx.Done():
+					return synq.Result[pageState]{}, ctx.Err()
+				}
+				return synq.Result[pageState]{}, nil
+			}})
+		declareWebhook(w, slow)
 	}
-	slow := synq.AddSync(w, "slowSync", synq.SyncConfig[pageState]{Database: ticks, Mode: synq.Incremental, Schedule: "manual",
-		Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
-			mark("slowSync", s.Page)
-			select {
-			case <-time.After(slowFor):
-			case <-ctx.Done():
-				return synq.Result[pageState]{}, ctx.Err()
-			}
-			return synq.Result[pageState]{}, nil
-		}})
-	declareWebhook(w, slow)
 	synq.AddSync(w, "noopSync", synq.SyncConfig[pageState]{Database: things, Mode: synq.Incremental, Schedule: "manual",
 		Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
 			mark("noopSync", s.Page)
