@@ -109,3 +109,32 @@ func BenchmarkRedisOutageRecovery(b *testing.B) {
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "recovery_s")
 }
+
+// Issue 20, scenario 5: an outage is not a crash. Redis freezes for
+// longer than asynq's task lease (30 s, a constant of asynq: no knob makes
+// it shorter, so the outage lasts 40 s) while a page runs on its last
+// attempt (MaxAttempts 1). The lease runs out during the outage, but the
+// executor was healthy throughout: the run succeeds, every row once.
+func TestOutageLongerThanTheLeaseOnTheLastAttempt(t *testing.T) {
+	s := newStack(t, "E2E_PAGES=3", "E2E_ROWS=2", "E2E_SLEEP=3s", "E2E_MAX_ATTEMPTS=1")
+	ex := s.executor()
+	s.scheduler()
+	run := s.trigger("pagesSync")
+	s.waitFor(60*time.Second, "the first page", func() bool { return len(s.marks("pagesSync")) >= 1 })
+	back := s.outage("freeze", 40*time.Second)
+	r := s.waitRun(run, 180*time.Second)
+	t.Logf("the run ended %v after Redis was back: %s %s", r.Finished.Sub(back).Round(100*time.Millisecond), r.Status, r.Error)
+	if r.Status != rdb.RunSucceeded {
+		t.Fatalf("run after a 40 s outage on its last attempt = %+v\nexecutor:\n%s", r, ex.out.String())
+	}
+	if n := s.rowCount(); n != 6 {
+		t.Fatalf("%d rows, want 6", n)
+	}
+	// The process log filters lines about the outage; the run log has it.
+	logs, _ := s.ops.Logs(context.Background(), run, 0)
+	requeued := false
+	for _, l := range logs {
+		requeued = requeued || strings.Contains(l.Message, "lost its task lease in a Redis outage")
+	}
+	t.Logf("the page's lease was lost and the page enqueued again: %v", requeued)
+}
