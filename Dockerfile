@@ -1,7 +1,12 @@
-# syntax=docker/dockerfile:1
 # One image holds every synq binary; docker-compose.yml picks one per
 # service with `command`. The build is reproducible: pinned toolchain,
 # -trimpath, no build id, no VCS stamp, static binaries.
+#
+# It needs BuildKit (RUN --mount caches) and a registry (golang,
+# distroless). No "# syntax=" line: it would make BuildKit pull its
+# frontend image; the built-in frontend reads this file. Without a
+# registry, `make images-offline` builds the same image from binaries built
+# on the host (deploy/offline/images.sh; docs/compose.md).
 ARG GO_VERSION=1.26.8
 
 FROM golang:${GO_VERSION}-bookworm AS build

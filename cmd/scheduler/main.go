@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -55,7 +56,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&o.redisURL, "redis-url", cli.EnvOr("REDIS_URL", redisconn.URLDefault), "Redis URL: redis://, rediss:// or redis+sentinel://host:port,…/<master-name> (env REDIS_URL)")
 	f.DurationVar(&o.tick, "tick", scheduler.TickDefault, "how often due syncs are checked")
 	f.DurationVar(&o.reapEvery, "reap-every", scheduler.ReapEveryDefault, "how often the leader fails runs nobody will move on (lost tasks, executors lost on the last attempt, syncs no longer declared)")
-	f.StringVar(&o.id, "id", os.Getenv("SYNQ_SCHEDULER_ID"), "replica id in the leader lease (env SYNQ_SCHEDULER_ID; default random)")
+	f.StringVar(&o.id, "id", os.Getenv("SYNQ_SCHEDULER_ID"), "replica id in the leader lease (env SYNQ_SCHEDULER_ID; default <hostname>-<random>)")
 	f.StringVar(&o.controlAddr, "control-addr", cli.EnvOr("SYNQ_CONTROL_ADDR", control.AddrDefault), "control API listen address (env SYNQ_CONTROL_ADDR)")
 	f.StringVar(&o.consoleAddr, "console-addr", cli.EnvOr("SYNQ_CONSOLE_ADDR", console.AddrDefault), "web console listen address, \"off\" to serve none (env SYNQ_CONSOLE_ADDR); same token and loopback rule as the control API")
 	f.StringVar(&o.token, "control-token", os.Getenv("SYNQ_CONTROL_TOKEN"), "bearer token ctl must send (env SYNQ_CONTROL_TOKEN); without one the API listens on loopback only")
@@ -75,6 +76,9 @@ func serve(ctx context.Context, o options) error {
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return cli.Usagef("--tls-cert and --tls-key go together: give both or neither")
+	}
+	if o.id == "" {
+		o.id = defaultID()
 	}
 	control.RouteGRPCLog()
 	conn, err := redisconn.Connect(ctx, o.redisURL, log)
@@ -115,7 +119,7 @@ func serve(ctx context.Context, o options) error {
 		_ = s.Stop(context.Background())
 		return err
 	}
-	log.Info("scheduler started", "redis", conn.Target.String(), "control_addr", lis.Addr().String(), "tls", o.tlsCert != "", "auth", o.token != "")
+	log.Info("scheduler started", "id", s.ID(), "redis", conn.Target.String(), "control_addr", lis.Addr().String(), "tls", o.tlsCert != "", "auth", o.token != "")
 	select {
 	case <-ctx.Done():
 	case err := <-served:
@@ -123,6 +127,17 @@ func serve(ctx context.Context, o options) error {
 		return fmt.Errorf("control API: %w", err)
 	}
 	return stop(gs, s, log)
+}
+
+// defaultID is a replica id that says where the replica runs: the host
+// name (a container's id, in a container) and a random suffix that keeps
+// two replicas on one host apart.
+func defaultID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "scheduler"
+	}
+	return host + "-" + uuid.NewString()[:8]
 }
 
 // serveMetrics serves the scheduler's metrics at addr, when it is set.

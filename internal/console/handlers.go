@@ -58,34 +58,7 @@ func (c *Console) refresh() int { return max(1, int(c.cfg.Refresh/time.Second)) 
 var healthOrder = []ops.Health{ops.Error, ops.Warning, ops.Initializing, ops.Disabled, ops.Healthy}
 
 // reason says in words why a sync has its health.
-func reason(v ops.View) string {
-	if !v.Declared {
-		return "no live executor declares it"
-	}
-	switch v.Health {
-	case ops.Disabled:
-		return "paused"
-	case ops.Error, ops.Warning:
-		n := v.Status.ConsecutiveFailures
-		s := fmt.Sprintf("%d consecutive failed run", n)
-		if n != 1 {
-			s += "s"
-		}
-		if v.LastRun != nil && v.LastRun.Error != "" {
-			s += ": " + v.LastRun.Error
-		}
-		return s
-	case ops.Initializing:
-		if v.ActiveRun != nil {
-			return "first run in progress"
-		}
-		return "never succeeded yet"
-	}
-	if v.LastRun != nil && !v.LastRun.Finished.IsZero() {
-		return "last run " + v.LastRun.Status
-	}
-	return "last run succeeded"
-}
+func reason(v ops.View) string { return v.HealthReason() }
 
 type healthCount struct {
 	Health ops.Health

@@ -272,6 +272,7 @@ func (s *Service) syncPB(ctx context.Context, v ops.View) *synqv1.Sync {
 		Timeout:             durationpb.New(v.Timeout),
 		MaxAttempts:         int32(v.MaxAttempts),
 		MaxTrashFraction:    v.MaxTrashFraction,
+		HealthReason:        v.HealthReason(),
 	}
 	if !v.Declared && !v.Since.IsZero() {
 		out.UndeclaredSince = timestamppb.New(v.Since)

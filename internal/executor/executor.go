@@ -270,6 +270,16 @@ func (x *Executor) checkConflicts(ctx context.Context) error {
 					s.Key, w, lb.Build, lb.Since.UTC().Format(time.RFC3339), x.cfg.Set.Worker, w))
 			}
 		}
+		// Pacer keys are shared on purpose (workers split one budget), but
+		// two budgets for one key is a mistake: the pacer follows
+		// whichever executor wrote it last.
+		for _, p := range m.Pacers {
+			if mine, ok := x.cfg.Set.Pacers[p.Key]; ok && (mine.AllowedRequests != p.AllowedRequests || mine.Interval != p.Interval) {
+				x.log.Warn(fmt.Sprintf("pacer %q is declared by worker %q too, with another budget: %d requests per %v there, %d per %v here; workers share a pacer key's budget, so declare it with the same figures (or give this worker's pacer another key)",
+					p.Key, w, p.AllowedRequests, p.Interval, mine.AllowedRequests, mine.Interval),
+					"pacer", p.Key, "worker", x.cfg.Set.Worker, "other_worker", w)
+			}
+		}
 		for _, d := range m.Databases {
 			if _, ok := x.cfg.Set.Databases[d.Key]; ok {
 				errs = append(errs, fmt.Errorf("database %q is already declared by worker %q (build %s): database keys are unique across the workers sharing a Redis; rename it in worker %q",

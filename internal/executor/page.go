@@ -74,7 +74,7 @@ func (x *Executor) handlePage(ctx context.Context, p queue.Payload) error {
 		// again (it is atomic and idempotent): the page's writes are not
 		// redone.
 		Commit: func(ctx context.Context, c rdb.Commit, end engine.RunEnd) (res rdb.CommitResult, err error) {
-			platform.Info("page committed", "has_more", c.HasMore, "counters", c.Counters, "took_ms", time.Since(start).Milliseconds())
+			platform.Info("page committed", "has_more", c.HasMore, "counters", countersValue(c.Counters), "took_ms", time.Since(start).Milliseconds())
 			done := rdb.PageDone{Lines: buf.take(), Outcome: end.Status, Message: end.Message}
 			done.FinishLines = []rdb.LogLine{finishLine(p, end)}
 			err = x.whileRedisDown(ctx, func() error {

@@ -650,8 +650,11 @@ type Sync struct {
 	Timeout          *durationpb.Duration `protobuf:"bytes,18,opt,name=timeout,proto3" json:"timeout,omitempty"`
 	MaxAttempts      int32                `protobuf:"varint,19,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
 	MaxTrashFraction float64              `protobuf:"fixed64,20,opt,name=max_trash_fraction,json=maxTrashFraction,proto3" json:"max_trash_fraction,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Why the sync has its health, in words ("2 consecutive failed runs:
+	// …", "paused", "never succeeded yet"), as the console shows it.
+	HealthReason  string `protobuf:"bytes,30,opt,name=health_reason,json=healthReason,proto3" json:"health_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Sync) Reset() {
@@ -822,6 +825,13 @@ func (x *Sync) GetMaxTrashFraction() float64 {
 		return x.MaxTrashFraction
 	}
 	return 0
+}
+
+func (x *Sync) GetHealthReason() string {
+	if x != nil {
+		return x.HealthReason
+	}
+	return ""
 }
 
 type ListSyncsRequest struct {
@@ -2421,7 +2431,7 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\agranted\x18\x04 \x01(\x03R\agranted\x12)\n" +
 	"\x10active_consumers\x18\x05 \x01(\x03R\x0factiveConsumers\x128\n" +
 	"\n" +
-	"wait_total\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\twaitTotal\"\xf7\x05\n" +
+	"wait_total\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\twaitTotal\"\x9c\x06\n" +
 	"\x04Sync\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06worker\x18\x02 \x01(\tR\x06worker\x12\x1a\n" +
@@ -2444,7 +2454,8 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\bconflict\x18\x11 \x01(\tR\bconflict\x123\n" +
 	"\atimeout\x18\x12 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12!\n" +
 	"\fmax_attempts\x18\x13 \x01(\x05R\vmaxAttempts\x12,\n" +
-	"\x12max_trash_fraction\x18\x14 \x01(\x01R\x10maxTrashFraction\"\x12\n" +
+	"\x12max_trash_fraction\x18\x14 \x01(\x01R\x10maxTrashFraction\x12#\n" +
+	"\rhealth_reason\x18\x1e \x01(\tR\fhealthReason\"\x12\n" +
 	"\x10ListSyncsRequest\"8\n" +
 	"\x11ListSyncsResponse\x12#\n" +
 	"\x05syncs\x18\x01 \x03(\v2\r.synq.v1.SyncR\x05syncs\"\"\n" +
