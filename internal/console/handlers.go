@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/synqhq/synq/internal/alerts"
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/rdb"
 	"github.com/synqhq/synq/internal/spec"
@@ -35,6 +36,7 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("POST /runs/{id}/cancel", c.cancel)
 	mux.HandleFunc("GET /pacers", c.pacers)
 	mux.HandleFunc("GET /executors", c.executors)
+	mux.HandleFunc("GET /alerts", c.alerts)
 	mux.HandleFunc("GET /login", c.login)
 	mux.HandleFunc("POST /login", c.login)
 	mux.HandleFunc("POST /logout", c.logout)
@@ -558,4 +560,32 @@ func scheduleText(s spec.Schedule) string {
 		return "continuous"
 	}
 	return "every " + s.Text
+}
+
+type alertRow struct {
+	alerts.Notification
+	Created    time.Time
+	Deliveries []rdb.DeliveryRecord
+}
+
+type alertsData struct {
+	Alerts       []alertRow
+	Destinations []string
+}
+
+func (c *Console) alerts(w http.ResponseWriter, r *http.Request) {
+	recs, err := c.ops.RDB().RecentAlerts(r.Context(), 100)
+	if err != nil {
+		c.failErr(w, r, err)
+		return
+	}
+	d := alertsData{Destinations: c.cfg.AlertDestinations}
+	for _, rec := range recs {
+		n, err := alerts.Decode(rec.Payload)
+		if err != nil {
+			continue
+		}
+		d.Alerts = append(d.Alerts, alertRow{Notification: n, Created: rec.Created, Deliveries: rec.Deliveries})
+	}
+	c.render(w, r, "alerts", page{Title: "Alerts", Nav: "alerts", Data: d, Refresh: c.refresh()})
 }

@@ -160,7 +160,7 @@ func (x *Executor) pageFailed(ctx context.Context, ref runs.Ref, s *spec.Sync, l
 	why := "page failed after its last attempt"
 	switch {
 	case permanent:
-		why = "page failed with an error that retrying cannot fix"
+		why = runs.WhyPermanent
 	case deadline:
 		why = fmt.Sprintf("page hit its task deadline on its last attempt: raise the sync's Timeout (%v) or make Execute return sooner", s.Timeout)
 	}

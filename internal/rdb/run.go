@@ -113,6 +113,12 @@ local function finish(sync, run, id, status, msg, now)
     redis.call("HSET", sync, "last_failure", now)
   end
   redis.call("HSET", sync, "last_run", id, "last_finished", now)
+  -- The alerts feed (alerts.go): every end, with the health it left, read
+  -- by the leader's alert detector. Not hash-tagged like the sync's keys:
+  -- the one cross-slot write synq makes, bounded by MAXLEN.
+  redis.call("XADD", "` + AlertEndsKey + `", "MAXLEN", "~", ` + alertEndsMaxLen + `, "*",
+    "sync", string.sub(sync, ` + syncKeyNameStart + `, -2), "run", id, "status", status,
+    "cf", redis.call("HGET", sync, "consecutive_failures") or "0", "msg", string.sub(msg or "", 1, 500))
 end
 local function append(key, cap, lines)
   if #lines == 0 then return end
@@ -647,9 +653,15 @@ func (r *RDB) Leader(ctx context.Context) (string, time.Duration, error) {
 	return get.Val(), max(ttl.Val(), 0), nil
 }
 
+// leaderReleaseScript deletes the lease only if id still holds it. (The
+// claims' release script also drops their fencing record: not this one.)
+var leaderReleaseScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end
+return 0`)
+
 // ReleaseLeader gives up the lease if held by id (graceful shutdown).
 func (r *RDB) ReleaseLeader(ctx context.Context, id string) error {
-	return wrap("release leader lease", releaseScript.Run(ctx, r.c, []string{LeaderKey()}, id).Err())
+	return wrap("release leader lease", leaderReleaseScript.Run(ctx, r.c, []string{LeaderKey()}, id).Err())
 }
 
 func flag(b bool) string {

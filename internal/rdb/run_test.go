@@ -303,11 +303,15 @@ func TestLeaderLease(t *testing.T) {
 	if again, _ := r.AcquireOrRenewLeader(ctx, "a", time.Second); !again {
 		t.Fatal("leader could not renew")
 	}
-	r.ReleaseLeader(ctx, "b") // not the holder
+	if err := r.ReleaseLeader(ctx, "b"); err != nil { // not the holder
+		t.Fatal(err)
+	}
 	if b, _ := r.AcquireOrRenewLeader(ctx, "b", time.Second); b {
 		t.Fatal("b took the lease after releasing someone else's")
 	}
-	r.ReleaseLeader(ctx, "a")
+	if err := r.ReleaseLeader(ctx, "a"); err != nil {
+		t.Fatalf("release the lease: %v", err)
+	}
 	if b, _ := r.AcquireOrRenewLeader(ctx, "b", time.Second); !b {
 		t.Fatal("b could not take a released lease")
 	}

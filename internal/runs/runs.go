@@ -28,6 +28,11 @@ const (
 	RetentionDefault = 100
 )
 
+// WhyPermanent starts the message of a run failed by an error retrying
+// cannot fix (a malformed change, a Notion 4xx): alerts tell it from a
+// run that ran out of attempts by it.
+const WhyPermanent = "page failed with an error that retrying cannot fix"
+
 // Config configures Runs.
 type Config struct {
 	RDB   *rdb.RDB
