@@ -73,7 +73,16 @@ func (a *app) statusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status [KEY]",
 		Short: "Show syncs: health, schedule, last and active run (live on a terminal)",
-		Args:  optionalArg("sync key"),
+		Long: `Show syncs: health, schedule, last and active run; live on a terminal (--no-watch
+prints once), JSON when piped or with -o json (health_reason says why in words).
+
+Health:
+  INITIALIZING  no run has succeeded yet: a new sync, or a manual one nobody triggered
+  HEALTHY       its last finished run succeeded
+  WARNING       its last 1–2 runs failed (or ended as a warning: the deletion guard held a sweep)
+  ERROR         its last 3 or more runs failed
+  DISABLED      paused: the schedule starts no run until ctl resume KEY`,
+		Args: optionalArg("sync key"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if interval < 200*time.Millisecond {
 				return cli.Usagef("--interval %v: at least 200ms", interval)
@@ -219,7 +228,7 @@ func (a *app) pauseCmd(use, short string) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		msg := "paused: no new runs"
+		msg := "paused (health DISABLED): no new runs until `ctl resume " + key + "`"
 		if r.Sync.ActiveRun != nil {
 			msg += "; run " + r.Sync.ActiveRun.Id + " stops at its next page"
 		}
@@ -238,8 +247,23 @@ func (a *app) resumeCmd(use, short string) *cobra.Command {
 }
 
 func (a *app) cancelCmd() *cobra.Command {
-	return oneArgCmd("cancel RUN", "Cancel an active run (the page in flight finishes)",
-		"run id", "ctl cancel ticketsBackfill-20261124T101500-3f9a1c", func(cmd *cobra.Command, run string) error {
+	return oneArgCmd("cancel KEY|RUN", "Cancel a sync's active run, or a run by id (the page in flight finishes; a cancelled run trashes nothing)",
+		"sync key or run id", "ctl cancel ticketsBackfill, or ctl cancel ticketsBackfill-20261124T101500-3f9a1c", func(cmd *cobra.Command, run string) error {
+			if !synqv1.IsRunID(run) {
+				key := run
+				s, err := unary(a, cmd, synqv1.ControlServiceClient.GetSync, &synqv1.GetSyncRequest{Key: key})
+				if err != nil {
+					return err
+				}
+				if s.GetSync().GetActiveRun() == nil {
+					if a.output == "json" {
+						return a.json(object{{"key", key}, {"result", "no active run"}})
+					}
+					fmt.Fprintf(a.stdout, "%s: no active run to cancel (ctl runs list %s shows its runs)\n", key, key)
+					return nil
+				}
+				run = s.Sync.ActiveRun.Id
+			}
 			r, err := unary(a, cmd, synqv1.ControlServiceClient.CancelRun, &synqv1.CancelRunRequest{RunId: run})
 			if err != nil {
 				return err
@@ -345,7 +369,7 @@ func (a *app) logs(cmd *cobra.Command, run string, follow bool) error {
 	}
 	if a.output == "table" {
 		c := last.GetCounters()
-		fmt.Fprintf(a.stdout, "run %s %s: %d pages, rows %s\n%s\n", last.Id, statusName(last.Status), c.GetPages(), rowCounts(c), rowsLegend)
+		fmt.Fprintf(a.stdout, "run %s %s: %s, rows %s\n%s\n", last.Id, statusName(last.Status), plural(c.GetPages(), "page"), rowCounts(c), rowsLegend)
 		if last.Status == synqv1.RunStatus_RUN_STATUS_WARNING && last.Error != "" {
 			fmt.Fprintf(a.stdout, "warning: %s\n", safe(last.Error))
 		}

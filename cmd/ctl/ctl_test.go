@@ -34,6 +34,7 @@ type fakeControl struct {
 func (fakeControl) ListSyncs(context.Context, *synqv1.ListSyncsRequest) (*synqv1.ListSyncsResponse, error) {
 	return &synqv1.ListSyncsResponse{Syncs: []*synqv1.Sync{{
 		Key: "ticketsDelta", Worker: "synq-demo", Mode: synqv1.Mode_MODE_INCREMENTAL, Schedule: "5m", Health: synqv1.Health_HEALTH_HEALTHY, Declared: true,
+		HealthReason: "last run succeeded",
 		ActiveRun: &synqv1.Run{Id: "ticketsDelta-20261124T101500-3f9a1c", Status: synqv1.RunStatus_RUN_STATUS_RUNNING, CurrentPage: 2, Attempts: 3,
 			LastError: "helpdesk API: 503", Worker: "synq-demo", Counters: &synqv1.Counters{Pages: 2}},
 		LastRun: &synqv1.Run{Id: "ticketsDelta-20261124T100000-aaaaaa", Status: synqv1.RunStatus_RUN_STATUS_SUCCEEDED, Trigger: synqv1.Trigger_TRIGGER_SCHEDULE,
@@ -48,6 +49,19 @@ func (fakeControl) TriggerSync(_ context.Context, r *synqv1.TriggerSyncRequest) 
 			{Key: "T-2", Database: "tickets", Kind: synqv1.ChangeKind_CHANGE_KIND_TRASH, Message: "delete"}},
 		NextStateJson: `{"cursor":"c2"}`,
 	}}, nil
+}
+
+// GetSync: ticketsDelta has an active run, every other key none.
+func (f fakeControl) GetSync(ctx context.Context, r *synqv1.GetSyncRequest) (*synqv1.GetSyncResponse, error) {
+	if r.Key == "ticketsDelta" {
+		l, _ := f.ListSyncs(ctx, nil)
+		return &synqv1.GetSyncResponse{Sync: l.Syncs[0]}, nil
+	}
+	return &synqv1.GetSyncResponse{Sync: &synqv1.Sync{Key: r.Key, Declared: true}}, nil
+}
+
+func (fakeControl) CancelRun(_ context.Context, r *synqv1.CancelRunRequest) (*synqv1.CancelRunResponse, error) {
+	return &synqv1.CancelRunResponse{Run: &synqv1.Run{Id: r.RunId, Status: synqv1.RunStatus_RUN_STATUS_CANCELLED}}, nil
 }
 
 func (fakeControl) GetState(context.Context, *synqv1.GetStateRequest) (*synqv1.GetStateResponse, error) {
@@ -111,6 +125,27 @@ func TestJSONForScripts(t *testing.T) {
 	}
 }
 
+// --json is -o json, as gh spells it; with -o table it is a usage error.
+func TestJSONFlag(t *testing.T) {
+	addr := serve(t)
+	out, errOut, code := ctl(t, "--addr", addr, "status", "--json")
+	if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "{") || !strings.Contains(out, `"health": "healthy"`) {
+		t.Fatalf("status --json: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, `"health_reason": "last run succeeded"`) {
+		t.Errorf("status JSON lacks health_reason:\n%s", out)
+	}
+	help, _, _ := ctl(t, "status", "--help")
+	for _, w := range []string{"INITIALIZING  no run has succeeded yet", "WARNING       its last 1–2 runs failed", "ERROR         its last 3 or more", "DISABLED      paused"} {
+		if !strings.Contains(help, w) {
+			t.Errorf("status --help does not explain %q:\n%s", w, help)
+		}
+	}
+	if _, errOut, code := ctl(t, "--addr", addr, "status", "--json", "-o", "table"); code != 2 || !strings.Contains(errOut, "--json and -o table disagree") {
+		t.Fatalf("--json -o table: exit %d %s", code, errOut)
+	}
+}
+
 func TestTables(t *testing.T) {
 	addr := serve(t)
 	out, _, code := ctl(t, "--addr", addr, "status", "-o", "table")
@@ -127,6 +162,28 @@ func TestTables(t *testing.T) {
 	out, _, _ = ctl(t, "--addr", addr, "state", "get", "ticketsDelta", "-o", "table")
 	if !strings.Contains(out, "ticketsDelta has no committed state") {
 		t.Errorf("state get without state:\n%s", out)
+	}
+}
+
+// ctl cancel takes a sync key (its active run) as well as a run id, and
+// says so when the sync has no active run.
+func TestCancelByKey(t *testing.T) {
+	addr := serve(t)
+	out, errOut, code := ctl(t, "--addr", addr, "cancel", "ticketsDelta", "-o", "table")
+	if code != 0 || !strings.Contains(out, "ticketsDelta-20261124T101500-3f9a1c: cancelled") {
+		t.Errorf("cancel KEY with an active run: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = ctl(t, "--addr", addr, "cancel", "customersSync", "-o", "table")
+	if code != 0 || !strings.Contains(out, "customersSync: no active run to cancel") {
+		t.Errorf("cancel KEY without an active run: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, _ = ctl(t, "--addr", addr, "cancel", "customersSync", "-o", "json")
+	if !strings.Contains(out, `"result": "no active run"`) {
+		t.Errorf("cancel KEY without an active run, JSON:\n%s", out)
+	}
+	out, errOut, code = ctl(t, "--addr", addr, "cancel", "ticketsBackfill-20261124T101500-3f9a1c", "-o", "table")
+	if code != 0 || !strings.Contains(out, "ticketsBackfill-20261124T101500-3f9a1c: cancelled") {
+		t.Errorf("cancel RUN: exit %d\n%s%s", code, out, errOut)
 	}
 }
 

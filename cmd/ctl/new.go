@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/template"
 
@@ -47,11 +48,21 @@ var notKeyChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
 type scaffold struct {
 	Dir       string // absolute
-	Name      string // the directory's name: binary and image
+	Name      string // from the directory's name, lower case: binary and image
 	Worker    string // WorkerConfig.Name
 	Module    string
 	GoVersion string
 	SynqDir   string
+	// GoModSynq is the replace target in go.mod: relative when the module
+	// sits near the checkout (it survives moving both together), quoted
+	// when the path needs it.
+	GoModSynq   string
+	RelativeMod bool
+	// ShDir and ShSynqDir are Dir and SynqDir quoted for a shell.
+	ShDir, ShSynqDir string
+	// DevCmd runs the stack with this worker, from the synq checkout
+	// (make splits WORKER at spaces: bin/dev takes any path).
+	DevCmd string
 }
 
 // newFlags are new's flags.
@@ -98,18 +109,30 @@ func (a *app) scaffold(dir string, o newFlags) error {
 	if a.output == "json" {
 		return a.json(object{{"dir", sc.Dir}, {"worker", sc.Worker}, {"module", sc.Module}, {"synq", sc.SynqDir}, {"tidied", tidied}})
 	}
+	wd := mustWd()
 	rel := sc.Dir
-	if r, err := filepath.Rel(mustWd(), sc.Dir); err == nil && !strings.HasPrefix(r, "..") {
+	if r, err := filepath.Rel(wd, sc.Dir); err == nil && strings.Count(r, "..") <= 2 {
 		rel = r
+	}
+	// ctl and the stack are run from the synq checkout.
+	inSynq := wd == sc.SynqDir
+	dev, ctlBin := sc.DevCmd, "./bin/ctl"
+	if !inSynq {
+		dev = "(cd " + sc.ShSynqDir + " && " + sc.DevCmd + ")"
+		ctlBin = shellQuote(filepath.Join(sc.SynqDir, "bin", "ctl"))
+	}
+	moved := ""
+	if sc.RelativeMod {
+		moved = fmt.Sprintf("\ngo.mod replaces %s with %s, relative to the module: if you move it, run\n  go mod edit -replace %s=PATH-TO-SYNQ\n", synqModule, sc.GoModSynq, synqModule)
 	}
 	fmt.Fprintf(a.stdout, `created %s: worker %q, module %s, synq from %s
   go.mod main.go worker.go worker_test.go README.md Dockerfile .gitignore .dockerignore
 
 Next:
-  cd %s && go test ./...
-  make -C %s dev WORKER=%s     # the stack, the demo and your worker
-  ctl trigger articlesSync --follow               # in another terminal
-`, rel, sc.Worker, sc.Module, sc.SynqDir, rel, sc.SynqDir, sc.Dir)
+  (cd %s && go test ./...)
+  %s     # the stack, the demo and your worker
+  %s trigger articlesSync --follow               # in another terminal
+%s`, rel, sc.Worker, sc.Module, sc.SynqDir, shellQuote(rel), dev, ctlBin, moved)
 	return nil
 }
 
@@ -128,11 +151,18 @@ func newScaffold(dir, module, worker, synqDir string) (*scaffold, error) {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	name := filepath.Base(abs)
+	base := filepath.Base(abs)
+	// A name made of the directory's: runs of other characters become one
+	// '-', none at either end ("My Worker!" → My-Worker).
+	slug := strings.Trim(notKeyChars.ReplaceAllString(base, "-"), "-._")
+	if slug == "" && (worker == "" || module == "") {
+		return nil, cli.Usagef("%s: no name can be made of %q: pass --worker NAME and --module PATH, or pick a directory name with letters", dir, base)
+	}
+	name := strings.ToLower(slug)
 	if worker == "" {
-		worker = name
+		worker = slug
 		if !spec.ValidKey(worker) {
-			worker = "w-" + notKeyChars.ReplaceAllString(name, "-")
+			worker = "w-" + slug // keys start with a letter
 		}
 	}
 	if !spec.ValidKey(worker) {
@@ -142,7 +172,10 @@ func newScaffold(dir, module, worker, synqDir string) (*scaffold, error) {
 		return nil, cli.Usagef("worker name %q is %s's: pick another with --worker, or another directory name", worker, what)
 	}
 	if module == "" {
-		module = "example.com/" + strings.ToLower(notKeyChars.ReplaceAllString(name, "-"))
+		module = "example.com/" + name
+	}
+	if name == "" {
+		name = strings.ToLower(strings.Trim(notKeyChars.ReplaceAllString(worker, "-"), "-._"))
 	}
 	root, err := findSynq(synqDir)
 	if err != nil {
@@ -152,7 +185,36 @@ func newScaffold(dir, module, worker, synqDir string) (*scaffold, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &scaffold{Dir: abs, Name: name, Worker: worker, Module: module, GoVersion: goVersion, SynqDir: root}, nil
+	sc := &scaffold{Dir: abs, Name: name, Worker: worker, Module: module, GoVersion: goVersion, SynqDir: root,
+		ShDir: shellQuote(abs), ShSynqDir: shellQuote(root), GoModSynq: goModQuote(root)}
+	if rel, err := filepath.Rel(abs, root); err == nil && strings.Count(rel, "..") <= 2 {
+		sc.GoModSynq, sc.RelativeMod = goModQuote(rel), true
+	}
+	sc.DevCmd = "make dev WORKER=" + sc.ShDir
+	if strings.ContainsAny(abs, " \t\n") {
+		sc.DevCmd = "make build && ./bin/dev --worker " + sc.ShDir
+	}
+	return sc, nil
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but
+// letters, digits and -_./:@%+=,.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@%+=,", r))
+	}) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// goModQuote quotes a path for go.mod when it holds a space, a quote or
+// another character go.mod's syntax reserves.
+func goModQuote(s string) string {
+	if s == "" || strings.ContainsAny(s, " \t\"'`\\()[]{},;") || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // findSynq returns the synq checkout to build against: --synq, else the

@@ -335,3 +335,11 @@ func sortStrings(s []string) {
 		}
 	}
 }
+
+// plural spells a count with its noun: 1 page, 3 pages.
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

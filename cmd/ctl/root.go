@@ -23,6 +23,7 @@ type app struct {
 	stdout, stderr io.Writer
 	addr, token    string
 	output         string
+	jsonOut        bool // --json: an alias of -o json
 	tls            bool
 	tlsCA          string
 	timeout        time.Duration
@@ -53,6 +54,12 @@ Tables on a terminal, JSON when piped (or -o json): enum values in
 lowercase ("healthy", "succeeded"), counters as numbers.`,
 		Version: versionString(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if a.jsonOut {
+				if a.output != "" && a.output != "json" {
+					return cli.Usagef("--json and -o %s disagree: give one of them", a.output)
+				}
+				a.output = "json"
+			}
 			switch a.output {
 			case "", "table", "json":
 			default:
@@ -79,13 +86,14 @@ lowercase ("healthy", "succeeded"), counters as numbers.`,
 	pf.StringVar(&a.addr, "addr", cli.EnvOr("SYNQ_ADDR", synqv1.AddrDefault), "scheduler control API address (env SYNQ_ADDR)")
 	pf.StringVar(&a.token, "token", os.Getenv("SYNQ_TOKEN"), "control API token (env SYNQ_TOKEN)")
 	pf.StringVarP(&a.output, "output", "o", "", "output format: table or json (default: table on a terminal, json otherwise)")
+	pf.BoolVar(&a.jsonOut, "json", false, "the same as -o json")
 	pf.BoolVar(&a.tls, "tls", os.Getenv("SYNQ_TLS") == "1", "connect with TLS (env SYNQ_TLS=1)")
 	pf.StringVar(&a.tlsCA, "tls-ca", os.Getenv("SYNQ_TLS_CA"), "CA certificate file to verify the scheduler (implies --tls; env SYNQ_TLS_CA)")
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "deadline of one request (not of --follow or watching)")
 
 	root.AddCommand(a.statusCmd(), a.triggerCmd(), a.stateCmd(), a.pauseCmd("pause", "Pause a sync: no new runs; an active run stops at its next page"),
 		a.resumeCmd("resume", "Resume a paused sync and continue its parked run"), a.cancelCmd(), a.runsCmd(), a.forgetCmd(),
-		a.versionCmd(), a.newCmd())
+		a.alertsCmd(), a.versionCmd(), a.newCmd())
 	// ntn-style spellings.
 	syncCmd := &cobra.Command{Use: "sync", Short: "ntn-style spellings: sync status|trigger|state"}
 	syncCmd.AddCommand(a.statusCmd(), a.triggerCmd(), a.stateCmd())

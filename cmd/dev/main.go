@@ -59,6 +59,8 @@ type options struct {
 	notionRate   int
 	// notionRateSet: --notion-rate was given (0 is a valid rate: unpaced).
 	notionRateSet bool
+	// fresh removes the emulator's and Redis's data before starting.
+	fresh bool
 	// notionLatency is the emulator's --latency (how long each call takes).
 	notionLatency string
 	metricsPort   int
@@ -111,6 +113,7 @@ real Notion's budget).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.dir, "dir", ".synq-dev", "where Redis and the emulator keep their data, the logs and built workers")
+	f.BoolVar(&o.fresh, "fresh", false, "start clean: remove the emulator's and Redis's data in --dir first (make dev-reset)")
 	f.StringVar(&o.notionAddr, "notion-addr", emulator.AddrDefault, "Notion emulator address")
 	f.StringVar(&o.helpdeskAddr, "helpdesk-addr", api.AddrDefault, "demo helpdesk API address")
 	f.StringVar(&o.controlAddr, "control-addr", "127.0.0.1:7077", "control API address (ctl's --addr)")
@@ -136,7 +139,7 @@ real Notion's budget).`,
 	stopSignals := watchExits(ctx, cancel, out)
 	defer stopSignals()
 	if err := cmd.ExecuteContext(withOutput(ctx, out)); err != nil {
-		out.line("dev: " + err.Error())
+		out.fail("dev: " + err.Error())
 		stopSignals()
 		os.Exit(1)
 	}
@@ -196,6 +199,12 @@ func run(ctx context.Context, o options) error {
 		}
 		_ = c.Close()
 	}
+	if o.fresh {
+		if err := resetData(o.dir); err != nil {
+			return err
+		}
+		out.line("dev: --fresh: removed the emulator's and Redis's data in " + o.dir)
+	}
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
 	}
@@ -220,6 +229,16 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	cleanups = append(cleanups, stopRedis)
+	if redisKind == embeddedRedis && os.Getenv("NOTION_API_TOKEN") == "" {
+		// The embedded Redis keeps nothing between starts: an emulator
+		// that kept its rows would meet an empty index (every row
+		// rewritten, "Redis lost synq's data" warnings). Both start
+		// clean together; redis-server keeps both.
+		if err := os.RemoveAll(filepath.Join(o.dir, "notion")); err != nil {
+			return err
+		}
+		log.Warn("embedded Redis keeps nothing between starts, so the emulator's data starts empty too; install redis-server to keep both")
+	}
 
 	// Notion. env is what the children get on top of dev's environment;
 	// exports what the banner shows for an executor started by hand.
@@ -599,7 +618,21 @@ func startRedis(o options, log *slog.Logger) (url, kind string, stop func(), err
 		return "", "", nil, fmt.Errorf("embedded Redis: %w", err)
 	}
 	log.Warn("no redis-server installed: using an embedded Redis-compatible server (data in memory only); install redis-server for the real thing")
-	return "redis://" + m.Addr() + "/0", "embedded miniredis, in memory", m.Close, nil
+	return "redis://" + m.Addr() + "/0", embeddedRedis, m.Close, nil
+}
+
+// embeddedRedis is startRedis's kind for the in-memory Redis.
+const embeddedRedis = "embedded miniredis, in memory"
+
+// resetData removes what dev keeps between starts, the emulator's rows
+// and Redis's data, together: one without the other would disagree.
+func resetData(dir string) error {
+	for _, d := range []string{"notion", "redis"} {
+		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
+			return fmt.Errorf("--fresh: %w", err)
+		}
+	}
+	return nil
 }
 
 // child is a stack process whose output goes to a log file and, tagged

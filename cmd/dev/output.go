@@ -83,6 +83,15 @@ func (o *output) line(s string) {
 	_, _ = o.write([]byte(s + "\n"))
 }
 
+// fail is dev's last message when the stack stops on an error.
+func (o *output) fail(s string) {
+	if o.format == logging.JSON {
+		o.logger.Error(strings.TrimSpace(s))
+		return
+	}
+	_, _ = o.write([]byte(s + "\n"))
+}
+
 // child passes on one line of a child process.
 func (o *output) child(name, line string) {
 	if o.format == logging.JSON {
@@ -90,7 +99,9 @@ func (o *output) child(name, line string) {
 			_, _ = o.write([]byte(`{"process":"` + name + `",` + line[1:] + "\n"))
 			return
 		}
-		o.logger.Info(line, "process", name)
+		// Children log JSON: a line that is not is what a process
+		// printed as it died (its start-up error, a panic).
+		o.logger.Error(line, "process", name)
 		return
 	}
 	_, _ = o.write(fmt.Appendf(nil, "%-*s| %s\n", o.width, name, line))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/synqhq/synq/internal/alerts"
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/rdb"
 	"github.com/synqhq/synq/internal/spec"
@@ -35,6 +36,7 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("POST /runs/{id}/cancel", c.cancel)
 	mux.HandleFunc("GET /pacers", c.pacers)
 	mux.HandleFunc("GET /executors", c.executors)
+	mux.HandleFunc("GET /alerts", c.alerts)
 	mux.HandleFunc("GET /login", c.login)
 	mux.HandleFunc("POST /login", c.login)
 	mux.HandleFunc("POST /logout", c.logout)
@@ -58,34 +60,7 @@ func (c *Console) refresh() int { return max(1, int(c.cfg.Refresh/time.Second)) 
 var healthOrder = []ops.Health{ops.Error, ops.Warning, ops.Initializing, ops.Disabled, ops.Healthy}
 
 // reason says in words why a sync has its health.
-func reason(v ops.View) string {
-	if !v.Declared {
-		return "no live executor declares it"
-	}
-	switch v.Health {
-	case ops.Disabled:
-		return "paused"
-	case ops.Error, ops.Warning:
-		n := v.Status.ConsecutiveFailures
-		s := fmt.Sprintf("%d consecutive failed run", n)
-		if n != 1 {
-			s += "s"
-		}
-		if v.LastRun != nil && v.LastRun.Error != "" {
-			s += ": " + v.LastRun.Error
-		}
-		return s
-	case ops.Initializing:
-		if v.ActiveRun != nil {
-			return "first run in progress"
-		}
-		return "never succeeded yet"
-	}
-	if v.LastRun != nil && !v.LastRun.Finished.IsZero() {
-		return "last run " + v.LastRun.Status
-	}
-	return "last run succeeded"
-}
+func reason(v ops.View) string { return v.HealthReason() }
 
 type healthCount struct {
 	Health ops.Health
@@ -397,10 +372,13 @@ func (c *Console) cancel(w http.ResponseWriter, r *http.Request) {
 }
 
 type runData struct {
-	Run    rdb.Run
-	Pages  []rdb.PageRecord
-	Log    []rdb.LogLine
-	Active bool
+	Run   rdb.Run
+	Pages []rdb.PageRecord
+	Log   []rdb.LogLine
+	// NextLog is the sequence number of the line after Log: the live log
+	// follows from there (past the log cap, too).
+	NextLog int64
+	Active  bool
 	// Page is the page the run is on (running) or continues with (parked).
 	Page int
 }
@@ -431,6 +409,9 @@ func (c *Console) runDetail(w http.ResponseWriter, r *http.Request) {
 	if d.Log, err = c.ops.Logs(r.Context(), d.Run.ID, 0); err != nil {
 		c.failErr(w, r, err)
 		return
+	}
+	if n := len(d.Log); n > 0 {
+		d.NextLog = d.Log[n-1].Seq + 1
 	}
 	c.render(w, r, "run", page{Title: d.Run.ID, Nav: "syncs", Data: d})
 }
@@ -585,4 +566,32 @@ func scheduleText(s spec.Schedule) string {
 		return "continuous"
 	}
 	return "every " + s.Text
+}
+
+type alertRow struct {
+	alerts.Notification
+	Created    time.Time
+	Deliveries []rdb.DeliveryRecord
+}
+
+type alertsData struct {
+	Alerts       []alertRow
+	Destinations []string
+}
+
+func (c *Console) alerts(w http.ResponseWriter, r *http.Request) {
+	recs, err := c.ops.RDB().RecentAlerts(r.Context(), 100)
+	if err != nil {
+		c.failErr(w, r, err)
+		return
+	}
+	d := alertsData{Destinations: c.cfg.AlertDestinations}
+	for _, rec := range recs {
+		n, err := alerts.Decode(rec.Payload)
+		if err != nil {
+			continue
+		}
+		d.Alerts = append(d.Alerts, alertRow{Notification: n, Created: rec.Created, Deliveries: rec.Deliveries})
+	}
+	c.render(w, r, "alerts", page{Title: "Alerts", Nav: "alerts", Data: d, Refresh: c.refresh()})
 }

@@ -240,7 +240,11 @@ func (s *Service) GetRunLogs(r *synqv1.GetRunLogsRequest, stream synqv1.ControlS
 			if err := stream.Send(msg); err != nil {
 				return err
 			}
-			from += int64(len(lines))
+			if len(lines) > 0 {
+				// By sequence number: lines the log cap dropped meanwhile
+				// are skipped, not waited for.
+				from = lines[len(lines)-1].Seq + 1
+			}
 		}
 		if !r.GetFollow() || (ended && len(lines) == 0) {
 			return nil
@@ -272,6 +276,7 @@ func (s *Service) syncPB(ctx context.Context, v ops.View) *synqv1.Sync {
 		Timeout:             durationpb.New(v.Timeout),
 		MaxAttempts:         int32(v.MaxAttempts),
 		MaxTrashFraction:    v.MaxTrashFraction,
+		HealthReason:        v.HealthReason(),
 	}
 	if !v.Declared && !v.Since.IsZero() {
 		out.UndeclaredSince = timestamppb.New(v.Since)

@@ -182,8 +182,11 @@ func TestCtl(t *testing.T) {
 	if _, errOut, code := s.ctl(addr, "trigger", "nope"); code != 1 || !strings.Contains(errOut, "known syncs are") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Fatalf("unknown sync: exit %d %q", code, errOut)
 	}
-	if _, errOut, code := s.ctl(addr, "cancel", "not-a-run"); code != 1 || !strings.Contains(errOut, "is not a run id") {
-		t.Fatalf("bad run id: exit %d %q", code, errOut)
+	if _, errOut, code := s.ctl(addr, "cancel", "nope"); code != 1 || !strings.Contains(errOut, "known syncs are") {
+		t.Fatalf("cancel an unknown sync: exit %d %q", code, errOut)
+	}
+	if out, errOut, code := s.ctl(addr, "cancel", "noopSync", "-o", "table"); code != 0 || !strings.Contains(out, "noopSync: no active run to cancel") {
+		t.Fatalf("cancel a sync without an active run: exit %d %q %q", code, out, errOut)
 	}
 	if _, _, code := s.ctl(addr, "trigger"); code != 2 {
 		t.Fatalf("missing argument: exit %d, want 2", code)

@@ -51,7 +51,7 @@ func TestNewcomer(t *testing.T) {
 			t.Errorf("ctl new did not write %s", f)
 		}
 	}
-	if !strings.Contains(out, "make -C "+root) || !strings.Contains(out, "WORKER="+worker) {
+	if abs, _ := filepath.Abs(root); !strings.Contains(out, "(cd "+abs+" && make dev WORKER="+worker+")") || !strings.Contains(out, filepath.Join(abs, "bin", "ctl")+" trigger articlesSync") {
 		t.Errorf("ctl new does not say what to run next:\n%s", out)
 	}
 	gomod, _ := os.ReadFile(filepath.Join(worker, "go.mod"))

@@ -307,6 +307,29 @@ func (e *Engine) migrate(ctx context.Context, db *spec.Database, ids rdb.Databas
 			return ids, fmt.Errorf("database %q: migrate schema (%s): %w", db.Key, strings.Join(slices.Sorted(mapsKeys(update)), ", "), err)
 		}
 		e.log.Info("migrated Notion schema", "database", db.Key, "properties", slices.Sorted(mapsKeys(update)))
+		var added []string
+		for name := range update {
+			if _, ok := ds.Properties[name]; !ok {
+				added = append(added, name)
+			}
+		}
+		if len(added) > 0 {
+			// Notion adds the column empty: the rows already there get a
+			// value only when a run writes them again (their content
+			// changed with the new property, so the next run does).
+			var syncs []string
+			for _, k := range e.set.SyncOrder {
+				if e.set.Syncs[k].Database == db.Key {
+					syncs = append(syncs, "`ctl trigger "+k+"`")
+				}
+			}
+			how := "the next run of a sync writing it fills them in"
+			if len(syncs) > 0 {
+				how += " (" + strings.Join(syncs, " or ") + " runs one now)"
+			}
+			slices.Sort(added)
+			e.log.Info("existing rows have the new properties empty until a run writes them: "+how, "database", db.Key, "properties", added)
+		}
 	}
 	ids.SchemaHash = hash
 	if ds.URL != "" {

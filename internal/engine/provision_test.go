@@ -90,8 +90,14 @@ func TestMigrations(t *testing.T) {
 	v2 := v1Schema()
 	v2["Added"] = schema.Number()
 	v2["Status"] = schema.Select(schema.Options("a", "b", "c")...)
-	if err := e.engineFor(migrateWorker(v2, false), quiet).Provision(ctx); err != nil {
+	added := &countingHandler{counts: map[string]int{}}
+	if err := e.engineFor(migrateWorker(v2, false), slog.New(added)).Provision(ctx); err != nil {
 		t.Fatalf("add: %v", err)
+	}
+	// The log says the rows already there get the new property only when
+	// written again, and how to write them now.
+	if n := added.counts["existing rows have the new properties empty until a run writes them: the next run of a sync writing it fills them in (`ctl trigger mSync` runs one now)"]; n != 1 {
+		t.Errorf("no note on existing rows after adding a property: %v", added.counts)
 	}
 	p := schemaOf()
 	if p["Added"].Type != notion.TypeNumber || len(p["Status"].Options) != 3 {

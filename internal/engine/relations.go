@@ -206,7 +206,7 @@ func (e *Engine) settleRelations(ctx context.Context, s *spec.Sync, rows []row, 
 	}
 	if n > 0 {
 		counters["unresolved"] += int64(n)
-		log.Info(fmt.Sprintf("%d related rows are not written yet; their relations are completed when they are, or given up after %v", n, e.cfg.PendingTTL),
+		log.Info(fmt.Sprintf("%d related rows are not written yet; their relations are completed when they are, or given up after %s", n, shortDuration(e.cfg.PendingTTL)),
 			"waiting", describeWaiting(still, 5))
 	}
 	if final {
@@ -465,4 +465,16 @@ func quoteAll(keys []string, n int) string {
 		q = append(q, fmt.Sprintf("%q", k))
 	}
 	return strings.Join(q, ", ")
+}
+
+// shortDuration spells d without its zero tail: 24h, not 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

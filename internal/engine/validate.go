@@ -294,7 +294,7 @@ func checkIcon(icon string) error {
 // in the form that is written and hashed.
 func normalize(name string, p schema.Property, v builder.Value) (builder.Value, error) {
 	if v.Type != p.Type {
-		return v, fmt.Errorf("is a %s property but the value is a %s value: build it with the builder helper for %s", p.Type, or(string(v.Type), "typeless"), p.Type)
+		return v, fmt.Errorf("is a %s property but the value is a %s value: build it with %s", p.Type, or(string(v.Type), "typeless"), builderHelper(p.Type))
 	}
 	switch p.Type {
 	case schema.TypeTitle, schema.TypeRichText:
@@ -486,4 +486,21 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// builderHelpers names the builder functions that make a value of each
+// property type, for errors that say which one to call.
+var builderHelpers = map[schema.Type]string{
+	schema.TypeTitle: "builder.Title", schema.TypeRichText: "builder.RichText", schema.TypeNumber: "builder.Number",
+	schema.TypeSelect: "builder.Select", schema.TypeMultiSelect: "builder.MultiSelect", schema.TypeStatus: "builder.Status",
+	schema.TypeDate: "builder.Date or builder.DateTime", schema.TypePeople: "builder.People", schema.TypeFiles: "builder.Files",
+	schema.TypeCheckbox: "builder.Checkbox", schema.TypeURL: "builder.URL", schema.TypeEmail: "builder.Email",
+	schema.TypePhoneNumber: "builder.PhoneNumber", schema.TypePlace: "builder.Place", schema.TypeRelation: "builder.Relation",
+}
+
+func builderHelper(t schema.Type) string {
+	if h, ok := builderHelpers[t]; ok {
+		return h
+	}
+	return "the builder helper for " + string(t)
 }

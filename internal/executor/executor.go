@@ -85,6 +85,9 @@ type Executor struct {
 	manifest spec.Manifest
 	id       string
 	inFlight atomic.Int64
+	// stopping is set once Stop began: a page cut short then was handed
+	// back by asynq, not lost to an outage.
+	stopping atomic.Bool
 	// notionURL is where Notion calls go (logged at start; set by Open).
 	notionURL string
 
@@ -206,6 +209,7 @@ func (x *Executor) Stop(ctx context.Context) error {
 }
 
 func (x *Executor) stop(ctx context.Context) error {
+	x.stopping.Store(true)
 	x.mu.Lock()
 	srv, cancel, done, doubtsDone, started := x.server, x.cancel, x.done, x.doubtsDone, x.started
 	x.server, x.cancel, x.started = nil, nil, false
@@ -268,6 +272,16 @@ func (x *Executor) checkConflicts(ctx context.Context) error {
 			if _, ok := x.cfg.Set.Syncs[s.Key]; ok {
 				errs = append(errs, fmt.Errorf("sync %q is already declared by worker %q (build %s, live since %s): sync keys are unique across the workers sharing a Redis; rename the sync in worker %q, or stop worker %q's executors first",
 					s.Key, w, lb.Build, lb.Since.UTC().Format(time.RFC3339), x.cfg.Set.Worker, w))
+			}
+		}
+		// Pacer keys are shared on purpose (workers split one budget), but
+		// two budgets for one key is a mistake: the pacer follows
+		// whichever executor wrote it last.
+		for _, p := range m.Pacers {
+			if mine, ok := x.cfg.Set.Pacers[p.Key]; ok && (mine.AllowedRequests != p.AllowedRequests || mine.Interval != p.Interval) {
+				x.log.Warn(fmt.Sprintf("pacer %q is declared by worker %q too, with another budget: %d requests per %v there, %d per %v here; workers share a pacer key's budget, so declare it with the same figures (or give this worker's pacer another key)",
+					p.Key, w, p.AllowedRequests, p.Interval, mine.AllowedRequests, mine.Interval),
+					"pacer", p.Key, "worker", x.cfg.Set.Worker, "other_worker", w)
 			}
 		}
 		for _, d := range m.Databases {

@@ -3,6 +3,8 @@ package executor
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,7 +53,16 @@ func (h *runLog) Handle(ctx context.Context, r slog.Record) error {
 			if line.Attrs == nil {
 				line.Attrs = map[string]any{}
 			}
-			v := a.Value.Resolve().Any()
+			rv := a.Value.Resolve()
+			v := rv.Any()
+			if rv.Kind() == slog.KindGroup {
+				// A group (counters) is an object in the run log, as in JSON logs.
+				m := map[string]any{}
+				for _, g := range rv.Group() {
+					m[g.Key] = g.Value.Resolve().Any()
+				}
+				v = m
+			}
 			if err, ok := v.(error); ok {
 				// Errors have no exported fields: keep their text.
 				v = err.Error()
@@ -104,4 +115,15 @@ func (b *lineBuffer) put(lines []rdb.LogLine) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.lines = append(append([]rdb.LogLine(nil), lines...), b.lines...)
+}
+
+// countersValue logs a page's counters as a group: created=3 unchanged=1
+// under "counters." in text logs, an object in JSON logs and the run log
+// (not Go's map[created:3 unchanged:1]).
+func countersValue(c map[string]int64) slog.Value {
+	attrs := make([]slog.Attr, 0, len(c))
+	for _, k := range slices.Sorted(maps.Keys(c)) {
+		attrs = append(attrs, slog.Int64(k, c[k]))
+	}
+	return slog.GroupValue(attrs...)
 }

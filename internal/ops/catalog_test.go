@@ -136,8 +136,11 @@ func TestCatalogLiveBuildsAndRegistry(t *testing.T) {
 	}
 
 	// Forget removes only what no live build declares.
-	if err := f.ops.Forget(f.ctx, "ticketsDelta"); !errors.Is(err, ops.ErrDeclared) {
-		t.Errorf("forget of a declared sync: %v", err)
+	if err := f.ops.Forget(f.ctx, "ticketsDelta"); !errors.Is(err, ops.ErrDeclared) || strings.HasSuffix(err.Error(), ops.ErrDeclared.Error()) {
+		t.Errorf("forget of a declared sync: %v (want ErrDeclared, in words that do not repeat its text)", err)
+	}
+	if _, err := f.ops.Run(f.ctx, "ticketsDelta-20200101T000000-000000"); !errors.Is(err, ops.ErrUnknownRun) || strings.HasSuffix(err.Error(), ops.ErrUnknownRun.Error()) {
+		t.Errorf("an unknown run: %v (want ErrUnknownRun, in words that do not repeat its text)", err)
 	}
 	if err := f.ops.Forget(f.ctx, "customersSync"); err != nil {
 		t.Fatal(err)

@@ -351,7 +351,7 @@ func (o *Ops) Forget(ctx context.Context, key string) error {
 		return err
 	}
 	if s.Declared {
-		return fmt.Errorf("sync %q is still declared by worker %q (build %s): remove it from the worker's code and deploy, then forget it: %w", key, s.Worker, s.Build, ErrDeclared)
+		return refusal(ErrDeclared, "sync %q is still declared by worker %q (build %s): remove it from the worker's code and deploy, then forget it", key, s.Worker, s.Build)
 	}
 	st, err := o.rdb.GetSyncStatus(ctx, key)
 	if err != nil {
@@ -380,7 +380,7 @@ func (o *Ops) Run(ctx context.Context, run string) (rdb.Run, error) {
 		return rdb.Run{}, err
 	}
 	if !ok {
-		return rdb.Run{}, fmt.Errorf("run %s not found (it may be older than the retention of %d runs): %w", run, o.cfg.RunRetention, ErrUnknownRun)
+		return rdb.Run{}, refusal(ErrUnknownRun, "run %s not found (it may be older than the retention of %d runs)", run, o.cfg.RunRetention)
 	}
 	return r, nil
 }
@@ -436,7 +436,8 @@ func (o *Ops) Runs(ctx context.Context, key string, offset, limit int) ([]rdb.Ru
 	return all[offset:min(len(all), offset+limit)], nil
 }
 
-// Logs returns a run's log lines from index from on.
+// Logs returns a run's log lines from sequence number from on (see
+// rdb.ReadLog: a follower reads on from the last line's Seq+1).
 func (o *Ops) Logs(ctx context.Context, run string, from int64) ([]rdb.LogLine, error) {
 	r, err := o.Run(ctx, run)
 	if err != nil {
@@ -479,3 +480,18 @@ func keys[V any](m map[string]V) func(func(string) bool) {
 		}
 	}
 }
+
+// refusal is an error that says all in its own words and still matches
+// its sentinel with errors.Is (a %w would repeat the sentinel's text at
+// the end of a sentence that already said it).
+func refusal(sentinel error, format string, args ...any) error {
+	return &refusalErr{msg: fmt.Sprintf(format, args...), sentinel: sentinel}
+}
+
+type refusalErr struct {
+	msg      string
+	sentinel error
+}
+
+func (e *refusalErr) Error() string { return e.msg }
+func (e *refusalErr) Unwrap() error { return e.sentinel }

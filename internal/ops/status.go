@@ -2,9 +2,11 @@ package ops
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/spec"
 )
 
 // Health follows the Notion CLI's sync health.
@@ -89,4 +91,38 @@ func (o *Ops) view(ctx context.Context, s SyncInfo) (View, error) {
 		}
 	}
 	return v, nil
+}
+
+// HealthReason says in words why a sync has its health: what the console
+// shows beside it and ctl's JSON carries as health_reason.
+func (v View) HealthReason() string {
+	if !v.Declared {
+		return "no live executor declares it"
+	}
+	switch v.Health {
+	case Disabled:
+		return "paused: no new runs until it is resumed"
+	case Error, Warning:
+		n := v.Status.ConsecutiveFailures
+		s := fmt.Sprintf("%d consecutive failed run", n)
+		if n != 1 {
+			s += "s"
+		}
+		if v.LastRun != nil && v.LastRun.Error != "" {
+			s += ": " + v.LastRun.Error
+		}
+		return s
+	case Initializing:
+		if v.ActiveRun != nil {
+			return "first run in progress"
+		}
+		if v.Schedule.Kind == spec.Manual {
+			return "never succeeded yet: a manual sync runs when triggered (ctl trigger " + v.Key + ")"
+		}
+		return "never succeeded yet"
+	}
+	if v.LastRun != nil && !v.LastRun.Finished.IsZero() {
+		return "last run " + v.LastRun.Status
+	}
+	return "last run succeeded"
 }

@@ -36,6 +36,8 @@ const (
 	ControlService_GetRunLogs_FullMethodName  = "/synq.v1.ControlService/GetRunLogs"
 	ControlService_GetRun_FullMethodName      = "/synq.v1.ControlService/GetRun"
 	ControlService_ForgetSync_FullMethodName  = "/synq.v1.ControlService/ForgetSync"
+	ControlService_TestAlert_FullMethodName   = "/synq.v1.ControlService/TestAlert"
+	ControlService_ListAlerts_FullMethodName  = "/synq.v1.ControlService/ListAlerts"
 )
 
 // ControlServiceClient is the client API for ControlService service.
@@ -72,6 +74,11 @@ type ControlServiceClient interface {
 	// ForgetSync removes every record of a sync that no live executor
 	// declares (state, runs, logs, health). Its Notion rows are untouched.
 	ForgetSync(ctx context.Context, in *ForgetSyncRequest, opts ...grpc.CallOption) (*ForgetSyncResponse, error)
+	// TestAlert sends a test notification to every alert destination now,
+	// from the replica that answers, and says how each answered.
+	TestAlert(ctx context.Context, in *TestAlertRequest, opts ...grpc.CallOption) (*TestAlertResponse, error)
+	// ListAlerts lists the newest notifications with their deliveries.
+	ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*ListAlertsResponse, error)
 }
 
 type controlServiceClient struct {
@@ -230,6 +237,26 @@ func (c *controlServiceClient) ForgetSync(ctx context.Context, in *ForgetSyncReq
 	return out, nil
 }
 
+func (c *controlServiceClient) TestAlert(ctx context.Context, in *TestAlertRequest, opts ...grpc.CallOption) (*TestAlertResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TestAlertResponse)
+	err := c.cc.Invoke(ctx, ControlService_TestAlert_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlServiceClient) ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*ListAlertsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAlertsResponse)
+	err := c.cc.Invoke(ctx, ControlService_ListAlerts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServiceServer is the server API for ControlService service.
 // All implementations must embed UnimplementedControlServiceServer
 // for forward compatibility.
@@ -264,6 +291,11 @@ type ControlServiceServer interface {
 	// ForgetSync removes every record of a sync that no live executor
 	// declares (state, runs, logs, health). Its Notion rows are untouched.
 	ForgetSync(context.Context, *ForgetSyncRequest) (*ForgetSyncResponse, error)
+	// TestAlert sends a test notification to every alert destination now,
+	// from the replica that answers, and says how each answered.
+	TestAlert(context.Context, *TestAlertRequest) (*TestAlertResponse, error)
+	// ListAlerts lists the newest notifications with their deliveries.
+	ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error)
 	mustEmbedUnimplementedControlServiceServer()
 }
 
@@ -312,6 +344,12 @@ func (UnimplementedControlServiceServer) GetRun(context.Context, *GetRunRequest)
 }
 func (UnimplementedControlServiceServer) ForgetSync(context.Context, *ForgetSyncRequest) (*ForgetSyncResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ForgetSync not implemented")
+}
+func (UnimplementedControlServiceServer) TestAlert(context.Context, *TestAlertRequest) (*TestAlertResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TestAlert not implemented")
+}
+func (UnimplementedControlServiceServer) ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAlerts not implemented")
 }
 func (UnimplementedControlServiceServer) mustEmbedUnimplementedControlServiceServer() {}
 func (UnimplementedControlServiceServer) testEmbeddedByValue()                        {}
@@ -554,6 +592,42 @@ func _ControlService_ForgetSync_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlService_TestAlert_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TestAlertRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).TestAlert(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_TestAlert_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).TestAlert(ctx, req.(*TestAlertRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlService_ListAlerts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlertsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).ListAlerts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_ListAlerts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).ListAlerts(ctx, req.(*ListAlertsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControlService_ServiceDesc is the grpc.ServiceDesc for ControlService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -604,6 +678,14 @@ var ControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ForgetSync",
 			Handler:    _ControlService_ForgetSync_Handler,
+		},
+		{
+			MethodName: "TestAlert",
+			Handler:    _ControlService_TestAlert_Handler,
+		},
+		{
+			MethodName: "ListAlerts",
+			Handler:    _ControlService_ListAlerts_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
