@@ -93,7 +93,7 @@ lowercase ("healthy", "succeeded"), counters as numbers.`,
 
 	root.AddCommand(a.statusCmd(), a.triggerCmd(), a.stateCmd(), a.pauseCmd("pause", "Pause a sync: no new runs; an active run stops at its next page"),
 		a.resumeCmd("resume", "Resume a paused sync and continue its parked run"), a.cancelCmd(), a.runsCmd(), a.forgetCmd(), a.webhooksCmd(),
-		a.versionCmd(), a.newCmd())
+		a.alertsCmd(), a.versionCmd(), a.newCmd())
 	// ntn-style spellings.
 	syncCmd := &cobra.Command{Use: "sync", Short: "ntn-style spellings: sync status|trigger|state"}
 	syncCmd.AddCommand(a.statusCmd(), a.triggerCmd(), a.stateCmd())

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/synqhq/synq/internal/alerts"
 	"github.com/synqhq/synq/internal/cli"
 	"github.com/synqhq/synq/internal/console"
 	"github.com/synqhq/synq/internal/control"
@@ -23,6 +25,7 @@ import (
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/pacer"
 	"github.com/synqhq/synq/internal/redisconn"
+	"github.com/synqhq/synq/internal/runs"
 	"github.com/synqhq/synq/internal/scheduler"
 )
 
@@ -38,6 +41,13 @@ type options struct {
 	tlsCert     string
 	tlsKey      string
 	metricsAddr string
+	alerts      alertOptions
+}
+
+type alertOptions struct {
+	slackURLs, jsonURLs []string
+	consoleURL          string
+	absentFor           time.Duration
 }
 
 func main() { cli.Main(newRoot()) }
@@ -63,6 +73,10 @@ func newRoot() *cobra.Command {
 	f.StringVar(&o.tlsCert, "tls-cert", os.Getenv("SYNQ_CONTROL_TLS_CERT"), "TLS certificate file for the control API (env SYNQ_CONTROL_TLS_CERT)")
 	f.StringVar(&o.tlsKey, "tls-key", os.Getenv("SYNQ_CONTROL_TLS_KEY"), "TLS key file for the control API (env SYNQ_CONTROL_TLS_KEY)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", os.Getenv("SYNQ_METRICS_ADDR"), "serve Prometheus metrics at /metrics on this address (env SYNQ_METRICS_ADDR)")
+	f.StringArrayVar(&o.alerts.slackURLs, "alert-webhook-url", envList("SYNQ_ALERT_WEBHOOK_URL"), "send alerts to this Slack-compatible incoming webhook (Slack, Mattermost, Teams); repeatable (env SYNQ_ALERT_WEBHOOK_URL, comma-separated)")
+	f.StringArrayVar(&o.alerts.jsonURLs, "alert-json-url", envList("SYNQ_ALERT_JSON_URL"), "send alerts as JSON (docs/alerts.md) to this URL, signed when SYNQ_ALERT_SECRET is set; repeatable (env SYNQ_ALERT_JSON_URL, comma-separated)")
+	f.StringVar(&o.alerts.consoleURL, "console-url", os.Getenv("SYNQ_CONSOLE_URL"), "the console's address as people open it, for links in alerts (env SYNQ_CONSOLE_URL; default the console's listen address)")
+	f.DurationVar(&o.alerts.absentFor, "alert-executors-absent", envDuration("SYNQ_ALERT_EXECUTORS_ABSENT", alerts.ExecutorsAbsentForDefault), "alert when a worker with syncs has had no live executor this long (env SYNQ_ALERT_EXECUTORS_ABSENT)")
 	f.StringVar(&o.logLevel, "log-level", cli.EnvOr("SYNQ_LOG_LEVEL", "info"), "debug, info, warn or error (env SYNQ_LOG_LEVEL)")
 	return cmd
 }
@@ -100,11 +114,22 @@ func serve(ctx context.Context, o options) error {
 		return err
 	}
 	defer stopMetrics()
-	s, err := scheduler.New(scheduler.Config{Ops: op, ID: o.id, Tick: o.tick, ReapEvery: o.reapEvery, Logger: log, Metrics: m})
+	// The reaper does not judge the leases an outage lost (see
+	// runs.ReaperConfig.Redis): the executors enqueue those pages again.
+	s, err := scheduler.New(scheduler.Config{Ops: op, ID: o.id, Tick: o.tick, ReapEvery: o.reapEvery, Logger: log, Metrics: m,
+		Reaper: runs.ReaperConfig{Redis: conn.Monitor}})
 	if err != nil {
 		return err
 	}
-	gs, lis, err := controlServer(o, op, conn, log)
+	al, err := alertService(o, op, s, m, log)
+	if err != nil {
+		return err
+	}
+	if m != nil {
+		m.Registry.MustRegister(scheduler.NewFleetCollector(op, s.IsLeader))
+		m.WatchRedis(conn.Monitor.Up)
+	}
+	gs, lis, err := controlServer(o, op, conn, al, log)
 	if err != nil {
 		return err
 	}
@@ -114,7 +139,9 @@ func serve(ctx context.Context, o options) error {
 		gs.Stop()
 		return err
 	}
-	if err := serveConsole(ctx, o, op, s.ID(), log); err != nil {
+	_ = al.Start(ctx)
+	defer al.Stop(context.Background())
+	if err := serveConsole(ctx, o, op, s.ID(), al, log); err != nil {
 		gs.Stop()
 		_ = s.Stop(context.Background())
 		return err
@@ -156,12 +183,12 @@ func serveMetrics(ctx context.Context, addr string, log *slog.Logger) (*metrics.
 }
 
 // controlServer returns the control API's gRPC server and its listener.
-func controlServer(o options, op *ops.Ops, conn *redisconn.Conn, log *slog.Logger) (*grpc.Server, net.Listener, error) {
+func controlServer(o options, op *ops.Ops, conn *redisconn.Conn, al *alerts.Service, log *slog.Logger) (*grpc.Server, net.Listener, error) {
 	p, err := pacer.New(pacer.Config{Redis: conn.Client, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := control.New(control.Config{Ops: op, Pacer: p, Token: o.token, Logger: log})
+	svc, err := control.New(control.Config{Ops: op, Pacer: p, Token: o.token, Alerts: al, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -182,11 +209,15 @@ func controlServer(o options, op *ops.Ops, conn *redisconn.Conn, log *slog.Logge
 
 // serveConsole serves the web console in the background until ctx ends,
 // unless --console-addr is off.
-func serveConsole(ctx context.Context, o options, op *ops.Ops, schedulerID string, log *slog.Logger) error {
+func serveConsole(ctx context.Context, o options, op *ops.Ops, schedulerID string, al *alerts.Service, log *slog.Logger) error {
 	if o.consoleAddr == "" || o.consoleAddr == "off" {
 		return nil
 	}
-	con, err := console.New(console.Config{Ops: op, Token: o.token, SchedulerID: schedulerID, Logger: log})
+	var dests []string
+	for _, d := range al.Destinations() {
+		dests = append(dests, d.String())
+	}
+	con, err := console.New(console.Config{Ops: op, Token: o.token, SchedulerID: schedulerID, AlertDestinations: dests, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -205,6 +236,72 @@ func serveConsole(ctx context.Context, o options, op *ops.Ops, schedulerID strin
 	}
 	log.Info("serving the console", "url", scheme+"://"+lis.Addr().String()+"/")
 	return nil
+}
+
+// alertService detects and sends alerts while this replica leads.
+func alertService(o options, op *ops.Ops, s *scheduler.Scheduler, m *metrics.Metrics, log *slog.Logger) (*alerts.Service, error) {
+	slack, err := alerts.ParseDestinations("SYNQ_ALERT_WEBHOOK_URL", alerts.FormatSlack, o.alerts.slackURLs)
+	if err != nil {
+		return nil, cli.Usagef("%v", err)
+	}
+	js, err := alerts.ParseDestinations("SYNQ_ALERT_JSON_URL", alerts.FormatJSON, o.alerts.jsonURLs)
+	if err != nil {
+		return nil, cli.Usagef("%v", err)
+	}
+	dests := append(slack, js...)
+	consoleURL := o.alerts.consoleURL
+	if consoleURL == "" && o.consoleAddr != "off" && o.consoleAddr != "" {
+		consoleURL = consoleLink(o)
+	}
+	al, err := alerts.New(alerts.Config{Ops: op, Leader: s.IsLeader, Destinations: dests, Secret: []byte(os.Getenv("SYNQ_ALERT_SECRET")),
+		ConsoleURL: consoleURL, ExecutorsAbsentFor: o.alerts.absentFor, Logger: log, Metrics: m})
+	if err != nil {
+		return nil, err
+	}
+	if len(dests) == 0 {
+		log.Info("alerts are recorded (ctl alerts list, the console) but sent nowhere: set SYNQ_ALERT_WEBHOOK_URL or SYNQ_ALERT_JSON_URL")
+	} else {
+		names := make([]string, len(dests))
+		for i, d := range dests {
+			names[i] = d.String()
+		}
+		log.Info("sending alerts", "destinations", names, "signed", os.Getenv("SYNQ_ALERT_SECRET") != "")
+	}
+	return al, nil
+}
+
+// consoleLink is the console's address for links when SYNQ_CONSOLE_URL
+// is not set: its listen address, with a wildcard host made loopback.
+func consoleLink(o options) string {
+	host, port, err := net.SplitHostPort(o.consoleAddr)
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	if o.tlsCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/"
+}
+
+// envList splits a comma-separated variable (cobra splits nothing in a
+// StringArray's default).
+func envList(k string) []string {
+	v := strings.TrimSpace(os.Getenv(k))
+	if v == "" {
+		return nil
+	}
+	return []string{v}
+}
+
+func envDuration(k string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(k)); err == nil && d > 0 {
+		return d
+	}
+	return def
 }
 
 // stop ends the control API's calls (gracefully, for up to 10 s) and the

@@ -52,6 +52,8 @@ type Config struct {
 	// client that trickles or stalls cannot hold a connection for ever.
 	// A run's live stream lifts the read and write bounds for itself.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// AlertDestinations names where alerts go (shown on the alerts page).
+	AlertDestinations []string
 	// Now defaults to time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger

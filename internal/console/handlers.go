@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/synqhq/synq/internal/alerts"
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/rdb"
 	"github.com/synqhq/synq/internal/spec"
@@ -37,6 +38,7 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("GET /webhooks", c.webhooks)
 	mux.HandleFunc("POST /webhooks/{key}/enable", c.enableWebhook)
 	mux.HandleFunc("GET /executors", c.executors)
+	mux.HandleFunc("GET /alerts", c.alerts)
 	mux.HandleFunc("GET /login", c.login)
 	mux.HandleFunc("POST /login", c.login)
 	mux.HandleFunc("POST /logout", c.logout)
@@ -372,10 +374,13 @@ func (c *Console) cancel(w http.ResponseWriter, r *http.Request) {
 }
 
 type runData struct {
-	Run    rdb.Run
-	Pages  []rdb.PageRecord
-	Log    []rdb.LogLine
-	Active bool
+	Run   rdb.Run
+	Pages []rdb.PageRecord
+	Log   []rdb.LogLine
+	// NextLog is the sequence number of the line after Log: the live log
+	// follows from there (past the log cap, too).
+	NextLog int64
+	Active  bool
 	// Page is the page the run is on (running) or continues with (parked).
 	Page int
 }
@@ -406,6 +411,9 @@ func (c *Console) runDetail(w http.ResponseWriter, r *http.Request) {
 	if d.Log, err = c.ops.Logs(r.Context(), d.Run.ID, 0); err != nil {
 		c.failErr(w, r, err)
 		return
+	}
+	if n := len(d.Log); n > 0 {
+		d.NextLog = d.Log[n-1].Seq + 1
 	}
 	c.render(w, r, "run", page{Title: d.Run.ID, Nav: "syncs", Data: d})
 }
@@ -564,7 +572,7 @@ func scheduleText(s spec.Schedule) string {
 
 type webhooksData struct {
 	Webhooks   []ops.WebhookView
-	Deliveries map[string][]rdb.Delivery
+	Deliveries map[string][]rdb.WebhookDeliveryRecord
 }
 
 // webhookDeliveriesShown is how many recent deliveries a webhook shows.
@@ -576,7 +584,7 @@ func (c *Console) webhooks(w http.ResponseWriter, r *http.Request) {
 		c.failErr(w, r, err)
 		return
 	}
-	d := webhooksData{Webhooks: vs, Deliveries: map[string][]rdb.Delivery{}}
+	d := webhooksData{Webhooks: vs, Deliveries: map[string][]rdb.WebhookDeliveryRecord{}}
 	for _, v := range vs {
 		ds, err := c.ops.Deliveries(r.Context(), v.Key, webhookDeliveriesShown)
 		if err != nil {
@@ -595,4 +603,32 @@ func (c *Console) enableWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.back(w, r, "/webhooks", "enabled")
+}
+
+type alertRow struct {
+	alerts.Notification
+	Created    time.Time
+	Deliveries []rdb.DeliveryRecord
+}
+
+type alertsData struct {
+	Alerts       []alertRow
+	Destinations []string
+}
+
+func (c *Console) alerts(w http.ResponseWriter, r *http.Request) {
+	recs, err := c.ops.RDB().RecentAlerts(r.Context(), 100)
+	if err != nil {
+		c.failErr(w, r, err)
+		return
+	}
+	d := alertsData{Destinations: c.cfg.AlertDestinations}
+	for _, rec := range recs {
+		n, err := alerts.Decode(rec.Payload)
+		if err != nil {
+			continue
+		}
+		d.Alerts = append(d.Alerts, alertRow{Notification: n, Created: rec.Created, Deliveries: rec.Deliveries})
+	}
+	c.render(w, r, "alerts", page{Title: "Alerts", Nav: "alerts", Data: d, Refresh: c.refresh()})
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -234,7 +235,13 @@ var funcs = template.FuncMap{
 		}
 		return fmtDur(to.Sub(from))
 	},
-	"health":   healthClass,
+	"health": healthClass,
+	"sevclass": func(s string) string {
+		return cmp.Or(map[string]string{"error": "h-error", "warning": "h-warning", "resolved": "h-healthy"}[s], "h-initializing")
+	},
+	"delclass": func(s string) string {
+		return cmp.Or(map[string]string{"delivered": "h-healthy", "failed": "h-error", "retrying": "h-warning"}[s], "h-initializing")
+	},
 	"status":   statusClass,
 	"rows":     rowsSoFar,
 	"counter":  func(m map[string]int64, k string) int64 { return m[k] },

@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/synqhq/synq/internal/alerts"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -35,7 +36,10 @@ type Config struct {
 	// Pacer reads pacer figures for GetSync (optional).
 	Pacer *pacer.Pacer
 	// Token, when set, is required as "authorization: Bearer <token>".
-	Token  string
+	Token string
+	// Alerts sends `ctl alerts test` (optional: without it TestAlert is
+	// refused).
+	Alerts *alerts.Service
 	Logger *slog.Logger
 }
 

@@ -65,7 +65,7 @@ func webhookPB(v ops.WebhookView) *synqv1.Webhook {
 	return w
 }
 
-func deliveryPB(d rdb.Delivery) *synqv1.Delivery {
+func deliveryPB(d rdb.WebhookDeliveryRecord) *synqv1.Delivery {
 	out := &synqv1.Delivery{Id: d.ID, Status: d.Status, Attempts: d.Attempts, Rows: d.Rows, Triggered: d.Triggered, Error: d.Error}
 	if !d.Received.IsZero() {
 		out.Received = timestamppb.New(d.Received)

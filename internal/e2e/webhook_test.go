@@ -103,7 +103,7 @@ func (s *stack) rowsOf(db string) map[string]*notion.Page {
 	return rows
 }
 
-func (s *stack) delivery(id string) rdb.Delivery {
+func (s *stack) delivery(id string) rdb.WebhookDeliveryRecord {
 	s.t.Helper()
 	ds, err := s.rdb.WebhookDeliveries(context.Background(), "events", 0)
 	if err != nil {
@@ -114,12 +114,12 @@ func (s *stack) delivery(id string) rdb.Delivery {
 			return d
 		}
 	}
-	return rdb.Delivery{}
+	return rdb.WebhookDeliveryRecord{}
 }
 
-func (s *stack) waitDelivery(id, status string, d time.Duration) rdb.Delivery {
+func (s *stack) waitDelivery(id, status string, d time.Duration) rdb.WebhookDeliveryRecord {
 	s.t.Helper()
-	var got rdb.Delivery
+	var got rdb.WebhookDeliveryRecord
 	s.waitFor(d, "delivery "+id+" "+status, func() bool {
 		got = s.delivery(id)
 		return got.Status == status

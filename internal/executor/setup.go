@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/synqhq/synq/internal/defaults"
@@ -120,11 +122,17 @@ func open(ctx context.Context, set *spec.Set, s Settings, m *metrics.Metrics) (*
 		return nil, err
 	}
 	s.Logger = conn.Logger
+	m.WatchRedis(conn.Monitor.Up)
+	if m != nil {
+		m.NotionBudget.WithLabelValues(pacer.NotionPacerName(s.NotionToken)).Set(float64(pacedPerMinute(s.NotionRateLimit)))
+	}
 	p, err := pacer.New(pacer.Config{Redis: conn.Client, Logger: s.Logger})
 	if err != nil {
 		return fail(err)
 	}
-	nc, err := notion.New(notionConfig(s, m, p))
+	ncfg := notionConfig(s, m, p)
+	ncfg.After = watchAuth(ncfg.After, rdb.New(conn.Client), pacer.NotionPacerName(s.NotionToken), s.Logger)
+	nc, err := notion.New(ncfg)
 	if err != nil {
 		return fail(fmt.Errorf("Notion client: %w", err))
 	}
@@ -189,6 +197,45 @@ func notionConfig(s Settings, m *metrics.Metrics, p *pacer.Pacer) notion.Config 
 		}
 	}
 	return ncfg
+}
+
+// watchAuth tells the leader's alerts when Notion refuses this
+// executor's token (401/403), at most once a minute, and when it accepts
+// it again; then calls next.
+func watchAuth(next func(notion.Request, int, time.Duration, error), r *rdb.RDB, fingerprint string, log *slog.Logger) func(notion.Request, int, time.Duration, error) {
+	var refused atomic.Bool
+	var noted atomic.Int64
+	note := func(f func(context.Context) error) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := f(ctx); err != nil {
+				log.Debug("could not tell alerts about the Notion token", "err", err)
+			}
+		}()
+	}
+	return func(req notion.Request, status int, d time.Duration, err error) {
+		if next != nil {
+			next(req, status, d, err)
+		}
+		switch {
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			now := time.Now().UnixNano()
+			if refused.Load() && now-noted.Load() < int64(time.Minute) {
+				return
+			}
+			refused.Store(true)
+			noted.Store(now)
+			msg := http.StatusText(status)
+			if err != nil {
+				msg = err.Error()
+			}
+			note(func(ctx context.Context) error { return r.NoteNotionAuth(ctx, fingerprint, status, msg) })
+		case status/100 == 2 && refused.Load():
+			refused.Store(false)
+			note(func(ctx context.Context) error { return r.ClearNotionAuth(ctx, fingerprint) })
+		}
+	}
 }
 
 // notionRecord is what the executor's record says of its Notion budgets;

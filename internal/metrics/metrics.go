@@ -29,13 +29,14 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	Runs          *prometheus.CounterVec   // sync, result
-	Pages         *prometheus.CounterVec   // sync, result (committed|failed|retried)
+	Pages         *prometheus.CounterVec   // sync, result (committed|duplicate|failed|retried|stale)
 	Rows          *prometheus.CounterVec   // sync, outcome
 	PageDuration  *prometheus.HistogramVec // sync
 	NotionCalls   *prometheus.CounterVec   // route, status
 	NotionLatency *prometheus.HistogramVec // route
 	PacerWait     *prometheus.HistogramVec // pacer
 	QueueLag      prometheus.Histogram
+	NotionBudget  *prometheus.GaugeVec   // pacer
 	RunsStarted   *prometheus.CounterVec // sync, trigger
 	SkippedTicks  *prometheus.CounterVec // sync
 	RunsReaped    prometheus.Counter
@@ -46,6 +47,11 @@ type Metrics struct {
 	WebhookHandled  *prometheus.CounterVec   // webhook
 	WebhookFailed   *prometheus.CounterVec   // webhook
 	WebhookLatency  *prometheus.HistogramVec // webhook
+	// Alerts counts notifications recorded by kind and severity;
+	// AlertDeliveries delivery attempts by format and outcome (delivered,
+	// retried, failed).
+	Alerts          *prometheus.CounterVec
+	AlertDeliveries *prometheus.CounterVec
 }
 
 // Role says which metrics a process registers.
@@ -92,6 +98,8 @@ func newFor(role Role) *Metrics {
 			Help: "Time spent waiting for a pacer, by pacer.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"pacer"}),
 		QueueLag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "synq_queue_lag_seconds",
 			Help: "Time from a page task being due to an executor starting it.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 18)}),
+		NotionBudget: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "synq_notion_budget_requests_per_minute",
+			Help: "The Notion budget this executor paces its token at, by pacer (0: unpaced)."}, []string{"pacer"}),
 		RunsStarted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_runs_started_total",
 			Help: "Runs started, by sync and trigger (schedule, manual)."}, []string{"sync", "trigger"}),
 		SkippedTicks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_skipped_ticks_total",
@@ -110,15 +118,34 @@ func newFor(role Role) *Metrics {
 			Help: "Webhook deliveries that failed for good (after their retries, or with an error retrying cannot fix), by webhook."}, []string{"webhook"}),
 		WebhookLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "synq_webhook_receive_to_handled_seconds",
 			Help: "Time from a webhook delivery's 202 to its changes being written, by webhook.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)}, []string{"webhook"}),
+		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_alerts_total",
+			Help: "Notifications the leader recorded, by kind and severity."}, []string{"kind", "severity"}),
+		AlertDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_alert_deliveries_total",
+			Help: "Notification delivery attempts, by format (slack, json) and outcome (delivered, retried, failed)."}, []string{"format", "outcome"}),
 	}
 	if role&Executor != 0 {
 		r.MustRegister(m.Runs, m.Pages, m.Rows, m.PageDuration, m.NotionCalls, m.NotionLatency, m.PacerWait, m.QueueLag,
-			m.WebhookReceived, m.WebhookRejected, m.WebhookHandled, m.WebhookFailed, m.WebhookLatency)
+			m.NotionBudget, m.WebhookReceived, m.WebhookRejected, m.WebhookHandled, m.WebhookFailed, m.WebhookLatency)
 	}
 	if role&Scheduler != 0 {
-		r.MustRegister(m.RunsStarted, m.SkippedTicks, m.RunsReaped, m.Leader)
+		r.MustRegister(m.RunsStarted, m.SkippedTicks, m.RunsReaped, m.Leader, m.Alerts, m.AlertDeliveries)
 	}
 	return m
+}
+
+// WatchRedis exports synq_redis_up from up (the process's Redis monitor):
+// 1 while Redis answers. Call it once.
+func (m *Metrics) WatchRedis(up func() bool) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "synq_redis_up",
+		Help: "1 while this process reaches Redis, 0 during an outage."}, func() float64 {
+		if up() {
+			return 1
+		}
+		return 0
+	}))
 }
 
 // ObserveNotion records one Notion request.

@@ -117,7 +117,7 @@ func (o *Ops) unknownWebhook(key string, all []WebhookView) error {
 }
 
 // Deliveries lists a webhook's recent deliveries, newest first.
-func (o *Ops) Deliveries(ctx context.Context, key string, limit int) ([]rdb.Delivery, error) {
+func (o *Ops) Deliveries(ctx context.Context, key string, limit int) ([]rdb.WebhookDeliveryRecord, error) {
 	if _, err := o.Webhook(ctx, key); err != nil {
 		return nil, err
 	}

@@ -254,8 +254,8 @@ func (r *RDB) WebhookDeliveryEnd(ctx context.Context, key, id string, end Delive
 	return wrap("record the end of a delivery of webhook "+key, err)
 }
 
-// Delivery is one delivery's record.
-type Delivery struct {
+// WebhookDeliveryRecord is one delivery's record.
+type WebhookDeliveryRecord struct {
 	ID        string
 	Status    string
 	Received  time.Time
@@ -268,7 +268,7 @@ type Delivery struct {
 }
 
 // WebhookDeliveries lists a webhook's recent deliveries, newest first.
-func (r *RDB) WebhookDeliveries(ctx context.Context, key string, limit int) ([]Delivery, error) {
+func (r *RDB) WebhookDeliveries(ctx context.Context, key string, limit int) ([]WebhookDeliveryRecord, error) {
 	if limit <= 0 || limit > DeliveriesKept {
 		limit = DeliveriesKept
 	}
@@ -286,14 +286,14 @@ func (r *RDB) WebhookDeliveries(ctx context.Context, key string, limit int) ([]D
 	if err != nil {
 		return nil, wrap("read deliveries of webhook "+key, err)
 	}
-	out := make([]Delivery, 0, len(ids))
+	out := make([]WebhookDeliveryRecord, 0, len(ids))
 	for i, id := range ids {
 		m := cmds[i].Val()
 		if len(m) == 0 {
 			continue // expired
 		}
 		n := func(f string) int64 { v, _ := strconv.ParseInt(m[f], 10, 64); return v }
-		d := Delivery{ID: id, Status: m["status"], Attempts: n("attempts"), Latency: time.Duration(n("latency_ms")) * time.Millisecond, Error: m["error"]}
+		d := WebhookDeliveryRecord{ID: id, Status: m["status"], Attempts: n("attempts"), Latency: time.Duration(n("latency_ms")) * time.Millisecond, Error: m["error"]}
 		if t := n("received"); t > 0 {
 			d.Received = time.UnixMilli(t)
 		}

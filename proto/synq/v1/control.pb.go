@@ -2994,6 +2994,448 @@ func (x *EnableWebhookResponse) GetWebhook() *Webhook {
 	return nil
 }
 
+type TestAlertRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// by names who asked, shown in the notification.
+	By            string `protobuf:"bytes,1,opt,name=by,proto3" json:"by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TestAlertRequest) Reset() {
+	*x = TestAlertRequest{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TestAlertRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TestAlertRequest) ProtoMessage() {}
+
+func (x *TestAlertRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TestAlertRequest.ProtoReflect.Descriptor instead.
+func (*TestAlertRequest) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *TestAlertRequest) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+type TestAlertResponse struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	AlertId       string                    `protobuf:"bytes,1,opt,name=alert_id,json=alertId,proto3" json:"alert_id,omitempty"`
+	Results       []*AlertDestinationResult `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TestAlertResponse) Reset() {
+	*x = TestAlertResponse{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TestAlertResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TestAlertResponse) ProtoMessage() {}
+
+func (x *TestAlertResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TestAlertResponse.ProtoReflect.Descriptor instead.
+func (*TestAlertResponse) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *TestAlertResponse) GetAlertId() string {
+	if x != nil {
+		return x.AlertId
+	}
+	return ""
+}
+
+func (x *TestAlertResponse) GetResults() []*AlertDestinationResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type AlertDestinationResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// destination is its format and host, never the whole URL (it often
+	// carries a secret).
+	Destination   string `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`
+	Delivered     bool   `protobuf:"varint,2,opt,name=delivered,proto3" json:"delivered,omitempty"`
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertDestinationResult) Reset() {
+	*x = AlertDestinationResult{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertDestinationResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertDestinationResult) ProtoMessage() {}
+
+func (x *AlertDestinationResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertDestinationResult.ProtoReflect.Descriptor instead.
+func (*AlertDestinationResult) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *AlertDestinationResult) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *AlertDestinationResult) GetDelivered() bool {
+	if x != nil {
+		return x.Delivered
+	}
+	return false
+}
+
+func (x *AlertDestinationResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type ListAlertsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// limit caps the answer (default 50, at most 200).
+	Limit         int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertsRequest) Reset() {
+	*x = ListAlertsRequest{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertsRequest) ProtoMessage() {}
+
+func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
+func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListAlertsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListAlertsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Alerts        []*Alert               `protobuf:"bytes,1,rep,name=alerts,proto3" json:"alerts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertsResponse) Reset() {
+	*x = ListAlertsResponse{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertsResponse) ProtoMessage() {}
+
+func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
+func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListAlertsResponse) GetAlerts() []*Alert {
+	if x != nil {
+		return x.Alerts
+	}
+	return nil
+}
+
+type Alert struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Severity      string                 `protobuf:"bytes,3,opt,name=severity,proto3" json:"severity,omitempty"`
+	Title         string                 `protobuf:"bytes,4,opt,name=title,proto3" json:"title,omitempty"`
+	Text          string                 `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`
+	Sync          string                 `protobuf:"bytes,6,opt,name=sync,proto3" json:"sync,omitempty"`
+	Worker        string                 `protobuf:"bytes,7,opt,name=worker,proto3" json:"worker,omitempty"`
+	RunId         string                 `protobuf:"bytes,8,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Created       *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created,proto3" json:"created,omitempty"`
+	Deliveries    []*AlertDelivery       `protobuf:"bytes,10,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Alert) Reset() {
+	*x = Alert{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Alert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Alert) ProtoMessage() {}
+
+func (x *Alert) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Alert.ProtoReflect.Descriptor instead.
+func (*Alert) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *Alert) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Alert) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Alert) GetSeverity() string {
+	if x != nil {
+		return x.Severity
+	}
+	return ""
+}
+
+func (x *Alert) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *Alert) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *Alert) GetSync() string {
+	if x != nil {
+		return x.Sync
+	}
+	return ""
+}
+
+func (x *Alert) GetWorker() string {
+	if x != nil {
+		return x.Worker
+	}
+	return ""
+}
+
+func (x *Alert) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *Alert) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *Alert) GetDeliveries() []*AlertDelivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+type AlertDelivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// destination is the destination's id (a digest of its URL).
+	Destination string `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`
+	// status: pending, sending, retrying, delivered or failed.
+	Status        string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Attempts      int32                  `protobuf:"varint,3,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	LastError     string                 `protobuf:"bytes,4,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Delivered     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=delivered,proto3" json:"delivered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertDelivery) Reset() {
+	*x = AlertDelivery{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertDelivery) ProtoMessage() {}
+
+func (x *AlertDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertDelivery.ProtoReflect.Descriptor instead.
+func (*AlertDelivery) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *AlertDelivery) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *AlertDelivery) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *AlertDelivery) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *AlertDelivery) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *AlertDelivery) GetDelivered() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Delivered
+	}
+	return nil
+}
+
 var File_proto_synq_v1_control_proto protoreflect.FileDescriptor
 
 const file_proto_synq_v1_control_proto_rawDesc = "" +
@@ -3201,7 +3643,41 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\x14EnableWebhookRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\"C\n" +
 	"\x15EnableWebhookResponse\x12*\n" +
-	"\awebhook\x18\x01 \x01(\v2\x10.synq.v1.WebhookR\awebhook*\x88\x01\n" +
+	"\awebhook\x18\x01 \x01(\v2\x10.synq.v1.WebhookR\awebhook\"\"\n" +
+	"\x10TestAlertRequest\x12\x0e\n" +
+	"\x02by\x18\x01 \x01(\tR\x02by\"i\n" +
+	"\x11TestAlertResponse\x12\x19\n" +
+	"\balert_id\x18\x01 \x01(\tR\aalertId\x129\n" +
+	"\aresults\x18\x02 \x03(\v2\x1f.synq.v1.AlertDestinationResultR\aresults\"n\n" +
+	"\x16AlertDestinationResult\x12 \n" +
+	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x1c\n" +
+	"\tdelivered\x18\x02 \x01(\bR\tdelivered\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\")\n" +
+	"\x11ListAlertsRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\"<\n" +
+	"\x12ListAlertsResponse\x12&\n" +
+	"\x06alerts\x18\x01 \x03(\v2\x0e.synq.v1.AlertR\x06alerts\"\xa2\x02\n" +
+	"\x05Alert\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
+	"\bseverity\x18\x03 \x01(\tR\bseverity\x12\x14\n" +
+	"\x05title\x18\x04 \x01(\tR\x05title\x12\x12\n" +
+	"\x04text\x18\x05 \x01(\tR\x04text\x12\x12\n" +
+	"\x04sync\x18\x06 \x01(\tR\x04sync\x12\x16\n" +
+	"\x06worker\x18\a \x01(\tR\x06worker\x12\x15\n" +
+	"\x06run_id\x18\b \x01(\tR\x05runId\x124\n" +
+	"\acreated\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x126\n" +
+	"\n" +
+	"deliveries\x18\n" +
+	" \x03(\v2\x16.synq.v1.AlertDeliveryR\n" +
+	"deliveries\"\xbe\x01\n" +
+	"\rAlertDelivery\x12 \n" +
+	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x1a\n" +
+	"\battempts\x18\x03 \x01(\x05R\battempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x04 \x01(\tR\tlastError\x128\n" +
+	"\tdelivered\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tdelivered*\x88\x01\n" +
 	"\x06Health\x12\x16\n" +
 	"\x12HEALTH_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13HEALTH_INITIALIZING\x10\x01\x12\x12\n" +
@@ -3234,7 +3710,8 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\x15CHANGE_KIND_UNCHANGED\x10\x03\x12\x15\n" +
 	"\x11CHANGE_KIND_TRASH\x10\x04\x12\x15\n" +
 	"\x11CHANGE_KIND_STALE\x10\x05\x12\x17\n" +
-	"\x13CHANGE_KIND_INVALID\x10\x062\xd7\t\n" +
+	"\x13CHANGE_KIND_INVALID\x10\x062\xe2\n" +
+	"\n" +
 	"\x0eControlService\x12B\n" +
 	"\tListSyncs\x12\x19.synq.v1.ListSyncsRequest\x1a\x1a.synq.v1.ListSyncsResponse\x12<\n" +
 	"\aGetSync\x12\x17.synq.v1.GetSyncRequest\x1a\x18.synq.v1.GetSyncResponse\x12G\n" +
@@ -3257,7 +3734,10 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\fListWebhooks\x12\x1c.synq.v1.ListWebhooksRequest\x1a\x1d.synq.v1.ListWebhooksResponse\x12Q\n" +
 	"\x0eListDeliveries\x12\x1e.synq.v1.ListDeliveriesRequest\x1a\x1f.synq.v1.ListDeliveriesResponse\x12]\n" +
 	"\x12RotateWebhookToken\x12\".synq.v1.RotateWebhookTokenRequest\x1a#.synq.v1.RotateWebhookTokenResponse\x12N\n" +
-	"\rEnableWebhook\x12\x1d.synq.v1.EnableWebhookRequest\x1a\x1e.synq.v1.EnableWebhookResponseB-Z+github.com/synqhq/synq/proto/synq/v1;synqv1b\x06proto3"
+	"\rEnableWebhook\x12\x1d.synq.v1.EnableWebhookRequest\x1a\x1e.synq.v1.EnableWebhookResponse\x12B\n" +
+	"\tTestAlert\x12\x19.synq.v1.TestAlertRequest\x1a\x1a.synq.v1.TestAlertResponse\x12E\n" +
+	"\n" +
+	"ListAlerts\x12\x1a.synq.v1.ListAlertsRequest\x1a\x1b.synq.v1.ListAlertsResponseB-Z+github.com/synqhq/synq/proto/synq/v1;synqv1b\x06proto3"
 
 var (
 	file_proto_synq_v1_control_proto_rawDescOnce sync.Once
@@ -3272,7 +3752,7 @@ func file_proto_synq_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_synq_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_proto_synq_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_proto_synq_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_proto_synq_v1_control_proto_goTypes = []any{
 	(Health)(0),                        // 0: synq.v1.Health
 	(Mode)(0),                          // 1: synq.v1.Mode
@@ -3323,31 +3803,38 @@ var file_proto_synq_v1_control_proto_goTypes = []any{
 	(*RotateWebhookTokenResponse)(nil), // 46: synq.v1.RotateWebhookTokenResponse
 	(*EnableWebhookRequest)(nil),       // 47: synq.v1.EnableWebhookRequest
 	(*EnableWebhookResponse)(nil),      // 48: synq.v1.EnableWebhookResponse
-	nil,                                // 49: synq.v1.LogLine.AttrsEntry
-	nil,                                // 50: synq.v1.PageRecord.CountersEntry
-	nil,                                // 51: synq.v1.Delivery.RowsEntry
-	(*timestamppb.Timestamp)(nil),      // 52: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 53: google.protobuf.Duration
+	(*TestAlertRequest)(nil),           // 49: synq.v1.TestAlertRequest
+	(*TestAlertResponse)(nil),          // 50: synq.v1.TestAlertResponse
+	(*AlertDestinationResult)(nil),     // 51: synq.v1.AlertDestinationResult
+	(*ListAlertsRequest)(nil),          // 52: synq.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),         // 53: synq.v1.ListAlertsResponse
+	(*Alert)(nil),                      // 54: synq.v1.Alert
+	(*AlertDelivery)(nil),              // 55: synq.v1.AlertDelivery
+	nil,                                // 56: synq.v1.LogLine.AttrsEntry
+	nil,                                // 57: synq.v1.PageRecord.CountersEntry
+	nil,                                // 58: synq.v1.Delivery.RowsEntry
+	(*timestamppb.Timestamp)(nil),      // 59: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 60: google.protobuf.Duration
 }
 var file_proto_synq_v1_control_proto_depIdxs = []int32{
 	3,  // 0: synq.v1.Run.trigger:type_name -> synq.v1.Trigger
 	2,  // 1: synq.v1.Run.status:type_name -> synq.v1.RunStatus
-	52, // 2: synq.v1.Run.started:type_name -> google.protobuf.Timestamp
-	52, // 3: synq.v1.Run.finished:type_name -> google.protobuf.Timestamp
+	59, // 2: synq.v1.Run.started:type_name -> google.protobuf.Timestamp
+	59, // 3: synq.v1.Run.finished:type_name -> google.protobuf.Timestamp
 	5,  // 4: synq.v1.Run.counters:type_name -> synq.v1.Counters
-	53, // 5: synq.v1.PacerUse.interval:type_name -> google.protobuf.Duration
-	53, // 6: synq.v1.PacerUse.wait_total:type_name -> google.protobuf.Duration
+	60, // 5: synq.v1.PacerUse.interval:type_name -> google.protobuf.Duration
+	60, // 6: synq.v1.PacerUse.wait_total:type_name -> google.protobuf.Duration
 	1,  // 7: synq.v1.Sync.mode:type_name -> synq.v1.Mode
 	0,  // 8: synq.v1.Sync.health:type_name -> synq.v1.Health
-	52, // 9: synq.v1.Sync.next_run:type_name -> google.protobuf.Timestamp
+	59, // 9: synq.v1.Sync.next_run:type_name -> google.protobuf.Timestamp
 	6,  // 10: synq.v1.Sync.active_run:type_name -> synq.v1.Run
 	6,  // 11: synq.v1.Sync.last_run:type_name -> synq.v1.Run
 	7,  // 12: synq.v1.Sync.pacers:type_name -> synq.v1.PacerUse
-	52, // 13: synq.v1.Sync.undeclared_since:type_name -> google.protobuf.Timestamp
-	53, // 14: synq.v1.Sync.timeout:type_name -> google.protobuf.Duration
+	59, // 13: synq.v1.Sync.undeclared_since:type_name -> google.protobuf.Timestamp
+	60, // 14: synq.v1.Sync.timeout:type_name -> google.protobuf.Duration
 	8,  // 15: synq.v1.ListSyncsResponse.syncs:type_name -> synq.v1.Sync
 	8,  // 16: synq.v1.GetSyncResponse.sync:type_name -> synq.v1.Sync
-	53, // 17: synq.v1.WatchSyncsRequest.interval:type_name -> google.protobuf.Duration
+	60, // 17: synq.v1.WatchSyncsRequest.interval:type_name -> google.protobuf.Duration
 	8,  // 18: synq.v1.WatchSyncsResponse.syncs:type_name -> synq.v1.Sync
 	4,  // 19: synq.v1.PreviewChange.kind:type_name -> synq.v1.ChangeKind
 	16, // 20: synq.v1.Preview.changes:type_name -> synq.v1.PreviewChange
@@ -3356,63 +3843,72 @@ var file_proto_synq_v1_control_proto_depIdxs = []int32{
 	8,  // 23: synq.v1.ResumeSyncResponse.sync:type_name -> synq.v1.Sync
 	6,  // 24: synq.v1.CancelRunResponse.run:type_name -> synq.v1.Run
 	6,  // 25: synq.v1.ListRunsResponse.runs:type_name -> synq.v1.Run
-	52, // 26: synq.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	49, // 27: synq.v1.LogLine.attrs:type_name -> synq.v1.LogLine.AttrsEntry
+	59, // 26: synq.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	56, // 27: synq.v1.LogLine.attrs:type_name -> synq.v1.LogLine.AttrsEntry
 	31, // 28: synq.v1.GetRunLogsResponse.lines:type_name -> synq.v1.LogLine
 	6,  // 29: synq.v1.GetRunLogsResponse.run:type_name -> synq.v1.Run
-	52, // 30: synq.v1.PageRecord.started:type_name -> google.protobuf.Timestamp
-	52, // 31: synq.v1.PageRecord.finished:type_name -> google.protobuf.Timestamp
-	50, // 32: synq.v1.PageRecord.counters:type_name -> synq.v1.PageRecord.CountersEntry
+	59, // 30: synq.v1.PageRecord.started:type_name -> google.protobuf.Timestamp
+	59, // 31: synq.v1.PageRecord.finished:type_name -> google.protobuf.Timestamp
+	57, // 32: synq.v1.PageRecord.counters:type_name -> synq.v1.PageRecord.CountersEntry
 	6,  // 33: synq.v1.GetRunResponse.run:type_name -> synq.v1.Run
 	34, // 34: synq.v1.GetRunResponse.pages:type_name -> synq.v1.PageRecord
-	52, // 35: synq.v1.Webhook.disabled_at:type_name -> google.protobuf.Timestamp
+	59, // 35: synq.v1.Webhook.disabled_at:type_name -> google.protobuf.Timestamp
 	39, // 36: synq.v1.ListWebhooksResponse.webhooks:type_name -> synq.v1.Webhook
-	52, // 37: synq.v1.Delivery.received:type_name -> google.protobuf.Timestamp
-	52, // 38: synq.v1.Delivery.handled:type_name -> google.protobuf.Timestamp
-	53, // 39: synq.v1.Delivery.latency:type_name -> google.protobuf.Duration
-	51, // 40: synq.v1.Delivery.rows:type_name -> synq.v1.Delivery.RowsEntry
+	59, // 37: synq.v1.Delivery.received:type_name -> google.protobuf.Timestamp
+	59, // 38: synq.v1.Delivery.handled:type_name -> google.protobuf.Timestamp
+	60, // 39: synq.v1.Delivery.latency:type_name -> google.protobuf.Duration
+	58, // 40: synq.v1.Delivery.rows:type_name -> synq.v1.Delivery.RowsEntry
 	42, // 41: synq.v1.ListDeliveriesResponse.deliveries:type_name -> synq.v1.Delivery
 	39, // 42: synq.v1.RotateWebhookTokenResponse.webhook:type_name -> synq.v1.Webhook
 	39, // 43: synq.v1.EnableWebhookResponse.webhook:type_name -> synq.v1.Webhook
-	9,  // 44: synq.v1.ControlService.ListSyncs:input_type -> synq.v1.ListSyncsRequest
-	11, // 45: synq.v1.ControlService.GetSync:input_type -> synq.v1.GetSyncRequest
-	13, // 46: synq.v1.ControlService.WatchSyncs:input_type -> synq.v1.WatchSyncsRequest
-	15, // 47: synq.v1.ControlService.TriggerSync:input_type -> synq.v1.TriggerSyncRequest
-	19, // 48: synq.v1.ControlService.GetState:input_type -> synq.v1.GetStateRequest
-	21, // 49: synq.v1.ControlService.ResetState:input_type -> synq.v1.ResetStateRequest
-	23, // 50: synq.v1.ControlService.PauseSync:input_type -> synq.v1.PauseSyncRequest
-	25, // 51: synq.v1.ControlService.ResumeSync:input_type -> synq.v1.ResumeSyncRequest
-	27, // 52: synq.v1.ControlService.CancelRun:input_type -> synq.v1.CancelRunRequest
-	29, // 53: synq.v1.ControlService.ListRuns:input_type -> synq.v1.ListRunsRequest
-	32, // 54: synq.v1.ControlService.GetRunLogs:input_type -> synq.v1.GetRunLogsRequest
-	35, // 55: synq.v1.ControlService.GetRun:input_type -> synq.v1.GetRunRequest
-	37, // 56: synq.v1.ControlService.ForgetSync:input_type -> synq.v1.ForgetSyncRequest
-	40, // 57: synq.v1.ControlService.ListWebhooks:input_type -> synq.v1.ListWebhooksRequest
-	43, // 58: synq.v1.ControlService.ListDeliveries:input_type -> synq.v1.ListDeliveriesRequest
-	45, // 59: synq.v1.ControlService.RotateWebhookToken:input_type -> synq.v1.RotateWebhookTokenRequest
-	47, // 60: synq.v1.ControlService.EnableWebhook:input_type -> synq.v1.EnableWebhookRequest
-	10, // 61: synq.v1.ControlService.ListSyncs:output_type -> synq.v1.ListSyncsResponse
-	12, // 62: synq.v1.ControlService.GetSync:output_type -> synq.v1.GetSyncResponse
-	14, // 63: synq.v1.ControlService.WatchSyncs:output_type -> synq.v1.WatchSyncsResponse
-	18, // 64: synq.v1.ControlService.TriggerSync:output_type -> synq.v1.TriggerSyncResponse
-	20, // 65: synq.v1.ControlService.GetState:output_type -> synq.v1.GetStateResponse
-	22, // 66: synq.v1.ControlService.ResetState:output_type -> synq.v1.ResetStateResponse
-	24, // 67: synq.v1.ControlService.PauseSync:output_type -> synq.v1.PauseSyncResponse
-	26, // 68: synq.v1.ControlService.ResumeSync:output_type -> synq.v1.ResumeSyncResponse
-	28, // 69: synq.v1.ControlService.CancelRun:output_type -> synq.v1.CancelRunResponse
-	30, // 70: synq.v1.ControlService.ListRuns:output_type -> synq.v1.ListRunsResponse
-	33, // 71: synq.v1.ControlService.GetRunLogs:output_type -> synq.v1.GetRunLogsResponse
-	36, // 72: synq.v1.ControlService.GetRun:output_type -> synq.v1.GetRunResponse
-	38, // 73: synq.v1.ControlService.ForgetSync:output_type -> synq.v1.ForgetSyncResponse
-	41, // 74: synq.v1.ControlService.ListWebhooks:output_type -> synq.v1.ListWebhooksResponse
-	44, // 75: synq.v1.ControlService.ListDeliveries:output_type -> synq.v1.ListDeliveriesResponse
-	46, // 76: synq.v1.ControlService.RotateWebhookToken:output_type -> synq.v1.RotateWebhookTokenResponse
-	48, // 77: synq.v1.ControlService.EnableWebhook:output_type -> synq.v1.EnableWebhookResponse
-	61, // [61:78] is the sub-list for method output_type
-	44, // [44:61] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	51, // 44: synq.v1.TestAlertResponse.results:type_name -> synq.v1.AlertDestinationResult
+	54, // 45: synq.v1.ListAlertsResponse.alerts:type_name -> synq.v1.Alert
+	59, // 46: synq.v1.Alert.created:type_name -> google.protobuf.Timestamp
+	55, // 47: synq.v1.Alert.deliveries:type_name -> synq.v1.AlertDelivery
+	59, // 48: synq.v1.AlertDelivery.delivered:type_name -> google.protobuf.Timestamp
+	9,  // 49: synq.v1.ControlService.ListSyncs:input_type -> synq.v1.ListSyncsRequest
+	11, // 50: synq.v1.ControlService.GetSync:input_type -> synq.v1.GetSyncRequest
+	13, // 51: synq.v1.ControlService.WatchSyncs:input_type -> synq.v1.WatchSyncsRequest
+	15, // 52: synq.v1.ControlService.TriggerSync:input_type -> synq.v1.TriggerSyncRequest
+	19, // 53: synq.v1.ControlService.GetState:input_type -> synq.v1.GetStateRequest
+	21, // 54: synq.v1.ControlService.ResetState:input_type -> synq.v1.ResetStateRequest
+	23, // 55: synq.v1.ControlService.PauseSync:input_type -> synq.v1.PauseSyncRequest
+	25, // 56: synq.v1.ControlService.ResumeSync:input_type -> synq.v1.ResumeSyncRequest
+	27, // 57: synq.v1.ControlService.CancelRun:input_type -> synq.v1.CancelRunRequest
+	29, // 58: synq.v1.ControlService.ListRuns:input_type -> synq.v1.ListRunsRequest
+	32, // 59: synq.v1.ControlService.GetRunLogs:input_type -> synq.v1.GetRunLogsRequest
+	35, // 60: synq.v1.ControlService.GetRun:input_type -> synq.v1.GetRunRequest
+	37, // 61: synq.v1.ControlService.ForgetSync:input_type -> synq.v1.ForgetSyncRequest
+	40, // 62: synq.v1.ControlService.ListWebhooks:input_type -> synq.v1.ListWebhooksRequest
+	43, // 63: synq.v1.ControlService.ListDeliveries:input_type -> synq.v1.ListDeliveriesRequest
+	45, // 64: synq.v1.ControlService.RotateWebhookToken:input_type -> synq.v1.RotateWebhookTokenRequest
+	47, // 65: synq.v1.ControlService.EnableWebhook:input_type -> synq.v1.EnableWebhookRequest
+	49, // 66: synq.v1.ControlService.TestAlert:input_type -> synq.v1.TestAlertRequest
+	52, // 67: synq.v1.ControlService.ListAlerts:input_type -> synq.v1.ListAlertsRequest
+	10, // 68: synq.v1.ControlService.ListSyncs:output_type -> synq.v1.ListSyncsResponse
+	12, // 69: synq.v1.ControlService.GetSync:output_type -> synq.v1.GetSyncResponse
+	14, // 70: synq.v1.ControlService.WatchSyncs:output_type -> synq.v1.WatchSyncsResponse
+	18, // 71: synq.v1.ControlService.TriggerSync:output_type -> synq.v1.TriggerSyncResponse
+	20, // 72: synq.v1.ControlService.GetState:output_type -> synq.v1.GetStateResponse
+	22, // 73: synq.v1.ControlService.ResetState:output_type -> synq.v1.ResetStateResponse
+	24, // 74: synq.v1.ControlService.PauseSync:output_type -> synq.v1.PauseSyncResponse
+	26, // 75: synq.v1.ControlService.ResumeSync:output_type -> synq.v1.ResumeSyncResponse
+	28, // 76: synq.v1.ControlService.CancelRun:output_type -> synq.v1.CancelRunResponse
+	30, // 77: synq.v1.ControlService.ListRuns:output_type -> synq.v1.ListRunsResponse
+	33, // 78: synq.v1.ControlService.GetRunLogs:output_type -> synq.v1.GetRunLogsResponse
+	36, // 79: synq.v1.ControlService.GetRun:output_type -> synq.v1.GetRunResponse
+	38, // 80: synq.v1.ControlService.ForgetSync:output_type -> synq.v1.ForgetSyncResponse
+	41, // 81: synq.v1.ControlService.ListWebhooks:output_type -> synq.v1.ListWebhooksResponse
+	44, // 82: synq.v1.ControlService.ListDeliveries:output_type -> synq.v1.ListDeliveriesResponse
+	46, // 83: synq.v1.ControlService.RotateWebhookToken:output_type -> synq.v1.RotateWebhookTokenResponse
+	48, // 84: synq.v1.ControlService.EnableWebhook:output_type -> synq.v1.EnableWebhookResponse
+	50, // 85: synq.v1.ControlService.TestAlert:output_type -> synq.v1.TestAlertResponse
+	53, // 86: synq.v1.ControlService.ListAlerts:output_type -> synq.v1.ListAlertsResponse
+	68, // [68:87] is the sub-list for method output_type
+	49, // [49:68] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_proto_synq_v1_control_proto_init() }
@@ -3426,7 +3922,7 @@ func file_proto_synq_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_synq_v1_control_proto_rawDesc), len(file_proto_synq_v1_control_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   47,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

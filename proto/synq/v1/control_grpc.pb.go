@@ -40,6 +40,8 @@ const (
 	ControlService_ListDeliveries_FullMethodName     = "/synq.v1.ControlService/ListDeliveries"
 	ControlService_RotateWebhookToken_FullMethodName = "/synq.v1.ControlService/RotateWebhookToken"
 	ControlService_EnableWebhook_FullMethodName      = "/synq.v1.ControlService/EnableWebhook"
+	ControlService_TestAlert_FullMethodName          = "/synq.v1.ControlService/TestAlert"
+	ControlService_ListAlerts_FullMethodName         = "/synq.v1.ControlService/ListAlerts"
 )
 
 // ControlServiceClient is the client API for ControlService service.
@@ -87,6 +89,11 @@ type ControlServiceClient interface {
 	// EnableWebhook makes a webhook disabled by verification failures live
 	// again.
 	EnableWebhook(ctx context.Context, in *EnableWebhookRequest, opts ...grpc.CallOption) (*EnableWebhookResponse, error)
+	// TestAlert sends a test notification to every alert destination now,
+	// from the replica that answers, and says how each answered.
+	TestAlert(ctx context.Context, in *TestAlertRequest, opts ...grpc.CallOption) (*TestAlertResponse, error)
+	// ListAlerts lists the newest notifications with their deliveries.
+	ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*ListAlertsResponse, error)
 }
 
 type controlServiceClient struct {
@@ -285,6 +292,26 @@ func (c *controlServiceClient) EnableWebhook(ctx context.Context, in *EnableWebh
 	return out, nil
 }
 
+func (c *controlServiceClient) TestAlert(ctx context.Context, in *TestAlertRequest, opts ...grpc.CallOption) (*TestAlertResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TestAlertResponse)
+	err := c.cc.Invoke(ctx, ControlService_TestAlert_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlServiceClient) ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*ListAlertsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAlertsResponse)
+	err := c.cc.Invoke(ctx, ControlService_ListAlerts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServiceServer is the server API for ControlService service.
 // All implementations must embed UnimplementedControlServiceServer
 // for forward compatibility.
@@ -330,6 +357,11 @@ type ControlServiceServer interface {
 	// EnableWebhook makes a webhook disabled by verification failures live
 	// again.
 	EnableWebhook(context.Context, *EnableWebhookRequest) (*EnableWebhookResponse, error)
+	// TestAlert sends a test notification to every alert destination now,
+	// from the replica that answers, and says how each answered.
+	TestAlert(context.Context, *TestAlertRequest) (*TestAlertResponse, error)
+	// ListAlerts lists the newest notifications with their deliveries.
+	ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error)
 	mustEmbedUnimplementedControlServiceServer()
 }
 
@@ -390,6 +422,12 @@ func (UnimplementedControlServiceServer) RotateWebhookToken(context.Context, *Ro
 }
 func (UnimplementedControlServiceServer) EnableWebhook(context.Context, *EnableWebhookRequest) (*EnableWebhookResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method EnableWebhook not implemented")
+}
+func (UnimplementedControlServiceServer) TestAlert(context.Context, *TestAlertRequest) (*TestAlertResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TestAlert not implemented")
+}
+func (UnimplementedControlServiceServer) ListAlerts(context.Context, *ListAlertsRequest) (*ListAlertsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAlerts not implemented")
 }
 func (UnimplementedControlServiceServer) mustEmbedUnimplementedControlServiceServer() {}
 func (UnimplementedControlServiceServer) testEmbeddedByValue()                        {}
@@ -704,6 +742,42 @@ func _ControlService_EnableWebhook_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlService_TestAlert_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TestAlertRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).TestAlert(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_TestAlert_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).TestAlert(ctx, req.(*TestAlertRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlService_ListAlerts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlertsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).ListAlerts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_ListAlerts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).ListAlerts(ctx, req.(*ListAlertsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControlService_ServiceDesc is the grpc.ServiceDesc for ControlService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -770,6 +844,14 @@ var ControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "EnableWebhook",
 			Handler:    _ControlService_EnableWebhook_Handler,
+		},
+		{
+			MethodName: "TestAlert",
+			Handler:    _ControlService_TestAlert_Handler,
+		},
+		{
+			MethodName: "ListAlerts",
+			Handler:    _ControlService_ListAlerts_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
