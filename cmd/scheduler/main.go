@@ -25,6 +25,7 @@ import (
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/pacer"
 	"github.com/synqhq/synq/internal/redisconn"
+	"github.com/synqhq/synq/internal/runs"
 	"github.com/synqhq/synq/internal/scheduler"
 )
 
@@ -113,7 +114,10 @@ func serve(ctx context.Context, o options) error {
 		return err
 	}
 	defer stopMetrics()
-	s, err := scheduler.New(scheduler.Config{Ops: op, ID: o.id, Tick: o.tick, ReapEvery: o.reapEvery, Logger: log, Metrics: m})
+	// The reaper does not judge the leases an outage lost (see
+	// runs.ReaperConfig.Redis): the executors enqueue those pages again.
+	s, err := scheduler.New(scheduler.Config{Ops: op, ID: o.id, Tick: o.tick, ReapEvery: o.reapEvery, Logger: log, Metrics: m,
+		Reaper: runs.ReaperConfig{Redis: conn.Monitor}})
 	if err != nil {
 		return err
 	}

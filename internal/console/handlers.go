@@ -372,10 +372,13 @@ func (c *Console) cancel(w http.ResponseWriter, r *http.Request) {
 }
 
 type runData struct {
-	Run    rdb.Run
-	Pages  []rdb.PageRecord
-	Log    []rdb.LogLine
-	Active bool
+	Run   rdb.Run
+	Pages []rdb.PageRecord
+	Log   []rdb.LogLine
+	// NextLog is the sequence number of the line after Log: the live log
+	// follows from there (past the log cap, too).
+	NextLog int64
+	Active  bool
 	// Page is the page the run is on (running) or continues with (parked).
 	Page int
 }
@@ -406,6 +409,9 @@ func (c *Console) runDetail(w http.ResponseWriter, r *http.Request) {
 	if d.Log, err = c.ops.Logs(r.Context(), d.Run.ID, 0); err != nil {
 		c.failErr(w, r, err)
 		return
+	}
+	if n := len(d.Log); n > 0 {
+		d.NextLog = d.Log[n-1].Seq + 1
 	}
 	c.render(w, r, "run", page{Title: d.Run.ID, Nav: "syncs", Data: d})
 }

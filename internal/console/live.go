@@ -15,8 +15,8 @@ const liveEvery = 500 * time.Millisecond
 // runEvents streams a run as server-sent events until it ends: "summary"
 // (status, current page, counters, error) and "pages" (the page table) as
 // HTML whenever they change, "log" with the new log lines (the event id is
-// the index of the next line, so a reconnecting browser resumes where it
-// was), and "end" once the run has ended and every line was sent.
+// the sequence number of the next line, so a reconnecting browser resumes
+// where it was, past the log cap too), and "end" once the run has ended and every line was sent.
 func (c *Console) runEvents(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	ctx := r.Context()
@@ -122,7 +122,9 @@ func (c *Console) runEvents(w http.ResponseWriter, r *http.Request) {
 				c.log.Error("console: rendering log lines failed", "err", err)
 				return
 			}
-			from += int64(len(lines))
+			// By sequence number: lines the log cap dropped meanwhile are
+			// skipped, not waited for.
+			from = lines[len(lines)-1].Seq + 1
 			if send("log", strconv.FormatInt(from, 10), html) != nil {
 				return
 			}

@@ -240,7 +240,11 @@ func (s *Service) GetRunLogs(r *synqv1.GetRunLogsRequest, stream synqv1.ControlS
 			if err := stream.Send(msg); err != nil {
 				return err
 			}
-			from += int64(len(lines))
+			if len(lines) > 0 {
+				// By sequence number: lines the log cap dropped meanwhile
+				// are skipped, not waited for.
+				from = lines[len(lines)-1].Seq + 1
+			}
 		}
 		if !r.GetFollow() || (ended && len(lines) == 0) {
 			return nil

@@ -38,6 +38,11 @@ type PageRequest struct {
 	// cycle trashes rows. false (the run was cancelled meanwhile) skips
 	// the sweep and keeps the cycle open: the next run resumes it.
 	BeginSweep func(ctx context.Context) (bool, error)
+	// Fence, when set, is asked after Execute and before the page's first
+	// Notion write: an error (the attempt's fencing token is stale: the
+	// run was cancelled and another started, the state was reset, a newer
+	// attempt took the page over) ends the page without writing anything.
+	Fence func(ctx context.Context) error
 }
 
 // RunEnd is how a run ends when its final page commits.
@@ -112,6 +117,14 @@ func (e *Engine) RunPage(ctx context.Context, req PageRequest) (PageResult, erro
 	rows, err := prepare(e.set, s, page.Changes)
 	if err != nil {
 		return PageResult{}, err
+	}
+	if req.Fence != nil {
+		// Execute may have run for minutes: whoever took the page over
+		// since must not find this attempt's older values written over
+		// theirs.
+		if err := req.Fence(ctx); err != nil {
+			return PageResult{}, err
+		}
 	}
 	counters, seen, err := e.applyRows(ctx, s.Key, req.Run, rows, log)
 	if err != nil {

@@ -85,6 +85,9 @@ type Executor struct {
 	manifest spec.Manifest
 	id       string
 	inFlight atomic.Int64
+	// stopping is set once Stop began: a page cut short then was handed
+	// back by asynq, not lost to an outage.
+	stopping atomic.Bool
 	// notionURL is where Notion calls go (logged at start; set by Open).
 	notionURL string
 
@@ -206,6 +209,7 @@ func (x *Executor) Stop(ctx context.Context) error {
 }
 
 func (x *Executor) stop(ctx context.Context) error {
+	x.stopping.Store(true)
 	x.mu.Lock()
 	srv, cancel, done, doubtsDone, started := x.server, x.cancel, x.done, x.doubtsDone, x.started
 	x.server, x.cancel, x.started = nil, nil, false

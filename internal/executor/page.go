@@ -20,12 +20,19 @@ import (
 // the engine, and commits the page with the run's next step — the
 // transitions of docs/state_machine.md.
 func (x *Executor) handlePage(ctx context.Context, p queue.Payload) error {
+	return x.runPage(ctx, p, queue.AttemptOf(ctx))
+}
+
+// runPage is handlePage for the task attempt at (tests call it with one of
+// their own).
+func (x *Executor) runPage(ctx context.Context, p queue.Payload, at queue.Attempt) error {
 	x.inFlight.Add(1)
 	defer x.inFlight.Add(-1)
+	entered := time.Now()
 	ref := runs.Ref{Sync: p.Sync, Run: p.Run, Page: p.Page}
 	s, ok := x.cfg.Set.Syncs[p.Sync]
 	if !ok {
-		return x.notDeclared(ctx, ref)
+		return x.notDeclared(ctx, ref, at.TaskID)
 	}
 	platform, buf := newRunLogger(x.log.Handler(), p.Page)
 	platform = platform.With("sync", p.Sync, "run", p.Run, "page", p.Page)
@@ -36,15 +43,18 @@ func (x *Executor) handlePage(ctx context.Context, p queue.Payload) error {
 	var begin rdb.Begin
 	err := x.whileRedisDown(ctx, func() error {
 		var err error
-		begin, err = x.runs.BeginPage(ctx, ref)
+		begin, err = x.runs.BeginPage(ctx, ref, at.TaskID)
 		return err
 	})
 	if err != nil {
-		return err
+		return x.leaseLost(ctx, ref, s, platform, err, at, entered)
 	}
 	switch begin.Action {
 	case rdb.PageMissing, rdb.PageStop:
 		// Cancelled, failed, finished or dropped: nothing to do.
+		return nil
+	case rdb.PageSuperseded:
+		platform.Info("task superseded: the run continues under task "+begin.Task+"; this one does nothing", "task", at.TaskID)
 		return nil
 	case rdb.PageParked:
 		platform.Info("sync is paused: run parked before this page; `ctl resume` continues it")
@@ -53,7 +63,6 @@ func (x *Executor) handlePage(ctx context.Context, p queue.Payload) error {
 		return x.runs.Reconcile(ctx, ref, x.options(s))
 	}
 
-	at := queue.AttemptOf(ctx)
 	retried, maxRetry := at.Retried, at.MaxRetry
 	start := time.Now()
 	m := x.cfg.Metrics
@@ -65,10 +74,13 @@ func (x *Executor) handlePage(ctx context.Context, p queue.Payload) error {
 		Attempt: at.TaskID + ":" + strconv.Itoa(retried),
 		BeginSweep: func(ctx context.Context) (ok bool, err error) {
 			err = x.whileRedisDown(ctx, func() error {
-				ok, err = x.runs.BeginSweep(ctx, p.Sync, p.Run)
+				ok, err = x.runs.BeginSweep(ctx, ref, begin.Fence)
 				return err
 			})
 			return ok, err
+		},
+		Fence: func(ctx context.Context) error {
+			return x.whileRedisDown(ctx, func() error { return x.runs.CheckFence(ctx, ref, begin.Fence) })
 		},
 		// A commit that meets a Redis outage waits for Redis and is sent
 		// again (it is atomic and idempotent): the page's writes are not
@@ -77,8 +89,9 @@ func (x *Executor) handlePage(ctx context.Context, p queue.Payload) error {
 			platform.Info("page committed", "has_more", c.HasMore, "counters", countersValue(c.Counters), "took_ms", time.Since(start).Milliseconds())
 			done := rdb.PageDone{Lines: buf.take(), Outcome: end.Status, Message: end.Message}
 			done.FinishLines = []rdb.LogLine{finishLine(p, end)}
+			c.Fence = begin.Fence
 			err = x.whileRedisDown(ctx, func() error {
-				res, err = x.runs.Commit(ctx, c, done)
+				res, err = x.runs.Commit(ctx, c, done, x.options(s))
 				return err
 			})
 			if err != nil {
@@ -98,7 +111,21 @@ func (x *Executor) handlePage(ctx context.Context, p queue.Payload) error {
 	if m != nil {
 		m.PageDuration.WithLabelValues(p.Sync).Observe(time.Since(start).Seconds())
 	}
+	var stale *rdb.StaleError
+	if errors.As(err, &stale) {
+		// Fenced: newer work owns the run (or the sync's state). Retrying
+		// would be refused the same way, and failing would end a run this
+		// attempt no longer speaks for: discard, say why once.
+		platform.Warn("page attempt discarded: "+stale.Reason(), "attempt", begin.Attempt, "task", at.TaskID)
+		if m != nil {
+			m.Pages.WithLabelValues(p.Sync, "stale").Inc()
+		}
+		return nil
+	}
 	if err != nil {
+		if lerr := x.leaseLost(ctx, ref, s, platform, err, at, entered); lerr != err {
+			return lerr
+		}
 		return x.pageFailed(ctx, ref, s, platform, err, retried, maxRetry)
 	}
 	if res.AlreadyCommitted {
@@ -181,12 +208,11 @@ func (x *Executor) pageFailed(ctx context.Context, ref runs.Ref, s *spec.Sync, l
 // During a rolling deploy the worker's newest build may declare it: the
 // page is handed to that build's executors. Otherwise a deploy removed the
 // sync, and the run fails at once with that cause.
-func (x *Executor) notDeclared(ctx context.Context, ref runs.Ref) error {
+func (x *Executor) notDeclared(ctx context.Context, ref runs.Ref, task string) error {
 	opts, newest, declares, err := x.newestDeclares(ctx, ref.Sync)
 	if err != nil {
 		return err
 	}
-	task := queue.AttemptOf(ctx).TaskID
 	if declares {
 		ok, err := x.runs.Handover(ctx, ref, task, opts, time.Second)
 		if err != nil {
@@ -209,6 +235,49 @@ func (x *Executor) notDeclared(ctx context.Context, ref runs.Ref) error {
 		return err
 	}
 	return queue.Final(errors.New(msg))
+}
+
+// leaseLostWaitMax bounds how long a page whose lease was lost to an outage
+// waits for Redis to enqueue itself again.
+const leaseLostWaitMax = 10 * time.Minute
+
+// leaseLost handles a page attempt cut short (err) because asynq ended its
+// context while Redis was unreachable: asynq lost the task's lease in the
+// outage, and its recoverer would count the attempt as failed — on the
+// last attempt, failing a run whose executor was healthy throughout. An
+// outage is not a crash: the page is enqueued again under a new task id
+// (runs.Handover, which fences this attempt) as soon as Redis is back. It
+// returns err unchanged when that is not what happened.
+func (x *Executor) leaseLost(ctx context.Context, ref runs.Ref, s *spec.Sync, log *slog.Logger, err error, at queue.Attempt, entered time.Time) error {
+	mon := x.cfg.Monitor
+	if mon == nil || at.TaskID == "" || !errors.Is(ctx.Err(), context.Canceled) || x.stopping.Load() || !mon.DownSince(entered) {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseLostWaitMax)
+	defer cancel()
+	var moved bool
+	herr := x.whileRedisDown(wctx, func() error {
+		if err := mon.WaitUp(wctx); err != nil {
+			return err
+		}
+		var err error
+		moved, err = x.runs.Requeue(wctx, ref, at.TaskID, x.options(s))
+		if err == nil && !moved {
+			// The run moved on: this page's commit may have landed with
+			// its reply lost. Make sure the next task exists.
+			err = x.runs.Reconcile(wctx, ref, x.options(s))
+		}
+		return err
+	})
+	switch {
+	case herr != nil:
+		log.Error("page lost its task lease in a Redis outage and could not be enqueued again; the reaper decides", "task", at.TaskID, "err", herr)
+	case moved:
+		log.Warn("page lost its task lease in a Redis outage: enqueued again under a new task, the attempt is not counted", "task", at.TaskID, "err", err)
+	default:
+		log.Info("page lost its task lease in a Redis outage; the run had moved on meanwhile", "task", at.TaskID)
+	}
+	return fmt.Errorf("lease lost in a Redis outage: %w", err)
 }
 
 // whileRedisDown runs fn and, while it fails because Redis is unreachable,

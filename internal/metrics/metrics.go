@@ -29,7 +29,7 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	Runs          *prometheus.CounterVec   // sync, result
-	Pages         *prometheus.CounterVec   // sync, result (committed|failed|retried)
+	Pages         *prometheus.CounterVec   // sync, result (committed|duplicate|failed|retried|stale)
 	Rows          *prometheus.CounterVec   // sync, outcome
 	PageDuration  *prometheus.HistogramVec // sync
 	NotionCalls   *prometheus.CounterVec   // route, status

@@ -436,7 +436,8 @@ func (o *Ops) Runs(ctx context.Context, key string, offset, limit int) ([]rdb.Ru
 	return all[offset:min(len(all), offset+limit)], nil
 }
 
-// Logs returns a run's log lines from index from on.
+// Logs returns a run's log lines from sequence number from on (see
+// rdb.ReadLog: a follower reads on from the last line's Seq+1).
 func (o *Ops) Logs(ctx context.Context, run string, from int64) ([]rdb.LogLine, error) {
 	r, err := o.Run(ctx, run)
 	if err != nil {

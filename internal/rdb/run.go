@@ -3,8 +3,10 @@ package rdb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -65,6 +67,7 @@ var runMeta = map[string]bool{
 	"started": true, "finished": true, "error": true, "task": true, "task_page": true,
 	"parked_page": true, "attempt_page": true, "attempts": true, "page_started": true,
 	"last_error": true, "allow_trash": true, "sweeping": true, "resumes": true, "handovers": true,
+	"log_dropped": true,
 }
 
 func decodeRun(m map[string]string) Run {
@@ -120,10 +123,42 @@ local function finish(sync, run, id, status, msg, now)
     "sync", string.sub(sync, ` + syncKeyNameStart + `, -2), "run", id, "status", status,
     "cf", redis.call("HGET", sync, "consecutive_failures") or "0", "msg", string.sub(msg or "", 1, 500))
 end
-local function append(key, cap, lines)
+-- append adds lines to a run's capped log; run's log_dropped counts the
+-- lines trimmed off its head, so a follower reading by sequence number
+-- (ReadLog) keeps up past the cap.
+local function append(key, cap, lines, run)
   if #lines == 0 then return end
-  redis.call("RPUSH", key, unpack(lines))
-  redis.call("LTRIM", key, -cap, -1)
+  local n = redis.call("RPUSH", key, unpack(lines))
+  if n > cap then
+    redis.call("LTRIM", key, -cap, -1)
+    redis.call("HINCRBY", run, "log_dropped", n - cap)
+  end
+end
+-- bump advances a sync's fencing epoch (start, cancel, reset, handover)
+-- and returns it.
+local function bump(sync)
+  return redis.call("HINCRBY", sync, "epoch", 1)
+end
+-- stale says why the holder of a page attempt (f: its fencing token, see
+-- Fence) may no longer change the sync or the run, "" when it may: the
+-- fencing rule of docs/state_machine.md. Without a token (in-process
+-- cycles) nothing is fenced.
+local function stale(sync, run, f, page)
+  if not f then return "" end
+  local se = tonumber(redis.call("HGET", sync, "state_epoch") or "0")
+  if se > f.epoch then return "epoch" end
+  local status = redis.call("HGET", run, "status")
+  if not status then return "missing" end
+  if status == "parked" then return "parked" end
+  if status == "running" then
+    local task = redis.call("HGET", run, "task") or ""
+    if f.task ~= "" and task ~= "" and task ~= f.task then return "task " .. task end
+  end
+  if redis.call("HGET", run, "attempt_page") == tostring(page) and
+     tonumber(redis.call("HGET", run, "attempts") or "0") ~= f.attempt then
+    return "attempt " .. (redis.call("HGET", run, "attempts") or "0")
+  end
+  return ""
 end
 local function page_record(run, page, now, counters, err)
   local rec = {page = page, attempts = tonumber(redis.call("HGET", run, "attempts") or "1"),
@@ -162,7 +197,8 @@ local active = redis.call("HGET", KEYS[1], "active_run")
 if active and active ~= "" then return "active:" .. active end
 if ARGV[8] == "1" and redis.call("HGET", KEYS[1], "paused") == "1" then return "paused" end
 local now = now_ns()
-redis.call("HSET", KEYS[1], "active_run", ARGV[1])
+local epoch = bump(KEYS[1])
+redis.call("HSET", KEYS[1], "active_run", ARGV[1], "state_epoch", epoch)
 redis.call("HSET", KEYS[2], "id", ARGV[1], "sync", ARGV[2], "trigger", ARGV[3], "worker", ARGV[4],
   "queue", ARGV[5], "allow_trash", ARGV[6], "task", ARGV[7], "task_page", 0, "status", "running",
   "started", now, "pages", 0)
@@ -198,6 +234,9 @@ const (
 	PageStop      PageStart = "stop"      // the run ended (cancelled, failed …): do nothing
 	PageMissing   PageStart = "missing"   // no such run (retention, or Redis lost it)
 	PageCommitted PageStart = "committed" // the page was committed before: make sure the next step exists
+	// PageSuperseded: the run names another task now (resumed, handed over
+	// or requeued since this one was enqueued): this task does nothing.
+	PageSuperseded PageStart = "superseded"
 )
 
 var beginPageScript = redis.NewScript(luaLib + `
@@ -207,16 +246,25 @@ if redis.call("HGET", KEYS[1], "run") == ARGV[1] and tonumber(redis.call("HGET",
   return {"committed", status}
 end
 if status ~= "running" then return {"stop", status} end
+local task = redis.call("HGET", KEYS[2], "task") or ""
+if ARGV[3] ~= "" and task ~= "" and task ~= ARGV[3] then
+  -- A task the run no longer names (resumed, handed over or requeued
+  -- under another id since): its holder is stale.
+  return {"superseded", task}
+end
 if redis.call("HGET", KEYS[1], "paused") == "1" then
-  redis.call("HSET", KEYS[2], "status", "parked", "parked_page", ARGV[2], "task", "")
+  -- A parked run sweeps nothing: its final page begins the sweep again
+  -- when it runs after the resume.
+  redis.call("HSET", KEYS[2], "status", "parked", "parked_page", ARGV[2], "task", "", "sweeping", 0)
   return {"parked", "parked"}
 end
 local trash = redis.call("HGET", KEYS[2], "allow_trash") or "0"
+local epoch = redis.call("HGET", KEYS[1], "epoch") or "0"
 if redis.call("HGET", KEYS[2], "attempt_page") == ARGV[2] then
-  return {"run", tostring(redis.call("HINCRBY", KEYS[2], "attempts", 1)), trash}
+  return {"run", tostring(redis.call("HINCRBY", KEYS[2], "attempts", 1)), trash, epoch}
 end
 redis.call("HSET", KEYS[2], "attempt_page", ARGV[2], "attempts", 1, "page_started", now_ns(), "last_error", "")
-return {"run", "1", trash}`)
+return {"run", "1", trash, epoch}`)
 
 // Begin is what BeginPage found.
 type Begin struct {
@@ -225,22 +273,108 @@ type Begin struct {
 	Attempt int
 	// AllowTrash is the run's --allow-trash (PageRun).
 	AllowTrash bool
+	// Fence is the attempt's fencing token (PageRun): every script that
+	// changes the sync or the run on the attempt's behalf checks it.
+	Fence *Fence
+	// Task is the task the run names instead (PageSuperseded).
+	Task string
 }
 
-// BeginPage is the start of a page attempt: it parks the run if the sync
-// is paused (atomically with the pause flag, so a resume never misses a
-// parked run), and counts the attempt.
-func (r *RDB) BeginPage(ctx context.Context, sync, run string, page int) (Begin, error) {
-	res, err := beginPageScript.Run(ctx, r.c, []string{SyncKey(sync), RunKey(sync, run)}, run, page).StringSlice()
+// Fence is a page attempt's fencing token: the task it runs, its attempt
+// number (the run's attempt counter) and the sync's epoch when it began.
+// With the run and the page (Commit.Run, Commit.Page) it says which lease
+// the attempt holds; a holder whose lease was taken over since — another
+// run started or the state was reset (the epoch), the run resumed, handed
+// over or parked (the task), a newer attempt of the page began — is
+// stale, and the scripts refuse it (ErrStale). docs/state_machine.md
+// states the rule.
+type Fence struct {
+	Task    string `json:"task"`
+	Attempt int    `json:"attempt"`
+	Epoch   int64  `json:"epoch"`
+}
+
+// ErrStale refuses the holder of a page attempt whose lease was taken over
+// (see Fence): it discards its work. StaleError says why.
+var ErrStale = errors.New("rdb: stale page attempt")
+
+// StaleError is ErrStale with the reason.
+type StaleError struct {
+	Sync, Run string
+	Page      int
+	// Why is the script's reason: "epoch", "parked", "missing",
+	// "task <id>", "attempt <n>".
+	Why string
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("page %d of run %s of sync %s is stale: %s", e.Page, e.Run, e.Sync, e.Reason())
+}
+
+// Reason says in words why the attempt is stale.
+func (e *StaleError) Reason() string {
+	switch w := e.Why; {
+	case w == "epoch":
+		return "another run started or the state was reset since this attempt began"
+	case w == "parked":
+		return "the run was parked since this attempt began (a redelivery found the sync paused); the page runs again when the sync is resumed"
+	case w == "missing":
+		return "the run's record is gone"
+	case strings.HasPrefix(w, "task "):
+		return "the run moved on to task " + strings.TrimPrefix(w, "task ") + " (resumed, handed over or requeued) since this attempt began"
+	case strings.HasPrefix(w, "attempt "):
+		return "a newer attempt of this page began (attempt " + strings.TrimPrefix(w, "attempt ") + "): this one lost its lease"
+	}
+	return e.Why
+}
+
+func (e *StaleError) Unwrap() error { return ErrStale }
+
+// BeginPage is the start of a page attempt of task (its asynq task id; ""
+// when unknown): it parks the run if the sync is paused (atomically with
+// the pause flag, so a resume never misses a parked run), refuses a task
+// the run no longer names, and counts the attempt.
+func (r *RDB) BeginPage(ctx context.Context, sync, run string, page int, task string) (Begin, error) {
+	res, err := beginPageScript.Run(ctx, r.c, []string{SyncKey(sync), RunKey(sync, run)}, run, page, task).StringSlice()
 	if err != nil {
 		return Begin{}, wrap(fmt.Sprintf("begin page %d of run %s", page, run), err)
 	}
 	b := Begin{Action: PageStart(res[0])}
-	if b.Action == PageRun && len(res) == 3 {
+	switch {
+	case b.Action == PageRun && len(res) == 4:
 		b.Attempt, _ = strconv.Atoi(res[1])
 		b.AllowTrash = res[2] == "1"
+		epoch, _ := strconv.ParseInt(res[3], 10, 64)
+		b.Fence = &Fence{Task: task, Attempt: b.Attempt, Epoch: epoch}
+	case b.Action == PageSuperseded:
+		b.Task = res[1]
 	}
 	return b, nil
+}
+
+var fenceScript = redis.NewScript(luaLib + `
+return stale(KEYS[1], KEYS[2], cjson.decode(ARGV[1]), tonumber(ARGV[2]))`)
+
+// CheckFence returns a *StaleError when the holder of f may no longer
+// write on behalf of page page of run (nil when it may). A page checks it
+// before its Notion writes, so a holder that stalled through Execute
+// writes nothing over newer work.
+func (r *RDB) CheckFence(ctx context.Context, sync, run string, page int, f *Fence) error {
+	if f == nil {
+		return nil
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("rdb: encoding fence: %w", err)
+	}
+	why, err := fenceScript.Run(ctx, r.c, []string{SyncKey(sync), RunKey(sync, run)}, b, page).Text()
+	if err != nil {
+		return wrap(fmt.Sprintf("check fence of page %d of run %s", page, run), err)
+	}
+	if why != "" {
+		return &StaleError{Sync: sync, Run: run, Page: page, Why: why}
+	}
+	return nil
 }
 
 // PageAttemptFailed records the error of a page attempt that will be
@@ -249,16 +383,39 @@ func (r *RDB) PageAttemptFailed(ctx context.Context, sync, run, msg string) erro
 	return wrap("record page error of run "+run, r.c.HSet(ctx, RunKey(sync, run), "last_error", CapText(msg, MaxErrorBytes)).Err())
 }
 
-var beginSweepScript = redis.NewScript(`
-if redis.call("HGET", KEYS[1], "status") ~= "running" then return 0 end
-redis.call("HSET", KEYS[1], "sweeping", 1)
-return 1`)
+var beginSweepScript = redis.NewScript(luaLib + `
+local f = nil
+if ARGV[1] ~= "" then f = cjson.decode(ARGV[1]) end
+local why = stale(KEYS[1], KEYS[2], f, tonumber(ARGV[2]))
+if why ~= "" and why ~= "missing" then return why end
+if redis.call("HGET", KEYS[2], "status") ~= "running" then return "0" end
+redis.call("HSET", KEYS[2], "sweeping", 1)
+return "1"`)
 
 // BeginSweep marks a running run as sweeping (no longer cancellable). It
 // reports false when the run is not running: a cancelled run never sweeps.
-func (r *RDB) BeginSweep(ctx context.Context, sync, run string) (bool, error) {
-	n, err := beginSweepScript.Run(ctx, r.c, []string{RunKey(sync, run)}).Int()
-	return n == 1, wrap("begin sweep of run "+run, err)
+// With a fencing token (f, the final page's attempt) it returns a
+// *StaleError when the attempt is stale: a stale holder never sweeps.
+func (r *RDB) BeginSweep(ctx context.Context, sync, run string, page int, f *Fence) (bool, error) {
+	arg := ""
+	if f != nil {
+		b, err := json.Marshal(f)
+		if err != nil {
+			return false, fmt.Errorf("rdb: encoding fence: %w", err)
+		}
+		arg = string(b)
+	}
+	res, err := beginSweepScript.Run(ctx, r.c, []string{SyncKey(sync), RunKey(sync, run)}, arg, page).Text()
+	if err != nil {
+		return false, wrap("begin sweep of run "+run, err)
+	}
+	switch res {
+	case "1":
+		return true, nil
+	case "0":
+		return false, nil
+	}
+	return false, &StaleError{Sync: sync, Run: run, Page: page, Why: res}
 }
 
 // ErrSweeping refuses to cancel a run that is trashing rows.
@@ -268,19 +425,18 @@ var cancelScript = redis.NewScript(luaLib + `
 local status = redis.call("HGET", KEYS[2], "status")
 if not status then return "missing" end
 if status ~= "running" and status ~= "parked" then return status end
-if redis.call("HGET", KEYS[2], "sweeping") == "1" then return "sweeping" end
+-- A parked run is sweeping nothing, whatever its final page began.
+if status == "running" and redis.call("HGET", KEYS[2], "sweeping") == "1" then return "sweeping" end
+bump(KEYS[1])
 finish(KEYS[1], KEYS[2], ARGV[1], "cancelled", ARGV[2], now_ns())
-append(KEYS[3], tonumber(ARGV[3]), {ARGV[4]})
+append(KEYS[3], tonumber(ARGV[3]), {ARGV[4]}, KEYS[2])
 return "ok"`)
 
 // CancelRun ends an active run (running or parked) as cancelled. It
 // returns the status the run had when it could not be cancelled
 // ("missing", an ended status, or "sweeping").
 func (r *RDB) CancelRun(ctx context.Context, sync, run, msg string, logCap int, line LogLine) (cancelled bool, status string, err error) {
-	b, err := json.Marshal(line)
-	if err != nil {
-		return false, "", fmt.Errorf("rdb: encoding log line: %w", err)
-	}
+	b := encodeLine(line)
 	res, err := cancelScript.Run(ctx, r.c, []string{SyncKey(sync), RunKey(sync, run), RunLogKey(sync, run)}, run, CapText(msg, MaxErrorBytes), logCap, b).Text()
 	if err != nil {
 		return false, "", wrap("cancel run "+run, err)
@@ -327,7 +483,7 @@ end
 finish(KEYS[1], KEYS[2], ARGV[1], "failed", ARGV[2], now)
 local lines = {}
 for i = 7, #ARGV do lines[#lines + 1] = ARGV[i] end
-append(KEYS[3], tonumber(ARGV[6]), lines)
+append(KEYS[3], tonumber(ARGV[6]), lines, KEYS[2])
 return 1`)
 
 // FailRun ends a run as failed (with its health counted). It reports
@@ -335,11 +491,7 @@ return 1`)
 func (r *RDB) FailRun(ctx context.Context, f Fail) (bool, error) {
 	args := []any{f.Run, CapText(f.Message, MaxErrorBytes), f.ExpectTask, flag(f.AllowParked), f.Page, max(f.LogCap, 1)}
 	for _, l := range f.Lines {
-		b, err := json.Marshal(l)
-		if err != nil {
-			return false, fmt.Errorf("rdb: encoding log line: %w", err)
-		}
-		args = append(args, b)
+		args = append(args, encodeLine(l))
 	}
 	keys := []string{SyncKey(f.Sync), RunKey(f.Sync, f.Run), RunLogKey(f.Sync, f.Run), RunPagesKey(f.Sync, f.Run)}
 	n, err := failScript.Run(ctx, r.c, keys, args...).Int()
@@ -353,15 +505,16 @@ if redis.call("HGET", KEYS[2], "status") ~= "parked" then return {"", ""} end
 local n = redis.call("HINCRBY", KEYS[2], "resumes", 1)
 local page = redis.call("HGET", KEYS[2], "parked_page") or "0"
 local task = ARGV[1] .. ":" .. page .. ":r" .. n
-redis.call("HSET", KEYS[2], "status", "running", "task", task, "task_page", page)
+redis.call("HSET", KEYS[2], "status", "running", "task", task, "task_page", page, "queue", ARGV[2])
 return {task, page}`)
 
 // Resume unpauses a sync and, in the same step, moves its parked run
-// (active, given as run) back to running with a new task id. task is ""
-// when there was no parked run to continue.
-func (r *RDB) Resume(ctx context.Context, sync, run string) (task string, page int, err error) {
+// (active, given as run) back to running with a new task id on queue (the
+// queue of the worker that declares the sync now). task is "" when there
+// was no parked run to continue.
+func (r *RDB) Resume(ctx context.Context, sync, run, queue string) (task string, page int, err error) {
 	keys := []string{SyncKey(sync), RunKey(sync, run)}
-	res, err := resumeScript.Run(ctx, r.c, keys, run).StringSlice()
+	res, err := resumeScript.Run(ctx, r.c, keys, run, queue).StringSlice()
 	if err != nil {
 		return "", 0, wrap("resume sync "+sync, err)
 	}
@@ -369,18 +522,23 @@ func (r *RDB) Resume(ctx context.Context, sync, run string) (task string, page i
 	return res[0], page, nil
 }
 
-var handoverScript = redis.NewScript(`
-if redis.call("HGET", KEYS[1], "status") ~= "running" or redis.call("HGET", KEYS[1], "task") ~= ARGV[1] then return "" end
-local n = redis.call("HINCRBY", KEYS[1], "handovers", 1)
-local task = redis.call("HGET", KEYS[1], "id") .. ":" .. (redis.call("HGET", KEYS[1], "task_page") or "0") .. ":h" .. n
-redis.call("HSET", KEYS[1], "task", task)
+var handoverScript = redis.NewScript(luaLib + `
+if redis.call("HGET", KEYS[2], "status") ~= "running" or redis.call("HGET", KEYS[2], "task") ~= ARGV[1] then return "" end
+local n = redis.call("HINCRBY", KEYS[2], "handovers", 1)
+local task = redis.call("HGET", KEYS[2], "id") .. ":" .. (redis.call("HGET", KEYS[2], "task_page") or "0") .. ":h" .. n
+bump(KEYS[1])
+redis.call("HSET", KEYS[2], "task", task, "queue", ARGV[2])
 return task`)
 
-// Handover gives a running run's current task (expect) a new id, for an
-// executor that cannot run the page to hand it to one that can. It
-// returns "" when the run moved on meanwhile.
-func (r *RDB) Handover(ctx context.Context, sync, run, expect string) (string, error) {
-	res, err := handoverScript.Run(ctx, r.c, []string{RunKey(sync, run)}, expect).Text()
+// Handover gives a running run's current task (expect) a new id on queue,
+// and fences whoever holds the old one: for an executor that cannot run
+// the page (a build that does not declare the sync) to hand it to one
+// that can, for the reaper to move a task from a queue no live worker
+// reads to the queue of the worker that declares the sync now, and for an
+// executor whose lease was lost to a Redis outage to enqueue its page
+// again. It returns "" when the run moved on meanwhile.
+func (r *RDB) Handover(ctx context.Context, sync, run, expect, queue string) (string, error) {
+	res, err := handoverScript.Run(ctx, r.c, []string{SyncKey(sync), RunKey(sync, run)}, expect, queue).Text()
 	return res, wrap("hand over run "+run, err)
 }
 
@@ -570,49 +728,83 @@ type LogLine struct {
 	Page    int            `json:"page"`
 	Message string         `json:"msg"`
 	Attrs   map[string]any `json:"attrs,omitempty"`
+	// Seq is the line's sequence number in its run's log (set by ReadLog;
+	// not stored): read on from Seq+1.
+	Seq int64 `json:"-"`
 }
+
+var appendLogScript = redis.NewScript(luaLib + `
+local lines = {}
+for i = 2, #ARGV do lines[#lines + 1] = ARGV[i] end
+append(KEYS[1], tonumber(ARGV[1]), lines, KEYS[2])
+return 1`)
 
 // AppendLog appends lines to a run's log and caps it at max lines (the
 // oldest go first: the end of a long run is what people look at).
 func (r *RDB) AppendLog(ctx context.Context, sync, run string, max int, lines ...LogLine) error {
-	if len(lines) == 0 {
-		return nil
-	}
-	vals, err := encodeLines(lines)
-	if err != nil {
-		return err
-	}
-	key := RunLogKey(sync, run)
-	_, err = r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.RPush(ctx, key, vals...)
-		p.LTrim(ctx, key, int64(-max), -1)
-		return nil
-	})
-	return wrap("append run log "+run, err)
-}
-
-func encodeLines(lines []LogLine) ([]any, error) {
-	vals := make([]any, len(lines))
-	for i, l := range lines {
-		b, err := json.Marshal(l)
-		if err != nil {
-			return nil, fmt.Errorf("rdb: encoding log line: %w", err)
+	for len(lines) > 0 {
+		n := min(len(lines), maxLinesPerCall)
+		args := make([]any, 0, n+1)
+		args = append(args, max)
+		for _, l := range lines[:n] {
+			args = append(args, encodeLine(l))
 		}
-		vals[i] = b
+		lines = lines[n:]
+		err := appendLogScript.Run(ctx, r.c, []string{RunLogKey(sync, run), RunKey(sync, run)}, args...).Err()
+		if err != nil {
+			return wrap("append run log "+run, err)
+		}
 	}
-	return vals, nil
+	return nil
 }
 
-// ReadLog returns a run's log lines from index start on.
-func (r *RDB) ReadLog(ctx context.Context, sync, run string, start int64) ([]LogLine, error) {
-	vals, err := r.c.LRange(ctx, RunLogKey(sync, run), start, -1).Result()
+// encodeLine encodes a log line. It never fails: an attribute JSON cannot
+// encode (NaN, ±Inf, a func, a channel, a cyclic value) is stored as its
+// text, so a log line never fails the commit it travels with.
+func encodeLine(l LogLine) []byte {
+	b, err := json.Marshal(l)
+	if err == nil {
+		return b
+	}
+	attrs := make(map[string]any, len(l.Attrs))
+	for k, v := range l.Attrs {
+		if _, err := json.Marshal(v); err != nil {
+			v = fmt.Sprintf("%v", v)
+		}
+		attrs[k] = v
+	}
+	l.Attrs = attrs
+	if b, err = json.Marshal(l); err == nil {
+		return b
+	}
+	// Out of attributes to blame: keep the line's text.
+	l.Attrs = map[string]any{"encoding_error": err.Error()}
+	b, _ = json.Marshal(l)
+	return b
+}
+
+var readLogScript = redis.NewScript(`
+local dropped = tonumber(redis.call("HGET", KEYS[2], "log_dropped") or "0")
+local from = math.max(tonumber(ARGV[1]) - dropped, 0)
+return {dropped + from, redis.call("LRANGE", KEYS[1], from, -1)}`)
+
+// ReadLog returns a run's log lines from sequence number seq on (the
+// first line ever logged is 0; LogLine.Seq numbers each). Lines dropped
+// by the cap are skipped: a follower that reads on from the last Seq+1 it
+// saw keeps up with a run past its log cap.
+func (r *RDB) ReadLog(ctx context.Context, sync, run string, seq int64) ([]LogLine, error) {
+	res, err := readLogScript.Run(ctx, r.c, []string{RunLogKey(sync, run), RunKey(sync, run)}, max(seq, 0)).Slice()
 	if err != nil {
 		return nil, wrap("read run log "+run, err)
 	}
+	first, _ := res[0].(int64)
+	vals, _ := res[1].([]any)
 	out := make([]LogLine, 0, len(vals))
-	for _, v := range vals {
+	for i, v := range vals {
 		var l LogLine
-		if json.Unmarshal([]byte(v), &l) == nil {
+		s, _ := v.(string)
+		if json.Unmarshal([]byte(s), &l) == nil {
+			l.Seq = first + int64(i)
 			out = append(out, l)
 		}
 	}

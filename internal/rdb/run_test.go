@@ -110,11 +110,11 @@ func TestCommitMovesTheRunOn(t *testing.T) {
 	r := rdb.New(redistest.Start(t).Client())
 	ctx := context.Background()
 	start(t, r, "s", "r")
-	b, err := r.BeginPage(ctx, "s", "r", 0)
+	b, err := r.BeginPage(ctx, "s", "r", 0, "")
 	if err != nil || b.Action != rdb.PageRun || b.Attempt != 1 {
 		t.Fatalf("begin page 0: %+v %v", b, err)
 	}
-	if b, _ = r.BeginPage(ctx, "s", "r", 0); b.Attempt != 2 {
+	if b, _ = r.BeginPage(ctx, "s", "r", 0, ""); b.Attempt != 2 {
 		t.Fatalf("second attempt counted as %d", b.Attempt)
 	}
 	line := rdb.LogLine{Message: "page 0 line"}
@@ -126,7 +126,7 @@ func TestCommitMovesTheRunOn(t *testing.T) {
 		t.Fatalf("run after page 0 = %+v", run)
 	}
 	// A redelivered page 0 is reported committed, with no effect.
-	if b, _ := r.BeginPage(ctx, "s", "r", 0); b.Action != rdb.PageCommitted {
+	if b, _ := r.BeginPage(ctx, "s", "r", 0, ""); b.Action != rdb.PageCommitted {
 		t.Fatalf("begin of a committed page = %+v", b)
 	}
 	res = commit(t, r, "s", "r", 1, false, rdb.PageDone{LogCap: 100, FinishLines: []rdb.LogLine{{Message: "run succeeded"}}})
@@ -141,10 +141,10 @@ func TestCommitMovesTheRunOn(t *testing.T) {
 	if len(pages) != 2 || pages[0].Attempts != 2 || pages[1].Attempts != 1 || pages[0].Counters["created"] != 1 || pages[0].Started.IsZero() || pages[0].Finished.Before(pages[0].Started) {
 		t.Fatalf("page records = %+v", pages)
 	}
-	if b, _ := r.BeginPage(ctx, "s", "r", 2); b.Action != rdb.PageStop {
+	if b, _ := r.BeginPage(ctx, "s", "r", 2, ""); b.Action != rdb.PageStop {
 		t.Fatalf("begin on an ended run = %+v", b)
 	}
-	if b, _ := r.BeginPage(ctx, "s", "nope", 0); b.Action != rdb.PageMissing {
+	if b, _ := r.BeginPage(ctx, "s", "nope", 0, ""); b.Action != rdb.PageMissing {
 		t.Fatalf("begin on a missing run = %+v", b)
 	}
 }
@@ -163,7 +163,7 @@ func TestPauseParksAndResumeContinues(t *testing.T) {
 	if run.Status != rdb.RunParked || run.ParkedPage != 1 || run.Task != "" {
 		t.Fatalf("parked run = %+v", run)
 	}
-	task, page, err := r.Resume(ctx, "s", "r")
+	task, page, err := r.Resume(ctx, "s", "r", "synq:w")
 	if err != nil || task != "r:1:r1" || page != 1 {
 		t.Fatalf("resume = %q %d %v", task, page, err)
 	}
@@ -176,15 +176,15 @@ func TestPauseParksAndResumeContinues(t *testing.T) {
 	}
 	// …and at a page's start.
 	_ = r.SetPaused(ctx, "s", true)
-	if b, _ := r.BeginPage(ctx, "s", "r", 1); b.Action != rdb.PageParked {
+	if b, _ := r.BeginPage(ctx, "s", "r", 1, ""); b.Action != rdb.PageParked {
 		t.Fatalf("begin while paused = %+v", b)
 	}
-	if task, _, _ := r.Resume(ctx, "s", "r"); task != "r:1:r2" {
+	if task, _, _ := r.Resume(ctx, "s", "r", "synq:w"); task != "r:1:r2" {
 		t.Fatalf("second resume task = %q", task)
 	}
 	// Resuming a sync whose run is not parked unpauses only.
 	_ = r.SetPaused(ctx, "s", true)
-	if task, _, _ := r.Resume(ctx, "s", "r"); task != "" {
+	if task, _, _ := r.Resume(ctx, "s", "r", "synq:w"); task != "" {
 		t.Fatalf("resume of a running run returned task %q", task)
 	}
 }
@@ -205,12 +205,12 @@ func TestCancel(t *testing.T) {
 	if res.Next != rdb.NextStopped || res.Status != rdb.RunCancelled {
 		t.Fatalf("commit after cancel = %+v", res)
 	}
-	if ok, _ := r.BeginSweep(ctx, "s", "r1"); ok {
+	if ok, _ := r.BeginSweep(ctx, "s", "r1", 0, nil); ok {
 		t.Fatal("a cancelled run may sweep")
 	}
 	// A sweeping run cannot be cancelled.
 	start(t, r, "s", "r2")
-	if ok, _ := r.BeginSweep(ctx, "s", "r2"); !ok {
+	if ok, _ := r.BeginSweep(ctx, "s", "r2", 0, nil); !ok {
 		t.Fatal("a running run may not sweep")
 	}
 	if ok, status, _ := r.CancelRun(ctx, "s", "r2", "", 10, rdb.LogLine{}); ok || status != "sweeping" {
@@ -262,13 +262,13 @@ func TestHandover(t *testing.T) {
 	r := rdb.New(redistest.Start(t).Client())
 	ctx := context.Background()
 	start(t, r, "s", "r")
-	if id, _ := r.Handover(ctx, "s", "r", "r:0"); id != "r:0:h1" {
+	if id, _ := r.Handover(ctx, "s", "r", "r:0", "synq:w"); id != "r:0:h1" {
 		t.Fatalf("handover id = %q", id)
 	}
-	if id, _ := r.Handover(ctx, "s", "r", "r:0"); id != "" {
+	if id, _ := r.Handover(ctx, "s", "r", "r:0", "synq:w"); id != "" {
 		t.Fatalf("handover of a superseded task = %q, want none", id)
 	}
-	if id, _ := r.Handover(ctx, "s", "r", "r:0:h1"); id != "r:0:h2" {
+	if id, _ := r.Handover(ctx, "s", "r", "r:0:h1", "synq:w"); id != "r:0:h2" {
 		t.Fatalf("second handover id = %q", id)
 	}
 }

@@ -129,6 +129,13 @@ type Commit struct {
 	// Lifecycle, when set, moves the run on in the same step (the
 	// runtime's commits; the engine's in-process cycles leave it nil).
 	Lifecycle *PageDone
+	// Fence is the page attempt's fencing token (BeginPage): a stale
+	// attempt's commit is refused with a *StaleError and changes nothing.
+	// nil (in-process cycles) fences nothing.
+	Fence *Fence
+	// Queue is the queue the run's next task goes to (the committing
+	// executor's worker's), recorded with its id.
+	Queue string
 }
 
 // PageDone is the run transition that goes with a page's commit.
@@ -174,7 +181,7 @@ var ErrOutOfOrder = fmt.Errorf("rdb: page committed out of order")
 // lifecycle the run moves on (next task, park, or finish) in the same
 // step. It returns {0} when the page was already committed (a
 // redelivered task), {-1} when out of order, {1, next, task|status}
-// when committed.
+// when committed, {-2, why} when the attempt's fencing token is stale.
 //
 // The seen keys live in packed buckets (SeenMetaKey); the plain set of
 // older versions (SeenKey) is only ever read and dropped.
@@ -183,8 +190,12 @@ local a = cjson.decode(ARGV[1])
 local run = redis.call("HGET", KEYS[1], "run")
 local pages = tonumber(redis.call("HGET", KEYS[1], "run_pages") or "0")
 local page = a.page
+-- Committed already (a redelivery, or this commit sent again after its
+-- reply was lost): no effect, whoever holds the page now.
+if run == a.run and pages > page then return {0} end
+local why = stale(KEYS[1], KEYS[3], a.fence, page)
+if why ~= "" then return {-2, why} end
 if run == a.run then
-  if pages > page then return {0} end
   if pages ~= page then return {-1} end
 elseif page ~= 0 then
   return {-1}
@@ -213,7 +224,7 @@ for k, v in pairs(a.counters) do redis.call("HINCRBY", KEYS[3], k, v) end
 local life = a.lifecycle
 if not life then return {1, "", ""} end
 local now = now_ns()
-append(KEYS[4], life.log_cap, life.lines)
+append(KEYS[4], life.log_cap, life.lines, KEYS[3])
 redis.call("RPUSH", KEYS[5], page_record(KEYS[3], page, now, a.counters, nil))
 redis.call("LTRIM", KEYS[5], -1000, -1)
 local status = redis.call("HGET", KEYS[3], "status")
@@ -225,10 +236,11 @@ if a.more then
   end
   local task = a.run .. ":" .. (page + 1)
   redis.call("HSET", KEYS[3], "task", task, "task_page", page + 1)
+  if a.queue ~= "" then redis.call("HSET", KEYS[3], "queue", a.queue) end
   return {1, "enqueue", task}
 end
 finish(KEYS[1], KEYS[3], a.run, life.outcome, life.message, now)
-append(KEYS[4], life.log_cap, life.finish_lines)
+append(KEYS[4], life.log_cap, life.finish_lines, KEYS[3])
 return {1, "finished", life.outcome}`)
 
 type commitArgs struct {
@@ -241,6 +253,8 @@ type commitArgs struct {
 	EndCycle bool             `json:"end_cycle"`
 	Counters map[string]int64 `json:"counters"`
 	Life     *lifecycleArgs   `json:"lifecycle,omitempty"`
+	Fence    *Fence           `json:"fence,omitempty"`
+	Queue    string           `json:"queue"`
 }
 
 type lifecycleArgs struct {
@@ -255,25 +269,21 @@ type lifecycleArgs struct {
 // unpack has a stack limit); a page that logged more keeps its last ones.
 const maxLinesPerCall = 500
 
-func lineStrings(lines []LogLine) ([]string, error) {
+func lineStrings(lines []LogLine) []string {
 	if len(lines) > maxLinesPerCall {
 		lines = lines[len(lines)-maxLinesPerCall:]
 	}
 	out := make([]string, len(lines))
 	for i, l := range lines {
-		b, err := json.Marshal(l)
-		if err != nil {
-			return nil, fmt.Errorf("rdb: encoding log line: %w", err)
-		}
-		out[i] = string(b)
+		out[i] = string(encodeLine(l))
 	}
-	return out, nil
+	return out
 }
 
 // CommitPage commits one page (and, with a Lifecycle, moves the run on).
 func (r *RDB) CommitPage(ctx context.Context, c Commit) (CommitResult, error) {
 	a := commitArgs{Run: c.Run, Page: c.Page, Mode: c.Mode, State: string(c.State), More: c.HasMore,
-		Seen: c.Seen, EndCycle: c.EndCycle, Counters: c.Counters}
+		Seen: c.Seen, EndCycle: c.EndCycle, Counters: c.Counters, Fence: c.Fence, Queue: c.Queue}
 	if a.Seen == nil {
 		a.Seen = []string{}
 	}
@@ -281,14 +291,7 @@ func (r *RDB) CommitPage(ctx context.Context, c Commit) (CommitResult, error) {
 		a.Counters = map[string]int64{}
 	}
 	if l := c.Lifecycle; l != nil {
-		lines, err := lineStrings(l.Lines)
-		if err != nil {
-			return CommitResult{}, err
-		}
-		fin, err := lineStrings(l.FinishLines)
-		if err != nil {
-			return CommitResult{}, err
-		}
+		lines, fin := lineStrings(l.Lines), lineStrings(l.FinishLines)
 		outcome := l.Outcome
 		if outcome == "" {
 			outcome = RunSucceeded
@@ -305,6 +308,9 @@ func (r *RDB) CommitPage(ctx context.Context, c Commit) (CommitResult, error) {
 		return CommitResult{}, wrap(fmt.Sprintf("commit page %d of run %s of sync %s", c.Page, c.Run, c.Sync), err)
 	}
 	switch n, _ := res[0].(int64); n {
+	case -2:
+		why, _ := res[1].(string)
+		return CommitResult{}, &StaleError{Sync: c.Sync, Run: c.Run, Page: c.Page, Why: why}
 	case 0:
 		return CommitResult{}, nil
 	case 1:
@@ -344,10 +350,20 @@ func (r *RDB) SetState(ctx context.Context, sync string, state []byte) error {
 	return wrap("set state of sync "+sync, r.c.HSet(ctx, SyncKey(sync), "state", state).Err())
 }
 
+// resetEpochScript advances a sync's fencing epoch for a state reset: a
+// page attempt that began before it never commits state after it.
+var resetEpochScript = redis.NewScript(`
+local e = redis.call("HINCRBY", KEYS[1], "epoch", 1)
+redis.call("HSET", KEYS[1], "state_epoch", e)
+return e`)
+
 // ResetState clears a sync's committed state and replace cycle (ctl state
-// reset). The run bookkeeping stays so redelivered tasks remain no-ops.
+// reset), and fences the page attempts that began before it (a cancelled
+// run's page still in flight): they never commit over the reset. The run
+// bookkeeping stays so redelivered tasks remain no-ops.
 func (r *RDB) ResetState(ctx context.Context, sync string) error {
 	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		resetEpochScript.Eval(ctx, p, []string{SyncKey(sync)}) // Run cannot load a script inside MULTI
 		p.HDel(ctx, SyncKey(sync), "state", "cycle_started")
 		p.Del(ctx, SeenKey(sync))
 		dropScript.Eval(ctx, p, []string{SeenMetaKey(sync)}) // Run cannot load a script inside MULTI

@@ -164,6 +164,16 @@ func (m *Monitor) Up() bool {
 	return m.up
 }
 
+// DownSince reports whether Redis was unreachable at any time since t: an
+// outage under way, or one that ended after t. An executor asks it when
+// asynq ended a page's context (a lost task lease): an outage is not a
+// crash. The reaper asks it before judging lost leases.
+func (m *Monitor) DownSince(t time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.up || m.backAt.After(t)
+}
+
 // Outages is how many outages the Monitor has seen.
 func (m *Monitor) Outages() int {
 	m.mu.Lock()

@@ -22,6 +22,11 @@ const (
 	// LeaseGraceDefault is how long after an active task's lease ran out
 	// its executor counts as lost. asynq's own recoverer waits 30 s too.
 	LeaseGraceDefault = 30 * time.Second
+	// OutageHoldDefault is how long after a Redis outage the reaper does
+	// not judge lost leases: asynq's leases run out during an outage
+	// whatever the executors do, and an executor whose page lost its lease
+	// that way enqueues the page again once Redis is back.
+	OutageHoldDefault = time.Minute
 )
 
 // Watched is a sync the reaper looks after.
@@ -31,6 +36,17 @@ type Watched struct {
 	// says since when and what to do.
 	Declared bool
 	Why      string
+	// Options are the page-task options of the worker that declares the
+	// sync now: a run whose task waits on a queue no live worker reads
+	// (the worker was renamed, or the sync moved to another worker) is
+	// moved to this worker's queue.
+	Options TaskOptions
+}
+
+// RedisWatch is what the reaper asks the process's Redis monitor
+// (redisconn.Monitor): whether Redis was unreachable at any time since t.
+type RedisWatch interface {
+	DownSince(t time.Time) bool
 }
 
 // Reaper fails the runs nobody will move on. Only the leader scheduler
@@ -40,6 +56,8 @@ type Reaper struct {
 	r          *Runs
 	grace      time.Duration
 	leaseGrace time.Duration
+	outageHold time.Duration
+	redis      RedisWatch
 
 	mu   sync.Mutex
 	seen map[string]time.Time // task id → first seen missing or completed
@@ -47,14 +65,21 @@ type Reaper struct {
 
 // ReaperConfig configures a Reaper.
 type ReaperConfig struct {
-	// Grace defaults to ReapGraceDefault, LeaseGrace to LeaseGraceDefault.
+	// Grace defaults to ReapGraceDefault, LeaseGrace to LeaseGraceDefault,
+	// OutageHold to OutageHoldDefault.
 	Grace      time.Duration
 	LeaseGrace time.Duration
+	OutageHold time.Duration
+	// Redis, when set, says when Redis was unreachable: a lease lost in an
+	// outage is not judged until OutageHold after it (an outage is not a
+	// crash).
+	Redis RedisWatch
 }
 
 func (c ReaperConfig) withDefaults() ReaperConfig {
 	c.Grace = defaults.Positive(c.Grace, ReapGraceDefault)
 	c.LeaseGrace = defaults.Positive(c.LeaseGrace, LeaseGraceDefault)
+	c.OutageHold = defaults.Positive(c.OutageHold, OutageHoldDefault)
 	return c
 }
 
@@ -64,7 +89,7 @@ func (r *Runs) NewReaper(cfg ReaperConfig) (*Reaper, error) {
 		return nil, errors.New("runs: the reaper needs Config.Inspector")
 	}
 	cfg = cfg.withDefaults()
-	return &Reaper{r: r, grace: cfg.Grace, leaseGrace: cfg.LeaseGrace, seen: map[string]time.Time{}}, nil
+	return &Reaper{r: r, grace: cfg.Grace, leaseGrace: cfg.LeaseGrace, outageHold: cfg.OutageHold, redis: cfg.Redis, seen: map[string]time.Time{}}, nil
 }
 
 // Reap checks the active run of every watched sync and fails those that
@@ -73,10 +98,15 @@ func (p *Reaper) Reap(ctx context.Context, syncs []Watched) ([]string, error) {
 	var failed []string
 	var errs []error
 	live := map[string]bool{}
+	pass := &pass{}
 	for _, w := range syncs {
-		run, reason, task, err := p.check(ctx, w, live)
+		run, reason, task, err := p.check(ctx, w, live, pass)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("sync %q: %w", w.Key, err))
+			continue
+		}
+		if reason == moveTask {
+			p.move(ctx, w, run, task)
 			continue
 		}
 		if reason == "" {
@@ -106,9 +136,58 @@ func pageOf(run rdb.Run) int {
 	return -1
 }
 
-// check returns why the sync's active run must fail ("" when it need not)
-// and the task the verdict is about.
-func (p *Reaper) check(ctx context.Context, w Watched, live map[string]bool) (rdb.Run, string, string, error) {
+// moveTask is check's verdict for a task waiting on a queue no live
+// worker reads: move it, not fail the run.
+const moveTask = "\x00move"
+
+// pass is what one Reap pass reads at most once.
+type pass struct {
+	queues map[string]bool // the queues live workers read
+}
+
+// liveQueue reports whether a live worker reads q.
+func (p *Reaper) liveQueue(ctx context.Context, ps *pass, q string) (bool, error) {
+	if ps.queues == nil {
+		live, err := p.r.rdb.LiveBuilds(ctx)
+		if err != nil {
+			return false, err
+		}
+		ps.queues = map[string]bool{}
+		for w := range live {
+			ps.queues[queue.ForWorker(w)] = true
+		}
+	}
+	return ps.queues[q], nil
+}
+
+// move hands a run's waiting task over to the queue of the worker that
+// declares its sync now, and deletes it from the queue nobody reads.
+func (p *Reaper) move(ctx context.Context, w Watched, run rdb.Run, task string) {
+	to := queue.ForWorker(w.Options.Worker)
+	ok, err := p.r.Requeue(ctx, Ref{Sync: w.Key, Run: run.ID, Page: run.TaskPage}, task, w.Options)
+	if err != nil {
+		p.r.log.Warn("could not move a run's task to the queue of the worker that declares its sync", "sync", w.Key, "run", run.ID, "task", task, "from", run.Queue, "to", to, "err", err)
+		return
+	}
+	if !ok {
+		return // the run moved on meanwhile
+	}
+	if err := p.r.cfg.Inspector.DeleteTask(run.Queue, task); err != nil {
+		p.r.log.Debug("could not delete a moved task", "queue", run.Queue, "task", task, "err", err)
+	}
+	p.r.log.Info("moved a run's task to the queue of the worker that declares its sync now", "sync", w.Key, "run", run.ID, "task", task, "from", run.Queue, "to", to)
+}
+
+// leaseHeld reports whether a verdict about a lost lease must wait: Redis
+// was unreachable lately, which loses leases by itself.
+func (p *Reaper) leaseHeld() bool {
+	return p.redis != nil && p.redis.DownSince(time.Now().Add(-p.outageHold))
+}
+
+// check returns why the sync's active run must fail ("" when it need not;
+// moveTask when its task must move to another queue) and the task the
+// verdict is about.
+func (p *Reaper) check(ctx context.Context, w Watched, live map[string]bool, ps *pass) (rdb.Run, string, string, error) {
 	st, err := p.r.rdb.GetSyncStatus(ctx, w.Key)
 	if err != nil || st.ActiveRun == "" {
 		return rdb.Run{}, "", "", err
@@ -158,13 +237,27 @@ func (p *Reaper) check(ctx context.Context, w Watched, live map[string]bool) (rd
 	}
 	page := run.TaskPage
 	switch info.State {
+	case queue.TaskPending, queue.TaskScheduled, queue.TaskRetry:
+		if w.Options.Worker == "" || q == queue.ForWorker(w.Options.Worker) {
+			return run, "", "", nil
+		}
+		// Waiting on another worker's queue: fine while a live worker
+		// reads it, moved to the declaring worker's otherwise.
+		ok, err := p.liveQueue(ctx, ps, q)
+		if err != nil || ok {
+			return run, "", "", err
+		}
+		return run, moveTask, task, nil
 	case queue.TaskActive:
-		if info.LeaseExpiredFor > p.leaseGrace && info.LastAttempt() {
+		if info.LeaseExpiredFor > p.leaseGrace && info.LastAttempt() && !p.leaseHeld() {
 			return run, fmt.Sprintf("the executor running page %d was lost on its last attempt (%d of %d): it was killed, ran out of memory or lost Redis. Raise the sync's MaxAttempts, or make Execute faster than its Timeout, then trigger the sync again",
 				page, info.Retried+1, info.MaxRetry+1), task, nil
 		}
 		return run, "", "", nil
 	case queue.TaskArchived:
+		if strings.Contains(info.LastErr, queue.LeaseExpired.Error()) && p.leaseHeld() {
+			return run, "", "", nil
+		}
 		return run, archivedReason(page, info), task, nil
 	case queue.TaskMissing, queue.TaskCompleted:
 		live[task] = true

@@ -169,20 +169,33 @@ type Ref struct {
 	Page int
 }
 
-// BeginPage starts a page attempt: it parks the run if the sync is paused
-// and counts the attempt. See rdb.PageStart for the outcomes.
-func (r *Runs) BeginPage(ctx context.Context, ref Ref) (rdb.Begin, error) {
-	return r.rdb.BeginPage(ctx, ref.Sync, ref.Run, ref.Page)
+// BeginPage starts an attempt of task (its id; "" when unknown) at a
+// page: it parks the run if the sync is paused, refuses a task the run no
+// longer names, counts the attempt and hands out the attempt's fencing
+// token (Begin.Fence). See rdb.PageStart for the outcomes.
+func (r *Runs) BeginPage(ctx context.Context, ref Ref, task string) (rdb.Begin, error) {
+	return r.rdb.BeginPage(ctx, ref.Sync, ref.Run, ref.Page, task)
+}
+
+// CheckFence returns an error wrapping rdb.ErrStale when the attempt
+// holding f may no longer write for ref: a page asks before its Notion
+// writes, so an attempt that stalled through Execute writes nothing over
+// newer work.
+func (r *Runs) CheckFence(ctx context.Context, ref Ref, f *rdb.Fence) error {
+	return r.rdb.CheckFence(ctx, ref.Sync, ref.Run, ref.Page, f)
 }
 
 // Commit commits a page and moves the run on in the same step (the
 // engine calls it through its commit hook); Continue then enqueues the
-// next task.
-func (r *Runs) Commit(ctx context.Context, c rdb.Commit, done rdb.PageDone) (rdb.CommitResult, error) {
+// next task. c.Fence is the attempt's token: a stale attempt's commit is
+// refused (rdb.ErrStale) and changes nothing. o names the queue the next
+// task goes to.
+func (r *Runs) Commit(ctx context.Context, c rdb.Commit, done rdb.PageDone, o TaskOptions) (rdb.CommitResult, error) {
 	if done.LogCap == 0 {
 		done.LogCap = r.cfg.LogCap
 	}
 	c.Lifecycle = &done
+	c.Queue = queue.ForWorker(o.Worker)
 	return r.rdb.CommitPage(ctx, c)
 }
 
@@ -206,14 +219,20 @@ func (r *Runs) Reconcile(ctx context.Context, ref Ref, o TaskOptions) error {
 	if run.Status != rdb.RunRunning || run.Task == "" || run.TaskPage <= ref.Page {
 		return nil
 	}
-	return r.cfg.Queue.EnqueuePage(ctx, o.task(ref.Sync, ref.Run, run.TaskPage, run.Task, 0))
+	t := o.task(ref.Sync, ref.Run, run.TaskPage, run.Task, 0)
+	if run.Queue != "" {
+		// Task ids are unique per queue: the task goes where the run says.
+		t.Queue = run.Queue
+	}
+	return r.cfg.Queue.EnqueuePage(ctx, t)
 }
 
 // BeginSweep is asked before the final page of a replace cycle trashes
 // rows: it reports false when the run is no longer running (a cancelled
-// run never sweeps), and from then on the run cannot be cancelled.
-func (r *Runs) BeginSweep(ctx context.Context, sync, run string) (bool, error) {
-	return r.rdb.BeginSweep(ctx, sync, run)
+// run never sweeps), and from then on the run cannot be cancelled. A
+// stale attempt (f) gets an error wrapping rdb.ErrStale.
+func (r *Runs) BeginSweep(ctx context.Context, ref Ref, f *rdb.Fence) (bool, error) {
+	return r.rdb.BeginSweep(ctx, ref.Sync, ref.Run, ref.Page, f)
 }
 
 // PageAttemptFailed records the error of an attempt that will be retried.
@@ -234,12 +253,45 @@ func (r *Runs) Fail(ctx context.Context, f rdb.Fail) (bool, error) {
 // declare the sync, during a rolling deploy) to the others: the run
 // records a new task id and the task is enqueued again after delay. It
 // reports false when the run moved on meanwhile.
+//
+// The same step enqueues a page again whose task can no longer run: a
+// task on a queue no live worker reads (the reaper moves it to the queue
+// of the worker that declares the sync now), or one whose lease was lost
+// to a Redis outage (the executor enqueues it again instead of letting
+// asynq count the attempt as failed). The old task's holder is fenced.
 func (r *Runs) Handover(ctx context.Context, ref Ref, current string, o TaskOptions, delay time.Duration) (bool, error) {
-	id, err := r.rdb.Handover(ctx, ref.Sync, ref.Run, current)
+	q := queue.ForWorker(o.Worker)
+	id, err := r.rdb.Handover(ctx, ref.Sync, ref.Run, current, q)
 	if err != nil || id == "" {
 		return false, err
 	}
 	return true, r.cfg.Queue.EnqueuePage(ctx, o.task(ref.Sync, ref.Run, ref.Page, id, delay))
+}
+
+// requeueRetry is how often Requeue tries an enqueue again.
+const requeueRetry = 500 * time.Millisecond
+
+// Requeue is Handover at once for a task that can no longer run where it
+// is (its lease was lost to a Redis outage; it sits on a queue no live
+// worker reads). Once the run names the new task, the enqueue is tried
+// again until it succeeds or ctx ends: the run must not be left naming a
+// task that does not exist.
+func (r *Runs) Requeue(ctx context.Context, ref Ref, current string, o TaskOptions) (bool, error) {
+	id, err := r.rdb.Handover(ctx, ref.Sync, ref.Run, current, queue.ForWorker(o.Worker))
+	if err != nil || id == "" {
+		return false, err
+	}
+	for {
+		err := r.cfg.Queue.EnqueuePage(ctx, o.task(ref.Sync, ref.Run, ref.Page, id, 0))
+		if err == nil {
+			return true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return true, fmt.Errorf("run %s names task %s, which could not be enqueued: %w", ref.Run, id, err)
+		case <-time.After(requeueRetry):
+		}
+	}
 }
 
 // Pause stops scheduling a sync; an active run parks at its next page
@@ -255,14 +307,16 @@ func (r *Runs) Resume(ctx context.Context, sync string, o TaskOptions) (string, 
 	if err != nil {
 		return "", err
 	}
-	task, page, err := r.rdb.Resume(ctx, sync, st.ActiveRun)
+	task, page, err := r.rdb.Resume(ctx, sync, st.ActiveRun, queue.ForWorker(o.Worker))
 	if err != nil || task == "" {
 		return "", err
 	}
 	if err := r.cfg.Queue.EnqueuePage(ctx, o.task(sync, st.ActiveRun, page, task, 0)); err != nil {
-		// The run is running with a task that does not exist: the reaper
-		// fails it if this is not retried. Say so.
-		return st.ActiveRun, fmt.Errorf("resumed run %s but could not enqueue its page %d (run `ctl resume %s` again, or the run fails within minutes): %w", st.ActiveRun, page, sync, err)
+		// The run is running now, with a task that does not exist: a
+		// second resume finds nothing parked and does nothing. The reaper
+		// fails the run once its task stays missing; say what helps.
+		return st.ActiveRun, fmt.Errorf("resumed run %s but could not enqueue its page %d: %w. The run is running without a task: cancel it with `ctl cancel %s` and start a new one with `ctl trigger %s` (it continues from the last committed page); left alone, the reaper fails it within about a minute and the sync is free to run again",
+			st.ActiveRun, page, err, st.ActiveRun, sync)
 	}
 	return st.ActiveRun, nil
 }

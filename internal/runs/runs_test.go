@@ -75,7 +75,7 @@ func TestResumeEnqueuesTheParkedPage(t *testing.T) {
 	ctx := context.Background()
 	e.start(t, "s", "s-1")
 	_ = e.runs.Pause(ctx, "s")
-	if b, _ := e.runs.BeginPage(ctx, runs.Ref{Sync: "s", Run: "s-1", Page: 0}); b.Action != rdb.PageParked {
+	if b, _ := e.runs.BeginPage(ctx, runs.Ref{Sync: "s", Run: "s-1", Page: 0}, ""); b.Action != rdb.PageParked {
 		t.Fatalf("begin while paused = %+v", b)
 	}
 	run, err := e.runs.Resume(ctx, "s", e.opts)
@@ -104,7 +104,7 @@ func TestCancelDeletesThePendingTaskAndRefusesWhileSweeping(t *testing.T) {
 		t.Fatalf("second cancel: %v", err)
 	}
 	e.start(t, "s", "s-2")
-	if ok, _ := e.runs.BeginSweep(ctx, "s", "s-2"); !ok {
+	if ok, _ := e.runs.BeginSweep(ctx, runs.Ref{Sync: "s", Run: "s-2"}, nil); !ok {
 		t.Fatal("BeginSweep refused a running run")
 	}
 	if err := e.runs.Cancel(ctx, "s", "s-2", "an operator"); !errors.Is(err, runs.ErrSweeping) {
@@ -146,7 +146,7 @@ func TestReaperFailsRunsNobodyWillMoveOn(t *testing.T) {
 	// A parked run of a sync nobody declares fails with the reason given.
 	e.start(t, "retired", "retired-1")
 	_ = e.runs.Pause(ctx, "retired")
-	_, _ = e.runs.BeginPage(ctx, runs.Ref{Sync: "retired", Run: "retired-1", Page: 0})
+	_, _ = e.runs.BeginPage(ctx, runs.Ref{Sync: "retired", Run: "retired-1", Page: 0}, "")
 	failed := reap(t, p, declared("ok"), declared("gone"),
 		runs.Watched{Key: "retired", Why: "sync \"retired\" is not declared by any live executor"})
 	if len(failed) != 2 {
@@ -229,5 +229,80 @@ func TestReaperEndsRunsAsynqGaveUpOn(t *testing.T) {
 	pages, _ := e.rdb.RunPages(ctx, "lost", "lost-1")
 	if len(pages) != 1 || pages[0].Page != 0 || pages[0].Error == "" {
 		t.Fatalf("page records of the lost run = %+v", pages)
+	}
+}
+
+// Issue 20, scenario 6: a resume whose enqueue fails says what helps. A
+// second `ctl resume` does nothing (the run is running again), so it must
+// not be what the message offers.
+func TestResumeThatCannotEnqueueSaysWhatHelps(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.start(t, "s", "s-1")
+	_ = e.runs.Pause(ctx, "s")
+	if b, _ := e.runs.BeginPage(ctx, runs.Ref{Sync: "s", Run: "s-1", Page: 0}, "s-1:0"); b.Action != rdb.PageParked {
+		t.Fatalf("begin while paused = %+v", b)
+	}
+	// An enqueue that fails: the queue's Redis is gone.
+	gone := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	defer gone.Close()
+	broken, err := runs.New(runs.Config{RDB: e.rdb, Queue: queue.NewClient(gone), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := broken.Resume(ctx, "s", e.opts)
+	if err == nil || run != "s-1" {
+		t.Fatalf("resume with a failing enqueue = %q %v", run, err)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "ctl resume") || !strings.Contains(msg, "ctl cancel s-1") || !strings.Contains(msg, "ctl trigger s") {
+		t.Fatalf("the message offers what does not help, or not what does: %s", msg)
+	}
+	// What it offers works: cancel, then trigger.
+	if err := e.runs.Cancel(ctx, "s", "s-1", "a test"); err != nil {
+		t.Fatal(err)
+	}
+	e.start(t, "s", "s-2")
+}
+
+// Issue 20, scenario 4: a task waiting on a queue no live worker reads is
+// moved to the queue of the worker that declares the sync now; one on a
+// queue a live worker reads is left alone.
+func TestReaperMovesATaskFromAQueueNobodyReads(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.start(t, "s", "s-1") // on synq:w, which no live worker reads
+	p, err := e.runs.NewReaper(runs.ReaperConfig{Grace: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2 := runs.TaskOptions{Worker: "w2", MaxAttempts: 1, Timeout: time.Second}
+	if failed := reap(t, p, runs.Watched{Key: "s", Declared: true, Options: w2}); len(failed) != 0 {
+		t.Fatalf("reaped %v", failed)
+	}
+	run := e.run(t, "s", "s-1")
+	if run.Status != rdb.RunRunning || run.Queue != "synq:w2" || run.Task != "s-1:0:h1" {
+		t.Fatalf("run after the move = %+v", run)
+	}
+	if info, _ := e.in.Task(ctx, "synq:w2", "s-1:0:h1"); info.State != queue.TaskPending {
+		t.Fatalf("moved task = %+v", info)
+	}
+	if info, _ := e.in.Task(ctx, "synq:w", "s-1:0"); info.State != queue.TaskMissing {
+		t.Fatalf("old task = %+v, want deleted", info)
+	}
+	// A live worker reads its queue: its tasks stay where they are.
+	if _, err := e.rdb.PublishBuild(ctx, "w3", "b", []byte(`{}`), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	e.start(t, "t", "t-1")
+	if _, err := e.rc.Eval(ctx, `redis.call("HSET", KEYS[1], "queue", "synq:w3")`, []string{rdb.RunKey("t", "t-1")}).Result(); err != nil && !rdb.IsNil(err) {
+		t.Fatal(err)
+	}
+	if err := queue.NewClient(e.rc).EnqueuePage(ctx, queue.PageTask{Payload: queue.Payload{Sync: "t", Run: "t-1"}, ID: "t-1:0", Queue: "synq:w3", MaxAttempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	reap(t, p, runs.Watched{Key: "t", Declared: true, Options: w2})
+	if run := e.run(t, "t", "t-1"); run.Queue != "synq:w3" || run.Task != "t-1:0" {
+		t.Fatalf("a task on a live worker's queue was moved: %+v", run)
 	}
 }

@@ -209,7 +209,9 @@ func (s *Scheduler) Reap(ctx context.Context, cat map[string]ops.SyncInfo) error
 	watched := make([]runs.Watched, 0, len(cat))
 	for _, info := range cat {
 		w := runs.Watched{Key: info.Key, Declared: info.Declared}
-		if !info.Declared {
+		if info.Declared {
+			w.Options = info.Options()
+		} else {
 			w.Why = info.Undeclared()
 		}
 		watched = append(watched, w)
