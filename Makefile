@@ -43,7 +43,7 @@ dev-reset: build
 # run has found (testdata/fuzz), but does not explore: a gate must give the
 # same answer twice, and a new finding belongs in testdata/fuzz, with its fix.
 test:
-	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+	$(GO) test -race -count=1 -timeout 45m $(PKGS)
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)

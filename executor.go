@@ -61,6 +61,14 @@ type ExecutorConfig struct {
 	// MetricsAddr, when set, serves Prometheus metrics at /metrics and the
 	// executor's health at /healthz (SYNQ_METRICS_ADDR, e.g. ":9464").
 	MetricsAddr string
+	// WebhookAddr, when set, serves the worker's webhooks
+	// (SYNQ_WEBHOOK_ADDR, e.g. ":8088"; off by default). Every executor
+	// of a worker may serve them, behind any load balancer.
+	WebhookAddr string
+	// WebhookURL is the public base URL the webhook server is reached at
+	// (SYNQ_WEBHOOK_URL, e.g. https://hooks.example.com), which `ctl
+	// webhooks list` shows; default http:// and WebhookAddr's address.
+	WebhookURL string
 	// ShutdownTimeout is how long Stop waits for pages in flight before
 	// handing them back to the queue (default ShutdownTimeoutDefault).
 	ShutdownTimeout time.Duration
@@ -114,6 +122,8 @@ func ExecutorConfigFromEnv() (ExecutorConfig, error) {
 		NotionBaseURL:      os.Getenv("NOTION_API_BASE_URL"),
 		NotionParentPageID: os.Getenv("NOTION_PARENT_PAGE_ID"),
 		MetricsAddr:        os.Getenv("SYNQ_METRICS_ADDR"),
+		WebhookAddr:        os.Getenv("SYNQ_WEBHOOK_ADDR"),
+		WebhookURL:         os.Getenv("SYNQ_WEBHOOK_URL"),
 		NotionWorkspace:    os.Getenv("SYNQ_NOTION_WORKSPACE"),
 	}
 	if v := os.Getenv("SYNQ_NOTION_WORKSPACE_RATE_LIMIT"); v != "" {
@@ -283,3 +293,8 @@ func Healthcheck(ctx context.Context) error {
 	}
 	return nil
 }
+
+// WebhookAddr is the address the executor's webhook server listens on
+// after Start ("" when it serves none: WebhookAddr not set, or no webhook
+// declared). With WebhookAddr ":0" it names the port chosen.
+func (e *Executor) WebhookAddr() string { return e.x.WebhookAddr() }

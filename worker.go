@@ -25,12 +25,14 @@ const WorkerNameDefault = "default"
 type Worker struct {
 	name string
 
-	databases  map[string]*Database
-	dbOrder    []string
-	pacers     map[string]*Pacer
-	pacerOrder []string
-	syncs      map[string]*Sync
-	syncOrder  []string
+	databases    map[string]*Database
+	dbOrder      []string
+	pacers       map[string]*Pacer
+	pacerOrder   []string
+	syncs        map[string]*Sync
+	syncOrder    []string
+	webhooks     map[string]*webhookDecl
+	webhookOrder []string
 
 	// errs collects mistakes found while declaring; Validate reports them
 	// with the cross-checks, so declaring never panics.
@@ -94,6 +96,7 @@ func (w *Worker) build() (*spec.Set, error) {
 		Databases: map[string]*spec.Database{},
 		Syncs:     map[string]*spec.Sync{},
 		Pacers:    map[string]*spec.Pacer{},
+		Webhooks:  map[string]*spec.Webhook{},
 	}
 	for _, k := range w.dbOrder {
 		d := w.databases[k]
@@ -114,6 +117,14 @@ func (w *Worker) build() (*spec.Set, error) {
 		if sp != nil {
 			set.Syncs[k] = sp
 			set.SyncOrder = append(set.SyncOrder, k)
+		}
+	}
+	for _, k := range w.webhookOrder {
+		h, err := w.webhooks[k].spec(w)
+		errs = append(errs, err)
+		if h != nil {
+			set.Webhooks[k] = h
+			set.WebhookOrder = append(set.WebhookOrder, k)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -141,7 +141,7 @@ func (a *app) triggerCmd() *cobra.Command {
 		})
 	f := cmd.Flags()
 	f.BoolVarP(&follow, "follow", "f", false, "print the run's log until it ends; exit 1 if it fails")
-	f.BoolVar(&req.Preview, "preview", false, "run Execute once and show what would change, writing nothing")
+	f.BoolVar(&req.Preview, "preview", false, "run Execute once and show what would change (the counts, then each changing property old → new, lines cut to $COLUMNS or the terminal), writing nothing")
 	f.StringVar(&req.StateJson, "state", "", "state (JSON) to preview from instead of the stored one")
 	f.BoolVar(&req.AllowTrash, "allow-trash", false, "lift the deletion guard for this run: its replace cycle may trash more than the sync's MaxTrashFraction of the database")
 	return cmd

@@ -46,7 +46,12 @@ func (fakeControl) ListSyncs(context.Context, *synqv1.ListSyncsRequest) (*synqv1
 func (fakeControl) TriggerSync(_ context.Context, r *synqv1.TriggerSyncRequest) (*synqv1.TriggerSyncResponse, error) {
 	return &synqv1.TriggerSyncResponse{Preview: &synqv1.Preview{
 		Changes: []*synqv1.PreviewChange{{Key: "T-1", Database: "tickets", Kind: synqv1.ChangeKind_CHANGE_KIND_CREATE, PropertiesJson: `{"Title":"Printer on fire"}`},
-			{Key: "T-2", Database: "tickets", Kind: synqv1.ChangeKind_CHANGE_KIND_TRASH, Message: "delete"}},
+			{Key: "T-2", Database: "tickets", Kind: synqv1.ChangeKind_CHANGE_KIND_TRASH, Message: "delete"},
+			{Key: "T-3", Database: "tickets", Kind: synqv1.ChangeKind_CHANGE_KIND_UPDATE,
+				PropertiesJson:    `{"Title":"Printer fixed","Status":"closed","Notes":"` + strings.Repeat("n", 300) + `","Owner":"Ann"}`,
+				OldPropertiesJson: `{"Title":"Printer on fire","Status":"open\u001b]52;c;evil\u0007","Notes":"` + strings.Repeat("o", 300) + `","Owner":"Ann"}`},
+			{Key: "T-4", Database: "tickets", Kind: synqv1.ChangeKind_CHANGE_KIND_UNCHANGED, PropertiesJson: `{"Title":"Quiet"}`},
+			{Key: "T-5", Database: "tickets", Kind: synqv1.ChangeKind_CHANGE_KIND_UNCHANGED, PropertiesJson: `{"Title":"Calm"}`}},
 		NextStateJson: `{"cursor":"c2"}`,
 	}}, nil
 }
@@ -156,7 +161,7 @@ func TestTables(t *testing.T) {
 		}
 	}
 	out, _, _ = ctl(t, "--addr", addr, "trigger", "ticketsDelta", "--preview", "-o", "table")
-	if !strings.Contains(out, "Printer on fire") || !strings.Contains(out, "(delete)") || strings.Contains(out, "null") {
+	if !strings.Contains(out, "Printer on fire") || !strings.Contains(out, "T-2  (tickets): delete") || strings.Contains(out, "null") {
 		t.Errorf("preview table: want the create's properties and the delete named, no null:\n%s", out)
 	}
 	out, _, _ = ctl(t, "--addr", addr, "state", "get", "ticketsDelta", "-o", "table")
@@ -320,5 +325,65 @@ func TestNewWritesTheModule(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "go.sum")); err != nil {
 		t.Errorf("no go.sum seeded from synq's: %v", err)
+	}
+}
+
+// A preview prints the counts first, then each changed row's changing
+// properties as old → new trimmed to COLUMNS, upstream text escaped; its
+// JSON has the same structure.
+func TestPreviewOldNew(t *testing.T) {
+	addr := serve(t)
+	t.Setenv("COLUMNS", "80")
+	out, errOut, code := ctl(t, "--addr", addr, "trigger", "ticketsDelta", "--preview", "-o", "table")
+	if code != 0 {
+		t.Fatalf("preview: exit %d %s", code, errOut)
+	}
+	lines := strings.Split(out, "\n")
+	if lines[0] != "1 created · 1 updated · 2 unchanged · 1 trashed" {
+		t.Errorf("first line is not the counts: %q\n%s", lines[0], out)
+	}
+	for _, want := range []string{"~ updated T-3  (tickets)\n    Notes: ", "    Status: open\\x1b]52;c;evil\\a → closed\n    Title: Printer on fire → Printer fixed\n",
+		"+ created T-1  (tickets)\n    Title: Printer on fire\n", "- trashed T-2  (tickets): delete"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("preview lacks %q:\n%s", want, out)
+		}
+	}
+	for _, l := range lines {
+		if n := len([]rune(l)); n > 80 {
+			t.Errorf("line of %d runes, wider than COLUMNS=80: %q", n, l)
+		}
+		if strings.HasPrefix(l, "    Notes: ") && (!strings.Contains(l, "ooo… → nnn") || !strings.HasSuffix(l, "…")) {
+			t.Errorf("a long old → new is not trimmed on both sides: %q", l)
+		}
+	}
+	if strings.Contains(out, "Owner") || strings.Contains(out, "T-4") || strings.Contains(out, "\x1b") {
+		t.Errorf("preview lists an unchanged property or row, or a raw ESC:\n%s", out)
+	}
+
+	out, _, code = ctl(t, "--addr", addr, "trigger", "ticketsDelta", "--preview", "-o", "json")
+	var pv struct {
+		Counts  map[string]int `json:"counts"`
+		Changes []struct {
+			Key     string `json:"key"`
+			Kind    string `json:"kind"`
+			Changed []struct {
+				Property, Old, New string
+			} `json:"changed"`
+		} `json:"changes"`
+	}
+	if err := json.Unmarshal([]byte(out), &pv); err != nil || code != 0 {
+		t.Fatalf("preview JSON (%v, exit %d):\n%s", err, code, out)
+	}
+	if !strings.HasPrefix(strings.TrimSpace(out), `{
+  "counts": {`) || pv.Counts["created"] != 1 || pv.Counts["updated"] != 1 || pv.Counts["unchanged"] != 2 || pv.Counts["trashed"] != 1 || pv.Counts["skipped"] != 0 {
+		t.Errorf("preview JSON counts: %v\n%s", pv.Counts, out)
+	}
+	up := pv.Changes[2]
+	if up.Key != "T-3" || up.Kind != "update" || len(up.Changed) != 3 || up.Changed[2].Property != "Title" ||
+		up.Changed[2].Old != "Printer on fire" || up.Changed[2].New != "Printer fixed" || up.Changed[1].Old != "open\x1b]52;c;evil\a" {
+		t.Errorf("preview JSON changed properties: %+v\n%s", up, out)
+	}
+	if pv.Changes[0].Changed != nil {
+		t.Errorf("a created row has changed properties: %+v", pv.Changes[0])
 	}
 }

@@ -293,24 +293,6 @@ func (a *app) printRuns(runs []*synqv1.Run, plain bool) error {
 	return nil
 }
 
-func (a *app) printPreview(p *synqv1.Preview) error {
-	if a.output == "json" {
-		return a.json(p)
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tDATABASE\tWOULD\tPROPERTIES")
-	for _, c := range p.Changes {
-		what := oneLine(c.PropertiesJson)
-		if c.Message != "" {
-			what = "(" + oneLine(c.Message) + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", safe(c.Key), c.Database, strings.ToLower(strings.TrimPrefix(c.Kind.String(), "CHANGE_KIND_")), what)
-	}
-	_ = tw.Flush()
-	fmt.Fprintf(a.stdout, "\nhas_more: %v\nnext_state: %s\n(preview: nothing was written)\n", p.HasMore, p.NextStateJson)
-	return nil
-}
-
 func (a *app) printLine(l *synqv1.LogLine) {
 	if a.output == "json" {
 		// One object a line (JSON Lines), so `| jq` works while following.

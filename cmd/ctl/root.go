@@ -92,7 +92,7 @@ lowercase ("healthy", "succeeded"), counters as numbers.`,
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "deadline of one request (not of --follow or watching)")
 
 	root.AddCommand(a.statusCmd(), a.triggerCmd(), a.stateCmd(), a.pauseCmd("pause", "Pause a sync: no new runs; an active run stops at its next page"),
-		a.resumeCmd("resume", "Resume a paused sync and continue its parked run"), a.cancelCmd(), a.runsCmd(), a.forgetCmd(),
+		a.resumeCmd("resume", "Resume a paused sync and continue its parked run"), a.cancelCmd(), a.runsCmd(), a.forgetCmd(), a.webhooksCmd(),
 		a.alertsCmd(), a.versionCmd(), a.newCmd(), a.schemaCmd())
 	// ntn-style spellings.
 	syncCmd := &cobra.Command{Use: "sync", Short: "ntn-style spellings: sync status|trigger|state"}

@@ -19,6 +19,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -37,9 +39,12 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/synqhq/synq/examples/helpdesk"
 	"github.com/synqhq/synq/examples/helpdesk/api"
 	"github.com/synqhq/synq/internal/emulator"
+	"github.com/synqhq/synq/internal/executor"
 	"github.com/synqhq/synq/internal/logging"
+	"github.com/synqhq/synq/internal/rdb"
 	"github.com/synqhq/synq/internal/redisconn"
 )
 
@@ -64,6 +69,32 @@ type options struct {
 	// notionLatency is the emulator's --latency (how long each call takes).
 	notionLatency string
 	metricsPort   int
+	// webhookPort is the demo executors' SYNQ_WEBHOOK_ADDR port (the
+	// first; the others take the next ones); 0 turns webhooks off.
+	webhookPort int
+}
+
+// demoWebhook is the demo worker's webhook (examples/helpdesk).
+const demoWebhook = "helpdeskEvents"
+
+// demoWorker is cmd/executor's worker name.
+const demoWorker = "synq-demo"
+
+// demoWebhookToken records the demo webhook's URL token in Redis (or
+// reads the one an earlier run recorded).
+func demoWebhookToken(ctx context.Context, redisURL string) (string, error) {
+	c, err := redisconn.Open(ctx, redisURL)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return rdb.New(c).EnsureWebhook(ctx, demoWebhook, demoWorker, executor.NewWebhookToken())
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // localToken is what the executors send to the local emulator.
@@ -127,6 +158,7 @@ real Notion's budget).`,
 	f.BoolVar(&o.noDemo, "no-demo", false, "run no demo executor: only the --worker modules (the demo API still runs)")
 	f.IntVar(&o.notionRate, "notion-rate", 0, "Notion requests per minute executors allow themselves (SYNQ_NOTION_RATE_LIMIT); against the emulator the default is 0, unpaced; 180 emulates real Notion")
 	f.StringVar(&o.notionLatency, "notion-latency", "", `how long each emulator call takes, like api.notion.com ("300ms" or "200ms-400ms"); default answers at once`)
+	f.IntVar(&o.webhookPort, "webhook-port", 7088, "the demo executors serve webhooks on this port (the first; the others on the next ones) and the demo API sends its signed ticket events there; 0 turns webhooks off")
 	f.IntVar(&o.metricsPort, "metrics-port", 9464, "Prometheus /metrics of the scheduler on this port, executors on the next ones; 0 turns them off (default from SYNQ_METRICS_ADDR's port)")
 
 	logFormat, err := logging.ParseFormat(os.Getenv(logging.FormatVar), os.Stderr)
@@ -292,8 +324,25 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
+	// Webhooks: the demo executors serve helpdeskEvents; the demo API
+	// signs its ticket events with a secret made here and sends them to
+	// the webhook's URL, whose token is recorded now (the executors keep
+	// it) so that the API knows the URL before they start.
+	hdCfg := api.Config{Addr: o.helpdeskAddr, Tickets: o.tickets, ChangeRate: o.changeRate, Logger: log.With("process", "helpdesk")}
+	webhookURL := ""
+	if o.webhookPort > 0 && !o.noDemo {
+		secret := randomHex(16)
+		token, err := demoWebhookToken(ctx, redisURL)
+		if err != nil {
+			return err
+		}
+		webhookURL = fmt.Sprintf("http://127.0.0.1:%d%s%s/%s", o.webhookPort, executor.WebhookPath, demoWebhook, token)
+		hdCfg.WebhookURL, hdCfg.WebhookSecret = webhookURL, secret
+		env = append(env, helpdesk.WebhookSecretEnv+"="+secret)
+	}
+
 	// Demo API.
-	hd, err := api.New(api.Config{Addr: o.helpdeskAddr, Tickets: o.tickets, ChangeRate: o.changeRate, Logger: log.With("process", "helpdesk")})
+	hd, err := api.New(hdCfg)
 	if err != nil {
 		return err
 	}
@@ -343,6 +392,9 @@ func run(ctx context.Context, o options) error {
 	}
 	for i, s := range specs {
 		env := slicesClone(childEnv)
+		if webhookURL != "" && strings.HasPrefix(s.name, "executor-") {
+			env = append(env, "SYNQ_WEBHOOK_ADDR="+net.JoinHostPort("127.0.0.1", strconv.Itoa(o.webhookPort+i-1)))
+		}
 		if o.metricsPort > 0 {
 			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(o.metricsPort+i))
 			env = append(env, "SYNQ_METRICS_ADDR="+addr)
@@ -363,6 +415,9 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
+	if webhookURL != "" {
+		out.line("dev: the demo API sends signed ticket events to the helpdeskEvents webhook: " + webhookURL)
+	}
 	out.banner(banner(o, bin, hd.URL(), notionWhere, redisURL, redisKind, logDir, exports, metricsURLs, workers))
 
 	exited := make(chan *child, len(procs))

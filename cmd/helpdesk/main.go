@@ -43,7 +43,7 @@ func newRoot() *cobra.Command {
 				return err
 			}
 			log.Info("helpdesk API listening", "url", s.URL(), "tickets", cfg.Tickets, "customers", cfg.Customers,
-				"change_rate_per_s", cfg.ChangeRate, "rate_limit_per_s", cfg.RateLimit)
+				"change_rate_per_s", cfg.ChangeRate, "rate_limit_per_s", cfg.RateLimit, "webhook", cfg.WebhookURL != "")
 			<-cmd.Context().Done()
 			ctx, cancel := context.WithTimeout(context.Background(), stopGrace)
 			defer cancel()
@@ -59,6 +59,8 @@ func newRoot() *cobra.Command {
 	f.IntVar(&cfg.TasksPerProject, "tasks-per-project", 6, "tasks per project")
 	f.Float64Var(&cfg.ChangeRate, "change-rate", 0.5, "changes per second made on their own (updates, new tickets, deletions); 0 for none")
 	f.Float64Var(&cfg.RateLimit, "rate-limit", 20, "requests per second per client before 429s; negative for none")
+	f.StringVar(&cfg.WebhookURL, "webhook-url", cli.EnvOr("HELPDESK_WEBHOOK_URL", ""), "send a signed event for every ticket change to this URL, e.g. the demo worker's helpdeskEvents webhook from `ctl webhooks list` (env HELPDESK_WEBHOOK_URL)")
+	f.StringVar(&cfg.WebhookSecret, "webhook-secret", cli.EnvOr("HELPDESK_WEBHOOK_SECRET", ""), "secret the events are signed with: HMAC-SHA256 of the body in X-Helpdesk-Signature (env HELPDESK_WEBHOOK_SECRET)")
 	f.Uint64Var(&cfg.Seed, "seed", 1, "seed of the generated data")
 	f.StringVar(&logLevel, "log-level", cli.EnvOr("SYNQ_LOG_LEVEL", "info"), "debug, info, warn or error (env SYNQ_LOG_LEVEL)")
 	root.AddCommand(cli.Healthcheck("helpdesk API", "http://"+api.AddrDefault+"/healthz"))

@@ -57,6 +57,13 @@ const (
 	DatabaseKey = "githubIssues"
 	PacerKey    = "githubApi"
 	SyncKey     = "githubIssuesSync"
+	// WebhookKey is the webhook a repository's "Issues" events go to
+	// (Settings → Webhooks, content type application/json, the secret in
+	// WebhookSecretEnv): an edited issue is in Notion within a second.
+	WebhookKey = "githubIssuesEvents"
+	// WebhookSecretEnv names the environment variable with the webhook's
+	// secret, which GitHub signs each delivery with (X-Hub-Signature-256).
+	WebhookSecretEnv = "GITHUB_WEBHOOK_SECRET"
 )
 
 // Config says which repository to copy and how to reach GitHub.
@@ -162,7 +169,36 @@ func Register(w *synq.Worker, cfg Config) error {
 		Pacers:   []*synq.Pacer{pacer},
 		Execute:  s.execute,
 	})
+	synq.AddWebhook(w, WebhookKey, synq.WebhookConfig{
+		Verify:   synq.VerifyGitHub(WebhookSecretEnv),
+		Database: db,
+		Handle:   handleEvent,
+	})
 	return nil
+}
+
+// handleEvent turns an "issues" delivery into its issue's row; other
+// events (GitHub's "ping" when the webhook is created, say) write nothing.
+func handleEvent(_ context.Context, d *synq.WebhookDelivery) (synq.WebhookResult, error) {
+	if d.Header.Get("X-GitHub-Event") != "issues" {
+		return synq.WebhookResult{}, nil
+	}
+	var ev github.IssuesEvent
+	if err := d.JSON(&ev); err != nil {
+		return synq.WebhookResult{}, err
+	}
+	is := ev.GetIssue()
+	if is == nil || is.IsPullRequest() {
+		return synq.WebhookResult{}, nil
+	}
+	key := strconv.Itoa(is.GetNumber())
+	updated := is.GetUpdatedAt().UTC()
+	if ev.GetAction() == "deleted" || ev.GetAction() == "transferred" {
+		// Gone from the repository: the sync cannot see that, the
+		// webhook can.
+		return synq.WebhookResult{Changes: []synq.Change{synq.Delete(key).UpdatedAt(updated)}}, nil
+	}
+	return synq.WebhookResult{Changes: []synq.Change{synq.Upsert(key, properties(is)).Content(body(is)).UpdatedAt(updated)}}, nil
 }
 
 func newClient(cfg Config) (*github.Client, error) {

@@ -43,6 +43,10 @@ type Config struct {
 	RequestsPerSecond int
 }
 
+// WebhookSecretEnv names the environment variable with the secret the
+// helpdesk API signs its webhook events with (its --webhook-secret).
+const WebhookSecretEnv = "HELPDESK_WEBHOOK_SECRET"
+
 // Register declares the demo's databases, pacer and syncs on w.
 func Register(w *synq.Worker, cfg Config) error {
 	if cfg.BaseURL == "" {
@@ -169,6 +173,28 @@ func Register(w *synq.Worker, cfg Config) error {
 				}
 				return synq.Upsert(t.ID, ticketProps(t)).Content(t.Description).UpdatedAt(t.UpdatedAt)
 			})
+		},
+	})
+	// helpdeskEvents: the API sends a signed event for every ticket change
+	// (helpdesk --webhook-url); the changed ticket is in Notion within a
+	// second instead of at the next delta run.
+	synq.AddWebhook(w, "helpdeskEvents", synq.WebhookConfig{
+		Verify:   synq.VerifyHMACSHA256(api.SignatureHeader, "sha256=", WebhookSecretEnv),
+		Database: tickets,
+		Handle: func(ctx context.Context, d *synq.WebhookDelivery) (synq.WebhookResult, error) {
+			var ev api.Event
+			if err := d.JSON(&ev); err != nil {
+				return synq.WebhookResult{}, err
+			}
+			t := ev.Ticket
+			if t.ID == "" {
+				return synq.WebhookResult{}, nil // not a ticket event: nothing to write
+			}
+			c := synq.Upsert(t.ID, ticketProps(t)).Content(t.Description).UpdatedAt(t.UpdatedAt)
+			if t.Deleted {
+				c = synq.Delete(t.ID).UpdatedAt(t.UpdatedAt)
+			}
+			return synq.WebhookResult{Changes: []synq.Change{c}}, nil
 		},
 	})
 	synq.AddSync(w, "ticketsBackfill", synq.SyncConfig[BackfillState]{

@@ -35,6 +35,8 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("GET /runs/{id}/cancel", c.confirmCancel)
 	mux.HandleFunc("POST /runs/{id}/cancel", c.cancel)
 	mux.HandleFunc("GET /pacers", c.pacers)
+	mux.HandleFunc("GET /webhooks", c.webhooks)
+	mux.HandleFunc("POST /webhooks/{key}/enable", c.enableWebhook)
 	mux.HandleFunc("GET /executors", c.executors)
 	mux.HandleFunc("GET /alerts", c.alerts)
 	mux.HandleFunc("GET /login", c.login)
@@ -566,6 +568,41 @@ func scheduleText(s spec.Schedule) string {
 		return "continuous"
 	}
 	return "every " + s.Text
+}
+
+type webhooksData struct {
+	Webhooks   []ops.WebhookView
+	Deliveries map[string][]rdb.WebhookDeliveryRecord
+}
+
+// webhookDeliveriesShown is how many recent deliveries a webhook shows.
+const webhookDeliveriesShown = 20
+
+func (c *Console) webhooks(w http.ResponseWriter, r *http.Request) {
+	vs, err := c.ops.Webhooks(r.Context())
+	if err != nil {
+		c.failErr(w, r, err)
+		return
+	}
+	d := webhooksData{Webhooks: vs, Deliveries: map[string][]rdb.WebhookDeliveryRecord{}}
+	for _, v := range vs {
+		ds, err := c.ops.Deliveries(r.Context(), v.Key, webhookDeliveriesShown)
+		if err != nil {
+			c.failErr(w, r, err)
+			return
+		}
+		d.Deliveries[v.Key] = ds
+	}
+	c.render(w, r, "webhooks", page{Title: "Webhooks", Nav: "webhooks", Data: d, Refresh: c.refresh()})
+}
+
+func (c *Console) enableWebhook(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	if _, err := c.ops.EnableWebhook(r.Context(), key); err != nil {
+		c.failErr(w, r, err)
+		return
+	}
+	c.back(w, r, "/webhooks", "enabled")
 }
 
 type alertRow struct {

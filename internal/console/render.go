@@ -196,6 +196,8 @@ func (c *Console) failErr(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ops.ErrUnknownSync):
 		status, title = http.StatusNotFound, "No such sync"
+	case errors.Is(err, ops.ErrUnknownWebhook):
+		status, title = http.StatusNotFound, "No such webhook"
 	case errors.Is(err, ops.ErrUnknownRun):
 		status, title = http.StatusNotFound, "No such run"
 	case errors.Is(err, ops.ErrRunActive), errors.Is(err, ops.ErrPaused), errors.Is(err, ops.ErrNotActive),

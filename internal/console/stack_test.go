@@ -142,6 +142,10 @@ func secondWorker() *synq.Worker {
 		Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
 			return synq.Result[pageState]{Changes: []synq.Change{synq.Upsert("x", builder.Properties{})}}, nil
 		}})
+	synq.AddWebhook(w, "secondEvents", synq.WebhookConfig{Database: others,
+		Handle: func(context.Context, *synq.WebhookDelivery) (synq.WebhookResult, error) {
+			return synq.WebhookResult{}, nil
+		}})
 	return w
 }
 

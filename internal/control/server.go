@@ -145,7 +145,7 @@ func toStatus(err error) error {
 	}
 	code := codes.Internal
 	switch {
-	case errors.Is(err, ops.ErrUnknownSync), errors.Is(err, ops.ErrUnknownRun):
+	case errors.Is(err, ops.ErrUnknownSync), errors.Is(err, ops.ErrUnknownRun), errors.Is(err, ops.ErrUnknownWebhook):
 		code = codes.NotFound
 	case errors.Is(err, ops.ErrRunActive), errors.Is(err, ops.ErrPaused), errors.Is(err, ops.ErrNotActive),
 		errors.Is(err, ops.ErrUndeclared), errors.Is(err, ops.ErrDeclared), errors.Is(err, ops.ErrSweeping):

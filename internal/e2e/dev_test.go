@@ -66,6 +66,7 @@ func userEnv() []string {
 type devPorts struct {
 	notion, helpdesk, control, console string
 	redisPort, metricsPort             int
+	webhookPort                        int
 }
 
 func freePorts(t *testing.T) devPorts {
@@ -77,7 +78,7 @@ func freePorts(t *testing.T) devPorts {
 	}
 	// The console too: its default port may be another stack's on a
 	// shared machine, and a scheduler that cannot bind it exits.
-	return devPorts{notion: freeAddr(t), helpdesk: freeAddr(t), control: freeAddr(t), console: freeAddr(t), redisPort: port(), metricsPort: freeRun(t, 4)}
+	return devPorts{notion: freeAddr(t), helpdesk: freeAddr(t), control: freeAddr(t), console: freeAddr(t), redisPort: port(), metricsPort: freeRun(t, 4), webhookPort: freeRun(t, 3)}
 }
 
 // freeRun returns the first of n consecutive free ports: dev gives the
@@ -107,7 +108,7 @@ func freeRun(t *testing.T, n int) int {
 
 func (p devPorts) flags(dir string) []string {
 	return []string{"--dir", dir, "--notion-addr", p.notion, "--helpdesk-addr", p.helpdesk, "--control-addr", p.control,
-		"--console-addr", p.console, "--redis-port", strconv.Itoa(p.redisPort), "--metrics-port", strconv.Itoa(p.metricsPort), "--tickets", "40", "--change-rate", "0"}
+		"--console-addr", p.console, "--redis-port", strconv.Itoa(p.redisPort), "--metrics-port", strconv.Itoa(p.metricsPort), "--webhook-port", strconv.Itoa(p.webhookPort), "--tickets", "40", "--change-rate", "0"}
 }
 
 // stackProcs lists the live processes of one stack: its redis-server

@@ -101,7 +101,7 @@ const (
 	ProvisionBackoffDefault = time.Second
 	PendingTTLDefault       = 24 * time.Hour
 	DoubtFirstDefault       = 2 * time.Second
-	DoubtFactorDefault      = 4
+	DoubtFactorDefault      = 2
 	DoubtWindowDefault      = time.Hour
 )
 

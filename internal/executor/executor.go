@@ -100,6 +100,9 @@ type Executor struct {
 	doubtsDone chan struct{}
 	// ownClient is closed on Stop when Open created it.
 	ownClient redis.UniversalClient
+	// webhooks is the webhook server (nil when it does not run).
+	webhooks    *webhookIngress
+	queueClient *queue.Client
 	// metricsSrv serves the metrics and /healthz when Open was given a
 	// MetricsAddr.
 	metricsSrv *metrics.Server
@@ -119,7 +122,7 @@ func New(cfg Config) (*Executor, error) {
 	m := cfg.Set.Manifest()
 	m.Version = version()
 	return &Executor{cfg: cfg, rdb: r, runs: rs, log: cfg.Logger, queue: queue.ForWorker(cfg.Set.Worker),
-		manifest: m, id: uuid.NewString()}, nil
+		manifest: m, id: uuid.NewString(), queueClient: queue.NewClient(cfg.Redis)}, nil
 }
 
 // ShutdownTimeout is how long Stop waits for the pages in flight.
@@ -185,10 +188,17 @@ func (x *Executor) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := srv.Start(queue.Handlers{Page: x.handlePage, Preview: x.handlePreview}); err != nil {
+	h := queue.Handlers{Page: x.handlePage, Preview: x.handlePreview}
+	if len(x.cfg.Set.WebhookOrder) > 0 {
+		h.Webhook = x.handleWebhook
+	}
+	if err := srv.Start(h); err != nil {
 		return err
 	}
 	x.server = srv
+	if err := x.startWebhooks(ctx); err != nil {
+		return err
+	}
 	x.log.Info("executor started", "worker", x.cfg.Set.Worker, "build", x.manifest.Build, "queue", x.queue,
 		"syncs", x.cfg.Set.SyncOrder, "concurrency", x.cfg.Concurrency, "notion", x.notionURL)
 	return nil
@@ -213,6 +223,7 @@ func (x *Executor) stop(ctx context.Context) error {
 	x.mu.Lock()
 	srv, cancel, done, doubtsDone, started := x.server, x.cancel, x.done, x.doubtsDone, x.started
 	x.server, x.cancel, x.started = nil, nil, false
+	x.stopWebhooks(ctx)
 	x.mu.Unlock()
 	if srv != nil {
 		stopped := make(chan struct{})
@@ -274,6 +285,12 @@ func (x *Executor) checkConflicts(ctx context.Context) error {
 					s.Key, w, lb.Build, lb.Since.UTC().Format(time.RFC3339), x.cfg.Set.Worker, w))
 			}
 		}
+		for _, h := range m.Webhooks {
+			if _, ok := x.cfg.Set.Webhooks[h.Key]; ok {
+				errs = append(errs, fmt.Errorf("webhook %q is already declared by worker %q (build %s): webhook keys are unique across the workers sharing a Redis; rename it in worker %q",
+					h.Key, w, lb.Build, x.cfg.Set.Worker))
+			}
+		}
 		// Pacer keys are shared on purpose (workers split one budget), but
 		// two budgets for one key is a mistake: the pacer follows
 		// whichever executor wrote it last.
@@ -330,6 +347,9 @@ func (x *Executor) publish(ctx context.Context) error {
 		"worker": m.Worker, "build": m.Build, "version": m.Version, "host": host, "pid": strconv.Itoa(os.Getpid()),
 		"concurrency": strconv.Itoa(x.cfg.Concurrency), "in_flight": strconv.FormatInt(x.inFlight.Load(), 10),
 		"queue": x.queue, "newest": strconv.FormatBool(newest == m.Build),
+	}
+	if in := x.webhooks; in != nil {
+		rec[ExecutorWebhookURL] = in.base
 	}
 	for k, v := range x.cfg.Record {
 		if _, ok := rec[k]; !ok {

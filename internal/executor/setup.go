@@ -36,6 +36,8 @@ type Settings struct {
 	NotionWorkspaceRateLimit int
 	Concurrency              int
 	MetricsAddr              string
+	WebhookAddr              string
+	WebhookURL               string
 	ShutdownTimeout          time.Duration
 	ManifestInterval         time.Duration
 	ClaimTTL                 time.Duration

@@ -41,6 +41,12 @@ type Metrics struct {
 	SkippedTicks  *prometheus.CounterVec // sync
 	RunsReaped    prometheus.Counter
 	Leader        prometheus.Gauge
+
+	WebhookReceived *prometheus.CounterVec   // webhook
+	WebhookRejected *prometheus.CounterVec   // webhook, reason
+	WebhookHandled  *prometheus.CounterVec   // webhook
+	WebhookFailed   *prometheus.CounterVec   // webhook
+	WebhookLatency  *prometheus.HistogramVec // webhook
 	// Alerts counts notifications recorded by kind and severity;
 	// AlertDeliveries delivery attempts by format and outcome (delivered,
 	// retried, failed).
@@ -102,13 +108,24 @@ func newFor(role Role) *Metrics {
 			Help: "Runs the leader scheduler failed because nothing would move them on (task lost, executor lost on the last attempt, sync no longer declared)."}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "synq_scheduler_leader",
 			Help: "1 when this scheduler holds the leader lease."}),
+		WebhookReceived: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_webhook_deliveries_received_total",
+			Help: "Webhook deliveries verified and stored (answered 202), by webhook; duplicates of a stored delivery are not counted."}, []string{"webhook"}),
+		WebhookRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_webhook_deliveries_rejected_total",
+			Help: "Webhook requests refused, by webhook and reason (verify, token, disabled, too_large, unavailable, misconfigured)."}, []string{"webhook", "reason"}),
+		WebhookHandled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_webhook_deliveries_handled_total",
+			Help: "Webhook deliveries handled (changes written, syncs requested), by webhook."}, []string{"webhook"}),
+		WebhookFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_webhook_deliveries_failed_total",
+			Help: "Webhook deliveries that failed for good (after their retries, or with an error retrying cannot fix), by webhook."}, []string{"webhook"}),
+		WebhookLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "synq_webhook_receive_to_handled_seconds",
+			Help: "Time from a webhook delivery's 202 to its changes being written, by webhook.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)}, []string{"webhook"}),
 		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_alerts_total",
 			Help: "Notifications the leader recorded, by kind and severity."}, []string{"kind", "severity"}),
 		AlertDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synq_alert_deliveries_total",
 			Help: "Notification delivery attempts, by format (slack, json) and outcome (delivered, retried, failed)."}, []string{"format", "outcome"}),
 	}
 	if role&Executor != 0 {
-		r.MustRegister(m.Runs, m.Pages, m.Rows, m.PageDuration, m.NotionCalls, m.NotionLatency, m.PacerWait, m.QueueLag, m.NotionBudget)
+		r.MustRegister(m.Runs, m.Pages, m.Rows, m.PageDuration, m.NotionCalls, m.NotionLatency, m.PacerWait, m.QueueLag,
+			m.NotionBudget, m.WebhookReceived, m.WebhookRejected, m.WebhookHandled, m.WebhookFailed, m.WebhookLatency)
 	}
 	if role&Scheduler != 0 {
 		r.MustRegister(m.RunsStarted, m.SkippedTicks, m.RunsReaped, m.Leader, m.Alerts, m.AlertDeliveries)

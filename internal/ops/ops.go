@@ -295,6 +295,12 @@ func (o *Ops) StartScheduled(ctx context.Context, s SyncInfo) (string, error) {
 	return o.start(ctx, s, "schedule")
 }
 
+// StartRequested starts a run a webhook delivery asked for (see
+// rdb.TriggerRequestsKey); the scheduler holds the catalog.
+func (o *Ops) StartRequested(ctx context.Context, s SyncInfo) (string, error) {
+	return o.start(ctx, s, "webhook")
+}
+
 // Pause stops scheduling a sync; an active run stops at its next page
 // boundary (it is parked).
 func (o *Ops) Pause(ctx context.Context, key string) error {

@@ -62,6 +62,8 @@ func (o ServerOptions) validate() error {
 type Handlers struct {
 	Page    func(ctx context.Context, p Payload) error
 	Preview func(ctx context.Context, p PreviewPayload) error
+	// Webhook handles stored webhook deliveries (nil: none are declared).
+	Webhook func(ctx context.Context, p WebhookPayload) error
 }
 
 // Server pulls a worker's tasks from its queue and runs them.
@@ -101,6 +103,15 @@ func (s *Server) Start(h Handlers) error {
 		}
 		return h.Preview(ctx, p)
 	})
+	if h.Webhook != nil {
+		mux.HandleFunc(TypeWebhook, func(ctx context.Context, t *asynq.Task) error {
+			var p WebhookPayload
+			if err := json.Unmarshal(t.Payload(), &p); err != nil || p.Webhook == "" || p.ID == "" {
+				return fmt.Errorf("malformed webhook task: %v: %w", err, asynq.SkipRetry)
+			}
+			return h.Webhook(ctx, p)
+		})
+	}
 	if err := s.srv.Start(mux); err != nil {
 		return fmt.Errorf("start task server: %w", err)
 	}

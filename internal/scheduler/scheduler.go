@@ -195,6 +195,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("sync %q: %w", info.Key, err))
 		}
 	}
+	errs = append(errs, s.startRequested(ctx, cat))
 	if time.Since(s.reaped) >= s.cfg.ReapEvery {
 		s.reaped = time.Now()
 		errs = append(errs, s.Reap(ctx, cat))
@@ -265,6 +266,59 @@ func (s *Scheduler) schedule(ctx context.Context, info ops.SyncInfo, now time.Ti
 		return err
 	}
 	return s.start(ctx, info)
+}
+
+// startRequested starts the runs webhook deliveries asked for. A request
+// stays while its sync is paused or has a run active (it becomes the one
+// run after it) and is taken out as its run starts, so any burst of
+// requests makes at most one run now and one after it.
+func (s *Scheduler) startRequested(ctx context.Context, cat map[string]ops.SyncInfo) error {
+	reqs, err := s.rdb.TriggerRequests(ctx)
+	if err != nil || len(reqs) == 0 {
+		return err
+	}
+	var errs []error
+	for _, key := range reqs {
+		info, ok := cat[key]
+		if !ok {
+			// Forgotten or never declared: nothing will ever run it.
+			_, err := s.rdb.TakeTriggerRequest(ctx, key)
+			errs = append(errs, err)
+			continue
+		}
+		if !info.Declared {
+			continue
+		}
+		st, err := s.rdb.GetSyncStatus(ctx, key)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if st.Paused || st.ActiveRun != "" {
+			continue
+		}
+		took, err := s.rdb.TakeTriggerRequest(ctx, key)
+		if err != nil || !took {
+			errs = append(errs, err)
+			continue
+		}
+		run, err := s.cfg.Ops.StartRequested(ctx, info)
+		if err != nil {
+			// Not started (a run began meanwhile, a pause, Redis): the
+			// request stays for the next tick.
+			errs = append(errs, s.rdb.RequestTrigger(context.WithoutCancel(ctx), key))
+			var active *ops.RunActiveError
+			if !errors.As(err, &active) && !errors.Is(err, ops.ErrPaused) {
+				errs = append(errs, fmt.Errorf("sync %q: start the run a webhook asked for: %w", key, err))
+			}
+			continue
+		}
+		s.log.Info("run started for webhook deliveries", "sync", key, "run", run)
+		if m := s.cfg.Metrics; m != nil {
+			m.RunsStarted.WithLabelValues(key, "webhook").Inc()
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // continuousWait is the pause after a continuous sync's last run: its

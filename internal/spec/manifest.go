@@ -22,6 +22,7 @@ type Manifest struct {
 	Databases []Database        `json:"databases"`
 	Syncs     []ManifestSync    `json:"syncs"`
 	Pacers    []Pacer           `json:"pacers"`
+	Webhooks  []ManifestWebhook `json:"webhooks,omitempty"`
 	Extra     map[string]string `json:"extra,omitempty"`
 }
 
@@ -64,6 +65,10 @@ func (s *Set) Manifest() Manifest {
 	for _, k := range s.PacerOrder {
 		m.Pacers = append(m.Pacers, *s.Pacers[k])
 	}
+	for _, k := range s.WebhookOrder {
+		h := s.Webhooks[k]
+		m.Webhooks = append(m.Webhooks, ManifestWebhook{Key: h.Key, Database: h.Database})
+	}
 	m.Build = m.BuildID()
 	return m
 }
@@ -77,7 +82,10 @@ func (m Manifest) BuildID() string {
 		Databases []Database
 		Syncs     []ManifestSync
 		Pacers    []Pacer
-	}{m.Worker, m.Databases, m.Syncs, m.Pacers}
+		// Omitted when empty, so a worker without webhooks keeps the
+		// build id it had before webhooks existed.
+		Webhooks []ManifestWebhook `json:",omitempty"`
+	}{m.Worker, m.Databases, m.Syncs, m.Pacers, m.Webhooks}
 	b, _ := json.Marshal(d)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])

@@ -125,8 +125,9 @@ type Set struct {
 	Databases map[string]*Database
 	Syncs     map[string]*Sync
 	Pacers    map[string]*Pacer
+	Webhooks  map[string]*Webhook
 	// Order keeps declaration order for stable listings.
-	DatabaseOrder, SyncOrder, PacerOrder []string
+	DatabaseOrder, SyncOrder, PacerOrder, WebhookOrder []string
 }
 
 // TargetDatabase returns the key of the database a change of sync s writes.

@@ -133,6 +133,10 @@ type Config struct {
 	// Notion emulator's demo users so people properties resolve.
 	People []string
 	Logger *slog.Logger
+	// WebhookURL, when set, receives a signed event (Event) for every
+	// ticket change; WebhookSecret signs it (HMAC-SHA256, SignatureHeader).
+	WebhookURL    string
+	WebhookSecret string
 }
 
 // Server is the demo API.
@@ -158,6 +162,11 @@ type Server struct {
 	ln   net.Listener
 	stop chan struct{}
 	done sync.WaitGroup
+
+	// events queue the webhook's events (nil without a WebhookURL).
+	events   chan Event
+	eventSeq int64
+	started  time.Time
 }
 
 type bucket struct {
@@ -207,6 +216,9 @@ func New(cfg Config) (*Server, error) {
 	if err := errors.Join(def(&cfg.Tickets, 200, "tickets"), def(&cfg.Customers, 50, "customers"), def(&cfg.Teams, 4, "teams"),
 		def(&cfg.Projects, 5, "projects"), def(&cfg.TasksPerProject, 6, "tasks per project"), def(&cfg.Articles, 24, "articles")); err != nil {
 		return nil, err
+	}
+	if cfg.WebhookURL != "" && cfg.WebhookSecret == "" {
+		return nil, errors.New("helpdesk: a webhook URL needs a secret to sign events with (--webhook-secret, env HELPDESK_WEBHOOK_SECRET)")
 	}
 	if cfg.ChangeRate < 0 || math.IsNaN(cfg.ChangeRate) {
 		return nil, fmt.Errorf("helpdesk: change rate %v: want changes per second ≥ 0", cfg.ChangeRate)
@@ -377,6 +389,7 @@ func (s *Server) UpdateTicket(id string, p TicketPatch) (Ticket, error) {
 		t.Description = *p.Description
 	}
 	t.UpdatedAt = s.now()
+	s.notify("ticket.updated", *t)
 	return *t, nil
 }
 
@@ -389,6 +402,7 @@ func (s *Server) DeleteTicket(id string) error {
 		return fmt.Errorf("ticket %s: %w", id, ErrNotFound)
 	}
 	*t = Ticket{Meta: Meta{ID: id, CreatedAt: t.CreatedAt, UpdatedAt: s.now(), Deleted: true}}
+	s.notify("ticket.deleted", *t)
 	return nil
 }
 
@@ -402,6 +416,7 @@ func (s *Server) CreateTicket(title string) Ticket {
 		t.Title = title
 		s.describe(t)
 	}
+	s.notify("ticket.created", *t)
 	return *t
 }
 
@@ -443,12 +458,14 @@ func (s *Server) churn() {
 		t.Status, t.Priority = pick(s.rng, statuses), pick(s.rng, priorities)
 		s.describe(t)
 		t.UpdatedAt = s.now()
+		s.notify("ticket.updated", *t)
 	case x < 85:
 		now := s.now()
-		s.newTicket(Meta{CreatedAt: now, UpdatedAt: now})
+		s.notify("ticket.created", *s.newTicket(Meta{CreatedAt: now, UpdatedAt: now}))
 	case x < 92 && len(live) > 0:
 		t := pick(s.rng, live)
 		*t = Ticket{Meta: Meta{ID: t.ID, CreatedAt: t.CreatedAt, UpdatedAt: s.now(), Deleted: true}}
+		s.notify("ticket.deleted", *t)
 	default:
 		if len(s.customers) > 0 {
 			c := s.customers[fmt.Sprintf("C-%04d", 1+s.rng.IntN(s.cfg.Customers))]
@@ -708,6 +725,13 @@ func (s *Server) Start(ctx context.Context) error {
 	s.ln = ln
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	s.stop = make(chan struct{})
+	if s.cfg.WebhookURL != "" {
+		s.mu.Lock()
+		s.events, s.started = make(chan Event, webhookQueue), time.Now()
+		s.mu.Unlock()
+		client := &http.Client{Timeout: 10 * time.Second}
+		s.done.Go(func() { s.sendEvents(client) })
+	}
 	s.done.Go(func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("helpdesk stopped serving", "err", err)

@@ -8,6 +8,7 @@
 // E2E_RETIRED=1 (declare retiredSync, which a later deploy drops),
 // E2E_BODY_FILE and E2E_BODY_ROWS (declare bodySync: rows whose page body
 // is that file's Markdown) and
+// E2E_WEBHOOK=1 (declare the "events" webhook, see declareWebhook) and
 // E2E_MARK (a file each Execute call appends "<sync> <page> <pid>" to, so
 // tests can see who ran what).
 package main
@@ -123,6 +124,26 @@ func main() {
 		})
 		synq.AddSync(w, "retiredSync", synq.SyncConfig[pageState]{Database: retired, Mode: synq.Incremental, Schedule: "5m", Execute: pagesExec("retiredSync")})
 	}
+	// E2E_WEBHOOK=1 declares the "events" webhook and slowSync, which
+	// takes E2E_SLOW (default 15s) per run: webhook deliveries that
+	// trigger it arrive while it runs.
+	if os.Getenv("E2E_WEBHOOK") == "1" {
+		slowFor, err := time.ParseDuration(os.Getenv("E2E_SLOW"))
+		if err != nil {
+			slowFor = 15 * time.Second
+		}
+		slow := synq.AddSync(w, "slowSync", synq.SyncConfig[pageState]{Database: ticks, Mode: synq.Incremental, Schedule: "manual",
+			Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+				mark("slowSync", s.Page)
+				select {
+				case <-time.After(slowFor):
+				case <-ctx.Done():
+					return synq.Result[pageState]{}, ctx.Err()
+				}
+				return synq.Result[pageState]{}, nil
+			}})
+		declareWebhook(w, slow)
+	}
 	synq.AddSync(w, "noopSync", synq.SyncConfig[pageState]{Database: things, Mode: synq.Incremental, Schedule: "manual",
 		Execute: func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
 			mark("noopSync", s.Page)
@@ -158,6 +179,63 @@ func main() {
 	if err := synq.RunExecutor(context.Background(), w); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// hookEvent is the body the e2e tests send to the "events" webhook.
+type hookEvent struct {
+	Key     string    `json:"key"`
+	Title   string    `json:"title"`
+	N       int64     `json:"n"`
+	Updated time.Time `json:"updated"`
+	// Fail fails this many attempts first; Sleep is how long Handle takes.
+	Fail  int    `json:"fail"`
+	Sleep string `json:"sleep"`
+	// Trigger asks for a run of slowSync.
+	Trigger bool `json:"trigger"`
+}
+
+// declareWebhook declares the "events" webhook: HMAC-SHA256 of the body
+// in X-Signature with the secret E2E_WEBHOOK_SECRET; each delivery
+// upserts its key into the "hooked" database and may trigger slowSync.
+func declareWebhook(w *synq.Worker, slow *synq.Sync) {
+	hooked := w.Database("hooked", synq.DatabaseConfig{
+		InitialTitle: "Hooked",
+		PrimaryKey:   "Key",
+		Schema:       schema.Properties{"Key": schema.Title(), "Title": schema.RichText(), "N": schema.Number()},
+	})
+	synq.AddWebhook(w, "events", synq.WebhookConfig{
+		Verify:   synq.VerifyHMACSHA256("X-Signature", "sha256=", "E2E_WEBHOOK_SECRET"),
+		Database: hooked,
+		Handle: func(ctx context.Context, d *synq.WebhookDelivery) (synq.WebhookResult, error) {
+			var ev hookEvent
+			if err := d.JSON(&ev); err != nil {
+				return synq.WebhookResult{}, err
+			}
+			mark("webhook:"+ev.Key, d.Attempt)
+			if d.Attempt <= ev.Fail {
+				return synq.WebhookResult{}, fmt.Errorf("attempt %d fails on purpose", d.Attempt)
+			}
+			if t, _ := time.ParseDuration(ev.Sleep); t > 0 {
+				select {
+				case <-time.After(t):
+				case <-ctx.Done():
+					return synq.WebhookResult{}, ctx.Err()
+				}
+			}
+			var res synq.WebhookResult
+			if ev.Key != "" {
+				c := synq.Upsert(ev.Key, builder.Properties{"Title": builder.RichText(ev.Title), "N": builder.Int(ev.N)})
+				if !ev.Updated.IsZero() {
+					c = c.UpdatedAt(ev.Updated)
+				}
+				res.Changes = append(res.Changes, c)
+			}
+			if ev.Trigger {
+				res.Trigger = append(res.Trigger, slow)
+			}
+			return res, nil
+		},
+	})
 }
 
 func mark(sync string, page int) {

@@ -2608,6 +2608,605 @@ func (*ForgetSyncResponse) Descriptor() ([]byte, []int) {
 	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{35}
 }
 
+type Webhook struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Key    string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Worker string                 `protobuf:"bytes,2,opt,name=worker,proto3" json:"worker,omitempty"`
+	// database is the database a change without a target writes.
+	Database string `protobuf:"bytes,3,opt,name=database,proto3" json:"database,omitempty"`
+	// url is where a live executor serves it ("" when no executor of its
+	// worker sets SYNQ_WEBHOOK_ADDR).
+	Url      string `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	Declared bool   `protobuf:"varint,5,opt,name=declared,proto3" json:"declared,omitempty"`
+	// disabled says why the webhook is disabled ("" when live).
+	Disabled            string                 `protobuf:"bytes,6,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	DisabledAt          *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=disabled_at,json=disabledAt,proto3" json:"disabled_at,omitempty"`
+	VerifyFailuresInRow int64                  `protobuf:"varint,8,opt,name=verify_failures_in_row,json=verifyFailuresInRow,proto3" json:"verify_failures_in_row,omitempty"`
+	Received            int64                  `protobuf:"varint,9,opt,name=received,proto3" json:"received,omitempty"`
+	Rejected            int64                  `protobuf:"varint,10,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	Handled             int64                  `protobuf:"varint,11,opt,name=handled,proto3" json:"handled,omitempty"`
+	Failed              int64                  `protobuf:"varint,12,opt,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *Webhook) Reset() {
+	*x = Webhook{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Webhook) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Webhook) ProtoMessage() {}
+
+func (x *Webhook) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Webhook.ProtoReflect.Descriptor instead.
+func (*Webhook) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *Webhook) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Webhook) GetWorker() string {
+	if x != nil {
+		return x.Worker
+	}
+	return ""
+}
+
+func (x *Webhook) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *Webhook) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Webhook) GetDeclared() bool {
+	if x != nil {
+		return x.Declared
+	}
+	return false
+}
+
+func (x *Webhook) GetDisabled() string {
+	if x != nil {
+		return x.Disabled
+	}
+	return ""
+}
+
+func (x *Webhook) GetDisabledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DisabledAt
+	}
+	return nil
+}
+
+func (x *Webhook) GetVerifyFailuresInRow() int64 {
+	if x != nil {
+		return x.VerifyFailuresInRow
+	}
+	return 0
+}
+
+func (x *Webhook) GetReceived() int64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *Webhook) GetRejected() int64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+func (x *Webhook) GetHandled() int64 {
+	if x != nil {
+		return x.Handled
+	}
+	return 0
+}
+
+func (x *Webhook) GetFailed() int64 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+type ListWebhooksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhooksRequest) Reset() {
+	*x = ListWebhooksRequest{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhooksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhooksRequest) ProtoMessage() {}
+
+func (x *ListWebhooksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhooksRequest.ProtoReflect.Descriptor instead.
+func (*ListWebhooksRequest) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{37}
+}
+
+type ListWebhooksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhooks      []*Webhook             `protobuf:"bytes,1,rep,name=webhooks,proto3" json:"webhooks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhooksResponse) Reset() {
+	*x = ListWebhooksResponse{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhooksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhooksResponse) ProtoMessage() {}
+
+func (x *ListWebhooksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhooksResponse.ProtoReflect.Descriptor instead.
+func (*ListWebhooksResponse) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListWebhooksResponse) GetWebhooks() []*Webhook {
+	if x != nil {
+		return x.Webhooks
+	}
+	return nil
+}
+
+type Delivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// status is stored, handled, failed or rejected.
+	Status   string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Received *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=received,proto3" json:"received,omitempty"`
+	Handled  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=handled,proto3" json:"handled,omitempty"`
+	Attempts int64                  `protobuf:"varint,5,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// latency is from the 202 to handled (or failed for good).
+	Latency *durationpb.Duration `protobuf:"bytes,6,opt,name=latency,proto3" json:"latency,omitempty"`
+	// rows counts the rows written by outcome (created, updated, …).
+	Rows          map[string]int64 `protobuf:"bytes,7,rep,name=rows,proto3" json:"rows,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Triggered     []string         `protobuf:"bytes,8,rep,name=triggered,proto3" json:"triggered,omitempty"`
+	Error         string           `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Delivery) Reset() {
+	*x = Delivery{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delivery) ProtoMessage() {}
+
+func (x *Delivery) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
+func (*Delivery) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *Delivery) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Delivery) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Delivery) GetReceived() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Received
+	}
+	return nil
+}
+
+func (x *Delivery) GetHandled() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Handled
+	}
+	return nil
+}
+
+func (x *Delivery) GetAttempts() int64 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *Delivery) GetLatency() *durationpb.Duration {
+	if x != nil {
+		return x.Latency
+	}
+	return nil
+}
+
+func (x *Delivery) GetRows() map[string]int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *Delivery) GetTriggered() []string {
+	if x != nil {
+		return x.Triggered
+	}
+	return nil
+}
+
+func (x *Delivery) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type ListDeliveriesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Limit         int32                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeliveriesRequest) Reset() {
+	*x = ListDeliveriesRequest{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeliveriesRequest) ProtoMessage() {}
+
+func (x *ListDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*ListDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListDeliveriesRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ListDeliveriesRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListDeliveriesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deliveries    []*Delivery            `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeliveriesResponse) Reset() {
+	*x = ListDeliveriesResponse{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeliveriesResponse) ProtoMessage() {}
+
+func (x *ListDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*ListDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ListDeliveriesResponse) GetDeliveries() []*Delivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+type RotateWebhookTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateWebhookTokenRequest) Reset() {
+	*x = RotateWebhookTokenRequest{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateWebhookTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateWebhookTokenRequest) ProtoMessage() {}
+
+func (x *RotateWebhookTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateWebhookTokenRequest.ProtoReflect.Descriptor instead.
+func (*RotateWebhookTokenRequest) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *RotateWebhookTokenRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+type RotateWebhookTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhook       *Webhook               `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateWebhookTokenResponse) Reset() {
+	*x = RotateWebhookTokenResponse{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateWebhookTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateWebhookTokenResponse) ProtoMessage() {}
+
+func (x *RotateWebhookTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateWebhookTokenResponse.ProtoReflect.Descriptor instead.
+func (*RotateWebhookTokenResponse) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *RotateWebhookTokenResponse) GetWebhook() *Webhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
+type EnableWebhookRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableWebhookRequest) Reset() {
+	*x = EnableWebhookRequest{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableWebhookRequest) ProtoMessage() {}
+
+func (x *EnableWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableWebhookRequest.ProtoReflect.Descriptor instead.
+func (*EnableWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *EnableWebhookRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+type EnableWebhookResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhook       *Webhook               `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableWebhookResponse) Reset() {
+	*x = EnableWebhookResponse{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableWebhookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableWebhookResponse) ProtoMessage() {}
+
+func (x *EnableWebhookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableWebhookResponse.ProtoReflect.Descriptor instead.
+func (*EnableWebhookResponse) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *EnableWebhookResponse) GetWebhook() *Webhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
 type TestAlertRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// by names who asked, shown in the notification.
@@ -2618,7 +3217,7 @@ type TestAlertRequest struct {
 
 func (x *TestAlertRequest) Reset() {
 	*x = TestAlertRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[36]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2630,7 +3229,7 @@ func (x *TestAlertRequest) String() string {
 func (*TestAlertRequest) ProtoMessage() {}
 
 func (x *TestAlertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[36]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2643,7 +3242,7 @@ func (x *TestAlertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestAlertRequest.ProtoReflect.Descriptor instead.
 func (*TestAlertRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{36}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *TestAlertRequest) GetBy() string {
@@ -2663,7 +3262,7 @@ type TestAlertResponse struct {
 
 func (x *TestAlertResponse) Reset() {
 	*x = TestAlertResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[37]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2675,7 +3274,7 @@ func (x *TestAlertResponse) String() string {
 func (*TestAlertResponse) ProtoMessage() {}
 
 func (x *TestAlertResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[37]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2688,7 +3287,7 @@ func (x *TestAlertResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestAlertResponse.ProtoReflect.Descriptor instead.
 func (*TestAlertResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{37}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TestAlertResponse) GetAlertId() string {
@@ -2718,7 +3317,7 @@ type AlertDestinationResult struct {
 
 func (x *AlertDestinationResult) Reset() {
 	*x = AlertDestinationResult{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[38]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2730,7 +3329,7 @@ func (x *AlertDestinationResult) String() string {
 func (*AlertDestinationResult) ProtoMessage() {}
 
 func (x *AlertDestinationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[38]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2743,7 +3342,7 @@ func (x *AlertDestinationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertDestinationResult.ProtoReflect.Descriptor instead.
 func (*AlertDestinationResult) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{38}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *AlertDestinationResult) GetDestination() string {
@@ -2777,7 +3376,7 @@ type ListAlertsRequest struct {
 
 func (x *ListAlertsRequest) Reset() {
 	*x = ListAlertsRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[39]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2789,7 +3388,7 @@ func (x *ListAlertsRequest) String() string {
 func (*ListAlertsRequest) ProtoMessage() {}
 
 func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[39]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2802,7 +3401,7 @@ func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{39}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListAlertsRequest) GetLimit() int32 {
@@ -2821,7 +3420,7 @@ type ListAlertsResponse struct {
 
 func (x *ListAlertsResponse) Reset() {
 	*x = ListAlertsResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[40]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2833,7 +3432,7 @@ func (x *ListAlertsResponse) String() string {
 func (*ListAlertsResponse) ProtoMessage() {}
 
 func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[40]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2846,7 +3445,7 @@ func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{40}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListAlertsResponse) GetAlerts() []*Alert {
@@ -2874,7 +3473,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[41]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2886,7 +3485,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[41]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2899,7 +3498,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{41}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Alert) GetId() string {
@@ -2987,7 +3586,7 @@ type AlertDelivery struct {
 
 func (x *AlertDelivery) Reset() {
 	*x = AlertDelivery{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[42]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2999,7 +3598,7 @@ func (x *AlertDelivery) String() string {
 func (*AlertDelivery) ProtoMessage() {}
 
 func (x *AlertDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[42]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3012,7 +3611,7 @@ func (x *AlertDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertDelivery.ProtoReflect.Descriptor instead.
 func (*AlertDelivery) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{42}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *AlertDelivery) GetDestination() string {
@@ -3234,7 +3833,53 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\x05pages\x18\x02 \x03(\v2\x13.synq.v1.PageRecordR\x05pages\"%\n" +
 	"\x11ForgetSyncRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\"\x14\n" +
-	"\x12ForgetSyncResponse\"\"\n" +
+	"\x12ForgetSyncResponse\"\xf5\x02\n" +
+	"\aWebhook\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
+	"\x06worker\x18\x02 \x01(\tR\x06worker\x12\x1a\n" +
+	"\bdatabase\x18\x03 \x01(\tR\bdatabase\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\x12\x1a\n" +
+	"\bdeclared\x18\x05 \x01(\bR\bdeclared\x12\x1a\n" +
+	"\bdisabled\x18\x06 \x01(\tR\bdisabled\x12;\n" +
+	"\vdisabled_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"disabledAt\x123\n" +
+	"\x16verify_failures_in_row\x18\b \x01(\x03R\x13verifyFailuresInRow\x12\x1a\n" +
+	"\breceived\x18\t \x01(\x03R\breceived\x12\x1a\n" +
+	"\brejected\x18\n" +
+	" \x01(\x03R\brejected\x12\x18\n" +
+	"\ahandled\x18\v \x01(\x03R\ahandled\x12\x16\n" +
+	"\x06failed\x18\f \x01(\x03R\x06failed\"\x15\n" +
+	"\x13ListWebhooksRequest\"D\n" +
+	"\x14ListWebhooksResponse\x12,\n" +
+	"\bwebhooks\x18\x01 \x03(\v2\x10.synq.v1.WebhookR\bwebhooks\"\x8f\x03\n" +
+	"\bDelivery\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x126\n" +
+	"\breceived\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\breceived\x124\n" +
+	"\ahandled\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\ahandled\x12\x1a\n" +
+	"\battempts\x18\x05 \x01(\x03R\battempts\x123\n" +
+	"\alatency\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\alatency\x12/\n" +
+	"\x04rows\x18\a \x03(\v2\x1b.synq.v1.Delivery.RowsEntryR\x04rows\x12\x1c\n" +
+	"\ttriggered\x18\b \x03(\tR\ttriggered\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\x1a7\n" +
+	"\tRowsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"?\n" +
+	"\x15ListDeliveriesRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"K\n" +
+	"\x16ListDeliveriesResponse\x121\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2\x11.synq.v1.DeliveryR\n" +
+	"deliveries\"-\n" +
+	"\x19RotateWebhookTokenRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"H\n" +
+	"\x1aRotateWebhookTokenResponse\x12*\n" +
+	"\awebhook\x18\x01 \x01(\v2\x10.synq.v1.WebhookR\awebhook\"(\n" +
+	"\x14EnableWebhookRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"C\n" +
+	"\x15EnableWebhookResponse\x12*\n" +
+	"\awebhook\x18\x01 \x01(\v2\x10.synq.v1.WebhookR\awebhook\"\"\n" +
 	"\x10TestAlertRequest\x12\x0e\n" +
 	"\x02by\x18\x01 \x01(\tR\x02by\"i\n" +
 	"\x11TestAlertResponse\x12\x19\n" +
@@ -3301,7 +3946,8 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\x15CHANGE_KIND_UNCHANGED\x10\x03\x12\x15\n" +
 	"\x11CHANGE_KIND_TRASH\x10\x04\x12\x15\n" +
 	"\x11CHANGE_KIND_STALE\x10\x05\x12\x17\n" +
-	"\x13CHANGE_KIND_INVALID\x10\x062\x93\b\n" +
+	"\x13CHANGE_KIND_INVALID\x10\x062\xe2\n" +
+	"\n" +
 	"\x0eControlService\x12B\n" +
 	"\tListSyncs\x12\x19.synq.v1.ListSyncsRequest\x1a\x1a.synq.v1.ListSyncsResponse\x12<\n" +
 	"\aGetSync\x12\x17.synq.v1.GetSyncRequest\x1a\x18.synq.v1.GetSyncResponse\x12G\n" +
@@ -3320,7 +3966,11 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"GetRunLogs\x12\x1a.synq.v1.GetRunLogsRequest\x1a\x1b.synq.v1.GetRunLogsResponse0\x01\x129\n" +
 	"\x06GetRun\x12\x16.synq.v1.GetRunRequest\x1a\x17.synq.v1.GetRunResponse\x12E\n" +
 	"\n" +
-	"ForgetSync\x12\x1a.synq.v1.ForgetSyncRequest\x1a\x1b.synq.v1.ForgetSyncResponse\x12B\n" +
+	"ForgetSync\x12\x1a.synq.v1.ForgetSyncRequest\x1a\x1b.synq.v1.ForgetSyncResponse\x12K\n" +
+	"\fListWebhooks\x12\x1c.synq.v1.ListWebhooksRequest\x1a\x1d.synq.v1.ListWebhooksResponse\x12Q\n" +
+	"\x0eListDeliveries\x12\x1e.synq.v1.ListDeliveriesRequest\x1a\x1f.synq.v1.ListDeliveriesResponse\x12]\n" +
+	"\x12RotateWebhookToken\x12\".synq.v1.RotateWebhookTokenRequest\x1a#.synq.v1.RotateWebhookTokenResponse\x12N\n" +
+	"\rEnableWebhook\x12\x1d.synq.v1.EnableWebhookRequest\x1a\x1e.synq.v1.EnableWebhookResponse\x12B\n" +
 	"\tTestAlert\x12\x19.synq.v1.TestAlertRequest\x1a\x1a.synq.v1.TestAlertResponse\x12E\n" +
 	"\n" +
 	"ListAlerts\x12\x1a.synq.v1.ListAlertsRequest\x1a\x1b.synq.v1.ListAlertsResponseB-Z+github.com/synqhq/synq/proto/synq/v1;synqv1b\x06proto3"
@@ -3338,83 +3988,94 @@ func file_proto_synq_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_synq_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_proto_synq_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_proto_synq_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_proto_synq_v1_control_proto_goTypes = []any{
-	(Health)(0),                    // 0: synq.v1.Health
-	(Mode)(0),                      // 1: synq.v1.Mode
-	(RunStatus)(0),                 // 2: synq.v1.RunStatus
-	(Trigger)(0),                   // 3: synq.v1.Trigger
-	(ChangeKind)(0),                // 4: synq.v1.ChangeKind
-	(*Counters)(nil),               // 5: synq.v1.Counters
-	(*Run)(nil),                    // 6: synq.v1.Run
-	(*PacerUse)(nil),               // 7: synq.v1.PacerUse
-	(*Sync)(nil),                   // 8: synq.v1.Sync
-	(*ExistingDatabase)(nil),       // 9: synq.v1.ExistingDatabase
-	(*DuplicateRow)(nil),           // 10: synq.v1.DuplicateRow
-	(*ListSyncsRequest)(nil),       // 11: synq.v1.ListSyncsRequest
-	(*ListSyncsResponse)(nil),      // 12: synq.v1.ListSyncsResponse
-	(*GetSyncRequest)(nil),         // 13: synq.v1.GetSyncRequest
-	(*GetSyncResponse)(nil),        // 14: synq.v1.GetSyncResponse
-	(*WatchSyncsRequest)(nil),      // 15: synq.v1.WatchSyncsRequest
-	(*WatchSyncsResponse)(nil),     // 16: synq.v1.WatchSyncsResponse
-	(*TriggerSyncRequest)(nil),     // 17: synq.v1.TriggerSyncRequest
-	(*PreviewChange)(nil),          // 18: synq.v1.PreviewChange
-	(*Preview)(nil),                // 19: synq.v1.Preview
-	(*TriggerSyncResponse)(nil),    // 20: synq.v1.TriggerSyncResponse
-	(*GetStateRequest)(nil),        // 21: synq.v1.GetStateRequest
-	(*GetStateResponse)(nil),       // 22: synq.v1.GetStateResponse
-	(*ResetStateRequest)(nil),      // 23: synq.v1.ResetStateRequest
-	(*ResetStateResponse)(nil),     // 24: synq.v1.ResetStateResponse
-	(*PauseSyncRequest)(nil),       // 25: synq.v1.PauseSyncRequest
-	(*PauseSyncResponse)(nil),      // 26: synq.v1.PauseSyncResponse
-	(*ResumeSyncRequest)(nil),      // 27: synq.v1.ResumeSyncRequest
-	(*ResumeSyncResponse)(nil),     // 28: synq.v1.ResumeSyncResponse
-	(*CancelRunRequest)(nil),       // 29: synq.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),      // 30: synq.v1.CancelRunResponse
-	(*ListRunsRequest)(nil),        // 31: synq.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),       // 32: synq.v1.ListRunsResponse
-	(*LogLine)(nil),                // 33: synq.v1.LogLine
-	(*GetRunLogsRequest)(nil),      // 34: synq.v1.GetRunLogsRequest
-	(*GetRunLogsResponse)(nil),     // 35: synq.v1.GetRunLogsResponse
-	(*PageRecord)(nil),             // 36: synq.v1.PageRecord
-	(*GetRunRequest)(nil),          // 37: synq.v1.GetRunRequest
-	(*GetRunResponse)(nil),         // 38: synq.v1.GetRunResponse
-	(*ForgetSyncRequest)(nil),      // 39: synq.v1.ForgetSyncRequest
-	(*ForgetSyncResponse)(nil),     // 40: synq.v1.ForgetSyncResponse
-	(*TestAlertRequest)(nil),       // 41: synq.v1.TestAlertRequest
-	(*TestAlertResponse)(nil),      // 42: synq.v1.TestAlertResponse
-	(*AlertDestinationResult)(nil), // 43: synq.v1.AlertDestinationResult
-	(*ListAlertsRequest)(nil),      // 44: synq.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),     // 45: synq.v1.ListAlertsResponse
-	(*Alert)(nil),                  // 46: synq.v1.Alert
-	(*AlertDelivery)(nil),          // 47: synq.v1.AlertDelivery
-	nil,                            // 48: synq.v1.LogLine.AttrsEntry
-	nil,                            // 49: synq.v1.PageRecord.CountersEntry
-	(*timestamppb.Timestamp)(nil),  // 50: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 51: google.protobuf.Duration
+	(Health)(0),                        // 0: synq.v1.Health
+	(Mode)(0),                          // 1: synq.v1.Mode
+	(RunStatus)(0),                     // 2: synq.v1.RunStatus
+	(Trigger)(0),                       // 3: synq.v1.Trigger
+	(ChangeKind)(0),                    // 4: synq.v1.ChangeKind
+	(*Counters)(nil),                   // 5: synq.v1.Counters
+	(*Run)(nil),                        // 6: synq.v1.Run
+	(*PacerUse)(nil),                   // 7: synq.v1.PacerUse
+	(*Sync)(nil),                       // 8: synq.v1.Sync
+	(*ExistingDatabase)(nil),           // 9: synq.v1.ExistingDatabase
+	(*DuplicateRow)(nil),               // 10: synq.v1.DuplicateRow
+	(*ListSyncsRequest)(nil),           // 11: synq.v1.ListSyncsRequest
+	(*ListSyncsResponse)(nil),          // 12: synq.v1.ListSyncsResponse
+	(*GetSyncRequest)(nil),             // 13: synq.v1.GetSyncRequest
+	(*GetSyncResponse)(nil),            // 14: synq.v1.GetSyncResponse
+	(*WatchSyncsRequest)(nil),          // 15: synq.v1.WatchSyncsRequest
+	(*WatchSyncsResponse)(nil),         // 16: synq.v1.WatchSyncsResponse
+	(*TriggerSyncRequest)(nil),         // 17: synq.v1.TriggerSyncRequest
+	(*PreviewChange)(nil),              // 18: synq.v1.PreviewChange
+	(*Preview)(nil),                    // 19: synq.v1.Preview
+	(*TriggerSyncResponse)(nil),        // 20: synq.v1.TriggerSyncResponse
+	(*GetStateRequest)(nil),            // 21: synq.v1.GetStateRequest
+	(*GetStateResponse)(nil),           // 22: synq.v1.GetStateResponse
+	(*ResetStateRequest)(nil),          // 23: synq.v1.ResetStateRequest
+	(*ResetStateResponse)(nil),         // 24: synq.v1.ResetStateResponse
+	(*PauseSyncRequest)(nil),           // 25: synq.v1.PauseSyncRequest
+	(*PauseSyncResponse)(nil),          // 26: synq.v1.PauseSyncResponse
+	(*ResumeSyncRequest)(nil),          // 27: synq.v1.ResumeSyncRequest
+	(*ResumeSyncResponse)(nil),         // 28: synq.v1.ResumeSyncResponse
+	(*CancelRunRequest)(nil),           // 29: synq.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),          // 30: synq.v1.CancelRunResponse
+	(*ListRunsRequest)(nil),            // 31: synq.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),           // 32: synq.v1.ListRunsResponse
+	(*LogLine)(nil),                    // 33: synq.v1.LogLine
+	(*GetRunLogsRequest)(nil),          // 34: synq.v1.GetRunLogsRequest
+	(*GetRunLogsResponse)(nil),         // 35: synq.v1.GetRunLogsResponse
+	(*PageRecord)(nil),                 // 36: synq.v1.PageRecord
+	(*GetRunRequest)(nil),              // 37: synq.v1.GetRunRequest
+	(*GetRunResponse)(nil),             // 38: synq.v1.GetRunResponse
+	(*ForgetSyncRequest)(nil),          // 39: synq.v1.ForgetSyncRequest
+	(*ForgetSyncResponse)(nil),         // 40: synq.v1.ForgetSyncResponse
+	(*Webhook)(nil),                    // 41: synq.v1.Webhook
+	(*ListWebhooksRequest)(nil),        // 42: synq.v1.ListWebhooksRequest
+	(*ListWebhooksResponse)(nil),       // 43: synq.v1.ListWebhooksResponse
+	(*Delivery)(nil),                   // 44: synq.v1.Delivery
+	(*ListDeliveriesRequest)(nil),      // 45: synq.v1.ListDeliveriesRequest
+	(*ListDeliveriesResponse)(nil),     // 46: synq.v1.ListDeliveriesResponse
+	(*RotateWebhookTokenRequest)(nil),  // 47: synq.v1.RotateWebhookTokenRequest
+	(*RotateWebhookTokenResponse)(nil), // 48: synq.v1.RotateWebhookTokenResponse
+	(*EnableWebhookRequest)(nil),       // 49: synq.v1.EnableWebhookRequest
+	(*EnableWebhookResponse)(nil),      // 50: synq.v1.EnableWebhookResponse
+	(*TestAlertRequest)(nil),           // 51: synq.v1.TestAlertRequest
+	(*TestAlertResponse)(nil),          // 52: synq.v1.TestAlertResponse
+	(*AlertDestinationResult)(nil),     // 53: synq.v1.AlertDestinationResult
+	(*ListAlertsRequest)(nil),          // 54: synq.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),         // 55: synq.v1.ListAlertsResponse
+	(*Alert)(nil),                      // 56: synq.v1.Alert
+	(*AlertDelivery)(nil),              // 57: synq.v1.AlertDelivery
+	nil,                                // 58: synq.v1.LogLine.AttrsEntry
+	nil,                                // 59: synq.v1.PageRecord.CountersEntry
+	nil,                                // 60: synq.v1.Delivery.RowsEntry
+	(*timestamppb.Timestamp)(nil),      // 61: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 62: google.protobuf.Duration
 }
 var file_proto_synq_v1_control_proto_depIdxs = []int32{
 	3,  // 0: synq.v1.Run.trigger:type_name -> synq.v1.Trigger
 	2,  // 1: synq.v1.Run.status:type_name -> synq.v1.RunStatus
-	50, // 2: synq.v1.Run.started:type_name -> google.protobuf.Timestamp
-	50, // 3: synq.v1.Run.finished:type_name -> google.protobuf.Timestamp
+	61, // 2: synq.v1.Run.started:type_name -> google.protobuf.Timestamp
+	61, // 3: synq.v1.Run.finished:type_name -> google.protobuf.Timestamp
 	5,  // 4: synq.v1.Run.counters:type_name -> synq.v1.Counters
-	51, // 5: synq.v1.PacerUse.interval:type_name -> google.protobuf.Duration
-	51, // 6: synq.v1.PacerUse.wait_total:type_name -> google.protobuf.Duration
+	62, // 5: synq.v1.PacerUse.interval:type_name -> google.protobuf.Duration
+	62, // 6: synq.v1.PacerUse.wait_total:type_name -> google.protobuf.Duration
 	1,  // 7: synq.v1.Sync.mode:type_name -> synq.v1.Mode
 	0,  // 8: synq.v1.Sync.health:type_name -> synq.v1.Health
-	50, // 9: synq.v1.Sync.next_run:type_name -> google.protobuf.Timestamp
+	61, // 9: synq.v1.Sync.next_run:type_name -> google.protobuf.Timestamp
 	6,  // 10: synq.v1.Sync.active_run:type_name -> synq.v1.Run
 	6,  // 11: synq.v1.Sync.last_run:type_name -> synq.v1.Run
 	7,  // 12: synq.v1.Sync.pacers:type_name -> synq.v1.PacerUse
-	50, // 13: synq.v1.Sync.undeclared_since:type_name -> google.protobuf.Timestamp
-	51, // 14: synq.v1.Sync.timeout:type_name -> google.protobuf.Duration
+	61, // 13: synq.v1.Sync.undeclared_since:type_name -> google.protobuf.Timestamp
+	62, // 14: synq.v1.Sync.timeout:type_name -> google.protobuf.Duration
 	9,  // 15: synq.v1.Sync.existing:type_name -> synq.v1.ExistingDatabase
 	10, // 16: synq.v1.ExistingDatabase.duplicates:type_name -> synq.v1.DuplicateRow
-	50, // 17: synq.v1.ExistingDatabase.read_at:type_name -> google.protobuf.Timestamp
+	61, // 17: synq.v1.ExistingDatabase.read_at:type_name -> google.protobuf.Timestamp
 	8,  // 18: synq.v1.ListSyncsResponse.syncs:type_name -> synq.v1.Sync
 	8,  // 19: synq.v1.GetSyncResponse.sync:type_name -> synq.v1.Sync
-	51, // 20: synq.v1.WatchSyncsRequest.interval:type_name -> google.protobuf.Duration
+	62, // 20: synq.v1.WatchSyncsRequest.interval:type_name -> google.protobuf.Duration
 	8,  // 21: synq.v1.WatchSyncsResponse.syncs:type_name -> synq.v1.Sync
 	4,  // 22: synq.v1.PreviewChange.kind:type_name -> synq.v1.ChangeKind
 	18, // 23: synq.v1.Preview.changes:type_name -> synq.v1.PreviewChange
@@ -3423,55 +4084,72 @@ var file_proto_synq_v1_control_proto_depIdxs = []int32{
 	8,  // 26: synq.v1.ResumeSyncResponse.sync:type_name -> synq.v1.Sync
 	6,  // 27: synq.v1.CancelRunResponse.run:type_name -> synq.v1.Run
 	6,  // 28: synq.v1.ListRunsResponse.runs:type_name -> synq.v1.Run
-	50, // 29: synq.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	48, // 30: synq.v1.LogLine.attrs:type_name -> synq.v1.LogLine.AttrsEntry
+	61, // 29: synq.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	58, // 30: synq.v1.LogLine.attrs:type_name -> synq.v1.LogLine.AttrsEntry
 	33, // 31: synq.v1.GetRunLogsResponse.lines:type_name -> synq.v1.LogLine
 	6,  // 32: synq.v1.GetRunLogsResponse.run:type_name -> synq.v1.Run
-	50, // 33: synq.v1.PageRecord.started:type_name -> google.protobuf.Timestamp
-	50, // 34: synq.v1.PageRecord.finished:type_name -> google.protobuf.Timestamp
-	49, // 35: synq.v1.PageRecord.counters:type_name -> synq.v1.PageRecord.CountersEntry
+	61, // 33: synq.v1.PageRecord.started:type_name -> google.protobuf.Timestamp
+	61, // 34: synq.v1.PageRecord.finished:type_name -> google.protobuf.Timestamp
+	59, // 35: synq.v1.PageRecord.counters:type_name -> synq.v1.PageRecord.CountersEntry
 	6,  // 36: synq.v1.GetRunResponse.run:type_name -> synq.v1.Run
 	36, // 37: synq.v1.GetRunResponse.pages:type_name -> synq.v1.PageRecord
-	43, // 38: synq.v1.TestAlertResponse.results:type_name -> synq.v1.AlertDestinationResult
-	46, // 39: synq.v1.ListAlertsResponse.alerts:type_name -> synq.v1.Alert
-	50, // 40: synq.v1.Alert.created:type_name -> google.protobuf.Timestamp
-	47, // 41: synq.v1.Alert.deliveries:type_name -> synq.v1.AlertDelivery
-	50, // 42: synq.v1.AlertDelivery.delivered:type_name -> google.protobuf.Timestamp
-	11, // 43: synq.v1.ControlService.ListSyncs:input_type -> synq.v1.ListSyncsRequest
-	13, // 44: synq.v1.ControlService.GetSync:input_type -> synq.v1.GetSyncRequest
-	15, // 45: synq.v1.ControlService.WatchSyncs:input_type -> synq.v1.WatchSyncsRequest
-	17, // 46: synq.v1.ControlService.TriggerSync:input_type -> synq.v1.TriggerSyncRequest
-	21, // 47: synq.v1.ControlService.GetState:input_type -> synq.v1.GetStateRequest
-	23, // 48: synq.v1.ControlService.ResetState:input_type -> synq.v1.ResetStateRequest
-	25, // 49: synq.v1.ControlService.PauseSync:input_type -> synq.v1.PauseSyncRequest
-	27, // 50: synq.v1.ControlService.ResumeSync:input_type -> synq.v1.ResumeSyncRequest
-	29, // 51: synq.v1.ControlService.CancelRun:input_type -> synq.v1.CancelRunRequest
-	31, // 52: synq.v1.ControlService.ListRuns:input_type -> synq.v1.ListRunsRequest
-	34, // 53: synq.v1.ControlService.GetRunLogs:input_type -> synq.v1.GetRunLogsRequest
-	37, // 54: synq.v1.ControlService.GetRun:input_type -> synq.v1.GetRunRequest
-	39, // 55: synq.v1.ControlService.ForgetSync:input_type -> synq.v1.ForgetSyncRequest
-	41, // 56: synq.v1.ControlService.TestAlert:input_type -> synq.v1.TestAlertRequest
-	44, // 57: synq.v1.ControlService.ListAlerts:input_type -> synq.v1.ListAlertsRequest
-	12, // 58: synq.v1.ControlService.ListSyncs:output_type -> synq.v1.ListSyncsResponse
-	14, // 59: synq.v1.ControlService.GetSync:output_type -> synq.v1.GetSyncResponse
-	16, // 60: synq.v1.ControlService.WatchSyncs:output_type -> synq.v1.WatchSyncsResponse
-	20, // 61: synq.v1.ControlService.TriggerSync:output_type -> synq.v1.TriggerSyncResponse
-	22, // 62: synq.v1.ControlService.GetState:output_type -> synq.v1.GetStateResponse
-	24, // 63: synq.v1.ControlService.ResetState:output_type -> synq.v1.ResetStateResponse
-	26, // 64: synq.v1.ControlService.PauseSync:output_type -> synq.v1.PauseSyncResponse
-	28, // 65: synq.v1.ControlService.ResumeSync:output_type -> synq.v1.ResumeSyncResponse
-	30, // 66: synq.v1.ControlService.CancelRun:output_type -> synq.v1.CancelRunResponse
-	32, // 67: synq.v1.ControlService.ListRuns:output_type -> synq.v1.ListRunsResponse
-	35, // 68: synq.v1.ControlService.GetRunLogs:output_type -> synq.v1.GetRunLogsResponse
-	38, // 69: synq.v1.ControlService.GetRun:output_type -> synq.v1.GetRunResponse
-	40, // 70: synq.v1.ControlService.ForgetSync:output_type -> synq.v1.ForgetSyncResponse
-	42, // 71: synq.v1.ControlService.TestAlert:output_type -> synq.v1.TestAlertResponse
-	45, // 72: synq.v1.ControlService.ListAlerts:output_type -> synq.v1.ListAlertsResponse
-	58, // [58:73] is the sub-list for method output_type
-	43, // [43:58] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	61, // 38: synq.v1.Webhook.disabled_at:type_name -> google.protobuf.Timestamp
+	41, // 39: synq.v1.ListWebhooksResponse.webhooks:type_name -> synq.v1.Webhook
+	61, // 40: synq.v1.Delivery.received:type_name -> google.protobuf.Timestamp
+	61, // 41: synq.v1.Delivery.handled:type_name -> google.protobuf.Timestamp
+	62, // 42: synq.v1.Delivery.latency:type_name -> google.protobuf.Duration
+	60, // 43: synq.v1.Delivery.rows:type_name -> synq.v1.Delivery.RowsEntry
+	44, // 44: synq.v1.ListDeliveriesResponse.deliveries:type_name -> synq.v1.Delivery
+	41, // 45: synq.v1.RotateWebhookTokenResponse.webhook:type_name -> synq.v1.Webhook
+	41, // 46: synq.v1.EnableWebhookResponse.webhook:type_name -> synq.v1.Webhook
+	53, // 47: synq.v1.TestAlertResponse.results:type_name -> synq.v1.AlertDestinationResult
+	56, // 48: synq.v1.ListAlertsResponse.alerts:type_name -> synq.v1.Alert
+	61, // 49: synq.v1.Alert.created:type_name -> google.protobuf.Timestamp
+	57, // 50: synq.v1.Alert.deliveries:type_name -> synq.v1.AlertDelivery
+	61, // 51: synq.v1.AlertDelivery.delivered:type_name -> google.protobuf.Timestamp
+	11, // 52: synq.v1.ControlService.ListSyncs:input_type -> synq.v1.ListSyncsRequest
+	13, // 53: synq.v1.ControlService.GetSync:input_type -> synq.v1.GetSyncRequest
+	15, // 54: synq.v1.ControlService.WatchSyncs:input_type -> synq.v1.WatchSyncsRequest
+	17, // 55: synq.v1.ControlService.TriggerSync:input_type -> synq.v1.TriggerSyncRequest
+	21, // 56: synq.v1.ControlService.GetState:input_type -> synq.v1.GetStateRequest
+	23, // 57: synq.v1.ControlService.ResetState:input_type -> synq.v1.ResetStateRequest
+	25, // 58: synq.v1.ControlService.PauseSync:input_type -> synq.v1.PauseSyncRequest
+	27, // 59: synq.v1.ControlService.ResumeSync:input_type -> synq.v1.ResumeSyncRequest
+	29, // 60: synq.v1.ControlService.CancelRun:input_type -> synq.v1.CancelRunRequest
+	31, // 61: synq.v1.ControlService.ListRuns:input_type -> synq.v1.ListRunsRequest
+	34, // 62: synq.v1.ControlService.GetRunLogs:input_type -> synq.v1.GetRunLogsRequest
+	37, // 63: synq.v1.ControlService.GetRun:input_type -> synq.v1.GetRunRequest
+	39, // 64: synq.v1.ControlService.ForgetSync:input_type -> synq.v1.ForgetSyncRequest
+	42, // 65: synq.v1.ControlService.ListWebhooks:input_type -> synq.v1.ListWebhooksRequest
+	45, // 66: synq.v1.ControlService.ListDeliveries:input_type -> synq.v1.ListDeliveriesRequest
+	47, // 67: synq.v1.ControlService.RotateWebhookToken:input_type -> synq.v1.RotateWebhookTokenRequest
+	49, // 68: synq.v1.ControlService.EnableWebhook:input_type -> synq.v1.EnableWebhookRequest
+	51, // 69: synq.v1.ControlService.TestAlert:input_type -> synq.v1.TestAlertRequest
+	54, // 70: synq.v1.ControlService.ListAlerts:input_type -> synq.v1.ListAlertsRequest
+	12, // 71: synq.v1.ControlService.ListSyncs:output_type -> synq.v1.ListSyncsResponse
+	14, // 72: synq.v1.ControlService.GetSync:output_type -> synq.v1.GetSyncResponse
+	16, // 73: synq.v1.ControlService.WatchSyncs:output_type -> synq.v1.WatchSyncsResponse
+	20, // 74: synq.v1.ControlService.TriggerSync:output_type -> synq.v1.TriggerSyncResponse
+	22, // 75: synq.v1.ControlService.GetState:output_type -> synq.v1.GetStateResponse
+	24, // 76: synq.v1.ControlService.ResetState:output_type -> synq.v1.ResetStateResponse
+	26, // 77: synq.v1.ControlService.PauseSync:output_type -> synq.v1.PauseSyncResponse
+	28, // 78: synq.v1.ControlService.ResumeSync:output_type -> synq.v1.ResumeSyncResponse
+	30, // 79: synq.v1.ControlService.CancelRun:output_type -> synq.v1.CancelRunResponse
+	32, // 80: synq.v1.ControlService.ListRuns:output_type -> synq.v1.ListRunsResponse
+	35, // 81: synq.v1.ControlService.GetRunLogs:output_type -> synq.v1.GetRunLogsResponse
+	38, // 82: synq.v1.ControlService.GetRun:output_type -> synq.v1.GetRunResponse
+	40, // 83: synq.v1.ControlService.ForgetSync:output_type -> synq.v1.ForgetSyncResponse
+	43, // 84: synq.v1.ControlService.ListWebhooks:output_type -> synq.v1.ListWebhooksResponse
+	46, // 85: synq.v1.ControlService.ListDeliveries:output_type -> synq.v1.ListDeliveriesResponse
+	48, // 86: synq.v1.ControlService.RotateWebhookToken:output_type -> synq.v1.RotateWebhookTokenResponse
+	50, // 87: synq.v1.ControlService.EnableWebhook:output_type -> synq.v1.EnableWebhookResponse
+	52, // 88: synq.v1.ControlService.TestAlert:output_type -> synq.v1.TestAlertResponse
+	55, // 89: synq.v1.ControlService.ListAlerts:output_type -> synq.v1.ListAlertsResponse
+	71, // [71:90] is the sub-list for method output_type
+	52, // [52:71] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_proto_synq_v1_control_proto_init() }
@@ -3485,7 +4163,7 @@ func file_proto_synq_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_synq_v1_control_proto_rawDesc), len(file_proto_synq_v1_control_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   45,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,21 +23,25 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ControlService_ListSyncs_FullMethodName   = "/synq.v1.ControlService/ListSyncs"
-	ControlService_GetSync_FullMethodName     = "/synq.v1.ControlService/GetSync"
-	ControlService_WatchSyncs_FullMethodName  = "/synq.v1.ControlService/WatchSyncs"
-	ControlService_TriggerSync_FullMethodName = "/synq.v1.ControlService/TriggerSync"
-	ControlService_GetState_FullMethodName    = "/synq.v1.ControlService/GetState"
-	ControlService_ResetState_FullMethodName  = "/synq.v1.ControlService/ResetState"
-	ControlService_PauseSync_FullMethodName   = "/synq.v1.ControlService/PauseSync"
-	ControlService_ResumeSync_FullMethodName  = "/synq.v1.ControlService/ResumeSync"
-	ControlService_CancelRun_FullMethodName   = "/synq.v1.ControlService/CancelRun"
-	ControlService_ListRuns_FullMethodName    = "/synq.v1.ControlService/ListRuns"
-	ControlService_GetRunLogs_FullMethodName  = "/synq.v1.ControlService/GetRunLogs"
-	ControlService_GetRun_FullMethodName      = "/synq.v1.ControlService/GetRun"
-	ControlService_ForgetSync_FullMethodName  = "/synq.v1.ControlService/ForgetSync"
-	ControlService_TestAlert_FullMethodName   = "/synq.v1.ControlService/TestAlert"
-	ControlService_ListAlerts_FullMethodName  = "/synq.v1.ControlService/ListAlerts"
+	ControlService_ListSyncs_FullMethodName          = "/synq.v1.ControlService/ListSyncs"
+	ControlService_GetSync_FullMethodName            = "/synq.v1.ControlService/GetSync"
+	ControlService_WatchSyncs_FullMethodName         = "/synq.v1.ControlService/WatchSyncs"
+	ControlService_TriggerSync_FullMethodName        = "/synq.v1.ControlService/TriggerSync"
+	ControlService_GetState_FullMethodName           = "/synq.v1.ControlService/GetState"
+	ControlService_ResetState_FullMethodName         = "/synq.v1.ControlService/ResetState"
+	ControlService_PauseSync_FullMethodName          = "/synq.v1.ControlService/PauseSync"
+	ControlService_ResumeSync_FullMethodName         = "/synq.v1.ControlService/ResumeSync"
+	ControlService_CancelRun_FullMethodName          = "/synq.v1.ControlService/CancelRun"
+	ControlService_ListRuns_FullMethodName           = "/synq.v1.ControlService/ListRuns"
+	ControlService_GetRunLogs_FullMethodName         = "/synq.v1.ControlService/GetRunLogs"
+	ControlService_GetRun_FullMethodName             = "/synq.v1.ControlService/GetRun"
+	ControlService_ForgetSync_FullMethodName         = "/synq.v1.ControlService/ForgetSync"
+	ControlService_ListWebhooks_FullMethodName       = "/synq.v1.ControlService/ListWebhooks"
+	ControlService_ListDeliveries_FullMethodName     = "/synq.v1.ControlService/ListDeliveries"
+	ControlService_RotateWebhookToken_FullMethodName = "/synq.v1.ControlService/RotateWebhookToken"
+	ControlService_EnableWebhook_FullMethodName      = "/synq.v1.ControlService/EnableWebhook"
+	ControlService_TestAlert_FullMethodName          = "/synq.v1.ControlService/TestAlert"
+	ControlService_ListAlerts_FullMethodName         = "/synq.v1.ControlService/ListAlerts"
 )
 
 // ControlServiceClient is the client API for ControlService service.
@@ -74,6 +78,17 @@ type ControlServiceClient interface {
 	// ForgetSync removes every record of a sync that no live executor
 	// declares (state, runs, logs, health). Its Notion rows are untouched.
 	ForgetSync(ctx context.Context, in *ForgetSyncRequest, opts ...grpc.CallOption) (*ForgetSyncResponse, error)
+	// ListWebhooks lists the declared webhooks with their URL (token
+	// included), state and counters.
+	ListWebhooks(ctx context.Context, in *ListWebhooksRequest, opts ...grpc.CallOption) (*ListWebhooksResponse, error)
+	// ListDeliveries lists a webhook's recent deliveries, newest first.
+	ListDeliveries(ctx context.Context, in *ListDeliveriesRequest, opts ...grpc.CallOption) (*ListDeliveriesResponse, error)
+	// RotateWebhookToken gives a webhook a new URL token; the old URL
+	// answers 404 from then on.
+	RotateWebhookToken(ctx context.Context, in *RotateWebhookTokenRequest, opts ...grpc.CallOption) (*RotateWebhookTokenResponse, error)
+	// EnableWebhook makes a webhook disabled by verification failures live
+	// again.
+	EnableWebhook(ctx context.Context, in *EnableWebhookRequest, opts ...grpc.CallOption) (*EnableWebhookResponse, error)
 	// TestAlert sends a test notification to every alert destination now,
 	// from the replica that answers, and says how each answered.
 	TestAlert(ctx context.Context, in *TestAlertRequest, opts ...grpc.CallOption) (*TestAlertResponse, error)
@@ -237,6 +252,46 @@ func (c *controlServiceClient) ForgetSync(ctx context.Context, in *ForgetSyncReq
 	return out, nil
 }
 
+func (c *controlServiceClient) ListWebhooks(ctx context.Context, in *ListWebhooksRequest, opts ...grpc.CallOption) (*ListWebhooksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWebhooksResponse)
+	err := c.cc.Invoke(ctx, ControlService_ListWebhooks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlServiceClient) ListDeliveries(ctx context.Context, in *ListDeliveriesRequest, opts ...grpc.CallOption) (*ListDeliveriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDeliveriesResponse)
+	err := c.cc.Invoke(ctx, ControlService_ListDeliveries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlServiceClient) RotateWebhookToken(ctx context.Context, in *RotateWebhookTokenRequest, opts ...grpc.CallOption) (*RotateWebhookTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateWebhookTokenResponse)
+	err := c.cc.Invoke(ctx, ControlService_RotateWebhookToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlServiceClient) EnableWebhook(ctx context.Context, in *EnableWebhookRequest, opts ...grpc.CallOption) (*EnableWebhookResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EnableWebhookResponse)
+	err := c.cc.Invoke(ctx, ControlService_EnableWebhook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *controlServiceClient) TestAlert(ctx context.Context, in *TestAlertRequest, opts ...grpc.CallOption) (*TestAlertResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(TestAlertResponse)
@@ -291,6 +346,17 @@ type ControlServiceServer interface {
 	// ForgetSync removes every record of a sync that no live executor
 	// declares (state, runs, logs, health). Its Notion rows are untouched.
 	ForgetSync(context.Context, *ForgetSyncRequest) (*ForgetSyncResponse, error)
+	// ListWebhooks lists the declared webhooks with their URL (token
+	// included), state and counters.
+	ListWebhooks(context.Context, *ListWebhooksRequest) (*ListWebhooksResponse, error)
+	// ListDeliveries lists a webhook's recent deliveries, newest first.
+	ListDeliveries(context.Context, *ListDeliveriesRequest) (*ListDeliveriesResponse, error)
+	// RotateWebhookToken gives a webhook a new URL token; the old URL
+	// answers 404 from then on.
+	RotateWebhookToken(context.Context, *RotateWebhookTokenRequest) (*RotateWebhookTokenResponse, error)
+	// EnableWebhook makes a webhook disabled by verification failures live
+	// again.
+	EnableWebhook(context.Context, *EnableWebhookRequest) (*EnableWebhookResponse, error)
 	// TestAlert sends a test notification to every alert destination now,
 	// from the replica that answers, and says how each answered.
 	TestAlert(context.Context, *TestAlertRequest) (*TestAlertResponse, error)
@@ -344,6 +410,18 @@ func (UnimplementedControlServiceServer) GetRun(context.Context, *GetRunRequest)
 }
 func (UnimplementedControlServiceServer) ForgetSync(context.Context, *ForgetSyncRequest) (*ForgetSyncResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ForgetSync not implemented")
+}
+func (UnimplementedControlServiceServer) ListWebhooks(context.Context, *ListWebhooksRequest) (*ListWebhooksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWebhooks not implemented")
+}
+func (UnimplementedControlServiceServer) ListDeliveries(context.Context, *ListDeliveriesRequest) (*ListDeliveriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDeliveries not implemented")
+}
+func (UnimplementedControlServiceServer) RotateWebhookToken(context.Context, *RotateWebhookTokenRequest) (*RotateWebhookTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateWebhookToken not implemented")
+}
+func (UnimplementedControlServiceServer) EnableWebhook(context.Context, *EnableWebhookRequest) (*EnableWebhookResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EnableWebhook not implemented")
 }
 func (UnimplementedControlServiceServer) TestAlert(context.Context, *TestAlertRequest) (*TestAlertResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TestAlert not implemented")
@@ -592,6 +670,78 @@ func _ControlService_ForgetSync_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlService_ListWebhooks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWebhooksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).ListWebhooks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_ListWebhooks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).ListWebhooks(ctx, req.(*ListWebhooksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlService_ListDeliveries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDeliveriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).ListDeliveries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_ListDeliveries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).ListDeliveries(ctx, req.(*ListDeliveriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlService_RotateWebhookToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateWebhookTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).RotateWebhookToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_RotateWebhookToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).RotateWebhookToken(ctx, req.(*RotateWebhookTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlService_EnableWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnableWebhookRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).EnableWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_EnableWebhook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).EnableWebhook(ctx, req.(*EnableWebhookRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ControlService_TestAlert_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(TestAlertRequest)
 	if err := dec(in); err != nil {
@@ -678,6 +828,22 @@ var ControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ForgetSync",
 			Handler:    _ControlService_ForgetSync_Handler,
+		},
+		{
+			MethodName: "ListWebhooks",
+			Handler:    _ControlService_ListWebhooks_Handler,
+		},
+		{
+			MethodName: "ListDeliveries",
+			Handler:    _ControlService_ListDeliveries_Handler,
+		},
+		{
+			MethodName: "RotateWebhookToken",
+			Handler:    _ControlService_RotateWebhookToken_Handler,
+		},
+		{
+			MethodName: "EnableWebhook",
+			Handler:    _ControlService_EnableWebhook_Handler,
 		},
 		{
 			MethodName: "TestAlert",

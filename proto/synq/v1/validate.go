@@ -147,3 +147,27 @@ func DecodePageToken(t string) (int, error) {
 	}
 	return n, nil
 }
+
+func checkWebhookKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("key is required: pass a webhook key (see `ctl webhooks list`)")
+	}
+	if !spec.ValidKey(key) {
+		return fmt.Errorf("key %q is not a webhook key: keys are %s", truncate(key), spec.KeyRule)
+	}
+	return nil
+}
+
+// Validate checks the request.
+func (r *ListDeliveriesRequest) Validate() error {
+	if r.GetLimit() < 0 {
+		return fmt.Errorf("limit %d is negative: leave it 0 for the most recent 200", r.GetLimit())
+	}
+	return checkWebhookKey(r.GetKey())
+}
+
+// Validate checks the request.
+func (r *RotateWebhookTokenRequest) Validate() error { return checkWebhookKey(r.GetKey()) }
+
+// Validate checks the request.
+func (r *EnableWebhookRequest) Validate() error { return checkWebhookKey(r.GetKey()) }
