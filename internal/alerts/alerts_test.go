@@ -372,3 +372,40 @@ func TestParseDestinations(t *testing.T) {
 		t.Fatalf("a URL without scheme: %v", err)
 	}
 }
+
+func TestRateLimitStep(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	v, a := alerts.RateLimitStep("", 5, at(0))
+	if a != "" {
+		t.Fatalf("a first look alerted: %q", a)
+	}
+	// A few 429s, spread out: synq waits them out, nobody is told.
+	for i, step := range []int64{8, 12, 15} {
+		v, a = alerts.RateLimitStep(v, step, at(time.Duration(i+1)*4*time.Minute))
+		if a != "" {
+			t.Fatalf("a trickle of 429s alerted at %d: %q", step, a)
+		}
+	}
+	// 20 more within the window: once.
+	v, a = alerts.RateLimitStep(v, 40, at(13*time.Minute))
+	if a != alerts.SeverityError {
+		t.Fatalf("a burst of 429s: %q (%s)", a, v)
+	}
+	v, a = alerts.RateLimitStep(v, 90, at(14*time.Minute))
+	if a != "" {
+		t.Fatalf("a second alert for the same burst: %q", a)
+	}
+	// Quiet for RateLimitedQuiet: resolved, once.
+	v, a = alerts.RateLimitStep(v, 90, at(14*time.Minute+alerts.RateLimitedQuiet-time.Second))
+	if a != "" {
+		t.Fatalf("resolved too early: %q", a)
+	}
+	v, a = alerts.RateLimitStep(v, 90, at(14*time.Minute+alerts.RateLimitedQuiet))
+	if a != alerts.SeverityResolved {
+		t.Fatalf("quiet budget: %q (%s)", a, v)
+	}
+	if _, a = alerts.RateLimitStep(v, 91, at(40*time.Minute)); a != "" {
+		t.Fatalf("one 429 after recovery alerted: %q", a)
+	}
+}

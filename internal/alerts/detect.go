@@ -309,8 +309,83 @@ func (d *Service) detectFleet(ctx context.Context) error {
 	}
 
 	d.notionTokens(p, refused, now, stamp)
+	if err := d.notionRateLimits(ctx, p, now, stamp); err != nil {
+		return err
+	}
 	_, err = d.record(ctx, p)
 	return err
+}
+
+// Thresholds of the rate-limit alert: RateLimitedCount 429s on one Notion
+// budget within RateLimitedWindow is a budget that keeps answering 429 (a
+// few are normal: synq waits them out); it is over after
+// RateLimitedQuiet without one.
+const (
+	RateLimitedCount  = 20
+	RateLimitedWindow = 10 * time.Minute
+	RateLimitedQuiet  = 15 * time.Minute
+)
+
+// notionRateLimits alerts once when a Notion budget (a token's or a
+// workspace's) keeps answering 429, and once when it has been quiet.
+func (d *Service) notionRateLimits(ctx context.Context, p *pass, now time.Time, stamp string) error {
+	ps, err := d.cfg.Ops.Pacers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, pv := range ps {
+		if pv.Kind != ops.PacerNotion && pv.Kind != ops.PacerNotionWorkspace {
+			continue
+		}
+		var total int64
+		for _, n := range pv.Stats.RateLimited {
+			total += n
+		}
+		f := "r:" + pv.Name
+		next, alert := rateLimitStep(p.get(f), total, now)
+		p.set(f, next)
+		switch alert {
+		case SeverityError:
+			n := Notification{ID: "ratelimited-" + pv.Name + "-" + stamp, Kind: KindNotionRateLimited, Severity: SeverityWarning,
+				Title: fmt.Sprintf("Notion keeps answering 429 on %s (%d in %s)", pv.Name, RateLimitedCount, RateLimitedWindow),
+				URL:   d.consoleURL("pacers", ""), Time: now}
+			n.finish("synq waits each one out, so nothing is lost, but syncs run slower than their budget says.",
+				"Lower SYNQ_NOTION_RATE_LIMIT, or set SYNQ_NOTION_WORKSPACE (and its rate) when other integrations share the workspace.")
+			p.notify(n)
+		case SeverityResolved:
+			n := Notification{ID: "ratelimited-ok-" + pv.Name + "-" + stamp, Kind: KindNotionRateLimited, Severity: SeverityResolved,
+				Title: fmt.Sprintf("Notion stopped answering 429 on %s", pv.Name), URL: d.consoleURL("pacers", ""), Time: now}
+			n.finish()
+			p.notify(n)
+		}
+	}
+	return nil
+}
+
+// rateLimitStep moves one budget's rate-limit state on, given its 429
+// count now: "base:baseMs:last:lastChangeMs:notified". It says
+// SeverityError when the budget starts counting as rate-limited and
+// SeverityResolved when it stops.
+func rateLimitStep(v string, total int64, now time.Time) (next string, alert string) {
+	ms := now.UnixMilli()
+	var base, baseMs, last, changed, notified int64
+	if _, err := fmt.Sscanf(v, "%d:%d:%d:%d:%d", &base, &baseMs, &last, &changed, &notified); err != nil || total < last {
+		// New, or the counters were reset: start counting here.
+		return fmt.Sprintf("%d:%d:%d:%d:0", total, ms, total, ms), ""
+	}
+	if total > last {
+		changed = ms
+	}
+	switch {
+	case notified == 0 && total-base >= RateLimitedCount:
+		notified, alert = 1, SeverityError
+	case notified == 0 && time.Duration(ms-baseMs)*time.Millisecond > RateLimitedWindow:
+		base, baseMs = total, ms // a new window
+	case notified == 1 && time.Duration(ms-changed)*time.Millisecond >= RateLimitedQuiet:
+		notified, alert = 0, SeverityResolved
+		base, baseMs = total, ms
+	}
+	return fmt.Sprintf("%d:%d:%d:%d:%d", base, baseMs, total, changed, notified), alert
 }
 
 // workerAbsence alerts once a worker has had no live executor for
@@ -350,6 +425,10 @@ func (d *Service) workerAbsence(p *pass, w string, live int, now time.Time, stam
 		"Start its executors (check their logs: a crash loop, a refused start, Redis unreachable from them).")
 	p.notify(n)
 }
+
+// KindNotionRateLimited: a Notion budget keeps answering 429 (or has
+// stopped).
+const KindNotionRateLimited Kind = "notion_rate_limited"
 
 // notionTokens alerts once per token Notion starts refusing, and once
 // when it accepts it again (the executors clear their note then).

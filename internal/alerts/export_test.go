@@ -1,0 +1,4 @@
+package alerts
+
+// RateLimitStep exports rateLimitStep to the tests.
+var RateLimitStep = rateLimitStep
