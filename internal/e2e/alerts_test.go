@@ -84,7 +84,7 @@ func (rc *alertReceiver) titles() []string {
 // when the leader dies mid-send — and `ctl alerts test` sends one.
 func TestAlertsEndToEnd(t *testing.T) {
 	rc := newAlertReceiver(t)
-	s := newStack(t, "SYNQ_ALERT_JSON_URL="+rc.srv.URL+"/synq", "SYNQ_ALERT_SECRET=alert-secret", "SYNQ_CONSOLE_URL=http://console.example:7078/")
+	s := newStack(t, "E2E_FLIP=1", "SYNQ_ALERT_JSON_URL="+rc.srv.URL+"/synq", "SYNQ_ALERT_SECRET=alert-secret", "SYNQ_CONSOLE_URL=http://console.example:7078/")
 	s.executor()
 	a := s.start("scheduler", "SYNQ_CONTROL_TOKEN="+controlToken)
 	s.waitFor(30*time.Second, "the first scheduler leads", func() bool { return strings.Contains(a.out.String(), "leadership changed") })
