@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -266,7 +267,7 @@ func (d *Service) detectFleet(ctx context.Context) error {
 	stamp := strconv.FormatInt(now.UnixMilli(), 10)
 
 	workers := map[string]bool{}
-	for _, k := range slices.Sorted(mapKeys(cat)) {
+	for _, k := range slices.Sorted(maps.Keys(cat)) {
 		s := cat[k]
 		workers[s.Worker] = true
 		f := "u:" + k
@@ -299,7 +300,7 @@ func (d *Service) detectFleet(ctx context.Context) error {
 	for _, x := range xs {
 		live[x.Worker]++
 	}
-	for _, w := range slices.Sorted(mapKeys(workers)) {
+	for _, w := range slices.Sorted(maps.Keys(workers)) {
 		d.workerAbsence(p, w, live[w], now, stamp)
 	}
 	for f := range p.orig {
@@ -468,14 +469,4 @@ func (d *Service) consoleURL(page, key string) string {
 		u += "/" + url.PathEscape(key)
 	}
 	return u
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
