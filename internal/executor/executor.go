@@ -42,8 +42,8 @@ const (
 	// executor declares has been undeclared, so this is that figure's
 	// precision. Writing every sync each manifest interval cost Redis one
 	// command per sync per interval (667 commands/s at 10,000 syncs).
-	RegisterEvery = 10 * time.Minute
-	ShutdownTimeoutDefault  = queue.ShutdownTimeoutDefault
+	RegisterEvery          = 10 * time.Minute
+	ShutdownTimeoutDefault = queue.ShutdownTimeoutDefault
 )
 
 // Config configures an Executor: the process's Settings (New reads
