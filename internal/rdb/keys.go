@@ -198,7 +198,7 @@ func DueKey() string { return dueKey }
 // the run ends, so the reaper looks at active runs only.
 func ActiveKey() string { return activeKey }
 
-// CatalogVersionKey is a counter bumped whenever the catalog may have
+// CatalogVersionKey is a random version set anew whenever the catalog may have
 // changed (a build appears or is dropped, syncs are registered or
 // forgotten), so the leader re-reads manifests and the registry only then.
 // A manifest that simply expires bumps nothing: the leader also checks that

@@ -63,7 +63,7 @@ func (r *RDB) WithdrawBuild(ctx context.Context, worker, build string) error {
 	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, BuildManifestKey(worker, build))
 		p.ZRem(ctx, BuildsKey(worker), build)
-		p.Incr(ctx, catalogVersionKey)
+		p.Set(ctx, catalogVersionKey, newCatalogVersion(), 0)
 		return nil
 	})
 	return wrap("withdraw manifest of worker "+worker, err)
@@ -180,7 +180,7 @@ func (r *RDB) Forget(ctx context.Context, sync string) error {
 		p.HDel(ctx, RegistryKey(), sync)
 		p.ZRem(ctx, dueKey, sync)
 		p.SRem(ctx, activeKey, sync)
-		p.Incr(ctx, catalogVersionKey)
+		p.Set(ctx, catalogVersionKey, newCatalogVersion(), 0)
 		return nil
 	})
 	return wrap("forget sync "+sync, err)

@@ -2,6 +2,8 @@ package rdb
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"strconv"
 	"time"
 
@@ -147,10 +149,9 @@ func (r *RDB) Reconcile(ctx context.Context, scheds map[string]string) (int, err
 }
 
 // CatalogStamp says whether the catalog may have changed since it was read:
-// the version counter and how many of the manifests it was read from still
-// exist.
+// the version and how many of the manifests it was read from still exist.
 type CatalogStamp struct {
-	Version int64
+	Version string
 	Live    int64
 }
 
@@ -167,7 +168,7 @@ func (r *RDB) CatalogStamp(ctx context.Context, manifests []string) (CatalogStam
 		return CatalogStamp{}, wrap("read the catalog version", err)
 	}
 	s := CatalogStamp{}
-	s.Version, _ = v.Int64()
+	s.Version = v.Val()
 	if ex != nil {
 		s.Live = ex.Val()
 	}
@@ -176,7 +177,17 @@ func (r *RDB) CatalogStamp(ctx context.Context, manifests []string) (CatalogStam
 
 // BumpCatalog marks the catalog changed.
 func (r *RDB) BumpCatalog(ctx context.Context) error {
-	return wrap("bump the catalog version", r.c.Incr(ctx, catalogVersionKey).Err())
+	return wrap("bump the catalog version", r.c.Set(ctx, catalogVersionKey, newCatalogVersion(), 0).Err())
+}
+
+// newCatalogVersion is a random version rather than a counter: a counter
+// that Redis lost (a flush, a restart without persistence) could come
+// back to the very number a leader holds, and the leader would then keep
+// a catalog and due set Redis no longer has.
+func newCatalogVersion() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // ActiveSyncs lists the syncs that have an active run (ActiveKey).
