@@ -890,3 +890,30 @@ func flag(b bool) string {
 	}
 	return "0"
 }
+
+// statusBatch bounds one pipeline of SyncStatuses.
+const statusBatch = 1000
+
+// SyncStatuses reads the status fields of many syncs, pipelined: what a
+// list of thousands of syncs costs in round trips is one per thousand.
+func (r *RDB) SyncStatuses(ctx context.Context, syncs []string) ([]SyncStatus, error) {
+	out := make([]SyncStatus, 0, len(syncs))
+	for len(syncs) > 0 {
+		n := min(len(syncs), statusBatch)
+		cmds := make([]*redis.SliceCmd, n)
+		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, s := range syncs[:n] {
+				cmds[i] = p.HMGet(ctx, SyncKey(s), statusFields...)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, wrap("read the status of syncs", err)
+		}
+		for _, c := range cmds {
+			out = append(out, decodeStatus(c.Val()))
+		}
+		syncs = syncs[n:]
+	}
+	return out, nil
+}
