@@ -88,6 +88,9 @@ type Engine struct {
 
 	provMu      sync.Mutex
 	provisioned map[string]rdb.DatabaseIDs
+	// createdNow names the databases the running provision created
+	// (guarded by provMu like provisioned).
+	createdNow map[string]bool
 
 	usersMu     sync.Mutex
 	users       map[string]string

@@ -13,6 +13,7 @@ import (
 	"github.com/synqhq/synq/builder"
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/schemagen"
 	"github.com/synqhq/synq/internal/spec"
 	"github.com/synqhq/synq/schema"
 )
@@ -127,7 +128,7 @@ func checkExisting(db *spec.Database, ds *notion.DataSource, want map[string]not
 		}
 		if have.Type != w.Type {
 			fix := "declare it with the column's type"
-			if h := schemaHelper(have.Type); h != "" {
+			if h := schemagen.Helper(schema.Type(have.Type)); h != "" {
 				fix = fmt.Sprintf("declare it as %q: %s", name, h)
 			}
 			problems = append(problems, fmt.Sprintf("property %q is a %s column in the database but the schema declares %s: %s, or declare your %s under another name (synq adds that column); synq never changes the type of a column of a database people have, AllowTypeChanges or not",
@@ -150,44 +151,6 @@ func relTarget(p notion.PropertySchema) string {
 		return "none"
 	}
 	return p.Relation.DataSourceID + " " + p.Relation.Type
-}
-
-// schemaHelper is the schema helper that declares a column of Notion type
-// t ("" for types synq does not write).
-func schemaHelper(t string) string {
-	switch schema.Type(t) {
-	case schema.TypeTitle:
-		return "schema.Title()"
-	case schema.TypeRichText:
-		return "schema.RichText()"
-	case schema.TypeNumber:
-		return "schema.Number(schema.Plain)"
-	case schema.TypeSelect:
-		return "schema.Select()"
-	case schema.TypeMultiSelect:
-		return "schema.MultiSelect()"
-	case schema.TypeStatus:
-		return "schema.Status(…)"
-	case schema.TypeDate:
-		return "schema.Date()"
-	case schema.TypePeople:
-		return "schema.People()"
-	case schema.TypeFiles:
-		return "schema.Files()"
-	case schema.TypeCheckbox:
-		return "schema.Checkbox()"
-	case schema.TypeURL:
-		return "schema.URL()"
-	case schema.TypeEmail:
-		return "schema.Email()"
-	case schema.TypePhoneNumber:
-		return "schema.PhoneNumber()"
-	case schema.TypePlace:
-		return "schema.Place()"
-	case schema.TypeRelation:
-		return "schema.Relation(…)"
-	}
-	return ""
 }
 
 // existingUpdate is the schema update of an existing data source: missing
