@@ -373,13 +373,13 @@ func (s *Scheduler) schedule(ctx context.Context, key string, now time.Time) err
 		return err
 	}
 	if st.Paused {
-		_, err := s.rdb.ScheduleAt(ctx, key, now, time.Time{}, cont) // takes it out
+		_, err := s.rdb.ScheduleAt(ctx, key, now, cont) // takes it out
 		return err
 	}
 	if cont {
 		if st.ActiveRun == "" && !st.LastFinished.IsZero() {
 			if due := st.LastFinished.Add(s.continuousWait(info, st)); before(now, due) {
-				_, err := s.rdb.ScheduleAt(ctx, key, due, time.Time{}, true)
+				_, err := s.rdb.ScheduleAt(ctx, key, due, true)
 				return err
 			}
 		}
@@ -390,18 +390,18 @@ func (s *Scheduler) schedule(ctx context.Context, key string, now time.Time) err
 		// With its run active it leaves the due set; the run's end puts it
 		// back (the script checks both in one step). Without (the start
 		// failed), it is looked at again next tick.
-		_, err := s.rdb.ScheduleAt(ctx, key, now.Add(s.cfg.Tick), time.Time{}, true)
+		_, err := s.rdb.ScheduleAt(ctx, key, now.Add(s.cfg.Tick), true)
 		return errors.Join(serr, err)
 	}
 	interval := info.Schedule.Interval
 	if !st.NextRun.IsZero() && before(now, st.NextRun) {
 		// Looked at early (a resume, a new schedule): back to its next
 		// run, or sooner when the interval was shortened.
-		at, next := st.NextRun, time.Time{}
-		if limit := now.Add(interval); at.After(limit) {
-			at, next = limit, limit
+		if limit := now.Add(interval); st.NextRun.After(limit) {
+			_, err := s.rdb.ScheduleNext(ctx, key, limit, limit, st.NextRun)
+			return err
 		}
-		_, err := s.rdb.ScheduleAt(ctx, key, at, next, false)
+		_, err := s.rdb.ScheduleAt(ctx, key, st.NextRun, false)
 		return err
 	}
 	// A sync seen for the first time runs at once, then every interval.
@@ -412,7 +412,10 @@ func (s *Scheduler) schedule(ctx context.Context, key string, now time.Time) err
 	for !before(now, next) {
 		next = next.Add(interval)
 	}
-	if _, err := s.rdb.ScheduleAt(ctx, key, next, next, false); err != nil {
+	// Taken only if nobody moved the next run since it was read: two
+	// leaders overlapping across a failover never both start this slot.
+	taken, err := s.rdb.ScheduleNext(ctx, key, next, next, st.NextRun)
+	if err != nil || !taken {
 		return err
 	}
 	return s.start(ctx, info)
