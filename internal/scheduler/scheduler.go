@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"maps"
 	"slices"
@@ -263,6 +264,22 @@ func schedOf(sc spec.Schedule) string {
 	return rdb.SchedInterval(sc.Interval)
 }
 
+// maxSpread bounds spread.
+const maxSpread = 5 * time.Minute
+
+// spread is how far a new sync's grid is shifted from its first run: up
+// to a tenth of its interval (at most maxSpread), from a hash of its key
+// so that every leader computes the same.
+func spread(key string, interval time.Duration) time.Duration {
+	width := min(interval/10, maxSpread)
+	if width <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return time.Duration(h.Sum64() % uint64(width))
+}
+
 // before compares due times in ms, as the due set holds them: a sync the
 // due set returns as due is due here too.
 func before(a, b time.Time) bool { return a.UnixMilli() < b.UnixMilli() }
@@ -397,17 +414,19 @@ func (s *Scheduler) schedule(ctx context.Context, key string, now time.Time) err
 	if !st.NextRun.IsZero() && before(now, st.NextRun) {
 		// Looked at early (a resume, a new schedule): back to its next
 		// run, or sooner when the interval was shortened.
-		if limit := now.Add(interval); st.NextRun.After(limit) {
+		if limit := now.Add(interval + spread(key, interval)); st.NextRun.After(limit) {
 			_, err := s.rdb.ScheduleNext(ctx, key, limit, limit, st.NextRun)
 			return err
 		}
 		_, err := s.rdb.ScheduleAt(ctx, key, st.NextRun, false)
 		return err
 	}
-	// A sync seen for the first time runs at once, then every interval.
+	// A sync seen for the first time runs at once, then every interval
+	// on a grid shifted by its spread: syncs declared together (a deploy
+	// of thousands) do not all come due in the same second forever after.
 	next := st.NextRun
 	if next.IsZero() {
-		next = now
+		next = now.Add(interval + spread(key, interval))
 	}
 	for !before(now, next) {
 		next = next.Add(interval)

@@ -92,10 +92,10 @@ func TestFailoverAndPauseStormNeitherMissNorDouble(t *testing.T) {
 	want(1, "first runs")
 	endAll()
 
-	// Due again. s1 ticks while s2 waits for the lease; the lease is
+	// Due again (past every sync's spread). s1 ticks while s2 waits for the lease; the lease is
 	// dropped under s1 (a leader that stalled past its TTL) while a storm
 	// pauses and resumes syncs, and both tick on.
-	advance(5 * time.Minute)
+	advance(5*time.Minute + 30*time.Second)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for w := range 4 {
