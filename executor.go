@@ -84,6 +84,14 @@ type ExecutorConfig struct {
 	// (SYNQ_CLAIM_TTL, default ClaimTTLDefault). A writer that cannot renew
 	// its claim cancels its Notion request before the claim can expire.
 	ClaimTTL time.Duration
+	// WriteConcurrency is how many rows of a page this process writes to
+	// Notion at once (SYNQ_WRITE_CONCURRENCY, default
+	// WriteConcurrencyDefault; 1 writes them one after another). Each
+	// Notion call takes a few hundred milliseconds, so one write at a time
+	// leaves most of a budget unused; the Notion rate limit still bounds
+	// the calls of every executor together. Raise it when Notion answers
+	// slowly and the budget stays unused (docs/notion.md).
+	WriteConcurrency int
 	// Logger defaults to slog.Default(). ExecutorConfigFromEnv sets one
 	// that writes text on a terminal and JSON lines otherwise
 	// (SYNQ_LOG_FORMAT=text|json overrides), at SYNQ_LOG_LEVEL.
@@ -109,6 +117,9 @@ const (
 	// ClaimTTLDefault is how long a key claim outlives a writer that
 	// stopped renewing it.
 	ClaimTTLDefault = engine.ClaimTTLDefault
+	// WriteConcurrencyDefault is how many rows of a page an executor
+	// writes at once.
+	WriteConcurrencyDefault = engine.WriteConcurrencyDefault
 )
 
 // Unlimited as ExecutorConfig.NotionRateLimit turns Notion pacing off.
@@ -152,6 +163,13 @@ func ExecutorConfigFromEnv() (ExecutorConfig, error) {
 			return cfg, fmt.Errorf("SYNQ_CONCURRENCY=%q: want a whole number ≥ 1", v)
 		}
 		cfg.Concurrency = n
+	}
+	if v := os.Getenv("SYNQ_WRITE_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return cfg, fmt.Errorf("SYNQ_WRITE_CONCURRENCY=%q: want how many rows of a page are written to Notion at once, a whole number ≥ 1 (1 = one after another)", v)
+		}
+		cfg.WriteConcurrency = n
 	}
 	if v := os.Getenv("SYNQ_MANIFEST_INTERVAL"); v != "" {
 		d, err := time.ParseDuration(v)

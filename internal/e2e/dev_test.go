@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -243,4 +244,152 @@ func TestDevBinMustHoldTheBinaries(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "--bin "+empty+" lacks scheduler, executor, ctl") {
 		t.Fatalf("dev --bin EMPTY: %v\n%s", err, out)
 	}
+}
+
+// A second `make dev` start keeps the rows and their index: no "Redis lost
+// synq's data" rebuild, and a backfill over every row writes nothing. The
+// neighbour: without redis-server (the embedded Redis keeps nothing) the
+// emulator starts empty too, so the rows are created once, not duplicated.
+func TestDevRestartKeepsTheIndex(t *testing.T) {
+	bin := devBinaries(t)
+	ports := freePorts(t)
+	dir := t.TempDir()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("redis-server is not installed (apt-get install redis-server): %v", err)
+	}
+	ctlEnv := append(userEnv(), "SYNQ_ADDR="+ports.control)
+	ctl := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(bin, "ctl"), args...)
+		cmd.Env = ctlEnv
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ctl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	// start runs dev until the stack is up and every scheduled demo sync
+	// has a succeeded run; stop ends it as Ctrl-C does.
+	start := func(path string) (out *syncBuffer, stop func()) {
+		t.Helper()
+		dev := exec.Command(filepath.Join(bin, "dev"), ports.flags(dir)...)
+		dev.Env = append(userEnv(), "PATH="+path)
+		out = &syncBuffer{}
+		dev.Stdout, dev.Stderr = out, out
+		if err := dev.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- dev.Wait() }()
+		stopped := false
+		stop = func() {
+			if stopped {
+				return
+			}
+			stopped = true
+			_ = dev.Process.Signal(syscall.SIGINT)
+			select {
+			case <-exited:
+			case <-time.After(60 * time.Second):
+				_ = dev.Process.Kill()
+				t.Errorf("dev still runs 60s after Ctrl-C")
+			}
+			waitNoProcs(t, dir, ports.redisPort, 30*time.Second)
+		}
+		t.Cleanup(func() {
+			stop()
+			if t.Failed() {
+				t.Logf("--- dev output:\n%s", out.String())
+			}
+		})
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			if strings.Contains(out.String(), "synq is running") && strings.Contains(out.String(), "executor started") {
+				var st struct {
+					Syncs []struct {
+						Key, Schedule string
+						LastRun       *struct{ Status string } `json:"last_run"`
+					}
+				}
+				if err := json.Unmarshal([]byte(ctl("status", "-o", "json")), &st); err == nil && len(st.Syncs) > 0 {
+					done := true
+					for _, s := range st.Syncs {
+						if s.Schedule != "manual" && (s.LastRun == nil || s.LastRun.Status != "succeeded") {
+							done = false
+						}
+					}
+					if done {
+						return out, stop
+					}
+				}
+			}
+			select {
+			case err := <-exited:
+				t.Fatalf("dev ended (%v) before its syncs ran:\n%s", err, out.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the demo syncs did not all succeed within 3 minutes")
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	// backfill runs ticketsBackfill (every ticket, replace) to its end
+	// and returns its counters.
+	backfill := func() map[string]int64 {
+		t.Helper()
+		ctl("trigger", "ticketsBackfill", "--follow")
+		var runs struct {
+			Runs []struct {
+				Status   string
+				Counters map[string]int64
+			}
+		}
+		if err := json.Unmarshal([]byte(ctl("runs", "list", "ticketsBackfill", "-o", "json")), &runs); err != nil || len(runs.Runs) == 0 {
+			t.Fatalf("ctl runs list ticketsBackfill: %v %+v", err, runs)
+		}
+		if runs.Runs[0].Status != "succeeded" {
+			t.Fatalf("ticketsBackfill: %+v", runs.Runs[0])
+		}
+		return runs.Runs[0].Counters
+	}
+	path := os.Getenv("PATH")
+
+	_, stop := start(path)
+	first := backfill()
+	stop()
+	if first["created"]+first["unchanged"] != 40 {
+		t.Fatalf("first start's backfill: %v, want the 40 tickets", first)
+	}
+
+	out, stop := start(path)
+	if strings.Contains(out.String(), "Redis lost synq's data") {
+		t.Errorf("the second start rebuilt the index:\n%s", out.String())
+	}
+	second := backfill()
+	if second["created"] != 0 || second["updated"] != 0 || second["trashed"] != 0 || second["unchanged"] != 40 {
+		t.Errorf("second start's backfill wrote: %v, want 40 unchanged and no write", second)
+	}
+	stop()
+
+	// Without redis-server on PATH: the embedded Redis, and the emulator's
+	// data set aside with it.
+	noRedis := t.TempDir()
+	for _, name := range []string{"go"} {
+		if p, err := exec.LookPath(name); err == nil {
+			_ = os.Symlink(p, filepath.Join(noRedis, name))
+		}
+	}
+	out, stop = start(noRedis)
+	if !strings.Contains(out.String(), "embedded") {
+		t.Fatalf("dev did not use the embedded Redis without redis-server on PATH")
+	}
+	if strings.Contains(out.String(), "Redis lost synq's data") {
+		t.Errorf("the embedded start found an emulator with rows and no index:\n%s", out.String())
+	}
+	third := backfill()
+	if third["created"]+third["unchanged"] != 40 || third["updated"]+third["trashed"] != 0 {
+		t.Errorf("embedded start's backfill: %v, want the 40 tickets once in an emptied emulator", third)
+	}
+	stop()
 }

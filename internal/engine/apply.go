@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/pagecontent"
 	"github.com/synqhq/synq/internal/rdb"
 	"github.com/synqhq/synq/internal/spec"
+	"github.com/synqhq/synq/schema"
 )
 
 // Outcome is what applying one change did.
@@ -40,8 +44,22 @@ const maxReclaim = 3
 // is settled and sent again before the page fails (and is retried).
 const maxSettle = 4
 
-// applyRows writes rows to Notion, in order. It returns the counters and
+// applyRows writes rows to Notion, up to Config.WriteConcurrency at once
+// (Notion answers a write in a few hundred milliseconds: one at a time, a
+// page would leave most of the token's budget unused; the pacer still
+// bounds the calls of every writer together). It returns the counters and
 // the seen members (for replace mode) of the rows applied.
+//
+// What the order of rows decided when they were written one after another
+// still holds: the rows of one key are written in page order by one
+// goroutine (the last one wins, and each sees what the one before wrote),
+// rows that others in the page relate to are written first (their related
+// rows then resolve at once, without a waiter), and the page commits only
+// after every row settled. The first error fails the page: no row starts
+// after it, the rows being written finish (a write cancelled in flight
+// would leave its outcome unknown, to be looked up and maybe doubted by
+// the retry), and the page is retried; what was written is idempotent
+// for the retry, as with a page that fails part-way when written in order.
 func (e *Engine) applyRows(ctx context.Context, sync, run string, rows []row, log *slog.Logger) (Counters, []string, error) {
 	counters := Counters{}
 	seen := make([]string, 0, len(rows))
@@ -67,17 +85,123 @@ func (e *Engine) applyRows(ctx context.Context, sync, run string, rows []row, lo
 	}
 	var unknown emailSet
 	defer e.warnUnknownPeople(ctx, sync, run, &unknown, log)
-	for _, r := range rows {
-		o, err := e.applyRow(ctx, sync, r, entries[r.db.Key], log, &unknown)
-		if err != nil {
-			return counters, seen, err
+	outcomes := make([]Outcome, len(rows))
+	var err error
+	for _, phase := range writePhases(rows) {
+		if err = e.applyGroups(ctx, sync, rows, phase, entries, outcomes, log, &unknown); err != nil {
+			break
 		}
-		counters.add(o)
+	}
+	// The rows settled count, in page order, even when the page failed.
+	for i, r := range rows {
+		if outcomes[i] == "" {
+			continue
+		}
+		counters.add(outcomes[i])
 		if !r.change.Delete {
 			seen = append(seen, rdb.SeenMember(r.db.Key, r.change.Key))
 		}
 	}
-	return counters, seen, nil
+	return counters, seen, err
+}
+
+// applyGroups writes groups of rows (indexes into rows, each group the
+// rows of one key in page order), up to Config.WriteConcurrency groups at
+// once, and records each row's outcome. After the first error no row
+// starts; the error is returned once the rows in flight are done.
+func (e *Engine) applyGroups(ctx context.Context, sync string, rows []row, groups [][]int, entries map[string]map[string]rdb.IndexEntry, outcomes []Outcome, log *slog.Logger, unknown *emailSet) error {
+	// Each group gets its own copy of its key's entry: applyRow updates it
+	// in place for the key's next row, and no other group reads it.
+	own := make([]map[string]rdb.IndexEntry, len(groups))
+	for g, idx := range groups {
+		r := rows[idx[0]]
+		own[g] = map[string]rdb.IndexEntry{}
+		if en, ok := entries[r.db.Key][r.change.Key]; ok {
+			own[g][r.change.Key] = en
+		}
+	}
+	var eg errgroup.Group
+	eg.SetLimit(e.cfg.WriteConcurrency)
+	var failed atomic.Bool
+	for g, idx := range groups {
+		if failed.Load() || ctx.Err() != nil {
+			break
+		}
+		eg.Go(func() error {
+			for _, i := range idx {
+				if failed.Load() {
+					return nil
+				}
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				o, err := e.applyRow(ctx, sync, rows[i], own[g], log, unknown)
+				if err != nil {
+					failed.Store(true)
+					return err
+				}
+				outcomes[i] = o
+			}
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err() // a page cancelled before all its rows started
+}
+
+// writePhases groups the rows of a page by key (db and key, rows in page
+// order) and orders the groups in phases: first the keys that other rows
+// of the page relate to, then the others. A relation to a row written in
+// the same page thus finds its page id at once, as it did when rows were
+// written in page order with the related row first (a related row written
+// at the same time is still completed after the page's rows: see
+// settleRelations; this only spares that call).
+func writePhases(rows []row) [][][]int {
+	type dbKey struct{ db, key string }
+	group := map[dbKey]int{}
+	var groups [][]int
+	for i, r := range rows {
+		k := dbKey{r.db.Key, r.change.Key}
+		g, ok := group[k]
+		if !ok {
+			g = len(groups)
+			group[k] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	first := make([]bool, len(groups))
+	some := false
+	for _, r := range rows {
+		if r.change.Delete {
+			continue
+		}
+		for name, v := range r.props {
+			p, ok := r.db.Schema[name]
+			if v.Type != schema.TypeRelation || !ok || p.Relation == nil {
+				continue
+			}
+			for _, k := range v.Keys {
+				if g, ok := group[dbKey{p.Relation.Database, k}]; ok && g != group[dbKey{r.db.Key, r.change.Key}] {
+					first[g], some = true, true
+				}
+			}
+		}
+	}
+	if !some {
+		return [][][]int{groups}
+	}
+	var a, b [][]int
+	for g, idx := range groups {
+		if first[g] {
+			a = append(a, idx)
+		} else {
+			b = append(b, idx)
+		}
+	}
+	return [][][]int{a, b}
 }
 
 // warnUnknownPeople logs, once per run across pages and executors, the

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/synqhq/synq/builder"
@@ -126,14 +127,19 @@ func (e *Engine) encode(ctx context.Context, r row, log *slog.Logger, unknown *e
 	return out, pending, nil
 }
 
-// emailSet collects the emails a page could not resolve. It is used by
-// one goroutine (a page applies its rows in order).
-type emailSet struct{ m map[string]struct{} }
+// emailSet collects the emails a page could not resolve, from the rows
+// it writes at once.
+type emailSet struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
 
 func (s *emailSet) add(emails ...string) {
-	if s == nil {
+	if s == nil || len(emails) == 0 {
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, em := range emails {
 		if s.m == nil {
 			s.m = map[string]struct{}{}
@@ -146,6 +152,8 @@ func (s *emailSet) sorted() []string {
 	if s == nil {
 		return nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return slices.Sorted(maps.Keys(s.m))
 }
 

@@ -67,6 +67,12 @@ type Config struct {
 	DoubtFirst  time.Duration
 	DoubtFactor float64
 	DoubtWindow time.Duration
+	// WriteConcurrency is how many rows of a page are written to Notion at
+	// once (default WriteConcurrencyDefault; 1 writes them one after
+	// another). Notion answers a write in a few hundred milliseconds, so
+	// one writer at a time uses a fraction of the token's budget; the
+	// pacer bounds the calls of all writers together either way.
+	WriteConcurrency int
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -82,6 +88,9 @@ type Engine struct {
 
 	provMu      sync.Mutex
 	provisioned map[string]rdb.DatabaseIDs
+	// createdNow names the databases the running provision created
+	// (guarded by provMu like provisioned).
+	createdNow map[string]bool
 
 	usersMu     sync.Mutex
 	users       map[string]string
@@ -103,6 +112,10 @@ const (
 	DoubtFirstDefault       = 2 * time.Second
 	DoubtFactorDefault      = 2
 	DoubtWindowDefault      = time.Hour
+	// WriteConcurrencyDefault fills a 600 requests/min budget (Notion's
+	// Business plan) at 300 ms a call with room to spare: 8 writes in
+	// flight are about 1,600 a minute.
+	WriteConcurrencyDefault = 8
 )
 
 func (c Config) validate() error {
@@ -132,6 +145,7 @@ func (c Config) withDefaults() Config {
 	c.PendingTTL = defaults.Positive(c.PendingTTL, PendingTTLDefault)
 	c.DoubtFirst = defaults.Positive(c.DoubtFirst, DoubtFirstDefault)
 	c.DoubtWindow = defaults.Positive(c.DoubtWindow, DoubtWindowDefault)
+	c.WriteConcurrency = defaults.Positive(c.WriteConcurrency, WriteConcurrencyDefault)
 	if c.DoubtFactor < 1 {
 		c.DoubtFactor = DoubtFactorDefault
 	}

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/synqhq/synq/builder"
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/schemagen"
 	"github.com/synqhq/synq/internal/spec"
 	"github.com/synqhq/synq/schema"
 )
@@ -126,7 +128,7 @@ func checkExisting(db *spec.Database, ds *notion.DataSource, want map[string]not
 		}
 		if have.Type != w.Type {
 			fix := "declare it with the column's type"
-			if h := schemaHelper(have.Type); h != "" {
+			if h := schemagen.Helper(schema.Type(have.Type)); h != "" {
 				fix = fmt.Sprintf("declare it as %q: %s", name, h)
 			}
 			problems = append(problems, fmt.Sprintf("property %q is a %s column in the database but the schema declares %s: %s, or declare your %s under another name (synq adds that column); synq never changes the type of a column of a database people have, AllowTypeChanges or not",
@@ -149,44 +151,6 @@ func relTarget(p notion.PropertySchema) string {
 		return "none"
 	}
 	return p.Relation.DataSourceID + " " + p.Relation.Type
-}
-
-// schemaHelper is the schema helper that declares a column of Notion type
-// t ("" for types synq does not write).
-func schemaHelper(t string) string {
-	switch schema.Type(t) {
-	case schema.TypeTitle:
-		return "schema.Title()"
-	case schema.TypeRichText:
-		return "schema.RichText()"
-	case schema.TypeNumber:
-		return "schema.Number(schema.Plain)"
-	case schema.TypeSelect:
-		return "schema.Select()"
-	case schema.TypeMultiSelect:
-		return "schema.MultiSelect()"
-	case schema.TypeStatus:
-		return "schema.Status(…)"
-	case schema.TypeDate:
-		return "schema.Date()"
-	case schema.TypePeople:
-		return "schema.People()"
-	case schema.TypeFiles:
-		return "schema.Files()"
-	case schema.TypeCheckbox:
-		return "schema.Checkbox()"
-	case schema.TypeURL:
-		return "schema.URL()"
-	case schema.TypeEmail:
-		return "schema.Email()"
-	case schema.TypePhoneNumber:
-		return "schema.PhoneNumber()"
-	case schema.TypePlace:
-		return "schema.Place()"
-	case schema.TypeRelation:
-		return "schema.Relation(…)"
-	}
-	return ""
 }
 
 // existingUpdate is the schema update of an existing data source: missing
@@ -267,6 +231,9 @@ type adopter struct {
 	// ids to primary keys (nil: not known, the row is rewritten once).
 	emails map[string]string
 	keys   map[string]map[string]string
+	// users lists the workspace's users the first time a row has people
+	// (a database whose people cells are empty costs no listing).
+	users func() map[string]string
 }
 
 // newAdopter prepares the lookups hashing needs: the workspace's users
@@ -277,18 +244,18 @@ func (e *Engine) newAdopter(ctx context.Context, db *spec.Database, log *slog.Lo
 	for name, p := range db.Schema {
 		switch p.Type {
 		case schema.TypePeople:
-			if a.emails != nil {
-				continue
-			}
-			users, _, err := e.userList(ctx, false)
-			if err != nil {
-				log.Warn("could not list the workspace's users: adopted rows with people are written once on their next upsert", "database", db.Key, "err", err)
-				continue
-			}
-			a.emails = make(map[string]string, len(users))
-			for em, id := range users {
-				a.emails[id] = em
-			}
+			a.users = sync.OnceValue(func() map[string]string {
+				users, _, err := e.userList(ctx, false)
+				if err != nil {
+					log.Warn("could not list the workspace's users: adopted rows with people are written once on their next upsert", "database", db.Key, "err", err)
+					return nil
+				}
+				emails := make(map[string]string, len(users))
+				for em, id := range users {
+					emails[id] = em
+				}
+				return emails
+			})
 		case schema.TypeRelation:
 			rel := p.Relation.Database
 			if _, done := a.keys[rel]; done || rel == db.Key {
@@ -313,6 +280,9 @@ func (e *Engine) newAdopter(ctx context.Context, db *spec.Database, log *slog.Lo
 
 // hash is the content hash the upsert of p's owned columns would have, or
 // "" when a value cannot be read back (the row is then rewritten once).
+// Empty cells are left out, as an upsert that leaves a column unset
+// hashes it. A managed database's icon and cover are synq's: they count
+// too (an existing database's are the people's).
 func (a *adopter) hash(p *notion.Page) string {
 	props := make(builder.Properties, len(a.db.Schema))
 	for name, sp := range a.db.Schema {
@@ -324,19 +294,16 @@ func (a *adopter) hash(p *notion.Page) string {
 		names := Names{}
 		switch sp.Type {
 		case schema.TypePeople:
-			if a.emails == nil {
-				return ""
-			}
 			names.Email = func(id string) (string, bool) {
-				em, ok := a.emails[id]
+				if a.emails == nil && a.users != nil {
+					a.emails = a.users()
+				}
+				em, ok := a.emails[id] // a nil map (users unknown) misses
 				missing = missing || !ok
 				return em, ok
 			}
 		case schema.TypeRelation:
-			m := a.keys[sp.Relation.Database]
-			if m == nil {
-				return ""
-			}
+			m := a.keys[sp.Relation.Database] // nil: not indexed, misses
 			names.Key = func(id string) (string, bool) {
 				k, ok := m[strings.ReplaceAll(id, "-", "")]
 				missing = missing || !ok
@@ -350,9 +317,33 @@ func (a *adopter) hash(p *notion.Page) string {
 		if v, err = normalize(name, sp, v); err != nil {
 			return ""
 		}
-		props[name] = v
+		if !emptyValue(v) {
+			props[name] = v
+		}
 	}
-	return contentHash(hashProps(a.db, props), "", "", "")
+	if a.db.IsExisting() {
+		return contentHash(props, "", "", "")
+	}
+	icon, ok1 := iconText(p.Icon)
+	cover, ok2 := iconText(p.Cover)
+	if !ok1 || !ok2 {
+		return "" // a file icon or cover: not one synq writes
+	}
+	return contentHash(props, icon, cover, "")
+}
+
+// iconText is the Change.Icon (or Cover) that writes ic (iconOf,
+// coverOf); false when no Change writes it.
+func iconText(ic *notion.Icon) (string, bool) {
+	switch {
+	case ic == nil:
+		return "", true
+	case ic.Type == "emoji":
+		return ic.Emoji, true
+	case ic.Type == "external" && ic.External != nil:
+		return ic.External.URL, true
+	}
+	return "", false
 }
 
 // stripBodies drops the Content of changes to adopted rows of an existing

@@ -215,6 +215,11 @@ func (e *Engine) rebuildIndex(ctx context.Context, db string, ids rdb.DatabaseID
 		_, err = e.rdb.IndexComplete(ctx, db, kind, rows)
 		return rows, added, bodies, err
 	}
+	// Each row's content hash is computed from what Notion holds, as the
+	// upsert of the same content hashes it: the next cycle rewrites only
+	// the rows that changed (a row whose values cannot be read back, or
+	// with a body, is rewritten once).
+	a := e.newAdopter(ctx, d, pageLog(ctx, e.log))
 	batch := make(map[string]rdb.IndexEntry, 100)
 	flush := func() error {
 		n, err := e.rdb.IndexAddMissing(ctx, db, batch)
@@ -228,10 +233,8 @@ func (e *Engine) rebuildIndex(ctx context.Context, db string, ids rdb.DatabaseID
 			return nil
 		}
 		rows++
-		// The content hash is unknown: the row is rewritten once on its
-		// next upsert, then costs nothing.
 		if _, dup := batch[key]; !dup {
-			batch[key] = rdb.IndexEntry{PageID: p.ID}
+			batch[key] = rdb.IndexEntry{PageID: p.ID, Hash: a.hash(p)}
 		}
 		if len(batch) >= 100 {
 			return flush()

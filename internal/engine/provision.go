@@ -122,6 +122,7 @@ func (e *Engine) provision(ctx context.Context) error {
 	for k, v := range ids {
 		e.provisioned[k] = v
 	}
+	clear(e.createdNow)
 	return nil
 }
 
@@ -240,6 +241,12 @@ func (e *Engine) createOrAdopt(ctx context.Context, db *spec.Database) (rdb.Data
 	// A new database has no rows, so its empty index is complete.
 	ids := rdb.DatabaseIDs{DatabaseID: created.ID, DataSourceID: created.DataSources[0].ID, Indexed: true, URL: created.URL}
 	e.log.Info("created Notion database", "database", db.Key, "database_id", created.ID, "data_source_id", ids.DataSourceID)
+	// Its relation columns come next (migrate), onto no rows: nothing to
+	// say about existing rows then.
+	if e.createdNow == nil {
+		e.createdNow = map[string]bool{}
+	}
+	e.createdNow[db.Key] = true
 	return ids, e.rdb.SetDatabase(ctx, db.Key, ids)
 }
 
@@ -359,7 +366,7 @@ func (e *Engine) migrate(ctx context.Context, db *spec.Database, ids rdb.Databas
 				added = append(added, name)
 			}
 		}
-		if len(added) > 0 {
+		if len(added) > 0 && !e.createdNow[db.Key] {
 			// Notion adds the column empty: the rows already there get a
 			// value only when a run writes them again (their content
 			// changed with the new property, so the next run does).

@@ -210,3 +210,28 @@ func TestProvisionRetriesTransientErrorsOnly(t *testing.T) {
 		t.Errorf("a refused token was tried %d times (took %v)", n, time.Since(start))
 	}
 }
+
+// A new database gets its relation columns right after it is created
+// (they need the related data source): no rows exist yet, so the log
+// says nothing about existing rows.
+func TestNewDatabaseWithRelationsSaysNothingAboutExistingRows(t *testing.T) {
+	w := synq.NewWorker(synq.WorkerConfig{Name: "pm"})
+	w.Database("projects", synq.DatabaseConfig{InitialTitle: "Projects", PrimaryKey: "Key", Schema: schema.Properties{"Key": schema.Title()}})
+	w.Database("tasks", synq.DatabaseConfig{InitialTitle: "Tasks", PrimaryKey: "Key", Schema: schema.Properties{
+		"Key":     schema.Title(),
+		"Project": schema.Relation("projects", schema.RelationConfig{}),
+	}})
+	e := newEnv(t, w)
+	logs := &countingHandler{counts: map[string]int{}}
+	if err := e.engineFor(w, slog.New(logs)).Provision(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if logs.counts["created Notion database"] != 2 || logs.counts["migrated Notion schema"] != 1 {
+		t.Fatalf("want 2 databases created and the relation added: %v", logs.counts)
+	}
+	for msg := range logs.counts {
+		if strings.HasPrefix(msg, "existing rows have the new properties empty") {
+			t.Errorf("a new database's relation column is announced as new for existing rows: %v", logs.counts)
+		}
+	}
+}

@@ -41,6 +41,7 @@ type Settings struct {
 	ShutdownTimeout          time.Duration
 	ManifestInterval         time.Duration
 	ClaimTTL                 time.Duration
+	WriteConcurrency         int
 	Logger                   *slog.Logger
 }
 
@@ -137,7 +138,7 @@ func open(ctx context.Context, set *spec.Set, s Settings, m *metrics.Metrics) (*
 		return fail(fmt.Errorf("Notion client: %w", err))
 	}
 	eng, err := engine.New(engine.Config{Redis: rdb.New(conn.Client), Notion: nc, ParentPageID: s.NotionParentPageID, Set: set, Logger: s.Logger,
-		ClaimTTL: s.ClaimTTL})
+		ClaimTTL: s.ClaimTTL, WriteConcurrency: s.WriteConcurrency})
 	if err != nil {
 		return fail(err)
 	}

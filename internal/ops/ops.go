@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -57,6 +58,14 @@ type Ops struct {
 	runs    *runs.Runs
 	pacer   *pacer.Pacer
 	log     *slog.Logger
+
+	// The catalog List reads, kept while its stamp holds (see
+	// rdb.CatalogStamp); catMu serialises its refresh.
+	catMu    sync.Mutex
+	cat      map[string]SyncInfo
+	catFrom  []string
+	catStamp rdb.CatalogStamp
+	catRead  time.Time
 }
 
 // New returns Ops.
@@ -156,10 +165,27 @@ func (s SyncInfo) Options() runs.TaskOptions {
 // each worker declares, and those the registry remembers but no live
 // executor declares any more.
 func (o *Ops) Catalog(ctx context.Context) (map[string]SyncInfo, error) {
+	cat, _, err := o.CatalogFrom(ctx)
+	return cat, err
+}
+
+// CatalogFrom is Catalog with the manifests it was read from
+// (rdb.BuildManifestKey): while they all exist and the catalog version
+// (rdb.CatalogStamp) stays, the catalog is the same.
+func (o *Ops) CatalogFrom(ctx context.Context) (map[string]SyncInfo, []string, error) {
 	live, err := o.rdb.LiveBuilds(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	manifests := make([]string, 0, len(live))
+	for w, b := range live {
+		manifests = append(manifests, rdb.BuildManifestKey(w, b.Build))
+	}
+	out, err := o.catalog(ctx, live)
+	return out, manifests, err
+}
+
+func (o *Ops) catalog(ctx context.Context, live map[string]rdb.LiveBuild) (map[string]SyncInfo, error) {
 	reg, err := o.rdb.Registry(ctx)
 	if err != nil {
 		return nil, err

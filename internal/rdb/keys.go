@@ -179,3 +179,28 @@ func LeaderKey() string { return Prefix + "scheduler:leader" }
 // PreviewKey is a list that receives the result (JSON) of one preview
 // request from the executor that ran it.
 func PreviewKey(id string) string { return Prefix + "preview:" + id }
+
+// DueKey is a sorted set sync key → when the leader scheduler looks at
+// the sync next (Unix ms; the leader's clock, which is the Redis server's
+// outside tests; 0 means at once). A tick reads only its due members, so
+// an idle scheduler costs the same whatever the number of syncs. Members
+// are the declared syncs with a schedule (interval or continuous) that are
+// not paused, less the continuous syncs with a run active (their run's end
+// adds them back, at 0). See schedule.go.
+//
+// DueKey, ActiveKey and CatalogVersionKey share the {sched} hash tag; the
+// run scripts that keep them (start, finish, pause, resume) also touch the
+// sync's own keys, so like AlertEndsKey they are cross-slot writes.
+func DueKey() string { return dueKey }
+
+// ActiveKey is a set of the sync keys that have an active run (running or
+// parked): the run scripts add a sync as its run starts and remove it as
+// the run ends, so the reaper looks at active runs only.
+func ActiveKey() string { return activeKey }
+
+// CatalogVersionKey is a random version set anew whenever the catalog may have
+// changed (a build appears or is dropped, syncs are registered or
+// forgotten), so the leader re-reads manifests and the registry only then.
+// A manifest that simply expires bumps nothing: the leader also checks that
+// the manifests it read still exist (one EXISTS per tick).
+func CatalogVersionKey() string { return catalogVersionKey }

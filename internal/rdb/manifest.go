@@ -21,29 +21,36 @@ var publishBuildScript = redis.NewScript(`
 redis.call("SET", KEYS[2], ARGV[2], "PX", ARGV[3])
 local t = redis.call("TIME")
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call("ZADD", KEYS[1], "NX", ms, ARGV[1])
+local changed = redis.call("ZADD", KEYS[1], "NX", ms, ARGV[1])
 local builds = redis.call("ZREVRANGE", KEYS[1], 0, -1)
 local newest = ""
 for _, b in ipairs(builds) do
   if redis.call("EXISTS", ARGV[4] .. b) == 1 then
     if newest == "" then newest = b end
   else
-    redis.call("ZREM", KEYS[1], b)
+    changed = changed + redis.call("ZREM", KEYS[1], b)
   end
 end
-return newest`)
+return {newest, changed}`)
 
 // PublishBuild stores the manifest of one build of a worker for ttl and
 // returns the worker's newest live build (the one whose manifest counts).
 func (r *RDB) PublishBuild(ctx context.Context, worker, build string, manifest []byte, ttl time.Duration) (string, error) {
 	prefix := strings.TrimSuffix(BuildManifestKey(worker, "x"), "x")
 	keys := []string{BuildsKey(worker), BuildManifestKey(worker, build)}
-	newest, err := publishBuildScript.Run(ctx, r.c, keys, build, manifest, ttl.Milliseconds(), prefix).Text()
+	res, err := publishBuildScript.Run(ctx, r.c, keys, build, manifest, ttl.Milliseconds(), prefix).Slice()
 	if err != nil {
 		return "", wrap("publish manifest of worker "+worker, err)
 	}
-	if err := r.c.SAdd(ctx, WorkersKey(), worker).Err(); err != nil {
-		return "", wrap("register worker "+worker, err)
+	newest, _ := res[0].(string)
+	if changed, _ := res[1].(int64); changed > 0 {
+		// A new build, or one dropped: the leader reads the catalog again.
+		if err := r.c.SAdd(ctx, WorkersKey(), worker).Err(); err != nil {
+			return "", wrap("register worker "+worker, err)
+		}
+		if err := r.BumpCatalog(ctx); err != nil {
+			return "", err
+		}
 	}
 	return newest, nil
 }
@@ -56,6 +63,7 @@ func (r *RDB) WithdrawBuild(ctx context.Context, worker, build string) error {
 	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, BuildManifestKey(worker, build))
 		p.ZRem(ctx, BuildsKey(worker), build)
+		p.Set(ctx, catalogVersionKey, newCatalogVersion(), 0)
 		return nil
 	})
 	return wrap("withdraw manifest of worker "+worker, err)
@@ -126,7 +134,10 @@ func (r *RDB) Register(ctx context.Context, syncs map[string][]byte) error {
 	for k, v := range syncs {
 		args = append(args, k, v)
 	}
-	return wrap("register syncs", registerScript.Run(ctx, r.c, []string{RegistryKey()}, args...).Err())
+	if err := registerScript.Run(ctx, r.c, []string{RegistryKey()}, args...).Err(); err != nil {
+		return wrap("register syncs", err)
+	}
+	return r.BumpCatalog(ctx)
 }
 
 // Registered is a sync as last declared.
@@ -167,6 +178,9 @@ func (r *RDB) Forget(ctx context.Context, sync string) error {
 		p.Del(ctx, SyncKey(sync), SeenKey(sync), RunsKey(sync))
 		dropScript.Eval(ctx, p, []string{SeenMetaKey(sync)}) // Run cannot load a script inside MULTI
 		p.HDel(ctx, RegistryKey(), sync)
+		p.ZRem(ctx, dueKey, sync)
+		p.SRem(ctx, activeKey, sync)
+		p.Set(ctx, catalogVersionKey, newCatalogVersion(), 0)
 		return nil
 	})
 	return wrap("forget sync "+sync, err)

@@ -108,7 +108,16 @@ local function now_ns()
 end
 local function finish(sync, run, id, status, msg, now)
   redis.call("HSET", run, "status", status, "finished", now, "error", msg, "task", "")
-  if redis.call("HGET", sync, "active_run") == id then redis.call("HDEL", sync, "active_run") end
+  if redis.call("HGET", sync, "active_run") == id then
+    redis.call("HDEL", sync, "active_run")
+    local name = string.sub(sync, ` + syncKeyNameStart + `, -2)
+    redis.call("SREM", "` + activeKey + `", name)
+    -- A continuous sync is out of the due set while it runs: its end
+    -- puts it back, for the leader to look at now (schedule.go).
+    if redis.call("HGET", sync, "sched") == "c" and redis.call("HGET", sync, "paused") ~= "1" then
+      redis.call("ZADD", "` + dueKey + `", 0, name)
+    end
+  end
   if status == "succeeded" then
     redis.call("HSET", sync, "consecutive_failures", 0, "last_success", now)
   elseif status == "failed" or status == "warning" then
@@ -203,6 +212,7 @@ redis.call("HSET", KEYS[2], "id", ARGV[1], "sync", ARGV[2], "trigger", ARGV[3], 
   "queue", ARGV[5], "allow_trash", ARGV[6], "task", ARGV[7], "task_page", 0, "status", "running",
   "started", now, "pages", 0)
 redis.call("ZADD", KEYS[3], tonumber(now), ARGV[1])
+redis.call("SADD", "` + activeKey + `", ARGV[2])
 return ""`)
 
 // StartRun records a new active run unless the sync has one (at most one
@@ -469,6 +479,7 @@ if not status then
   -- names it as active: free the sync.
   if ARGV[4] == "1" and redis.call("HGET", KEYS[1], "active_run") == ARGV[1] then
     redis.call("HDEL", KEYS[1], "active_run")
+    redis.call("SREM", "` + activeKey + `", string.sub(KEYS[1], ` + syncKeyNameStart + `, -2))
     return 1
   end
   return 0
@@ -500,6 +511,8 @@ func (r *RDB) FailRun(ctx context.Context, f Fail) (bool, error) {
 
 var resumeScript = redis.NewScript(`
 redis.call("HSET", KEYS[1], "paused", 0)
+local sched = redis.call("HGET", KEYS[1], "sched")
+if sched and sched ~= "m" then redis.call("ZADD", "` + dueKey + `", 0, ARGV[3]) end
 if ARGV[1] == "" or redis.call("HGET", KEYS[1], "active_run") ~= ARGV[1] then return {"", ""} end
 if redis.call("HGET", KEYS[2], "status") ~= "parked" then return {"", ""} end
 local n = redis.call("HINCRBY", KEYS[2], "resumes", 1)
@@ -514,7 +527,7 @@ return {task, page}`)
 // was no parked run to continue.
 func (r *RDB) Resume(ctx context.Context, sync, run, queue string) (task string, page int, err error) {
 	keys := []string{SyncKey(sync), RunKey(sync, run)}
-	res, err := resumeScript.Run(ctx, r.c, keys, run, queue).StringSlice()
+	res, err := resumeScript.Run(ctx, r.c, keys, run, queue, sync).StringSlice()
 	if err != nil {
 		return "", 0, wrap("resume sync "+sync, err)
 	}
@@ -704,13 +717,28 @@ func decodeStatus(v []any) SyncStatus {
 	return s
 }
 
+// setPausedScript sets the pause flag and, in the same step, takes the
+// sync out of the due set (pause) or asks the leader to look at it now
+// (unpause of a scheduled sync), so a pause never races a tick into a
+// sync that is never scheduled again.
+var setPausedScript = redis.NewScript(`
+redis.call("HSET", KEYS[1], "paused", ARGV[1])
+if ARGV[1] == "1" then
+  redis.call("ZREM", "` + dueKey + `", ARGV[2])
+else
+  local sched = redis.call("HGET", KEYS[1], "sched")
+  if sched and sched ~= "m" then redis.call("ZADD", "` + dueKey + `", 0, ARGV[2]) end
+end
+return 1`)
+
 // SetPaused pauses or unpauses a sync. Unpausing with a parked run goes
 // through Resume instead, which continues the run in the same step.
 func (r *RDB) SetPaused(ctx context.Context, sync string, paused bool) error {
-	return wrap("pause sync "+sync, r.c.HSet(ctx, SyncKey(sync), "paused", flag(paused)).Err())
+	return wrap("pause sync "+sync, setPausedScript.Run(ctx, r.c, []string{SyncKey(sync)}, flag(paused), sync).Err())
 }
 
-// SetNextRun records when the scheduler will next start a sync.
+// SetNextRun records when the scheduler will next start a sync (its next
+// tick; the due set is kept by ScheduleAt).
 func (r *RDB) SetNextRun(ctx context.Context, sync string, t time.Time) error {
 	return wrap("set next run of sync "+sync, r.c.HSet(ctx, SyncKey(sync), "next_run", t.UnixNano()).Err())
 }
@@ -861,4 +889,31 @@ func flag(b bool) string {
 		return "1"
 	}
 	return "0"
+}
+
+// statusBatch bounds one pipeline of SyncStatuses.
+const statusBatch = 1000
+
+// SyncStatuses reads the status fields of many syncs, pipelined: what a
+// list of thousands of syncs costs in round trips is one per thousand.
+func (r *RDB) SyncStatuses(ctx context.Context, syncs []string) ([]SyncStatus, error) {
+	out := make([]SyncStatus, 0, len(syncs))
+	for len(syncs) > 0 {
+		n := min(len(syncs), statusBatch)
+		cmds := make([]*redis.SliceCmd, n)
+		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, s := range syncs[:n] {
+				cmds[i] = p.HMGet(ctx, SyncKey(s), statusFields...)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, wrap("read the status of syncs", err)
+		}
+		for _, c := range cmds {
+			out = append(out, decodeStatus(c.Val()))
+		}
+		syncs = syncs[n:]
+	}
+	return out, nil
 }

@@ -80,6 +80,34 @@ type RowClaim struct {
 	Refs []byte
 }
 
+// tombLua prunes tombstones older than their TTL: up to 16 of them on each
+// claim and commit of a key of the database, so that none outlives its TTL
+// by long while the database is written (and one past it is never read:
+// see tombAlive). KEYS: tombstones, their times; ttl in ms.
+const tombLua = `
+local function tombnow()
+  local t = redis.call("TIME")
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function prunetombs(tk, ttk, now, ttl)
+  for _, k in ipairs(redis.call("ZRANGEBYSCORE", ttk, "-inf", "(" .. (now - ttl), "LIMIT", 0, 16)) do
+    redis.call("HDEL", tk, k)
+    redis.call("ZREM", ttk, k)
+  end
+end
+local function tombAlive(tk, ttk, key, now, ttl)
+  local v = redis.call("HGET", tk, key)
+  if not v then return "" end
+  local at = redis.call("ZSCORE", ttk, key)
+  if at and tonumber(at) < now - ttl then
+    redis.call("HDEL", tk, key)
+    redis.call("ZREM", ttk, key)
+    return ""
+  end
+  return v
+end
+`
+
 // claimRowScript takes a key's claim and reads its entry, create intent,
 // body record and body write mark in one round trip. When the key has no
 // entry and the caller intends to create it, the create intent is
@@ -88,8 +116,9 @@ type RowClaim struct {
 // attempt) is taken over: that holder is the caller, whose earlier try met
 // a Redis outage and could not release it. The claim's fencing record
 // (HeldKey) names the new token; finding another token there means that
-// writer never finished.
-var claimRowScript = redis.NewScript(bucketLua + `
+// writer never finished. A tombstone past its TTL (ARGV[6], ms) is not
+// read, and is pruned with a few others as old (KEYS[8]: tombstone times).
+var claimRowScript = redis.NewScript(bucketLua + tombLua + `
 local over = 0
 if not redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
   local cur = redis.call("GET", KEYS[1])
@@ -114,7 +143,9 @@ end
 local bl, bs = layout(KEYS[4])
 local body = redis.call("HGET", bucket(KEYS[4], bl, bs, ARGV[3]), ARGV[3])
 local tomb = ""
-if not raw then tomb = redis.call("HGET", KEYS[6], ARGV[3]) or "" end
+local now = tombnow()
+if not raw then tomb = tombAlive(KEYS[6], KEYS[8], ARGV[3], now, tonumber(ARGV[6])) end
+prunetombs(KEYS[6], KEYS[8], now, tonumber(ARGV[6]))
 return {1, raw or "", intent, body or "", redis.call("HEXISTS", KEYS[5], ARGV[3]), tomb, dirty, over}
 `)
 
@@ -138,8 +169,8 @@ func (r *RDB) ClaimRow(ctx context.Context, db, key, token string, ttl time.Dura
 	if intendCreate {
 		intend = "1"
 	}
-	v, err := claimRowScript.Run(ctx, r.c, []string{ClaimKey(db, key), IndexMetaKey(db), IntentKey(db), BodyMetaKey(db), BodyWriteKey(db), TombKey(db), HeldKey(db)},
-		token, max(ttl.Milliseconds(), 1), key, intend, holderOf(token)).Slice()
+	v, err := claimRowScript.Run(ctx, r.c, []string{ClaimKey(db, key), IndexMetaKey(db), IntentKey(db), BodyMetaKey(db), BodyWriteKey(db), TombKey(db), HeldKey(db), TombTimeKey(db)},
+		token, max(ttl.Milliseconds(), 1), key, intend, holderOf(token), tombstoneTTL.Milliseconds()).Slice()
 	if err != nil {
 		return RowClaim{}, wrap("claim "+db+"/"+key, err)
 	}
@@ -201,8 +232,8 @@ type CAS struct {
 // set or forgotten as asked (setting or forgetting clears the body write
 // mark).
 //
-// A delete with a tombstone records it (and drops up to 16 tombstones
-// older than their TTL); a created entry clears the key's tombstone.
+// A delete with a tombstone records it; a created entry clears the key's
+// tombstone; every commit drops up to 16 tombstones older than their TTL.
 //
 // A caller with a claim (a token) is fenced: the claim must still be its
 // own — it holds it, or it expired with no other writer claiming the key
@@ -217,7 +248,7 @@ type CAS struct {
 // body op ("k" keep, "s" set, "f" forget), body record (for "s"),
 // tombstone ("" = none), tombstone TTL (ms), doubt create flag ("" = no
 // doubt, "0" or "1"), doubt redo, doubt first delay (ms).
-var casScript = redis.NewScript(bucketLua + doubtLua + `
+var casScript = redis.NewScript(bucketLua + doubtLua + tombLua + `
 local holder = redis.call("GET", KEYS[3])
 if ARGV[4] == "" and holder then
   return {-1}
@@ -246,14 +277,8 @@ end
 if ARGV[3] == "" then
   removed(KEYS[1], redis.call("HDEL", b, ARGV[1]))
   if ARGV[8] ~= "" then
-    local t = redis.call("TIME")
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     redis.call("HSET", KEYS[6], ARGV[1], ARGV[8])
-    redis.call("ZADD", KEYS[7], now, ARGV[1])
-    for _, k in ipairs(redis.call("ZRANGEBYSCORE", KEYS[7], "-inf", now - tonumber(ARGV[9]), "LIMIT", 0, 16)) do
-      redis.call("HDEL", KEYS[6], k)
-      redis.call("ZREM", KEYS[7], k)
-    end
+    redis.call("ZADD", KEYS[7], tombnow(), ARGV[1])
   end
 else
   if cur == "" and redis.call("HDEL", KEYS[6], ARGV[1]) == 1 then redis.call("ZREM", KEYS[7], ARGV[1]) end
@@ -267,6 +292,7 @@ else
   if redis.call("HSET", b, ARGV[1], ARGV[3] .. table.concat(enc)) == 1 then added(KEYS[1], l, s, 1) end
 end
 redis.call("HDEL", KEYS[2], ARGV[1])
+prunetombs(KEYS[6], KEYS[7], tombnow(), tonumber(ARGV[9]))
 if ARGV[5] == "1" and ARGV[4] ~= "" then
   if holder then redis.call("DEL", KEYS[3]) end
   if redis.call("HGET", KEYS[8], ARGV[1]) == ARGV[4] then redis.call("HDEL", KEYS[8], ARGV[1]) end
@@ -401,22 +427,39 @@ func (r *RDB) WarnOnce(ctx context.Context, sync, run, kind string, members []st
 	return fresh, nil
 }
 
+// tombstonesScript reads the tombstones of keys (ARGV[2:]) alive within
+// their TTL (ARGV[1], ms), dropping those past it, and prunes a few more.
+var tombstonesScript = redis.NewScript(tombLua + `
+local now, ttl, out = tombnow(), tonumber(ARGV[1]), {}
+for i = 2, #ARGV do
+  out[#out + 1] = tombAlive(KEYS[1], KEYS[2], ARGV[i], now, ttl)
+end
+prunetombs(KEYS[1], KEYS[2], now, ttl)
+return out
+`)
+
 // Tombstones returns the tombstones (see TombKey) of those keys that have
-// one.
+// one within its TTL (one past it is dropped, never returned).
 func (r *RDB) Tombstones(ctx context.Context, db string, keys []string) (map[string]int64, error) {
 	out := map[string]int64{}
 	if len(keys) == 0 {
 		return out, nil
 	}
-	v, err := r.c.HMGet(ctx, TombKey(db), keys...).Result()
+	args := make([]any, 0, len(keys)+1)
+	args = append(args, tombstoneTTL.Milliseconds())
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	v, err := tombstonesScript.Run(ctx, r.c, []string{TombKey(db), TombTimeKey(db)}, args...).StringSlice()
 	if err != nil {
 		return nil, wrap("read tombstones of "+db, err)
 	}
-	for i, x := range v {
-		if s, ok := x.(string); ok {
-			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-				out[keys[i]] = n
-			}
+	for i, s := range v {
+		if s == "" {
+			continue
+		}
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			out[keys[i]] = n
 		}
 	}
 	return out, nil

@@ -174,6 +174,73 @@ func TestTombstones(t *testing.T) {
 	}
 }
 
+// No tombstone outlives its TTL: one past it is never read (by a claim of
+// its key, or Tombstones), and any claim or commit in the database prunes
+// it, not only a later delete.
+func TestTombstonesPrunedByAge(t *testing.T) {
+	srv := redistest.Start(t)
+	r := rdb.New(srv.Client())
+	ctx := context.Background()
+	defer rdb.SetTombstoneTTL(200 * time.Millisecond)()
+	tombs := func() int64 {
+		t.Helper()
+		return srv.Client().HLen(ctx, rdb.TombKey("db")).Val() + srv.Client().ZCard(ctx, rdb.TombTimeKey("db")).Val()
+	}
+	mkTomb := func(key string, up int64) {
+		t.Helper()
+		e := rdb.IndexEntry{PageID: pageID(1), Upstream: up}
+		if res, err := r.IndexCAS(ctx, "db", key, rdb.RowState{}, &e, "", false); err != nil || !res.OK {
+			t.Fatalf("create %s: %+v, %v", key, res, err)
+		}
+		c := claim(t, r, key)
+		if res, err := r.IndexCASDelete(ctx, "db", key, c.RowState, "", false, up); err != nil || !res.OK {
+			t.Fatalf("delete %s: %+v, %v", key, res, err)
+		}
+	}
+
+	// Read past the TTL: neither a claim nor Tombstones sees it.
+	mkTomb("a", 7)
+	mkTomb("b", 8)
+	if m, err := r.Tombstones(ctx, "db", []string{"a", "b", "none"}); err != nil || m["a"] != 7 || m["b"] != 8 || len(m) != 2 {
+		t.Fatalf("tombstones within the TTL = %v, %v", m, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if m, err := r.Tombstones(ctx, "db", []string{"a"}); err != nil || len(m) != 0 {
+		t.Fatalf("tombstones past the TTL = %v, %v; want none", m, err)
+	}
+	if n := tombs(); n != 0 {
+		t.Fatalf("%d tombstone records left after a read past the TTL (b too was due)", n)
+	}
+
+	// Pruned by a claim of another key.
+	mkTomb("c", 9)
+	time.Sleep(300 * time.Millisecond)
+	if c := claim(t, r, "other"); c.Tomb != 0 {
+		t.Fatalf("claim of another key: %+v", c)
+	}
+	if n := tombs(); n != 0 {
+		t.Fatalf("%d tombstone records left after a claim past the TTL", n)
+	}
+	// A claim of the key itself does not read it.
+	mkTomb("d", 10)
+	time.Sleep(300 * time.Millisecond)
+	if c := claim(t, r, "d"); c.Tomb != 0 {
+		t.Fatalf("claim of a key whose tombstone is past its TTL read %d", c.Tomb)
+	}
+
+	// Pruned by a commit (an upsert) of another key.
+	srv.Client().Del(ctx, rdb.TombKey("db"), rdb.TombTimeKey("db"))
+	mkTomb("e", 11)
+	time.Sleep(300 * time.Millisecond)
+	e := rdb.IndexEntry{PageID: pageID(2), Upstream: 1}
+	if res, err := r.IndexCAS(ctx, "db", "upserted", rdb.RowState{}, &e, "", false); err != nil || !res.OK {
+		t.Fatalf("create: %+v, %v", res, err)
+	}
+	if n := tombs(); n != 0 {
+		t.Fatalf("%d tombstone records left after a commit past the TTL", n)
+	}
+}
+
 // claim takes and releases key's claim, returning what it read.
 func claim(t *testing.T, r *rdb.RDB, key string) rdb.RowClaim {
 	t.Helper()

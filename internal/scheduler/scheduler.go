@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +50,14 @@ type Config struct {
 	Now func() time.Time
 	// Metrics, when set, receives leadership and run starts.
 	Metrics *metrics.Metrics
+	// DueBatch is how many due syncs a tick reads at once (default
+	// DueBatchDefault); Starts how many of them it starts at a time
+	// (default StartsDefault).
+	DueBatch, Starts int
+	// CatalogMaxAge is how long the leader keeps a catalog whose version
+	// did not change before reading it again anyway (default
+	// CatalogMaxAgeDefault): a safety net, not the way changes arrive.
+	CatalogMaxAge time.Duration
 }
 
 // Scheduler starts scheduled runs.
@@ -59,6 +69,15 @@ type Scheduler struct {
 	reaper *runs.Reaper
 	reaped time.Time
 
+	// The leader's catalog, the manifests it was read from and its stamp
+	// then (Tick's goroutine only); nil until read, and after a change of
+	// leadership. fullReap asks the next reaper pass to check every sync.
+	cat      map[string]ops.SyncInfo
+	catFrom  []string
+	catStamp rdb.CatalogStamp
+	catRead  time.Time
+	fullReap bool
+
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -69,6 +88,11 @@ const (
 	TickDefault      = time.Second
 	LeaseTTLDefault  = 10 * time.Second
 	ReapEveryDefault = 10 * time.Second
+	DueBatchDefault  = 500
+	StartsDefault    = 8
+	// CatalogMaxAgeDefault: at ten thousand syncs a catalog read costs the
+	// leader about a tenth of a second of CPU.
+	CatalogMaxAgeDefault = 5 * time.Minute
 )
 
 func (c Config) validate() error {
@@ -87,6 +111,9 @@ func (c Config) withDefaults() Config {
 	c.ReapEvery = defaults.Positive(c.ReapEvery, ReapEveryDefault)
 	c.RetryBase = defaults.Positive(c.RetryBase, queue.RetryBaseDefault)
 	c.RetryMax = defaults.Positive(c.RetryMax, queue.RetryMaxDefault)
+	c.DueBatch = defaults.Positive(c.DueBatch, DueBatchDefault)
+	c.Starts = defaults.Positive(c.Starts, StartsDefault)
+	c.CatalogMaxAge = defaults.Positive(c.CatalogMaxAge, CatalogMaxAgeDefault)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	return c
 }
@@ -170,6 +197,9 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	}
 	if was := s.leader.Swap(leader); was != leader {
 		s.log.Info("leadership changed", "leader", leader)
+		// A new leader reads everything once: the catalog (and with it the
+		// due set's reconcile) and every sync's active run.
+		s.cat, s.fullReap = nil, true
 	}
 	if m := s.cfg.Metrics; m != nil {
 		m.Leader.Set(map[bool]float64{true: 1}[leader])
@@ -177,38 +207,132 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	if !leader {
 		return nil
 	}
-	cat, err := s.cfg.Ops.Catalog(ctx)
-	if err != nil {
+	if err := s.refreshCatalog(ctx); err != nil {
 		return err
 	}
 	now, err := s.now(ctx)
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, info := range cat {
-		if !info.Declared {
-			// Nobody would run it: an undeclared sync is not scheduled.
-			continue
-		}
-		if err := s.schedule(ctx, info, now); err != nil {
-			errs = append(errs, fmt.Errorf("sync %q: %w", info.Key, err))
-		}
-	}
-	errs = append(errs, s.startRequested(ctx, cat))
+	errs := []error{s.runDue(ctx, now), s.startRequested(ctx, s.cat)}
 	if time.Since(s.reaped) >= s.cfg.ReapEvery {
 		s.reaped = time.Now()
-		errs = append(errs, s.Reap(ctx, cat))
+		errs = append(errs, s.Reap(ctx, s.cat))
 	}
 	return errors.Join(errs...)
 }
 
+// refreshCatalog reads the catalog again when it may have changed (its
+// version moved, a manifest it was read from expired, or it is older than
+// CatalogMaxAge) and brings the due set in line with the schedules.
+func (s *Scheduler) refreshCatalog(ctx context.Context) error {
+	stamp, err := s.rdb.CatalogStamp(ctx, s.catFrom)
+	if err != nil {
+		return err
+	}
+	if s.cat != nil && stamp == s.catStamp && time.Since(s.catRead) < s.cfg.CatalogMaxAge {
+		return nil
+	}
+	cat, from, err := s.cfg.Ops.CatalogFrom(ctx)
+	if err != nil {
+		return err
+	}
+	scheds := make(map[string]string, len(cat))
+	for k, info := range cat {
+		if info.Declared {
+			scheds[k] = schedOf(info.Schedule)
+		}
+	}
+	changed, err := s.rdb.Reconcile(ctx, scheds)
+	if err != nil {
+		return err
+	}
+	s.log.Debug("catalog read", "syncs", len(cat), "schedules_changed", changed, "version", stamp.Version)
+	s.cat, s.catFrom, s.catRead = cat, from, time.Now()
+	s.catStamp = rdb.CatalogStamp{Version: stamp.Version, Live: int64(len(from))}
+	return nil
+}
+
+func schedOf(sc spec.Schedule) string {
+	switch sc.Kind {
+	case spec.Continuous:
+		return rdb.SchedContinuous
+	case spec.Manual:
+		return rdb.SchedManual
+	}
+	return rdb.SchedInterval(sc.Interval)
+}
+
+// before compares due times in ms, as the due set holds them: a sync the
+// due set returns as due is due here too.
+func before(a, b time.Time) bool { return a.UnixMilli() < b.UnixMilli() }
+
+// dueRounds bounds how many batches of due syncs one tick starts: the rest
+// wait for the next tick rather than starve the lease renewal.
+const dueRounds = 40
+
+// runDue looks at the syncs whose due time has come (rdb.DueKey), a batch
+// at a time, and starts those whose run is due; each leaves the due set
+// with its next due time, or is taken out (paused, undeclared, manual).
+func (s *Scheduler) runDue(ctx context.Context, now time.Time) error {
+	for range dueRounds {
+		keys, err := s.rdb.Due(ctx, now, s.cfg.DueBatch)
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		var (
+			mu   sync.Mutex
+			errs []error
+			wg   sync.WaitGroup
+			sem  = make(chan struct{}, s.cfg.Starts)
+		)
+		for _, key := range keys {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if err := s.schedule(ctx, key, now); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("sync %q: %w", key, err))
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(errs) > 0 || len(keys) < s.cfg.DueBatch {
+			return errors.Join(errs...)
+		}
+	}
+	return nil
+}
+
 // Reap fails the runs nobody will move on: whose task is lost, whose
 // executor died on the last attempt, or whose sync no live executor
-// declares.
+// declares. It looks at the syncs with an active run (rdb.ActiveKey)
+// only; a new leader's first pass checks every sync of cat first, to
+// repair a set an older version or a lost write left incomplete.
 func (s *Scheduler) Reap(ctx context.Context, cat map[string]ops.SyncInfo) error {
-	watched := make([]runs.Watched, 0, len(cat))
-	for _, info := range cat {
+	if s.fullReap {
+		if _, err := s.rdb.MarkActive(ctx, slices.Collect(maps.Keys(cat))...); err != nil {
+			return err
+		}
+		s.fullReap = false
+	}
+	active, err := s.rdb.ActiveSyncs(ctx)
+	if err != nil {
+		return err
+	}
+	// Drop the members whose run ended meanwhile in a way that did not
+	// say so (a record lost with Redis): one step for the whole set.
+	if _, err := s.rdb.MarkActive(ctx, active...); err != nil {
+		return err
+	}
+	watched := make([]runs.Watched, 0, len(active))
+	for _, key := range active {
+		info, ok := cat[key]
+		if !ok {
+			continue
+		}
 		w := runs.Watched{Key: info.Key, Declared: info.Declared}
 		if info.Declared {
 			w.Options = info.Options()
@@ -234,35 +358,61 @@ func (s *Scheduler) now(ctx context.Context) (time.Time, error) {
 	return s.rdb.ServerTime(ctx)
 }
 
-func (s *Scheduler) schedule(ctx context.Context, info ops.SyncInfo, now time.Time) error {
-	st, err := s.rdb.GetSyncStatus(ctx, info.Key)
-	if err != nil || st.Paused {
+// schedule looks at one due sync: it starts its run when due and puts it
+// back in the due set at its next due time, or takes it out.
+func (s *Scheduler) schedule(ctx context.Context, key string, now time.Time) error {
+	info, ok := s.cat[key]
+	if !ok || !info.Declared || info.Schedule.Kind == spec.Manual {
+		// Nobody would run it, or nothing schedules it: the catalog's
+		// next change puts it back if that changes.
+		return s.rdb.Unschedule(ctx, key)
+	}
+	cont := info.Schedule.Kind == spec.Continuous
+	st, err := s.rdb.GetSyncStatus(ctx, key)
+	if err != nil {
 		return err
 	}
-	switch info.Schedule.Kind {
-	case spec.Manual:
-		return nil
-	case spec.Continuous:
-		if st.ActiveRun != "" {
-			return nil
+	if st.Paused {
+		_, err := s.rdb.ScheduleAt(ctx, key, now, time.Time{}, cont) // takes it out
+		return err
+	}
+	if cont {
+		if st.ActiveRun == "" && !st.LastFinished.IsZero() {
+			if due := st.LastFinished.Add(s.continuousWait(info, st)); before(now, due) {
+				_, err := s.rdb.ScheduleAt(ctx, key, due, time.Time{}, true)
+				return err
+			}
 		}
-		if !st.LastFinished.IsZero() && now.Before(st.LastFinished.Add(s.continuousWait(info, st))) {
-			return nil
+		var serr error
+		if st.ActiveRun == "" {
+			serr = s.start(ctx, info)
 		}
-		return s.start(ctx, info)
+		// With its run active it leaves the due set; the run's end puts it
+		// back (the script checks both in one step). Without (the start
+		// failed), it is looked at again next tick.
+		_, err := s.rdb.ScheduleAt(ctx, key, now.Add(s.cfg.Tick), time.Time{}, true)
+		return errors.Join(serr, err)
+	}
+	interval := info.Schedule.Interval
+	if !st.NextRun.IsZero() && before(now, st.NextRun) {
+		// Looked at early (a resume, a new schedule): back to its next
+		// run, or sooner when the interval was shortened.
+		at, next := st.NextRun, time.Time{}
+		if limit := now.Add(interval); at.After(limit) {
+			at, next = limit, limit
+		}
+		_, err := s.rdb.ScheduleAt(ctx, key, at, next, false)
+		return err
 	}
 	// A sync seen for the first time runs at once, then every interval.
-	if !st.NextRun.IsZero() && now.Before(st.NextRun) {
-		return nil
-	}
 	next := st.NextRun
 	if next.IsZero() {
 		next = now
 	}
-	for !next.After(now) {
-		next = next.Add(info.Schedule.Interval)
+	for !before(now, next) {
+		next = next.Add(interval)
 	}
-	if err := s.rdb.SetNextRun(ctx, info.Key, next); err != nil {
+	if _, err := s.rdb.ScheduleAt(ctx, key, next, next, false); err != nil {
 		return err
 	}
 	return s.start(ctx, info)

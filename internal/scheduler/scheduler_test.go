@@ -216,3 +216,129 @@ func TestOnlyTheLeaderSchedules(t *testing.T) {
 		t.Fatalf("s2 did not take over a released lease: %v", err)
 	}
 }
+
+// dueAt is when the leader looks at sync next; zero when it is not in the
+// due set.
+func (f *fixture) dueAt(sync string) time.Time {
+	f.t.Helper()
+	at, ok, err := f.rdb.DueAt(context.Background(), sync)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if !ok {
+		return time.Time{}
+	}
+	return at
+}
+
+func TestDueSetFollowsPauseResumeAndScheduleChanges(t *testing.T) {
+	f := newFixture(t, every("s", "1h"), spec.ManifestSync{Key: "m", Schedule: spec.Schedule{Kind: spec.Manual, Text: "manual"}})
+	ctx := context.Background()
+	f.tick()
+	if got, want := f.dueAt("s"), f.now.Add(time.Hour); !got.Equal(want) {
+		t.Fatalf("due at %v after the first run, want %v", got, want)
+	}
+	if !f.dueAt("m").IsZero() {
+		t.Fatal("a manual sync is in the due set")
+	}
+	if active, _ := f.rdb.ActiveSyncs(ctx); len(active) != 1 || active[0] != "s" {
+		t.Fatalf("active syncs %v, want [s]", active)
+	}
+	f.end("s", true)
+	if active, _ := f.rdb.ActiveSyncs(ctx); len(active) != 0 {
+		t.Fatalf("active syncs %v after the run ended, want none", active)
+	}
+	// A pause takes the sync out; a resume brings it back to be looked at
+	// at once, which puts it back at its next run without starting one.
+	if err := f.ops.Pause(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if !f.dueAt("s").IsZero() {
+		t.Fatal("a paused sync is still in the due set")
+	}
+	f.tick()
+	if _, err := f.ops.Resume(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.dueAt("s"); got.IsZero() || got.After(f.now) {
+		t.Fatalf("a resumed sync is due at %v, want at once", got)
+	}
+	f.tick()
+	if n := len(f.runs("s")); n != 1 {
+		t.Fatalf("%d runs after a resume before the next run is due, want 1", n)
+	}
+	if got, want := f.dueAt("s"), f.now.Add(time.Hour); !got.Equal(want) {
+		t.Fatalf("due at %v after the resume, want %v", got, want)
+	}
+	// A shorter interval takes effect at once: the next run comes within
+	// the new interval, not at the old next run.
+	f.publish("w", every("s", "5m"))
+	f.tick()
+	if got, want := f.dueAt("s"), f.now.Add(5*time.Minute); !got.Equal(want) {
+		t.Fatalf("due at %v after the interval became 5m, want %v", got, want)
+	}
+	f.now = f.now.Add(5 * time.Minute)
+	f.tick()
+	if n := len(f.runs("s")); n != 2 {
+		t.Fatalf("%d runs 5 minutes after the interval became 5m, want 2", n)
+	}
+	// Made manual, it leaves the due set and is not run again.
+	f.publish("w", spec.ManifestSync{Key: "s", Schedule: spec.Schedule{Kind: spec.Manual, Text: "manual"}})
+	f.end("s", true)
+	f.tick()
+	if !f.dueAt("s").IsZero() {
+		t.Fatal("a sync made manual is still in the due set")
+	}
+	f.now = f.now.Add(time.Hour)
+	f.tick()
+	if n := len(f.runs("s")); n != 2 {
+		t.Fatalf("%d runs of a sync made manual, want 2", n)
+	}
+}
+
+func TestContinuousSyncLeavesTheDueSetWhileItRuns(t *testing.T) {
+	f := newFixture(t, every("c", "continuous"))
+	f.tick()
+	if !f.dueAt("c").IsZero() {
+		t.Fatal("a continuous sync with its run active is in the due set")
+	}
+	f.end("c", true)
+	if f.dueAt("c").IsZero() {
+		t.Fatal("the end of a continuous sync's run did not put it back in the due set")
+	}
+	st, _ := f.rdb.GetSyncStatus(context.Background(), "c")
+	f.now = st.LastFinished.Add(time.Second)
+	f.tick()
+	if got, want := f.dueAt("c"), st.LastFinished.Add(5*time.Second).Truncate(time.Millisecond); !got.Equal(want) {
+		t.Fatalf("due at %v, want the end of its floor %v", got, want)
+	}
+}
+
+func TestCatalogIsReadWhenItChanges(t *testing.T) {
+	f := newFixture(t, every("a", "5m"))
+	f.tick()
+	// A new build declaring another sync bumps the catalog version: the
+	// next tick schedules it.
+	f.publish("w", every("a", "5m"), every("b", "5m"))
+	f.tick()
+	if n := len(f.runs("b")); n != 1 {
+		t.Fatalf("a newly declared sync ran %d times on the next tick, want 1", n)
+	}
+	// A manifest that expires bumps nothing, but the leader sees it gone:
+	// the worker's syncs are undeclared and leave the due set when due.
+	ctx := context.Background()
+	builds, _ := f.rdb.Client().ZRange(ctx, rdb.BuildsKey("w"), 0, -1).Result()
+	for _, b := range builds {
+		if err := f.rdb.Client().Del(ctx, rdb.BuildManifestKey("w", b)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.now = f.now.Add(5 * time.Minute)
+	f.tick()
+	if n := len(f.runs("a")); n != 1 {
+		t.Fatalf("an undeclared sync ran %d times, want 1", n)
+	}
+	if !f.dueAt("a").IsZero() {
+		t.Fatal("an undeclared sync stays in the due set")
+	}
+}

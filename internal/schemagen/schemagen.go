@@ -103,6 +103,23 @@ func Render(props schema.Properties, others []Other) string {
 	return b.String()
 }
 
+// Helper is the schema helper that declares a column of type t, its
+// arguments elided ("schema.Select()", "schema.Status(…)"): what an error
+// message names as the fix. It is "" for a type synq does not write.
+func Helper(t schema.Type) string {
+	switch {
+	case !t.Valid():
+		return ""
+	case t == schema.TypeNumber:
+		return "schema.Number(schema.Plain)"
+	case t == schema.TypeStatus:
+		return "schema.Status(…)"
+	case t == schema.TypeRelation:
+		return "schema.Relation(…)"
+	}
+	return expr(schema.Property{Type: t})
+}
+
 // expr is the schema helper call that declares p.
 func expr(p schema.Property) string {
 	switch p.Type {

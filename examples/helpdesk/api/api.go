@@ -240,8 +240,14 @@ func New(cfg Config) (*Server, error) {
 		tickets: map[string]*Ticket{}, customers: map[string]*Customer{}, teams: map[string]*Team{},
 		projects: map[string]*Project{}, tasks: map[string]*Task{}, articles: map[string]*Article{}, limiter: map[string]*bucket{},
 	}
-	// History starts a month ago so updated_since has something to cut.
-	s.clock = time.Now().UTC().Add(-30 * 24 * time.Hour).Truncate(time.Second)
+	// History spans the 30 days before historyEnd (so updated_since has
+	// something to cut), on fixed dates: the same seed gives the same data
+	// on every start, so a restarted `make dev` finds every row unchanged.
+	end := historyEnd
+	if now := time.Now().UTC(); end.After(now) {
+		end = now.Truncate(time.Second)
+	}
+	s.clock = end.Add(-30 * 24 * time.Hour)
 	step := 30 * 24 * time.Hour / time.Duration(cfg.Tickets+cfg.Customers+cfg.Teams+cfg.Projects*(1+cfg.TasksPerProject)+cfg.Articles+1)
 	at := func() Meta {
 		s.clock = s.clock.Add(step)
@@ -293,6 +299,10 @@ func New(cfg Config) (*Server, error) {
 	s.clock = time.Now().UTC()
 	return s, nil
 }
+
+// historyEnd is when the generated history ends (later changes get real
+// timestamps).
+var historyEnd = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
 func suffix(i, n int) string {
 	if i < n {
