@@ -191,6 +191,18 @@ func manySyncs(b *testing.B, bin string, n int, idle time.Duration, quick bool) 
 		first[i], dues[i] = st.LastRun, st.NextRun
 	}
 	memPerSync := float64(redisInfo(b, r, "memory", "used_memory")-memBase) / float64(n)
+	// What one run kept adds (its record, log and page records), and the
+	// sync's own hash, sampled.
+	var runBytes, syncBytes int64
+	const sample = 20
+	for i := range sample {
+		k := keys[i*n/sample]
+		for _, key := range []string{rdb.RunKey(k, first[i*n/sample]), rdb.RunLogKey(k, first[i*n/sample]), rdb.RunPagesKey(k, first[i*n/sample])} {
+			runBytes += r.Client().MemoryUsage(ctx, key).Val()
+		}
+		syncBytes += r.Client().MemoryUsage(ctx, rdb.SyncKey(k)).Val() + r.Client().MemoryUsage(ctx, rdb.RunsKey(k)).Val()
+	}
+	b.Logf("sampled: a sync's hash and run index %d B, one run's record, log and pages %d B", syncBytes/sample, runBytes/sample)
 
 	// Nothing is due now: the idle cost.
 	time.Sleep(5 * time.Second)
