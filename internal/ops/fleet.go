@@ -110,14 +110,19 @@ func (o *Ops) Leader(ctx context.Context) (Leader, error) {
 // Failures returns the runs that ended failed or with a warning since
 // since, newest first, across every known sync.
 func (o *Ops) Failures(ctx context.Context, since time.Time) ([]rdb.Run, error) {
-	cat, err := o.Catalog(ctx)
+	// Only the syncs whose last failure (or warning) is that recent: a
+	// pipelined status read, not a round trip per sync.
+	ls, _, err := o.Match(ctx, Filter{})
 	if err != nil {
 		return nil, err
 	}
 	var out []rdb.Run
-	for _, k := range slices.Sorted(keys(cat)) {
+	for _, l := range ls {
+		if l.Status.LastFailure.Before(since) {
+			continue
+		}
 		// A run that failed since may have started a while before.
-		rs, err := o.rdb.RunsStartedSince(ctx, k, since.Add(-24*time.Hour))
+		rs, err := o.rdb.RunsStartedSince(ctx, l.Key, since.Add(-24*time.Hour))
 		if err != nil {
 			return nil, err
 		}

@@ -82,7 +82,9 @@ func (c *FleetCollector) Collect(ch chan<- prometheus.Metric) {
 var healths = []ops.Health{ops.Initializing, ops.Healthy, ops.Warning, ops.Error, ops.Disabled}
 
 func (c *FleetCollector) read(ctx context.Context) ([]prometheus.Metric, error) {
-	views, err := c.ops.Views(ctx)
+	// Statuses only (pipelined): a scrape at thousands of syncs reads no
+	// run records.
+	views, _, err := c.ops.Match(ctx, ops.Filter{})
 	if err != nil {
 		return nil, err
 	}
