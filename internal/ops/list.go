@@ -154,10 +154,10 @@ func (o *Ops) ViewsOf(ctx context.Context, ls []Listed) ([]View, error) {
 }
 
 // catalogMaxAge bounds how long List trusts a catalog whose stamp held.
-const catalogMaxAge = 30 * time.Second
+const catalogMaxAge = 5 * time.Minute
 
 // CachedCatalog is the catalog, read again only when its stamp moved
-// (rdb.CatalogStamp) or it is older than 30 s: what periodic readers
+// (rdb.CatalogStamp) or it is older than 5 minutes: what periodic readers
 // (lists, the alert detector) use, so that thousands of syncs are not
 // decoded on every look. The map is shared: callers must not change it.
 func (o *Ops) CachedCatalog(ctx context.Context) (map[string]SyncInfo, error) {

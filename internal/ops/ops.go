@@ -243,9 +243,11 @@ func (o *Ops) catalog(ctx context.Context, live map[string]rdb.LiveBuild) (map[s
 	return out, nil
 }
 
-// Sync returns one known sync.
+// Sync returns one known sync. It reads the cached catalog (checked
+// against the catalog's version and manifests first), so that pausing or
+// triggering one sync among thousands decodes none of the others.
 func (o *Ops) Sync(ctx context.Context, key string) (SyncInfo, error) {
-	cat, err := o.Catalog(ctx)
+	cat, err := o.CachedCatalog(ctx)
 	if err != nil {
 		return SyncInfo{}, err
 	}

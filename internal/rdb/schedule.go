@@ -59,12 +59,14 @@ func (r *RDB) DueAt(ctx context.Context, sync string) (time.Time, bool, error) {
 // of the schedule for good.
 var scheduleAtScript = redis.NewScript(`
 if ARGV[5] ~= "-" and (redis.call("HGET", KEYS[1], "next_run") or "") ~= ARGV[5] then return -1 end
-if ARGV[3] ~= "" then redis.call("HSET", KEYS[1], "next_run", ARGV[3]) end
 if redis.call("HGET", KEYS[1], "paused") == "1" or
    (ARGV[4] == "1" and (redis.call("HGET", KEYS[1], "active_run") or "") ~= "") then
+  -- Out of the due set, its next run untouched: a paused sync's slot is
+  -- not used up, so it runs when resumed.
   redis.call("ZREM", "` + dueKey + `", ARGV[1])
   return 0
 end
+if ARGV[3] ~= "" then redis.call("HSET", KEYS[1], "next_run", ARGV[3]) end
 redis.call("ZADD", "` + dueKey + `", ARGV[2], ARGV[1])
 return 1`)
 
@@ -77,17 +79,42 @@ func (r *RDB) ScheduleAt(ctx context.Context, sync string, at time.Time, continu
 }
 
 // ScheduleNext records next as the sync's next run and makes the leader
-// look at it then (or takes it out of the due set, as ScheduleAt) — only
-// if its next run is still prev (zero: none yet). taken is false when it
-// is not: another scheduler (an overlapping leader) took this slot, and
-// the caller must not start the run.
+// look at it then — only if its next run is still prev (zero: none yet)
+// and it is not paused. taken is false when another scheduler (an
+// overlapping leader) took this slot, or the sync is paused (it leaves
+// the due set, its next run untouched): the caller must not start the
+// run.
 func (r *RDB) ScheduleNext(ctx context.Context, sync string, at, next, prev time.Time) (taken bool, err error) {
-	p := ""
-	if !prev.IsZero() {
-		p = strconv.FormatInt(prev.UnixNano(), 10)
+	n, err := r.scheduleAt(ctx, sync, at, next, nsOrEmpty(prev), false)
+	return n == 1, err
+}
+
+func nsOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
 	}
-	n, err := r.scheduleAt(ctx, sync, at, next, p, false)
-	return n != -1, err
+	return strconv.FormatInt(t.UnixNano(), 10)
+}
+
+// undoNextScript gives a slot back: next_run goes from ARGV[2] back to
+// ARGV[3] ("" clears it) if nobody moved it since, and the sync is due at
+// ARGV[4] (ms) unless paused.
+var undoNextScript = redis.NewScript(`
+if (redis.call("HGET", KEYS[1], "next_run") or "") ~= ARGV[2] then return 0 end
+if ARGV[3] == "" then redis.call("HDEL", KEYS[1], "next_run") else redis.call("HSET", KEYS[1], "next_run", ARGV[3]) end
+if redis.call("HGET", KEYS[1], "paused") == "1" then
+  redis.call("ZREM", "` + dueKey + `", ARGV[1])
+else
+  redis.call("ZADD", "` + dueKey + `", ARGV[4], ARGV[1])
+end
+return 1`)
+
+// UndoNext gives back the slot ScheduleNext took (from → prev) when the
+// run could not start because the sync was paused meanwhile: the sync
+// then runs when resumed, as if it had been paused before its due time.
+func (r *RDB) UndoNext(ctx context.Context, sync string, from, prev, at time.Time) error {
+	err := undoNextScript.Run(ctx, r.c, []string{SyncKey(sync)}, sync, nsOrEmpty(from), nsOrEmpty(prev), at.UnixMilli()).Err()
+	return wrap("give back the next run of sync "+sync, err)
 }
 
 func (r *RDB) scheduleAt(ctx context.Context, sync string, at, next time.Time, prev string, continuous bool) (int, error) {

@@ -280,6 +280,9 @@ func spread(key string, interval time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(width))
 }
 
+// errPaused is start's answer for a sync paused before its run began.
+var errPaused = errors.New("scheduler: the sync was paused")
+
 // before compares due times in ms, as the due set holds them: a sync the
 // due set returns as due is due here too.
 func before(a, b time.Time) bool { return a.UnixMilli() < b.UnixMilli() }
@@ -402,7 +405,9 @@ func (s *Scheduler) schedule(ctx context.Context, key string, now time.Time) err
 		}
 		var serr error
 		if st.ActiveRun == "" {
-			serr = s.start(ctx, info)
+			if serr = s.start(ctx, info); errors.Is(serr, errPaused) {
+				serr = nil // ScheduleAt below takes it out
+			}
 		}
 		// With its run active it leaves the due set; the run's end puts it
 		// back (the script checks both in one step). Without (the start
@@ -437,7 +442,12 @@ func (s *Scheduler) schedule(ctx context.Context, key string, now time.Time) err
 	if err != nil || !taken {
 		return err
 	}
-	return s.start(ctx, info)
+	if err := s.start(ctx, info); !errors.Is(err, errPaused) {
+		return err
+	}
+	// Paused between the two steps: give the slot back, so the resume
+	// runs it.
+	return s.rdb.UndoNext(ctx, key, next, st.NextRun, now)
 }
 
 // startRequested starts the runs webhook deliveries asked for. A request
@@ -520,7 +530,7 @@ func (s *Scheduler) start(ctx context.Context, info ops.SyncInfo) error {
 		}
 		return s.rdb.CountSkippedTick(ctx, info.Key)
 	case errors.Is(err, ops.ErrPaused):
-		return nil
+		return errPaused
 	}
 	return err
 }

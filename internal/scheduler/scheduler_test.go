@@ -43,7 +43,7 @@ func (f *fixture) publish(w string, syncs ...spec.ManifestSync) {
 	m := spec.Manifest{Worker: w, Syncs: syncs}
 	m.Build = m.BuildID()
 	b, _ := json.Marshal(m)
-	if _, err := f.rdb.PublishBuild(context.Background(), w, m.Build, b, time.Minute); err != nil {
+	if _, err := f.rdb.PublishBuild(context.Background(), w, m.Build, b, time.Hour); err != nil {
 		f.t.Fatal(err)
 	}
 }
