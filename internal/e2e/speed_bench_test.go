@@ -21,11 +21,21 @@ import (
 // Figures: budget_use (calls made / (budget × the run's duration)),
 // rate_limited (429s answered), calls_per_row (calls made / rows written)
 // and the run's seconds.
+//
+// Sub-benchmarks: write_concurrency=8 (the default) and =1 (rows one after
+// another, as before); -bench 'NotionLatencyBudget/write_concurrency=8'
+// runs one.
 func BenchmarkNotionLatencyBudget(b *testing.B) {
+	for _, wc := range []int{8, 1} {
+		b.Run(fmt.Sprintf("write_concurrency=%d", wc), func(b *testing.B) { latencyBudget(b, wc) })
+	}
+}
+
+func latencyBudget(b *testing.B, writeConcurrency int) {
 	const pages, rows, perMinute = 6, 100, 600
 	for range b.N {
 		s := newStack(b, fmt.Sprintf("E2E_PAGES=%d", pages), fmt.Sprintf("E2E_ROWS=%d", rows),
-			fmt.Sprintf("SYNQ_NOTION_RATE_LIMIT=%d", perMinute))
+			fmt.Sprintf("SYNQ_NOTION_RATE_LIMIT=%d", perMinute), fmt.Sprintf("SYNQ_WRITE_CONCURRENCY=%d", writeConcurrency))
 		s.emu.SetLatency(emulator.Latency{Min: 200 * time.Millisecond, Max: 400 * time.Millisecond})
 		s.emu.SetRateLimit(perMinute)
 		s.executor()
