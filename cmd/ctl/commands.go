@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,11 +73,21 @@ func oneArg(name, example string) cobra.PositionalArgs {
 func (a *app) statusCmd() *cobra.Command {
 	var noWatch bool
 	var interval time.Duration
+	var healths []string
+	var worker string
+	var limit int
 	cmd := &cobra.Command{
-		Use:   "status [KEY]",
+		Use:   "status [KEY | KEY-GLOB]",
 		Short: "Show syncs: health, schedule, last and active run (live on a terminal)",
 		Long: `Show syncs: health, schedule, last and active run; live on a terminal (--no-watch
 prints once), JSON when piped or with -o json (health_reason says why in words).
+A summary line comes first: how many syncs, and how many of each health.
+
+With thousands of syncs, narrow the list:
+  --health error,warning   only these healths (or undeclared: no live executor declares it)
+  --worker NAME            only one worker's syncs
+  KEY-GLOB                 keys matching a glob (tickets*, *Backfill, team-?-*); a plain KEY shows that sync
+  --limit N                at most N syncs (the summary still counts them all)
 
 Health:
   INITIALIZING  no run has succeeded yet: a new sync, or a manual one nobody triggered
@@ -82,33 +95,65 @@ Health:
   WARNING       its last 1–2 runs failed (or ended as a warning: the deletion guard held a sweep)
   ERROR         its last 3 or more runs failed
   DISABLED      paused: the schedule starts no run until ctl resume KEY`,
-		Args: optionalArg("sync key"),
+		Example: `  ctl status
+  ctl status --health error --worker billing
+  ctl status 'tickets*' --no-watch`,
+		Args: optionalArg("sync key or key glob"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if interval < 200*time.Millisecond {
 				return cli.Usagef("--interval %v: at least 200ms", interval)
 			}
+			if limit < 0 {
+				return cli.Usagef("--limit %d: give a positive number, or 0 for every sync", limit)
+			}
+			req := &synqv1.ListSyncsRequest{Worker: worker, PageSize: int32(limit)}
+			for _, h := range healths {
+				for _, h := range strings.Split(h, ",") {
+					h = strings.ToUpper(strings.TrimSpace(h))
+					if h == "UNDECLARED" {
+						req.Undeclared = true
+						continue
+					}
+					v, ok := synqv1.Health_value["HEALTH_"+h]
+					if !ok || h == "UNSPECIFIED" || h == "" {
+						return cli.Usagef("--health %q: give error, warning, healthy, initializing, disabled or undeclared", h)
+					}
+					req.Health = append(req.Health, synqv1.Health(v))
+				}
+			}
+			one := len(args) == 1 && !strings.ContainsAny(args[0], "*?[")
+			if len(args) == 1 && !one {
+				req.Key = args[0]
+			}
 			if noWatch || a.output != "table" || !isTerminal(a.stdout) {
-				if len(args) == 1 {
+				if one {
 					r, err := unary(a, cmd, synqv1.ControlServiceClient.GetSync, &synqv1.GetSyncRequest{Key: args[0]})
 					if err != nil {
 						return err
 					}
 					return a.printSyncs([]*synqv1.Sync{r.Sync})
 				}
-				r, err := unary(a, cmd, synqv1.ControlServiceClient.ListSyncs, &synqv1.ListSyncsRequest{})
+				r, err := unary(a, cmd, synqv1.ControlServiceClient.ListSyncs, req)
 				if err != nil {
 					return err
 				}
-				return a.printSyncs(r.Syncs)
+				return a.printSyncList(r)
 			}
 			c, err := a.connect()
 			if err != nil {
 				return err
 			}
-			stream, err := c.WatchSyncs(cmd.Context(), &synqv1.WatchSyncsRequest{Keys: args, Interval: durationpb.New(interval)})
+			wreq := &synqv1.WatchSyncsRequest{Interval: durationpb.New(interval), Health: req.Health, Worker: req.Worker, Key: req.Key}
+			if one {
+				wreq.Keys = args
+			}
+			stream, err := c.WatchSyncs(cmd.Context(), wreq)
 			if err != nil {
 				return a.rpcErr(err)
 			}
+			// The stream sends everything once, then changes: the view is
+			// kept here.
+			shown := map[string]*synqv1.Sync{}
 			for {
 				msg, err := stream.Recv()
 				if err != nil {
@@ -117,9 +162,26 @@ Health:
 					}
 					return a.rpcErr(err)
 				}
+				if msg.Full {
+					clear(shown)
+				}
+				for _, s := range msg.Syncs {
+					shown[s.Key] = s
+				}
+				for _, k := range msg.Removed {
+					delete(shown, k)
+				}
+				list := &synqv1.ListSyncsResponse{Summary: msg.Summary, Matched: int32(len(shown))}
+				for _, k := range slices.Sorted(maps.Keys(shown)) {
+					if limit > 0 && len(list.Syncs) == limit {
+						list.NextPageToken = k
+						break
+					}
+					list.Syncs = append(list.Syncs, shown[k])
+				}
 				fmt.Fprint(a.stdout, "\x1b[H\x1b[2J")
 				fmt.Fprintf(a.stdout, "synq · %s · %s · Ctrl-C to quit\n\n", a.addr, time.Now().Format("15:04:05"))
-				if err := a.printSyncs(msg.Syncs); err != nil {
+				if err := a.printSyncList(list); err != nil {
 					return err
 				}
 			}
@@ -127,6 +189,9 @@ Health:
 	}
 	cmd.Flags().BoolVar(&noWatch, "no-watch", false, "print once instead of a live view")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "refresh interval of the live view")
+	cmd.Flags().StringSliceVar(&healths, "health", nil, "only syncs of these healths: error, warning, healthy, initializing, disabled, undeclared (repeat or comma-separate)")
+	cmd.Flags().StringVar(&worker, "worker", "", "only the syncs of this worker")
+	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many syncs (0: all)")
 	return cmd
 }
 

@@ -31,8 +31,12 @@ type fakeControl struct {
 	synqv1.UnimplementedControlServiceServer
 }
 
-func (fakeControl) ListSyncs(context.Context, *synqv1.ListSyncsRequest) (*synqv1.ListSyncsResponse, error) {
-	return &synqv1.ListSyncsResponse{Syncs: []*synqv1.Sync{{
+func (fakeControl) ListSyncs(_ context.Context, r *synqv1.ListSyncsRequest) (*synqv1.ListSyncsResponse, error) {
+	summary := []*synqv1.HealthCount{{Health: synqv1.Health_HEALTH_ERROR}, {Health: synqv1.Health_HEALTH_HEALTHY, Count: 1}}
+	if len(r.GetHealth()) > 0 && r.GetHealth()[0] == synqv1.Health_HEALTH_ERROR {
+		return &synqv1.ListSyncsResponse{Summary: summary}, nil
+	}
+	return &synqv1.ListSyncsResponse{Matched: 1, Summary: summary, Syncs: []*synqv1.Sync{{
 		Key: "ticketsDelta", Worker: "synq-demo", Mode: synqv1.Mode_MODE_INCREMENTAL, Schedule: "5m", Health: synqv1.Health_HEALTH_HEALTHY, Declared: true,
 		HealthReason: "last run succeeded",
 		ActiveRun: &synqv1.Run{Id: "ticketsDelta-20261124T101500-3f9a1c", Status: synqv1.RunStatus_RUN_STATUS_RUNNING, CurrentPage: 2, Attempts: 3,
@@ -154,6 +158,15 @@ func TestJSONFlag(t *testing.T) {
 func TestTables(t *testing.T) {
 	addr := serve(t)
 	out, _, code := ctl(t, "--addr", addr, "status", "-o", "table")
+	if !strings.HasPrefix(out, "1 syncs: 1 HEALTHY\n") {
+		t.Errorf("status table does not start with its summary line:\n%s", out)
+	}
+	if out, _, _ := ctl(t, "--addr", addr, "status", "-o", "table", "--health", "error"); !strings.Contains(out, "1 syncs: 1 HEALTHY; 0 match the filters") || !strings.Contains(out, "no sync matches the filters") {
+		t.Errorf("status --health error with none in error:\n%s", out)
+	}
+	if _, errOut, code := ctl(t, "--addr", addr, "status", "--health", "bogus"); code != 2 || !strings.Contains(errOut, "give error, warning") {
+		t.Errorf("status --health bogus: exit %d %s", code, errOut)
+	}
 	for _, want := range []string{"running page 2 (attempt 3)", "+120 ~4 =76 -1 !2", "rows: +created ~updated =unchanged -trashed !skipped",
 		"retries page 2 after: helpdesk API: 503"} {
 		if code != 0 || !strings.Contains(out, want) {

@@ -133,6 +133,43 @@ func (a *app) done(what, msg string) error {
 	return nil
 }
 
+// printSyncList prints a summary line (how many syncs, how many of each
+// health), then the syncs.
+func (a *app) printSyncList(r *synqv1.ListSyncsResponse) error {
+	if a.output == "json" {
+		return a.json(r)
+	}
+	total := 0
+	var parts []string
+	for _, c := range r.Summary {
+		total += int(c.Count)
+		if c.Count > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.Count, strings.TrimPrefix(c.Health.String(), "HEALTH_")))
+		}
+	}
+	if r.Undeclared > 0 {
+		parts = append(parts, fmt.Sprintf("%d undeclared", r.Undeclared))
+	}
+	if total > 0 {
+		line := fmt.Sprintf("%d syncs: %s", total, strings.Join(parts, " · "))
+		if int(r.Matched) != total {
+			line += fmt.Sprintf("; %d match the filters", r.Matched)
+		}
+		fmt.Fprintln(a.stdout, line)
+	}
+	if len(r.Syncs) == 0 && total > 0 {
+		fmt.Fprintln(a.stdout, "no sync matches the filters")
+		return nil
+	}
+	if err := a.printSyncs(r.Syncs); err != nil {
+		return err
+	}
+	if r.NextPageToken != "" {
+		fmt.Fprintf(a.stdout, "… and %d more: narrow with --health, --worker or a KEY-GLOB, or raise --limit\n", int(r.Matched)-len(r.Syncs))
+	}
+	return nil
+}
+
 func (a *app) printSyncs(syncs []*synqv1.Sync) error {
 	if a.output == "json" {
 		return a.json(&synqv1.ListSyncsResponse{Syncs: syncs})

@@ -45,7 +45,10 @@ base() {
 }
 
 build() { # build DIR IMAGE
-  docker build -q -t "$2" "$1" >/dev/null
+  # The classic builder's deprecation notice (it says to turn BuildKit on,
+  # which needs buildx and a registry here) is shown only when a build fails.
+  local log
+  log=$(docker build -q -t "$2" "$1" 2>&1 >/dev/null) || { printf '%s\n' "$log" >&2; echo "images-offline: docker build of $2 failed" >&2; exit 1; }
   printf '%-28s %s\n' "$2" "$(docker image inspect -f '{{.Size}}' "$2" | awk '{printf "%.1f MB", $1/1e6}')"
 }
 
@@ -119,11 +122,19 @@ DOCKERFILE
 }
 
 [ $# -gt 0 ] || set -- synq redis
+built_redis=
 while [ $# -gt 0 ]; do
   case "$1" in
     synq) synq; shift ;;
-    redis) redis; shift ;;
+    redis) redis; built_redis=1; shift ;;
     worker) [ $# -ge 2 ] || { echo "images-offline: worker needs a directory (ctl new DIR)" >&2; exit 2; }; worker "$2"; shift 2 ;;
     *) echo "images-offline: unknown image $1: synq, redis or worker DIR" >&2; exit 2 ;;
   esac
 done
+# What to run next: the compose file's Redis image is redis:7-alpine, which
+# would be pulled; name the one built here.
+if [ -n "$built_redis" ]; then
+  vars="SYNQ_REDIS_IMAGE=$SYNQ_REDIS_IMAGE"
+  [ "$SYNQ_IMAGE" = synq:local ] || vars="SYNQ_IMAGE=$SYNQ_IMAGE $vars"
+  printf '\nNothing to pull now. Bring the stack up with these images:\n  %s docker compose up -d --wait\nor write %s to .env next to docker-compose.yml (one VAR=value a line) for every docker compose command.\n' "$vars" "$vars"
+fi

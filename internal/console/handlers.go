@@ -84,24 +84,26 @@ type overviewData struct {
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	views, err := c.ops.Views(ctx)
+	// Statuses of every sync (pipelined), views of the active ones only:
+	// the overview stays cheap at thousands of syncs.
+	ls, sum, err := c.ops.Match(ctx, ops.Filter{})
 	if err != nil {
 		c.failErr(w, r, err)
 		return
 	}
-	d := overviewData{Total: len(views), Me: c.cfg.SchedulerID}
-	counts := map[ops.Health]int{}
-	for _, v := range views {
-		counts[v.Health]++
-		if !v.Declared {
-			d.Undeclared++
-		}
-		if v.ActiveRun != nil {
-			d.Active = append(d.Active, v)
+	d := overviewData{Total: sum.Total, Undeclared: sum.Undeclared, Me: c.cfg.SchedulerID}
+	var active []ops.Listed
+	for _, l := range ls {
+		if l.Status.ActiveRun != "" {
+			active = append(active, l)
 		}
 	}
+	if d.Active, err = c.ops.ViewsOf(ctx, active); err != nil {
+		c.failErr(w, r, err)
+		return
+	}
 	for _, h := range healthOrder {
-		d.Counts = append(d.Counts, healthCount{h, counts[h]})
+		d.Counts = append(d.Counts, healthCount{h, sum.Counts[h]})
 	}
 	if d.Failures, err = c.ops.Failures(ctx, c.cfg.Now().Add(-24*time.Hour)); err != nil {
 		c.failErr(w, r, err)
@@ -143,27 +145,46 @@ type syncRow struct {
 type syncsData struct {
 	Rows    []syncRow
 	All     int
+	Matched int
 	Q       string
 	Health  string
 	Healths []ops.Health
+	Worker  string
+	Workers []string
+	// After is the key this page lists after; Next the key the next page
+	// lists after ("" on the last page).
+	After, Next string
 }
+
+// syncsPage is how many syncs one page of the syncs table lists: at ten
+// thousand syncs the page stays far below 100 KB.
+const syncsPage = 50
 
 func (c *Console) syncs(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	views, err := c.ops.Views(ctx)
+	q := r.URL.Query()
+	d := syncsData{Q: strings.TrimSpace(q.Get("q")), Health: strings.ToUpper(q.Get("health")), Healths: healthOrder,
+		Worker: q.Get("worker"), After: q.Get("after")}
+	f := ops.Filter{Words: d.Q, Worker: d.Worker}
+	switch {
+	case d.Health == "UNDECLARED":
+		f.Undeclared = true
+	case d.Health != "":
+		f.Health = []ops.Health{ops.Health(d.Health)}
+	}
+	p, err := c.ops.List(ctx, f, d.After, syncsPage)
 	if err != nil {
 		c.failErr(w, r, err)
 		return
 	}
-	d := syncsData{All: len(views), Q: strings.TrimSpace(r.URL.Query().Get("q")), Health: strings.ToUpper(r.URL.Query().Get("health")), Healths: healthOrder}
+	d.Matched, d.Next = p.Matched, p.Next
+	if d.Workers, err = c.ops.Workers(ctx); err != nil {
+		c.failErr(w, r, err)
+		return
+	}
+	d.All = p.Summary.All
 	dbs := map[string]ops.DatabaseInfo{}
-	for _, v := range views {
-		if d.Health != "" && !(string(v.Health) == d.Health || d.Health == "UNDECLARED" && !v.Declared) {
-			continue
-		}
-		if d.Q != "" && !matches(v, d.Q) {
-			continue
-		}
+	for _, v := range p.Views {
 		db, ok := dbs[v.Database]
 		if !ok {
 			if db, err = c.ops.Database(ctx, v.Database); err != nil {
@@ -175,18 +196,6 @@ func (c *Console) syncs(w http.ResponseWriter, r *http.Request) {
 		d.Rows = append(d.Rows, syncRow{View: v, Reason: reason(v), DB: db})
 	}
 	c.render(w, r, "syncs", page{Title: "Syncs", Nav: "syncs", Data: d, Refresh: c.refresh()})
-}
-
-// matches is the syncs table's filter: every word must appear in the
-// sync's key, worker, database, mode, schedule or health.
-func matches(v ops.View, q string) bool {
-	hay := strings.ToLower(strings.Join([]string{v.Key, v.Worker, v.Database, string(v.Mode), v.Schedule.Text, string(v.Health)}, " "))
-	for _, w := range strings.Fields(strings.ToLower(q)) {
-		if !strings.Contains(hay, w) {
-			return false
-		}
-	}
-	return true
 }
 
 type syncData struct {

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"math"
 	"net/http"
+	"net/url"
 	"path"
 	"slices"
 	"sort"
@@ -222,10 +223,21 @@ var funcs = template.FuncMap{
 	"schedule": scheduleText,
 	"reason":   reason,
 	"syncurl":  syncURL,
-	"runurl":   runURL,
-	"asset":    assetURL,
-	"ts":       timeTag,
-	"dur":      fmtDur,
+	// pagequery is the query string of a syncs page: its filters and the
+	// key it lists after.
+	"pagequery": func(q, health, worker, after string) template.URL {
+		v := url.Values{}
+		for k, x := range map[string]string{"q": q, "health": health, "worker": worker, "after": after} {
+			if x != "" {
+				v.Set(k, x)
+			}
+		}
+		return template.URL(v.Encode())
+	},
+	"runurl": runURL,
+	"asset":  assetURL,
+	"ts":     timeTag,
+	"dur":    fmtDur,
 	"since": func(from, to time.Time) string {
 		if from.IsZero() {
 			return ""

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"path"
 	"slices"
 	"time"
 
@@ -18,17 +19,58 @@ import (
 	synqv1 "github.com/synqhq/synq/proto/synq/v1"
 )
 
-// ListSyncs lists every published sync with its status.
-func (s *Service) ListSyncs(ctx context.Context, _ *synqv1.ListSyncsRequest) (*synqv1.ListSyncsResponse, error) {
-	views, err := s.ops.Views(ctx)
+// ListSyncs lists the published syncs that pass the request's filters, a
+// page at a time, with a summary by health.
+func (s *Service) ListSyncs(ctx context.Context, r *synqv1.ListSyncsRequest) (*synqv1.ListSyncsResponse, error) {
+	f, err := filterOf(r.GetHealth(), r.GetWorker(), r.GetKey())
+	if err != nil {
+		return nil, err
+	}
+	f.Undeclared = r.GetUndeclared()
+	if r.GetPageSize() < 0 {
+		return nil, errf(codes.InvalidArgument, "page_size %d: give a positive number, or 0 for every sync", r.GetPageSize())
+	}
+	p, err := s.ops.List(ctx, f, r.GetPageToken(), int(r.GetPageSize()))
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &synqv1.ListSyncsResponse{}
-	for _, v := range views {
+	out := &synqv1.ListSyncsResponse{NextPageToken: p.Next, Matched: int32(p.Matched), Summary: summaryPB(p.Summary), Undeclared: int32(p.Summary.Undeclared)}
+	for _, v := range p.Views {
 		out.Syncs = append(out.Syncs, s.syncPB(ctx, v))
 	}
 	return out, nil
+}
+
+// filterOf reads a request's filters.
+func filterOf(healths []synqv1.Health, worker, key string) (ops.Filter, error) {
+	f := ops.Filter{Worker: worker, Key: key}
+	for _, h := range healths {
+		oh, ok := healthOf[h]
+		if !ok {
+			return f, errf(codes.InvalidArgument, "health %v: give one of INITIALIZING, HEALTHY, WARNING, ERROR, DISABLED", h)
+		}
+		f.Health = append(f.Health, oh)
+	}
+	if _, err := path.Match(key, ""); err != nil {
+		return f, errf(codes.InvalidArgument, "key glob %q: %v", key, err)
+	}
+	return f, nil
+}
+
+var healthOf = map[synqv1.Health]ops.Health{
+	synqv1.Health_HEALTH_INITIALIZING: ops.Initializing, synqv1.Health_HEALTH_HEALTHY: ops.Healthy,
+	synqv1.Health_HEALTH_WARNING: ops.Warning, synqv1.Health_HEALTH_ERROR: ops.Error, synqv1.Health_HEALTH_DISABLED: ops.Disabled,
+}
+
+// summaryHealths is the order of a summary, worst first.
+var summaryHealths = []ops.Health{ops.Error, ops.Warning, ops.Initializing, ops.Disabled, ops.Healthy}
+
+func summaryPB(sum ops.Summary) []*synqv1.HealthCount {
+	out := make([]*synqv1.HealthCount, 0, len(summaryHealths))
+	for _, h := range summaryHealths {
+		out = append(out, &synqv1.HealthCount{Health: healthPB(h), Count: int32(sum.Counts[h])})
+	}
+	return out
 }
 
 // GetSync returns one sync.
@@ -40,41 +82,80 @@ func (s *Service) GetSync(ctx context.Context, r *synqv1.GetSyncRequest) (*synqv
 	return &synqv1.GetSyncResponse{Sync: s.syncPB(ctx, v)}, nil
 }
 
-// WatchSyncs streams the syncs' status whenever it changes.
+// WatchSyncs streams the syncs' status: every sync that passes the
+// filters first, then only the changes. Each check reads the statuses
+// (pipelined) and builds the views of the syncs whose status changed or
+// that have a run active (its counters move) only.
 func (s *Service) WatchSyncs(r *synqv1.WatchSyncsRequest, stream synqv1.ControlService_WatchSyncsServer) error {
 	ctx := stream.Context()
 	interval := time.Second
 	if d := r.GetInterval(); d != nil && d.AsDuration() > 0 {
-		interval = d.AsDuration()
+		interval = max(d.AsDuration(), 100*time.Millisecond)
 	}
 	for _, k := range r.GetKeys() {
 		if _, err := s.ops.Sync(ctx, k); err != nil {
 			return toStatus(err)
 		}
 	}
+	f, err := filterOf(r.GetHealth(), r.GetWorker(), r.GetKey())
+	if err != nil {
+		return err
+	}
 	want := map[string]bool{}
 	for _, k := range r.GetKeys() {
 		want[k] = true
 	}
-	var last *synqv1.WatchSyncsResponse
+	type seen struct {
+		status rdb.SyncStatus
+		info   ops.SyncInfo
+		pb     *synqv1.Sync
+	}
+	last := map[string]seen{}
+	var lastSummary []*synqv1.HealthCount
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
-		views, err := s.ops.Views(ctx)
+	for first := true; ; first = false {
+		ls, sum, err := s.ops.Match(ctx, f)
 		if err != nil {
 			return toStatus(err)
 		}
-		msg := &synqv1.WatchSyncsResponse{}
-		for _, v := range views {
-			if len(want) == 0 || want[v.Key] {
-				msg.Syncs = append(msg.Syncs, s.syncPB(ctx, v))
+		msg := &synqv1.WatchSyncsResponse{Full: first, Summary: summaryPB(sum)}
+		now := map[string]bool{}
+		var changed []ops.Listed
+		for _, l := range ls {
+			if len(want) > 0 && !want[l.Key] {
+				continue
+			}
+			now[l.Key] = true
+			prev, ok := last[l.Key]
+			if !ok || prev.status != l.Status || l.Status.ActiveRun != "" || !sameInfo(prev.info, l.SyncInfo) {
+				changed = append(changed, l)
 			}
 		}
-		if last == nil || !proto.Equal(last, msg) {
+		views, err := s.ops.ViewsOf(ctx, changed)
+		if err != nil {
+			return toStatus(err)
+		}
+		for i, v := range views {
+			pb := s.syncPB(ctx, v)
+			prev, ok := last[v.Key]
+			last[v.Key] = seen{status: changed[i].Status, info: changed[i].SyncInfo, pb: pb}
+			if !ok || !proto.Equal(prev.pb, pb) {
+				msg.Syncs = append(msg.Syncs, pb)
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(last)) {
+			if !now[k] {
+				delete(last, k)
+				msg.Removed = append(msg.Removed, k)
+			}
+		}
+		summaryMoved := !slices.EqualFunc(lastSummary, msg.Summary, func(a, b *synqv1.HealthCount) bool { return proto.Equal(a, b) })
+		if first || len(msg.Syncs) > 0 || len(msg.Removed) > 0 || summaryMoved {
 			if err := stream.Send(msg); err != nil {
 				return err
 			}
-			last = msg
+			lastSummary = msg.Summary
 		}
 		select {
 		case <-ctx.Done():
@@ -82,6 +163,12 @@ func (s *Service) WatchSyncs(r *synqv1.WatchSyncsRequest, stream synqv1.ControlS
 		case <-t.C:
 		}
 	}
+}
+
+// sameInfo reports whether a sync's catalog entry is unchanged as far as
+// its view shows.
+func sameInfo(a, b ops.SyncInfo) bool {
+	return a.Worker == b.Worker && a.Build == b.Build && a.Declared == b.Declared && a.Conflict == b.Conflict && a.Since.Equal(b.Since)
 }
 
 // TriggerSync starts a run, or previews one page without effects.

@@ -303,6 +303,15 @@ func TestComposeSentinelProfile(t *testing.T) {
 	if i := slices.Index(replica.Command, "--replicaof"); i < 0 || replica.Command[i+1] != "redis-sentinel-master" {
 		t.Errorf("the replica does not follow the master: %v", replica.Command)
 	}
+	// A dead master's name must fail at once (Docker's DNS does not
+	// forward single-label names when ndots is set, and no search domain
+	// adds a dot), or a Sentinel (or the replica) waits on the host's
+	// resolvers, stalls into TILT mode and nothing fails over.
+	for _, name := range []string{"redis-sentinel-master", "redis-sentinel-replica", "sentinel-1", "sentinel-2", "sentinel-3"} {
+		if s := p.Services[name]; !slices.Equal(s.DNSOpts, []string{"ndots:1"}) || !slices.Equal(s.DNSSearch, []string{"."}) {
+			t.Errorf("%s dns_opt %v dns_search %v, want [ndots:1] and [.]", name, s.DNSOpts, s.DNSSearch)
+		}
+	}
 	for _, name := range []string{"sentinel-1", "sentinel-2", "sentinel-3"} {
 		s, ok := p.Services[name]
 		if !ok {

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -57,6 +58,14 @@ type Ops struct {
 	runs    *runs.Runs
 	pacer   *pacer.Pacer
 	log     *slog.Logger
+
+	// The catalog List reads, kept while its stamp holds (see
+	// rdb.CatalogStamp); catMu serialises its refresh.
+	catMu    sync.Mutex
+	cat      map[string]SyncInfo
+	catFrom  []string
+	catStamp rdb.CatalogStamp
+	catRead  time.Time
 }
 
 // New returns Ops.

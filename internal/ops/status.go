@@ -78,6 +78,11 @@ func (o *Ops) view(ctx context.Context, s SyncInfo) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
+	return o.viewWith(ctx, s, st)
+}
+
+// viewWith is view with the sync's status already read.
+func (o *Ops) viewWith(ctx context.Context, s SyncInfo, st rdb.SyncStatus) (View, error) {
 	v := View{SyncInfo: s, Status: st, Health: HealthOf(st)}
 	if s.Existing != "" {
 		info, err := o.rdb.GetExisting(ctx, s.Database)

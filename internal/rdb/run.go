@@ -737,10 +737,12 @@ func (r *RDB) SetPaused(ctx context.Context, sync string, paused bool) error {
 	return wrap("pause sync "+sync, setPausedScript.Run(ctx, r.c, []string{SyncKey(sync)}, flag(paused), sync).Err())
 }
 
-// SetNextRun records when the scheduler will next start a sync (its next
-// tick; the due set is kept by ScheduleAt).
+// SetNextRun records when the scheduler will next start an interval sync,
+// due set and all (ctl-like tools and tests; the scheduler itself uses
+// ScheduleNext).
 func (r *RDB) SetNextRun(ctx context.Context, sync string, t time.Time) error {
-	return wrap("set next run of sync "+sync, r.c.HSet(ctx, SyncKey(sync), "next_run", t.UnixNano()).Err())
+	_, err := r.scheduleAt(ctx, sync, t, t, "-", false)
+	return err
 }
 
 // CountSkippedTick counts a schedule tick skipped because a run was active.
@@ -889,4 +891,31 @@ func flag(b bool) string {
 		return "1"
 	}
 	return "0"
+}
+
+// statusBatch bounds one pipeline of SyncStatuses.
+const statusBatch = 1000
+
+// SyncStatuses reads the status fields of many syncs, pipelined: what a
+// list of thousands of syncs costs in round trips is one per thousand.
+func (r *RDB) SyncStatuses(ctx context.Context, syncs []string) ([]SyncStatus, error) {
+	out := make([]SyncStatus, 0, len(syncs))
+	for len(syncs) > 0 {
+		n := min(len(syncs), statusBatch)
+		cmds := make([]*redis.SliceCmd, n)
+		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, s := range syncs[:n] {
+				cmds[i] = p.HMGet(ctx, SyncKey(s), statusFields...)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, wrap("read the status of syncs", err)
+		}
+		for _, c := range cmds {
+			out = append(out, decodeStatus(c.Val()))
+		}
+		syncs = syncs[n:]
+	}
+	return out, nil
 }

@@ -7,8 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/synqhq/synq/internal/ops"
 	"github.com/synqhq/synq/internal/rdb"
@@ -209,14 +212,29 @@ func (p *project) assertGone(withVolumes bool) {
 	}
 }
 
-// failStack is the failure scenarios' project: each scenario starts from
-// a fresh state (down -v, up) in it.
+// failStack is a failure scenario's project: its own containers, network
+// and volumes, removed (down -v) when the scenario ends.
 type failStack struct {
 	*project
 	o *ops.Ops
+	// base is what comes up before ticketsDelta is paused (with what it
+	// depends on): the Redis that synq uses, the emulator, the demo API,
+	// the executors.
+	base []string
+	// reopen reads synq's Redis where it is now: a restarted container
+	// has a new host port, a failover moves the master.
+	reopen func() *ops.Ops
 }
 
-// fresh brings the stack up from nothing with executors and schedulers
+// newFailStack is a failure scenario's project on the default Redis.
+func newFailStack(t *testing.T) *failStack {
+	s := &failStack{project: newProject(t, failOverride, "SYNQ_NOTION_RATE_LIMIT="+failRateLimit),
+		base: []string{"redis", "notion-emulator", "helpdesk", "executor"}}
+	s.reopen = s.ops
+	return s
+}
+
+// fresh brings the stack up with executors and schedulers
 // replicas, ticketsDelta paused before any scheduler runs (so that only
 // the backfill writes tickets), and waits for the demo's other syncs to
 // end their first runs (so that the only page in flight is the
@@ -224,10 +242,9 @@ type failStack struct {
 func (s *failStack) fresh(executors, schedulers int) {
 	t := s.t
 	t.Helper()
-	s.compose("down", "-v", "--remove-orphans", "-t", "1")
 	ex := fmt.Sprintf("executor=%d", executors)
-	s.compose("up", "-d", "--wait", "--scale", ex, "redis", "notion-emulator", "helpdesk", "executor")
-	s.o = s.ops()
+	s.compose(append([]string{"up", "-d", "--wait", "--scale", ex}, s.base...)...)
+	s.o = s.reopen()
 	ctx := context.Background()
 	waitFor(t, time.Minute, "the demo's manifest", func() bool {
 		info, err := s.o.Sync(ctx, "ticketsDelta")
@@ -290,9 +307,10 @@ func (s *failStack) midBackfill(what string, disrupt func(container string)) {
 	waitFor(t, 6*time.Minute, "the backfill to end", func() bool {
 		var err error
 		if r, err = s.o.Run(ctx, run); err != nil {
-			// A restarted Redis container has a new ephemeral host port.
-			t.Logf("reading run %s: %v; asking docker compose for Redis's port again", run, err)
-			s.o = s.ops()
+			// A restarted Redis container has a new ephemeral host
+			// port; after a failover the master is another container.
+			t.Logf("reading run %s: %v; asking docker compose where Redis is again", run, err)
+			s.o = s.reopen()
 			return false
 		}
 		return r.Ended()
@@ -309,106 +327,226 @@ func (s *failStack) midBackfill(what string, disrupt func(container string)) {
 	}
 }
 
-// TestComposeFailures fails containers under a running backfill, in one
-// project (images and network kept), each scenario from a fresh state
-// (down -v, up): a failed scenario does not spoil the next. The three
-// tests run in parallel: separate projects, ephemeral ports.
+// TestComposeFailures fails containers under a running backfill. Each
+// scenario is a project of its own (its containers, network and volumes;
+// the images are shared), so they run at once: they mostly wait — on
+// leases, a paced Notion, Docker — and go test's -parallel (GOMAXPROCS
+// by default: 2 on a small machine) would queue them behind each other,
+// so each runs in a goroutine of its own rather than with t.Parallel.
 func TestComposeFailures(t *testing.T) {
 	t.Parallel()
-	s := &failStack{project: newProject(t, failOverride, "SYNQ_NOTION_RATE_LIMIT="+failRateLimit)}
-	network := s.name + "_default"
-	scenario := func(name string, f func(t *testing.T)) {
-		t.Run(name, func(t *testing.T) {
-			s.t = t
-			defer func() { s.t = nil }()
-			f(t)
-		})
-		s.t = t
+	scenarios := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"kill", func(t *testing.T) {
+			s := newFailStack(t)
+			s.fresh(3, 1)
+			s.midBackfill("docker kill of the executor running a page", func(c string) {
+				docker(t, "kill", c)
+			})
+		}},
+		{"partition", partition},
+		{"redis-restart", func(t *testing.T) {
+			s := newFailStack(t)
+			s.fresh(3, 1)
+			s.midBackfill("docker compose restart redis", func(string) {
+				ctx := context.Background()
+				s.compose("restart", "redis")
+				back := time.Now()
+				// Redis has a new host port; the run's state came back
+				// from the AOF.
+				s.o = s.ops()
+				run, err := s.o.LatestRun(ctx, backfill)
+				if err != nil {
+					t.Fatalf("the backfill's run after the restart (AOF): %v", err)
+				}
+				pages := run.Counters["pages"]
+				waitFor(t, 3*time.Minute, "the backfill to commit a page after the restart", func() bool {
+					r, err := s.o.Run(ctx, run.ID)
+					return err == nil && (r.Counters["pages"] > pages || r.Ended())
+				})
+				t.Logf("Redis restarted (AOF): the backfill committed its next page %v after Redis was back (page %d was in flight)", time.Since(back).Round(time.Millisecond), pages)
+			})
+		}},
+		{"rolling-deploy", func(t *testing.T) {
+			s := newFailStack(t)
+			s.fresh(3, 1)
+			s.midBackfill("rolling deploy of the executors (a second image)", func(string) {
+				out, err := s.runEnv([]string{"SYNQ_IMAGE=" + images.synq2}, "up", "-d", "--no-deps", "--scale", "executor=3", "executor")
+				if err != nil {
+					t.Fatalf("docker compose up -d --no-deps executor (new image): %v\n%s", err, out)
+				}
+			})
+			for _, c := range s.containers("executor") {
+				if img := strings.TrimSpace(docker(t, "inspect", "-f", "{{.Config.Image}}", c)); img != images.synq2 {
+					t.Errorf("executor %s runs %s after the deploy, want %s", c[:12], img, images.synq2)
+				}
+			}
+		}},
+		{"leader-kill", leaderKill},
+		{"sentinel", sentinelFailover},
 	}
+	var wg sync.WaitGroup
+	for _, sc := range scenarios {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.Run(sc.name, sc.run)
+		}()
+	}
+	wg.Wait()
+}
 
-	scenario("kill", func(t *testing.T) {
-		s.fresh(3, 1)
-		s.midBackfill("docker kill of the executor running a page", func(c string) {
-			docker(t, "kill", c)
-		})
+// partition cuts the executor running a page off the compose network for
+// longer than every lease, then reconnects it.
+func partition(t *testing.T) {
+	s := newFailStack(t)
+	s.fresh(3, 1)
+	var cut string
+	s.midBackfill("network partition of the executor running a page", func(c string) {
+		cut = c
+		network := s.name + "_default"
+		docker(t, "network", "disconnect", network, c)
+		// Longer than every lease: the page task's (30 s), the key
+		// claims' (30 s) and the reaper's grace (30 s).
+		time.Sleep(45 * time.Second)
+		docker(t, "network", "connect", network, c)
 	})
-
-	scenario("partition", func(t *testing.T) {
-		s.fresh(3, 1)
-		var cut string
-		s.midBackfill("network partition of the executor running a page", func(c string) {
-			cut = c
-			docker(t, "network", "disconnect", network, c)
-			// Longer than every lease: the page task's (30 s), the key
-			// claims' (30 s) and the reaper's grace (30 s).
-			time.Sleep(45 * time.Second)
-			docker(t, "network", "connect", network, c)
-		})
-		// What the cut-off executor said when it came back.
-		out, _ := exec.Command("docker", "logs", "--since", "2m", cut).CombinedOutput()
-		for _, l := range strings.Split(string(out), "\n") {
-			if strings.Contains(l, "fenc") || strings.Contains(l, "stale") || strings.Contains(l, "lease") || strings.Contains(l, "claim") {
-				t.Logf("cut-off executor: %s", l)
-			}
+	// What the cut-off executor said when it came back.
+	out, _ := exec.Command("docker", "logs", "--since", "2m", cut).CombinedOutput()
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "fenc") || strings.Contains(l, "stale") || strings.Contains(l, "lease") || strings.Contains(l, "claim") {
+			t.Logf("cut-off executor: %s", l)
 		}
-	})
+	}
+}
 
-	scenario("redis-restart", func(t *testing.T) {
-		s.fresh(3, 1)
-		s.midBackfill("docker compose restart redis", func(string) {
-			ctx := context.Background()
-			s.compose("restart", "redis")
-			back := time.Now()
-			// Redis has a new host port; the run's state came back
-			// from the AOF.
-			s.o = s.ops()
-			run, err := s.o.LatestRun(ctx, backfill)
-			if err != nil {
-				t.Fatalf("the backfill's run after the restart (AOF): %v", err)
-			}
-			pages := run.Counters["pages"]
-			waitFor(t, 3*time.Minute, "the backfill to commit a page after the restart", func() bool {
-				r, err := s.o.Run(ctx, run.ID)
-				return err == nil && (r.Counters["pages"] > pages || r.Ended())
+// leaderKill runs two schedulers and kills the leader's container.
+func leaderKill(t *testing.T) {
+	s := newFailStack(t)
+	s.fresh(3, 2)
+	ctx := context.Background()
+	var leader ops.Leader
+	waitFor(t, time.Minute, "a leader", func() bool {
+		var err error
+		leader, err = s.o.Leader(ctx)
+		return err == nil && leader.ID != ""
+	})
+	host, _, _ := strings.Cut(leader.ID, "-")
+	lc := s.containerOfHost("scheduler", host)
+	s.midBackfill("docker kill of the leader scheduler", func(string) {
+		docker(t, "kill", lc)
+		killed := time.Now()
+		waitFor(t, time.Minute, "the other scheduler to lead", func() bool {
+			l, err := s.o.Leader(ctx)
+			return err == nil && l.ID != "" && l.ID != leader.ID
+		})
+		t.Logf("leader %s killed; the other scheduler led %v later", leader.ID, time.Since(killed).Round(time.Millisecond))
+	})
+}
+
+// sentinelOverride is failOverride on the Sentinel profile: both Redis
+// nodes published (the test reads runs on whichever is the master) and
+// fast health checks.
+var sentinelOverride = failOverride + `
+  redis-sentinel-master:
+    ports: ["127.0.0.1::6379"]
+    healthcheck: {interval: 1s}
+  redis-sentinel-replica:
+    ports: ["127.0.0.1::6379"]
+    healthcheck: {interval: 1s}
+  sentinel-1:
+    healthcheck: {interval: 1s}
+  sentinel-2:
+    healthcheck: {interval: 1s}
+  sentinel-3:
+    healthcheck: {interval: 1s}
+`
+
+// sentinels are the Sentinel profile's Sentinel services.
+var sentinels = []string{"sentinel-1", "sentinel-2", "sentinel-3"}
+
+// sentinelFailover runs the stack on the Sentinel profile (scheduler and
+// executors find the master through the three Sentinels) and kills the
+// master's container mid-backfill: the Sentinels promote the replica,
+// synq follows, and the run ends with every ticket once.
+func sentinelFailover(t *testing.T) {
+	s := &failStack{
+		project: newProject(t, sentinelOverride, "SYNQ_NOTION_RATE_LIMIT="+failRateLimit, "COMPOSE_PROFILES=sentinel",
+			"SYNQ_COMPOSE_REDIS_URL=redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/synq/0"),
+		base: append([]string{"redis-sentinel-master", "redis-sentinel-replica", "notion-emulator", "helpdesk", "executor"}, sentinels...),
+	}
+	s.reopen = s.sentinelMaster
+	s.fresh(3, 1)
+	ctx := context.Background()
+	s.midBackfill("docker kill of the Sentinel profile's master", func(string) {
+		master := s.containers("redis-sentinel-master")[0]
+		replica := redis.NewClient(&redis.Options{Addr: s.addr("redis-sentinel-replica", 6379, 1)})
+		defer replica.Close()
+		docker(t, "kill", master)
+		killed := time.Now()
+		waitFor(t, 3*time.Minute, "the Sentinels to promote the replica", func() bool {
+			return roleOf(ctx, replica) == "master"
+		})
+		promoted := time.Since(killed)
+		// Every Sentinel names the replica now: what synq's clients ask.
+		for _, sn := range sentinels {
+			waitFor(t, time.Minute, sn+" to name the promoted replica", func() bool {
+				out, err := s.run("exec", "-T", sn, "redis-cli", "-p", "26379", "sentinel", "get-master-addr-by-name", "synq")
+				return err == nil && strings.HasPrefix(out, "redis-sentinel-replica")
 			})
-			t.Logf("Redis restarted (AOF): the backfill committed its next page %v after Redis was back (page %d was in flight)", time.Since(back).Round(time.Millisecond), pages)
-		})
-	})
-
-	scenario("rolling-deploy", func(t *testing.T) {
-		s.fresh(3, 1)
-		s.midBackfill("rolling deploy of the executors (a second image)", func(string) {
-			out, err := s.runEnv([]string{"SYNQ_IMAGE=" + images.synq2}, "up", "-d", "--no-deps", "--scale", "executor=3", "executor")
-			if err != nil {
-				t.Fatalf("docker compose up -d --no-deps executor (new image): %v\n%s", err, out)
-			}
-		})
-		for _, c := range s.containers("executor") {
-			if img := strings.TrimSpace(docker(t, "inspect", "-f", "{{.Config.Image}}", c)); img != images.synq2 {
-				t.Errorf("executor %s runs %s after the deploy, want %s", c[:12], img, images.synq2)
-			}
 		}
+		t.Logf("master killed: the replica was promoted %v later, every Sentinel named it %v after the kill", promoted.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+		s.o = s.sentinelMaster()
 	})
+	// What the Sentinels went through (TILT: a Sentinel's timer ran over
+	// 2 s late; it then acts on nothing for 30 s).
+	out, _ := s.run(append([]string{"logs", "--no-color"}, sentinels...)...)
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "tilt") || strings.Contains(l, "failover") || strings.Contains(l, "switch-master") {
+			t.Logf("%s", l)
+		}
+	}
+}
 
-	scenario("leader-kill", func(t *testing.T) {
-		s.fresh(3, 2)
-		ctx := context.Background()
-		var leader ops.Leader
-		waitFor(t, time.Minute, "a leader", func() bool {
-			var err error
-			leader, err = s.o.Leader(ctx)
-			return err == nil && leader.ID != ""
-		})
-		host, _, _ := strings.Cut(leader.ID, "-")
-		lc := s.containerOfHost("scheduler", host)
-		s.midBackfill("docker kill of the leader scheduler", func(string) {
-			docker(t, "kill", lc)
-			killed := time.Now()
-			waitFor(t, time.Minute, "the other scheduler to lead", func() bool {
-				l, err := s.o.Leader(ctx)
-				return err == nil && l.ID != "" && l.ID != leader.ID
-			})
-			t.Logf("leader %s killed; the other scheduler led %v later", leader.ID, time.Since(killed).Round(time.Millisecond))
-		})
-	})
+// roleOf is what ROLE says a Redis is ("master", "slave"), or "" when it
+// does not answer.
+func roleOf(ctx context.Context, c *redis.Client) string {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	r, err := c.Do(ctx, "ROLE").Slice()
+	if err != nil || len(r) == 0 {
+		return ""
+	}
+	role, _ := r[0].(string)
+	return role
+}
+
+// sentinelMaster reads synq's data on the Sentinel profile's node that is
+// the master now; between a master's death and the promotion, on the
+// replica (reads only).
+func (s *failStack) sentinelMaster() *ops.Ops {
+	t := s.t
+	t.Helper()
+	ctx := context.Background()
+	var fallback string
+	for _, svc := range []string{"redis-sentinel-master", "redis-sentinel-replica"} {
+		out, err := s.run("port", svc, "6379")
+		addr := strings.TrimSpace(out)
+		if err != nil || addr == "" || strings.HasSuffix(addr, ":0") {
+			continue // killed: no port
+		}
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		role := roleOf(ctx, c)
+		_ = c.Close()
+		if role == "master" {
+			return opsOn(t, addr)
+		}
+		fallback = addr
+	}
+	if fallback == "" {
+		t.Fatal("neither Redis of the Sentinel profile answers")
+	}
+	return opsOn(t, fallback)
 }

@@ -2,8 +2,8 @@
 // repository's docker-compose.yml on a real Docker engine, with images
 // built offline (deploy/offline/images.sh: no registry), driven through the
 // docker CLI, and fails the containers in the ways production does (kill,
-// network partition, Redis restart, rolling deploy, leader loss). Every
-// scenario ends with every row exactly once in the
+// network partition, Redis restart, rolling deploy, leader loss, Sentinel
+// failover). Every scenario ends with every row exactly once in the
 // emulator and the run ended.
 //
 // It needs Docker with Compose v2+ (`docker compose`; `make

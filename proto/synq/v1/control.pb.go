@@ -1048,7 +1048,18 @@ func (x *DuplicateRow) GetAdoptedPageId() string {
 }
 
 type ListSyncsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many syncs (0: all of them); the response's
+	// next_page_token continues after the last.
+	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Filters, all of which a sync must pass: one of these healths (any
+	// when empty), this worker, a key prefix or glob (*, ?, [...]).
+	Health []Health `protobuf:"varint,3,rep,packed,name=health,proto3,enum=synq.v1.Health" json:"health,omitempty"`
+	Worker string   `protobuf:"bytes,4,opt,name=worker,proto3" json:"worker,omitempty"`
+	Key    string   `protobuf:"bytes,5,opt,name=key,proto3" json:"key,omitempty"`
+	// Only the syncs no live executor declares.
+	Undeclared    bool `protobuf:"varint,6,opt,name=undeclared,proto3" json:"undeclared,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1083,9 +1094,59 @@ func (*ListSyncsRequest) Descriptor() ([]byte, []int) {
 	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
+func (x *ListSyncsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSyncsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListSyncsRequest) GetHealth() []Health {
+	if x != nil {
+		return x.Health
+	}
+	return nil
+}
+
+func (x *ListSyncsRequest) GetWorker() string {
+	if x != nil {
+		return x.Worker
+	}
+	return ""
+}
+
+func (x *ListSyncsRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ListSyncsRequest) GetUndeclared() bool {
+	if x != nil {
+		return x.Undeclared
+	}
+	return false
+}
+
 type ListSyncsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Syncs         []*Sync                `protobuf:"bytes,1,rep,name=syncs,proto3" json:"syncs,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Syncs []*Sync                `protobuf:"bytes,1,rep,name=syncs,proto3" json:"syncs,omitempty"`
+	// Set when more syncs pass the filters: the page_token of the next page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// How many syncs pass the filters (over every page).
+	Matched int32 `protobuf:"varint,3,opt,name=matched,proto3" json:"matched,omitempty"`
+	// How the syncs that pass the worker and key filters split by health
+	// (the health filter aside), and how many of them are undeclared.
+	Summary       []*HealthCount `protobuf:"bytes,4,rep,name=summary,proto3" json:"summary,omitempty"`
+	Undeclared    int32          `protobuf:"varint,5,opt,name=undeclared,proto3" json:"undeclared,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1127,6 +1188,86 @@ func (x *ListSyncsResponse) GetSyncs() []*Sync {
 	return nil
 }
 
+func (x *ListSyncsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListSyncsResponse) GetMatched() int32 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+func (x *ListSyncsResponse) GetSummary() []*HealthCount {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+func (x *ListSyncsResponse) GetUndeclared() int32 {
+	if x != nil {
+		return x.Undeclared
+	}
+	return 0
+}
+
+type HealthCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Health        Health                 `protobuf:"varint,1,opt,name=health,proto3,enum=synq.v1.Health" json:"health,omitempty"`
+	Count         int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthCount) Reset() {
+	*x = HealthCount{}
+	mi := &file_proto_synq_v1_control_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthCount) ProtoMessage() {}
+
+func (x *HealthCount) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_synq_v1_control_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthCount.ProtoReflect.Descriptor instead.
+func (*HealthCount) Descriptor() ([]byte, []int) {
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *HealthCount) GetHealth() Health {
+	if x != nil {
+		return x.Health
+	}
+	return Health_HEALTH_UNSPECIFIED
+}
+
+func (x *HealthCount) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 type GetSyncRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -1136,7 +1277,7 @@ type GetSyncRequest struct {
 
 func (x *GetSyncRequest) Reset() {
 	*x = GetSyncRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[8]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1289,7 @@ func (x *GetSyncRequest) String() string {
 func (*GetSyncRequest) ProtoMessage() {}
 
 func (x *GetSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[8]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1302,7 @@ func (x *GetSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSyncRequest.ProtoReflect.Descriptor instead.
 func (*GetSyncRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetSyncRequest) GetKey() string {
@@ -1180,7 +1321,7 @@ type GetSyncResponse struct {
 
 func (x *GetSyncResponse) Reset() {
 	*x = GetSyncResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[9]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1333,7 @@ func (x *GetSyncResponse) String() string {
 func (*GetSyncResponse) ProtoMessage() {}
 
 func (x *GetSyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[9]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1346,7 @@ func (x *GetSyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSyncResponse.ProtoReflect.Descriptor instead.
 func (*GetSyncResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetSyncResponse) GetSync() *Sync {
@@ -1220,14 +1361,18 @@ type WatchSyncsRequest struct {
 	// Only these syncs; all when empty.
 	Keys []string `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
 	// How often to check for changes; default 1s, at least 100ms.
-	Interval      *durationpb.Duration `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
+	Interval *durationpb.Duration `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
+	// Filters, as ListSyncsRequest's.
+	Health        []Health `protobuf:"varint,3,rep,packed,name=health,proto3,enum=synq.v1.Health" json:"health,omitempty"`
+	Worker        string   `protobuf:"bytes,4,opt,name=worker,proto3" json:"worker,omitempty"`
+	Key           string   `protobuf:"bytes,5,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchSyncsRequest) Reset() {
 	*x = WatchSyncsRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[10]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1384,7 @@ func (x *WatchSyncsRequest) String() string {
 func (*WatchSyncsRequest) ProtoMessage() {}
 
 func (x *WatchSyncsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[10]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1397,7 @@ func (x *WatchSyncsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSyncsRequest.ProtoReflect.Descriptor instead.
 func (*WatchSyncsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WatchSyncsRequest) GetKeys() []string {
@@ -1269,16 +1414,45 @@ func (x *WatchSyncsRequest) GetInterval() *durationpb.Duration {
 	return nil
 }
 
+func (x *WatchSyncsRequest) GetHealth() []Health {
+	if x != nil {
+		return x.Health
+	}
+	return nil
+}
+
+func (x *WatchSyncsRequest) GetWorker() string {
+	if x != nil {
+		return x.Worker
+	}
+	return ""
+}
+
+func (x *WatchSyncsRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// The first message has every sync that passes the filters (full); each
+// later one only what changed: the syncs whose status changed or that
+// passed the filters since, and the keys of those that no longer do.
 type WatchSyncsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Syncs         []*Sync                `protobuf:"bytes,1,rep,name=syncs,proto3" json:"syncs,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Syncs   []*Sync                `protobuf:"bytes,1,rep,name=syncs,proto3" json:"syncs,omitempty"`
+	Removed []string               `protobuf:"bytes,2,rep,name=removed,proto3" json:"removed,omitempty"`
+	Full    bool                   `protobuf:"varint,3,opt,name=full,proto3" json:"full,omitempty"`
+	// The summary of the syncs that pass the worker and key filters, as
+	// ListSyncsResponse's.
+	Summary       []*HealthCount `protobuf:"bytes,4,rep,name=summary,proto3" json:"summary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchSyncsResponse) Reset() {
 	*x = WatchSyncsResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[11]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1464,7 @@ func (x *WatchSyncsResponse) String() string {
 func (*WatchSyncsResponse) ProtoMessage() {}
 
 func (x *WatchSyncsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[11]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,12 +1477,33 @@ func (x *WatchSyncsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSyncsResponse.ProtoReflect.Descriptor instead.
 func (*WatchSyncsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchSyncsResponse) GetSyncs() []*Sync {
 	if x != nil {
 		return x.Syncs
+	}
+	return nil
+}
+
+func (x *WatchSyncsResponse) GetRemoved() []string {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
+func (x *WatchSyncsResponse) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
+}
+
+func (x *WatchSyncsResponse) GetSummary() []*HealthCount {
+	if x != nil {
+		return x.Summary
 	}
 	return nil
 }
@@ -1329,7 +1524,7 @@ type TriggerSyncRequest struct {
 
 func (x *TriggerSyncRequest) Reset() {
 	*x = TriggerSyncRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[12]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1536,7 @@ func (x *TriggerSyncRequest) String() string {
 func (*TriggerSyncRequest) ProtoMessage() {}
 
 func (x *TriggerSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[12]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1549,7 @@ func (x *TriggerSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerSyncRequest.ProtoReflect.Descriptor instead.
 func (*TriggerSyncRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TriggerSyncRequest) GetKey() string {
@@ -1404,7 +1599,7 @@ type PreviewChange struct {
 
 func (x *PreviewChange) Reset() {
 	*x = PreviewChange{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[13]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1611,7 @@ func (x *PreviewChange) String() string {
 func (*PreviewChange) ProtoMessage() {}
 
 func (x *PreviewChange) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[13]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1624,7 @@ func (x *PreviewChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewChange.ProtoReflect.Descriptor instead.
 func (*PreviewChange) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PreviewChange) GetKey() string {
@@ -1494,7 +1689,7 @@ type Preview struct {
 
 func (x *Preview) Reset() {
 	*x = Preview{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[14]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1701,7 @@ func (x *Preview) String() string {
 func (*Preview) ProtoMessage() {}
 
 func (x *Preview) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[14]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1714,7 @@ func (x *Preview) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Preview.ProtoReflect.Descriptor instead.
 func (*Preview) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Preview) GetChanges() []*PreviewChange {
@@ -1561,7 +1756,7 @@ type TriggerSyncResponse struct {
 
 func (x *TriggerSyncResponse) Reset() {
 	*x = TriggerSyncResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[15]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1573,7 +1768,7 @@ func (x *TriggerSyncResponse) String() string {
 func (*TriggerSyncResponse) ProtoMessage() {}
 
 func (x *TriggerSyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[15]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1586,7 +1781,7 @@ func (x *TriggerSyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerSyncResponse.ProtoReflect.Descriptor instead.
 func (*TriggerSyncResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TriggerSyncResponse) GetRunId() string {
@@ -1612,7 +1807,7 @@ type GetStateRequest struct {
 
 func (x *GetStateRequest) Reset() {
 	*x = GetStateRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[16]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1624,7 +1819,7 @@ func (x *GetStateRequest) String() string {
 func (*GetStateRequest) ProtoMessage() {}
 
 func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[16]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1637,7 +1832,7 @@ func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateRequest.ProtoReflect.Descriptor instead.
 func (*GetStateRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetStateRequest) GetKey() string {
@@ -1657,7 +1852,7 @@ type GetStateResponse struct {
 
 func (x *GetStateResponse) Reset() {
 	*x = GetStateResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[17]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1864,7 @@ func (x *GetStateResponse) String() string {
 func (*GetStateResponse) ProtoMessage() {}
 
 func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[17]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1877,7 @@ func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateResponse.ProtoReflect.Descriptor instead.
 func (*GetStateResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetStateResponse) GetKey() string {
@@ -1708,7 +1903,7 @@ type ResetStateRequest struct {
 
 func (x *ResetStateRequest) Reset() {
 	*x = ResetStateRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[18]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1720,7 +1915,7 @@ func (x *ResetStateRequest) String() string {
 func (*ResetStateRequest) ProtoMessage() {}
 
 func (x *ResetStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[18]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1733,7 +1928,7 @@ func (x *ResetStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetStateRequest.ProtoReflect.Descriptor instead.
 func (*ResetStateRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ResetStateRequest) GetKey() string {
@@ -1751,7 +1946,7 @@ type ResetStateResponse struct {
 
 func (x *ResetStateResponse) Reset() {
 	*x = ResetStateResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[19]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +1958,7 @@ func (x *ResetStateResponse) String() string {
 func (*ResetStateResponse) ProtoMessage() {}
 
 func (x *ResetStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[19]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +1971,7 @@ func (x *ResetStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetStateResponse.ProtoReflect.Descriptor instead.
 func (*ResetStateResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 type PauseSyncRequest struct {
@@ -1788,7 +1983,7 @@ type PauseSyncRequest struct {
 
 func (x *PauseSyncRequest) Reset() {
 	*x = PauseSyncRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[20]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +1995,7 @@ func (x *PauseSyncRequest) String() string {
 func (*PauseSyncRequest) ProtoMessage() {}
 
 func (x *PauseSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[20]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +2008,7 @@ func (x *PauseSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSyncRequest.ProtoReflect.Descriptor instead.
 func (*PauseSyncRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PauseSyncRequest) GetKey() string {
@@ -1832,7 +2027,7 @@ type PauseSyncResponse struct {
 
 func (x *PauseSyncResponse) Reset() {
 	*x = PauseSyncResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[21]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +2039,7 @@ func (x *PauseSyncResponse) String() string {
 func (*PauseSyncResponse) ProtoMessage() {}
 
 func (x *PauseSyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[21]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +2052,7 @@ func (x *PauseSyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSyncResponse.ProtoReflect.Descriptor instead.
 func (*PauseSyncResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{21}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PauseSyncResponse) GetSync() *Sync {
@@ -1876,7 +2071,7 @@ type ResumeSyncRequest struct {
 
 func (x *ResumeSyncRequest) Reset() {
 	*x = ResumeSyncRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[22]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1888,7 +2083,7 @@ func (x *ResumeSyncRequest) String() string {
 func (*ResumeSyncRequest) ProtoMessage() {}
 
 func (x *ResumeSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[22]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1901,7 +2096,7 @@ func (x *ResumeSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSyncRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSyncRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{22}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ResumeSyncRequest) GetKey() string {
@@ -1920,7 +2115,7 @@ type ResumeSyncResponse struct {
 
 func (x *ResumeSyncResponse) Reset() {
 	*x = ResumeSyncResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[23]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1932,7 +2127,7 @@ func (x *ResumeSyncResponse) String() string {
 func (*ResumeSyncResponse) ProtoMessage() {}
 
 func (x *ResumeSyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[23]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1945,7 +2140,7 @@ func (x *ResumeSyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSyncResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSyncResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{23}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ResumeSyncResponse) GetSync() *Sync {
@@ -1964,7 +2159,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[24]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1976,7 +2171,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[24]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1989,7 +2184,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{24}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CancelRunRequest) GetRunId() string {
@@ -2008,7 +2203,7 @@ type CancelRunResponse struct {
 
 func (x *CancelRunResponse) Reset() {
 	*x = CancelRunResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[25]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2020,7 +2215,7 @@ func (x *CancelRunResponse) String() string {
 func (*CancelRunResponse) ProtoMessage() {}
 
 func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[25]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2033,7 +2228,7 @@ func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
 func (*CancelRunResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{25}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CancelRunResponse) GetRun() *Run {
@@ -2057,7 +2252,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[26]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2069,7 +2264,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[26]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2082,7 +2277,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{26}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListRunsRequest) GetSyncKey() string {
@@ -2116,7 +2311,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[27]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2128,7 +2323,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[27]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2141,7 +2336,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{27}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -2172,7 +2367,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[28]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2184,7 +2379,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[28]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2197,7 +2392,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{28}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *LogLine) GetTime() *timestamppb.Timestamp {
@@ -2253,7 +2448,7 @@ type GetRunLogsRequest struct {
 
 func (x *GetRunLogsRequest) Reset() {
 	*x = GetRunLogsRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[29]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2265,7 +2460,7 @@ func (x *GetRunLogsRequest) String() string {
 func (*GetRunLogsRequest) ProtoMessage() {}
 
 func (x *GetRunLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[29]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2278,7 +2473,7 @@ func (x *GetRunLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunLogsRequest.ProtoReflect.Descriptor instead.
 func (*GetRunLogsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{29}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetRunLogsRequest) GetRunId() string {
@@ -2306,7 +2501,7 @@ type GetRunLogsResponse struct {
 
 func (x *GetRunLogsResponse) Reset() {
 	*x = GetRunLogsResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[30]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2318,7 +2513,7 @@ func (x *GetRunLogsResponse) String() string {
 func (*GetRunLogsResponse) ProtoMessage() {}
 
 func (x *GetRunLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[30]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2331,7 +2526,7 @@ func (x *GetRunLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunLogsResponse.ProtoReflect.Descriptor instead.
 func (*GetRunLogsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{30}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetRunLogsResponse) GetLines() []*LogLine {
@@ -2362,7 +2557,7 @@ type PageRecord struct {
 
 func (x *PageRecord) Reset() {
 	*x = PageRecord{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[31]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2569,7 @@ func (x *PageRecord) String() string {
 func (*PageRecord) ProtoMessage() {}
 
 func (x *PageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[31]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2582,7 @@ func (x *PageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageRecord.ProtoReflect.Descriptor instead.
 func (*PageRecord) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{31}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PageRecord) GetPage() int32 {
@@ -2441,7 +2636,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[32]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2453,7 +2648,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[32]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2466,7 +2661,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{32}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetRunRequest) GetRunId() string {
@@ -2486,7 +2681,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[33]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2498,7 +2693,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[33]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2511,7 +2706,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{33}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -2537,7 +2732,7 @@ type ForgetSyncRequest struct {
 
 func (x *ForgetSyncRequest) Reset() {
 	*x = ForgetSyncRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[34]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2549,7 +2744,7 @@ func (x *ForgetSyncRequest) String() string {
 func (*ForgetSyncRequest) ProtoMessage() {}
 
 func (x *ForgetSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[34]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2562,7 +2757,7 @@ func (x *ForgetSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetSyncRequest.ProtoReflect.Descriptor instead.
 func (*ForgetSyncRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{34}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ForgetSyncRequest) GetKey() string {
@@ -2580,7 +2775,7 @@ type ForgetSyncResponse struct {
 
 func (x *ForgetSyncResponse) Reset() {
 	*x = ForgetSyncResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[35]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2592,7 +2787,7 @@ func (x *ForgetSyncResponse) String() string {
 func (*ForgetSyncResponse) ProtoMessage() {}
 
 func (x *ForgetSyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[35]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2605,7 +2800,7 @@ func (x *ForgetSyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetSyncResponse.ProtoReflect.Descriptor instead.
 func (*ForgetSyncResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{35}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{36}
 }
 
 type Webhook struct {
@@ -2632,7 +2827,7 @@ type Webhook struct {
 
 func (x *Webhook) Reset() {
 	*x = Webhook{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[36]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +2839,7 @@ func (x *Webhook) String() string {
 func (*Webhook) ProtoMessage() {}
 
 func (x *Webhook) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[36]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +2852,7 @@ func (x *Webhook) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Webhook.ProtoReflect.Descriptor instead.
 func (*Webhook) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{36}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Webhook) GetKey() string {
@@ -2752,7 +2947,7 @@ type ListWebhooksRequest struct {
 
 func (x *ListWebhooksRequest) Reset() {
 	*x = ListWebhooksRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[37]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2764,7 +2959,7 @@ func (x *ListWebhooksRequest) String() string {
 func (*ListWebhooksRequest) ProtoMessage() {}
 
 func (x *ListWebhooksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[37]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2777,7 +2972,7 @@ func (x *ListWebhooksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhooksRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhooksRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{37}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{38}
 }
 
 type ListWebhooksResponse struct {
@@ -2789,7 +2984,7 @@ type ListWebhooksResponse struct {
 
 func (x *ListWebhooksResponse) Reset() {
 	*x = ListWebhooksResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[38]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2801,7 +2996,7 @@ func (x *ListWebhooksResponse) String() string {
 func (*ListWebhooksResponse) ProtoMessage() {}
 
 func (x *ListWebhooksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[38]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2814,7 +3009,7 @@ func (x *ListWebhooksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhooksResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhooksResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{38}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListWebhooksResponse) GetWebhooks() []*Webhook {
@@ -2844,7 +3039,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[39]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2856,7 +3051,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[39]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2869,7 +3064,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{39}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Delivery) GetId() string {
@@ -2945,7 +3140,7 @@ type ListDeliveriesRequest struct {
 
 func (x *ListDeliveriesRequest) Reset() {
 	*x = ListDeliveriesRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[40]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2957,7 +3152,7 @@ func (x *ListDeliveriesRequest) String() string {
 func (*ListDeliveriesRequest) ProtoMessage() {}
 
 func (x *ListDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[40]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2970,7 +3165,7 @@ func (x *ListDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*ListDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{40}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListDeliveriesRequest) GetKey() string {
@@ -2996,7 +3191,7 @@ type ListDeliveriesResponse struct {
 
 func (x *ListDeliveriesResponse) Reset() {
 	*x = ListDeliveriesResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[41]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3008,7 +3203,7 @@ func (x *ListDeliveriesResponse) String() string {
 func (*ListDeliveriesResponse) ProtoMessage() {}
 
 func (x *ListDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[41]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3021,7 +3216,7 @@ func (x *ListDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*ListDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{41}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListDeliveriesResponse) GetDeliveries() []*Delivery {
@@ -3040,7 +3235,7 @@ type RotateWebhookTokenRequest struct {
 
 func (x *RotateWebhookTokenRequest) Reset() {
 	*x = RotateWebhookTokenRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[42]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3052,7 +3247,7 @@ func (x *RotateWebhookTokenRequest) String() string {
 func (*RotateWebhookTokenRequest) ProtoMessage() {}
 
 func (x *RotateWebhookTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[42]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3065,7 +3260,7 @@ func (x *RotateWebhookTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookTokenRequest.ProtoReflect.Descriptor instead.
 func (*RotateWebhookTokenRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{42}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RotateWebhookTokenRequest) GetKey() string {
@@ -3084,7 +3279,7 @@ type RotateWebhookTokenResponse struct {
 
 func (x *RotateWebhookTokenResponse) Reset() {
 	*x = RotateWebhookTokenResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[43]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3096,7 +3291,7 @@ func (x *RotateWebhookTokenResponse) String() string {
 func (*RotateWebhookTokenResponse) ProtoMessage() {}
 
 func (x *RotateWebhookTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[43]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3109,7 +3304,7 @@ func (x *RotateWebhookTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookTokenResponse.ProtoReflect.Descriptor instead.
 func (*RotateWebhookTokenResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{43}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RotateWebhookTokenResponse) GetWebhook() *Webhook {
@@ -3128,7 +3323,7 @@ type EnableWebhookRequest struct {
 
 func (x *EnableWebhookRequest) Reset() {
 	*x = EnableWebhookRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[44]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3140,7 +3335,7 @@ func (x *EnableWebhookRequest) String() string {
 func (*EnableWebhookRequest) ProtoMessage() {}
 
 func (x *EnableWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[44]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3153,7 +3348,7 @@ func (x *EnableWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableWebhookRequest.ProtoReflect.Descriptor instead.
 func (*EnableWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{44}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *EnableWebhookRequest) GetKey() string {
@@ -3172,7 +3367,7 @@ type EnableWebhookResponse struct {
 
 func (x *EnableWebhookResponse) Reset() {
 	*x = EnableWebhookResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[45]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3184,7 +3379,7 @@ func (x *EnableWebhookResponse) String() string {
 func (*EnableWebhookResponse) ProtoMessage() {}
 
 func (x *EnableWebhookResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[45]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3197,7 +3392,7 @@ func (x *EnableWebhookResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableWebhookResponse.ProtoReflect.Descriptor instead.
 func (*EnableWebhookResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{45}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *EnableWebhookResponse) GetWebhook() *Webhook {
@@ -3217,7 +3412,7 @@ type TestAlertRequest struct {
 
 func (x *TestAlertRequest) Reset() {
 	*x = TestAlertRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[46]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3229,7 +3424,7 @@ func (x *TestAlertRequest) String() string {
 func (*TestAlertRequest) ProtoMessage() {}
 
 func (x *TestAlertRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[46]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3242,7 +3437,7 @@ func (x *TestAlertRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestAlertRequest.ProtoReflect.Descriptor instead.
 func (*TestAlertRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{46}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TestAlertRequest) GetBy() string {
@@ -3262,7 +3457,7 @@ type TestAlertResponse struct {
 
 func (x *TestAlertResponse) Reset() {
 	*x = TestAlertResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[47]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3274,7 +3469,7 @@ func (x *TestAlertResponse) String() string {
 func (*TestAlertResponse) ProtoMessage() {}
 
 func (x *TestAlertResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[47]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3287,7 +3482,7 @@ func (x *TestAlertResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestAlertResponse.ProtoReflect.Descriptor instead.
 func (*TestAlertResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{47}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *TestAlertResponse) GetAlertId() string {
@@ -3317,7 +3512,7 @@ type AlertDestinationResult struct {
 
 func (x *AlertDestinationResult) Reset() {
 	*x = AlertDestinationResult{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[48]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3329,7 +3524,7 @@ func (x *AlertDestinationResult) String() string {
 func (*AlertDestinationResult) ProtoMessage() {}
 
 func (x *AlertDestinationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[48]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3342,7 +3537,7 @@ func (x *AlertDestinationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertDestinationResult.ProtoReflect.Descriptor instead.
 func (*AlertDestinationResult) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{48}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AlertDestinationResult) GetDestination() string {
@@ -3376,7 +3571,7 @@ type ListAlertsRequest struct {
 
 func (x *ListAlertsRequest) Reset() {
 	*x = ListAlertsRequest{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[49]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3388,7 +3583,7 @@ func (x *ListAlertsRequest) String() string {
 func (*ListAlertsRequest) ProtoMessage() {}
 
 func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[49]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3401,7 +3596,7 @@ func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{49}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListAlertsRequest) GetLimit() int32 {
@@ -3420,7 +3615,7 @@ type ListAlertsResponse struct {
 
 func (x *ListAlertsResponse) Reset() {
 	*x = ListAlertsResponse{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[50]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3432,7 +3627,7 @@ func (x *ListAlertsResponse) String() string {
 func (*ListAlertsResponse) ProtoMessage() {}
 
 func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[50]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3445,7 +3640,7 @@ func (x *ListAlertsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{50}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListAlertsResponse) GetAlerts() []*Alert {
@@ -3473,7 +3668,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[51]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3485,7 +3680,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[51]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3498,7 +3693,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{51}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Alert) GetId() string {
@@ -3586,7 +3781,7 @@ type AlertDelivery struct {
 
 func (x *AlertDelivery) Reset() {
 	*x = AlertDelivery{}
-	mi := &file_proto_synq_v1_control_proto_msgTypes[52]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3598,7 +3793,7 @@ func (x *AlertDelivery) String() string {
 func (*AlertDelivery) ProtoMessage() {}
 
 func (x *AlertDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_synq_v1_control_proto_msgTypes[52]
+	mi := &file_proto_synq_v1_control_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3611,7 +3806,7 @@ func (x *AlertDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertDelivery.ProtoReflect.Descriptor instead.
 func (*AlertDelivery) Descriptor() ([]byte, []int) {
-	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{52}
+	return file_proto_synq_v1_control_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *AlertDelivery) GetDestination() string {
@@ -3732,19 +3927,43 @@ const file_proto_synq_v1_control_proto_rawDesc = "" +
 	"\fDuplicateRow\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x17\n" +
 	"\apage_id\x18\x02 \x01(\tR\x06pageId\x12&\n" +
-	"\x0fadopted_page_id\x18\x03 \x01(\tR\radoptedPageId\"\x12\n" +
-	"\x10ListSyncsRequest\"8\n" +
+	"\x0fadopted_page_id\x18\x03 \x01(\tR\radoptedPageId\"\xc1\x01\n" +
+	"\x10ListSyncsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12'\n" +
+	"\x06health\x18\x03 \x03(\x0e2\x0f.synq.v1.HealthR\x06health\x12\x16\n" +
+	"\x06worker\x18\x04 \x01(\tR\x06worker\x12\x10\n" +
+	"\x03key\x18\x05 \x01(\tR\x03key\x12\x1e\n" +
+	"\n" +
+	"undeclared\x18\x06 \x01(\bR\n" +
+	"undeclared\"\xca\x01\n" +
 	"\x11ListSyncsResponse\x12#\n" +
-	"\x05syncs\x18\x01 \x03(\v2\r.synq.v1.SyncR\x05syncs\"\"\n" +
+	"\x05syncs\x18\x01 \x03(\v2\r.synq.v1.SyncR\x05syncs\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x18\n" +
+	"\amatched\x18\x03 \x01(\x05R\amatched\x12.\n" +
+	"\asummary\x18\x04 \x03(\v2\x14.synq.v1.HealthCountR\asummary\x12\x1e\n" +
+	"\n" +
+	"undeclared\x18\x05 \x01(\x05R\n" +
+	"undeclared\"L\n" +
+	"\vHealthCount\x12'\n" +
+	"\x06health\x18\x01 \x01(\x0e2\x0f.synq.v1.HealthR\x06health\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\"\"\n" +
 	"\x0eGetSyncRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\"4\n" +
 	"\x0fGetSyncResponse\x12!\n" +
-	"\x04sync\x18\x01 \x01(\v2\r.synq.v1.SyncR\x04sync\"^\n" +
+	"\x04sync\x18\x01 \x01(\v2\r.synq.v1.SyncR\x04sync\"\xb1\x01\n" +
 	"\x11WatchSyncsRequest\x12\x12\n" +
 	"\x04keys\x18\x01 \x03(\tR\x04keys\x125\n" +
-	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\"9\n" +
+	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12'\n" +
+	"\x06health\x18\x03 \x03(\x0e2\x0f.synq.v1.HealthR\x06health\x12\x16\n" +
+	"\x06worker\x18\x04 \x01(\tR\x06worker\x12\x10\n" +
+	"\x03key\x18\x05 \x01(\tR\x03key\"\x97\x01\n" +
 	"\x12WatchSyncsResponse\x12#\n" +
-	"\x05syncs\x18\x01 \x03(\v2\r.synq.v1.SyncR\x05syncs\"\x80\x01\n" +
+	"\x05syncs\x18\x01 \x03(\v2\r.synq.v1.SyncR\x05syncs\x12\x18\n" +
+	"\aremoved\x18\x02 \x03(\tR\aremoved\x12\x12\n" +
+	"\x04full\x18\x03 \x01(\bR\x04full\x12.\n" +
+	"\asummary\x18\x04 \x03(\v2\x14.synq.v1.HealthCountR\asummary\"\x80\x01\n" +
 	"\x12TriggerSyncRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\apreview\x18\x02 \x01(\bR\apreview\x12\x1d\n" +
@@ -3988,7 +4207,7 @@ func file_proto_synq_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_synq_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_proto_synq_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_proto_synq_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_proto_synq_v1_control_proto_goTypes = []any{
 	(Health)(0),                        // 0: synq.v1.Health
 	(Mode)(0),                          // 1: synq.v1.Mode
@@ -4003,153 +4222,159 @@ var file_proto_synq_v1_control_proto_goTypes = []any{
 	(*DuplicateRow)(nil),               // 10: synq.v1.DuplicateRow
 	(*ListSyncsRequest)(nil),           // 11: synq.v1.ListSyncsRequest
 	(*ListSyncsResponse)(nil),          // 12: synq.v1.ListSyncsResponse
-	(*GetSyncRequest)(nil),             // 13: synq.v1.GetSyncRequest
-	(*GetSyncResponse)(nil),            // 14: synq.v1.GetSyncResponse
-	(*WatchSyncsRequest)(nil),          // 15: synq.v1.WatchSyncsRequest
-	(*WatchSyncsResponse)(nil),         // 16: synq.v1.WatchSyncsResponse
-	(*TriggerSyncRequest)(nil),         // 17: synq.v1.TriggerSyncRequest
-	(*PreviewChange)(nil),              // 18: synq.v1.PreviewChange
-	(*Preview)(nil),                    // 19: synq.v1.Preview
-	(*TriggerSyncResponse)(nil),        // 20: synq.v1.TriggerSyncResponse
-	(*GetStateRequest)(nil),            // 21: synq.v1.GetStateRequest
-	(*GetStateResponse)(nil),           // 22: synq.v1.GetStateResponse
-	(*ResetStateRequest)(nil),          // 23: synq.v1.ResetStateRequest
-	(*ResetStateResponse)(nil),         // 24: synq.v1.ResetStateResponse
-	(*PauseSyncRequest)(nil),           // 25: synq.v1.PauseSyncRequest
-	(*PauseSyncResponse)(nil),          // 26: synq.v1.PauseSyncResponse
-	(*ResumeSyncRequest)(nil),          // 27: synq.v1.ResumeSyncRequest
-	(*ResumeSyncResponse)(nil),         // 28: synq.v1.ResumeSyncResponse
-	(*CancelRunRequest)(nil),           // 29: synq.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),          // 30: synq.v1.CancelRunResponse
-	(*ListRunsRequest)(nil),            // 31: synq.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),           // 32: synq.v1.ListRunsResponse
-	(*LogLine)(nil),                    // 33: synq.v1.LogLine
-	(*GetRunLogsRequest)(nil),          // 34: synq.v1.GetRunLogsRequest
-	(*GetRunLogsResponse)(nil),         // 35: synq.v1.GetRunLogsResponse
-	(*PageRecord)(nil),                 // 36: synq.v1.PageRecord
-	(*GetRunRequest)(nil),              // 37: synq.v1.GetRunRequest
-	(*GetRunResponse)(nil),             // 38: synq.v1.GetRunResponse
-	(*ForgetSyncRequest)(nil),          // 39: synq.v1.ForgetSyncRequest
-	(*ForgetSyncResponse)(nil),         // 40: synq.v1.ForgetSyncResponse
-	(*Webhook)(nil),                    // 41: synq.v1.Webhook
-	(*ListWebhooksRequest)(nil),        // 42: synq.v1.ListWebhooksRequest
-	(*ListWebhooksResponse)(nil),       // 43: synq.v1.ListWebhooksResponse
-	(*Delivery)(nil),                   // 44: synq.v1.Delivery
-	(*ListDeliveriesRequest)(nil),      // 45: synq.v1.ListDeliveriesRequest
-	(*ListDeliveriesResponse)(nil),     // 46: synq.v1.ListDeliveriesResponse
-	(*RotateWebhookTokenRequest)(nil),  // 47: synq.v1.RotateWebhookTokenRequest
-	(*RotateWebhookTokenResponse)(nil), // 48: synq.v1.RotateWebhookTokenResponse
-	(*EnableWebhookRequest)(nil),       // 49: synq.v1.EnableWebhookRequest
-	(*EnableWebhookResponse)(nil),      // 50: synq.v1.EnableWebhookResponse
-	(*TestAlertRequest)(nil),           // 51: synq.v1.TestAlertRequest
-	(*TestAlertResponse)(nil),          // 52: synq.v1.TestAlertResponse
-	(*AlertDestinationResult)(nil),     // 53: synq.v1.AlertDestinationResult
-	(*ListAlertsRequest)(nil),          // 54: synq.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),         // 55: synq.v1.ListAlertsResponse
-	(*Alert)(nil),                      // 56: synq.v1.Alert
-	(*AlertDelivery)(nil),              // 57: synq.v1.AlertDelivery
-	nil,                                // 58: synq.v1.LogLine.AttrsEntry
-	nil,                                // 59: synq.v1.PageRecord.CountersEntry
-	nil,                                // 60: synq.v1.Delivery.RowsEntry
-	(*timestamppb.Timestamp)(nil),      // 61: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 62: google.protobuf.Duration
+	(*HealthCount)(nil),                // 13: synq.v1.HealthCount
+	(*GetSyncRequest)(nil),             // 14: synq.v1.GetSyncRequest
+	(*GetSyncResponse)(nil),            // 15: synq.v1.GetSyncResponse
+	(*WatchSyncsRequest)(nil),          // 16: synq.v1.WatchSyncsRequest
+	(*WatchSyncsResponse)(nil),         // 17: synq.v1.WatchSyncsResponse
+	(*TriggerSyncRequest)(nil),         // 18: synq.v1.TriggerSyncRequest
+	(*PreviewChange)(nil),              // 19: synq.v1.PreviewChange
+	(*Preview)(nil),                    // 20: synq.v1.Preview
+	(*TriggerSyncResponse)(nil),        // 21: synq.v1.TriggerSyncResponse
+	(*GetStateRequest)(nil),            // 22: synq.v1.GetStateRequest
+	(*GetStateResponse)(nil),           // 23: synq.v1.GetStateResponse
+	(*ResetStateRequest)(nil),          // 24: synq.v1.ResetStateRequest
+	(*ResetStateResponse)(nil),         // 25: synq.v1.ResetStateResponse
+	(*PauseSyncRequest)(nil),           // 26: synq.v1.PauseSyncRequest
+	(*PauseSyncResponse)(nil),          // 27: synq.v1.PauseSyncResponse
+	(*ResumeSyncRequest)(nil),          // 28: synq.v1.ResumeSyncRequest
+	(*ResumeSyncResponse)(nil),         // 29: synq.v1.ResumeSyncResponse
+	(*CancelRunRequest)(nil),           // 30: synq.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),          // 31: synq.v1.CancelRunResponse
+	(*ListRunsRequest)(nil),            // 32: synq.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),           // 33: synq.v1.ListRunsResponse
+	(*LogLine)(nil),                    // 34: synq.v1.LogLine
+	(*GetRunLogsRequest)(nil),          // 35: synq.v1.GetRunLogsRequest
+	(*GetRunLogsResponse)(nil),         // 36: synq.v1.GetRunLogsResponse
+	(*PageRecord)(nil),                 // 37: synq.v1.PageRecord
+	(*GetRunRequest)(nil),              // 38: synq.v1.GetRunRequest
+	(*GetRunResponse)(nil),             // 39: synq.v1.GetRunResponse
+	(*ForgetSyncRequest)(nil),          // 40: synq.v1.ForgetSyncRequest
+	(*ForgetSyncResponse)(nil),         // 41: synq.v1.ForgetSyncResponse
+	(*Webhook)(nil),                    // 42: synq.v1.Webhook
+	(*ListWebhooksRequest)(nil),        // 43: synq.v1.ListWebhooksRequest
+	(*ListWebhooksResponse)(nil),       // 44: synq.v1.ListWebhooksResponse
+	(*Delivery)(nil),                   // 45: synq.v1.Delivery
+	(*ListDeliveriesRequest)(nil),      // 46: synq.v1.ListDeliveriesRequest
+	(*ListDeliveriesResponse)(nil),     // 47: synq.v1.ListDeliveriesResponse
+	(*RotateWebhookTokenRequest)(nil),  // 48: synq.v1.RotateWebhookTokenRequest
+	(*RotateWebhookTokenResponse)(nil), // 49: synq.v1.RotateWebhookTokenResponse
+	(*EnableWebhookRequest)(nil),       // 50: synq.v1.EnableWebhookRequest
+	(*EnableWebhookResponse)(nil),      // 51: synq.v1.EnableWebhookResponse
+	(*TestAlertRequest)(nil),           // 52: synq.v1.TestAlertRequest
+	(*TestAlertResponse)(nil),          // 53: synq.v1.TestAlertResponse
+	(*AlertDestinationResult)(nil),     // 54: synq.v1.AlertDestinationResult
+	(*ListAlertsRequest)(nil),          // 55: synq.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),         // 56: synq.v1.ListAlertsResponse
+	(*Alert)(nil),                      // 57: synq.v1.Alert
+	(*AlertDelivery)(nil),              // 58: synq.v1.AlertDelivery
+	nil,                                // 59: synq.v1.LogLine.AttrsEntry
+	nil,                                // 60: synq.v1.PageRecord.CountersEntry
+	nil,                                // 61: synq.v1.Delivery.RowsEntry
+	(*timestamppb.Timestamp)(nil),      // 62: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 63: google.protobuf.Duration
 }
 var file_proto_synq_v1_control_proto_depIdxs = []int32{
 	3,  // 0: synq.v1.Run.trigger:type_name -> synq.v1.Trigger
 	2,  // 1: synq.v1.Run.status:type_name -> synq.v1.RunStatus
-	61, // 2: synq.v1.Run.started:type_name -> google.protobuf.Timestamp
-	61, // 3: synq.v1.Run.finished:type_name -> google.protobuf.Timestamp
+	62, // 2: synq.v1.Run.started:type_name -> google.protobuf.Timestamp
+	62, // 3: synq.v1.Run.finished:type_name -> google.protobuf.Timestamp
 	5,  // 4: synq.v1.Run.counters:type_name -> synq.v1.Counters
-	62, // 5: synq.v1.PacerUse.interval:type_name -> google.protobuf.Duration
-	62, // 6: synq.v1.PacerUse.wait_total:type_name -> google.protobuf.Duration
+	63, // 5: synq.v1.PacerUse.interval:type_name -> google.protobuf.Duration
+	63, // 6: synq.v1.PacerUse.wait_total:type_name -> google.protobuf.Duration
 	1,  // 7: synq.v1.Sync.mode:type_name -> synq.v1.Mode
 	0,  // 8: synq.v1.Sync.health:type_name -> synq.v1.Health
-	61, // 9: synq.v1.Sync.next_run:type_name -> google.protobuf.Timestamp
+	62, // 9: synq.v1.Sync.next_run:type_name -> google.protobuf.Timestamp
 	6,  // 10: synq.v1.Sync.active_run:type_name -> synq.v1.Run
 	6,  // 11: synq.v1.Sync.last_run:type_name -> synq.v1.Run
 	7,  // 12: synq.v1.Sync.pacers:type_name -> synq.v1.PacerUse
-	61, // 13: synq.v1.Sync.undeclared_since:type_name -> google.protobuf.Timestamp
-	62, // 14: synq.v1.Sync.timeout:type_name -> google.protobuf.Duration
+	62, // 13: synq.v1.Sync.undeclared_since:type_name -> google.protobuf.Timestamp
+	63, // 14: synq.v1.Sync.timeout:type_name -> google.protobuf.Duration
 	9,  // 15: synq.v1.Sync.existing:type_name -> synq.v1.ExistingDatabase
 	10, // 16: synq.v1.ExistingDatabase.duplicates:type_name -> synq.v1.DuplicateRow
-	61, // 17: synq.v1.ExistingDatabase.read_at:type_name -> google.protobuf.Timestamp
-	8,  // 18: synq.v1.ListSyncsResponse.syncs:type_name -> synq.v1.Sync
-	8,  // 19: synq.v1.GetSyncResponse.sync:type_name -> synq.v1.Sync
-	62, // 20: synq.v1.WatchSyncsRequest.interval:type_name -> google.protobuf.Duration
-	8,  // 21: synq.v1.WatchSyncsResponse.syncs:type_name -> synq.v1.Sync
-	4,  // 22: synq.v1.PreviewChange.kind:type_name -> synq.v1.ChangeKind
-	18, // 23: synq.v1.Preview.changes:type_name -> synq.v1.PreviewChange
-	19, // 24: synq.v1.TriggerSyncResponse.preview:type_name -> synq.v1.Preview
-	8,  // 25: synq.v1.PauseSyncResponse.sync:type_name -> synq.v1.Sync
-	8,  // 26: synq.v1.ResumeSyncResponse.sync:type_name -> synq.v1.Sync
-	6,  // 27: synq.v1.CancelRunResponse.run:type_name -> synq.v1.Run
-	6,  // 28: synq.v1.ListRunsResponse.runs:type_name -> synq.v1.Run
-	61, // 29: synq.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	58, // 30: synq.v1.LogLine.attrs:type_name -> synq.v1.LogLine.AttrsEntry
-	33, // 31: synq.v1.GetRunLogsResponse.lines:type_name -> synq.v1.LogLine
-	6,  // 32: synq.v1.GetRunLogsResponse.run:type_name -> synq.v1.Run
-	61, // 33: synq.v1.PageRecord.started:type_name -> google.protobuf.Timestamp
-	61, // 34: synq.v1.PageRecord.finished:type_name -> google.protobuf.Timestamp
-	59, // 35: synq.v1.PageRecord.counters:type_name -> synq.v1.PageRecord.CountersEntry
-	6,  // 36: synq.v1.GetRunResponse.run:type_name -> synq.v1.Run
-	36, // 37: synq.v1.GetRunResponse.pages:type_name -> synq.v1.PageRecord
-	61, // 38: synq.v1.Webhook.disabled_at:type_name -> google.protobuf.Timestamp
-	41, // 39: synq.v1.ListWebhooksResponse.webhooks:type_name -> synq.v1.Webhook
-	61, // 40: synq.v1.Delivery.received:type_name -> google.protobuf.Timestamp
-	61, // 41: synq.v1.Delivery.handled:type_name -> google.protobuf.Timestamp
-	62, // 42: synq.v1.Delivery.latency:type_name -> google.protobuf.Duration
-	60, // 43: synq.v1.Delivery.rows:type_name -> synq.v1.Delivery.RowsEntry
-	44, // 44: synq.v1.ListDeliveriesResponse.deliveries:type_name -> synq.v1.Delivery
-	41, // 45: synq.v1.RotateWebhookTokenResponse.webhook:type_name -> synq.v1.Webhook
-	41, // 46: synq.v1.EnableWebhookResponse.webhook:type_name -> synq.v1.Webhook
-	53, // 47: synq.v1.TestAlertResponse.results:type_name -> synq.v1.AlertDestinationResult
-	56, // 48: synq.v1.ListAlertsResponse.alerts:type_name -> synq.v1.Alert
-	61, // 49: synq.v1.Alert.created:type_name -> google.protobuf.Timestamp
-	57, // 50: synq.v1.Alert.deliveries:type_name -> synq.v1.AlertDelivery
-	61, // 51: synq.v1.AlertDelivery.delivered:type_name -> google.protobuf.Timestamp
-	11, // 52: synq.v1.ControlService.ListSyncs:input_type -> synq.v1.ListSyncsRequest
-	13, // 53: synq.v1.ControlService.GetSync:input_type -> synq.v1.GetSyncRequest
-	15, // 54: synq.v1.ControlService.WatchSyncs:input_type -> synq.v1.WatchSyncsRequest
-	17, // 55: synq.v1.ControlService.TriggerSync:input_type -> synq.v1.TriggerSyncRequest
-	21, // 56: synq.v1.ControlService.GetState:input_type -> synq.v1.GetStateRequest
-	23, // 57: synq.v1.ControlService.ResetState:input_type -> synq.v1.ResetStateRequest
-	25, // 58: synq.v1.ControlService.PauseSync:input_type -> synq.v1.PauseSyncRequest
-	27, // 59: synq.v1.ControlService.ResumeSync:input_type -> synq.v1.ResumeSyncRequest
-	29, // 60: synq.v1.ControlService.CancelRun:input_type -> synq.v1.CancelRunRequest
-	31, // 61: synq.v1.ControlService.ListRuns:input_type -> synq.v1.ListRunsRequest
-	34, // 62: synq.v1.ControlService.GetRunLogs:input_type -> synq.v1.GetRunLogsRequest
-	37, // 63: synq.v1.ControlService.GetRun:input_type -> synq.v1.GetRunRequest
-	39, // 64: synq.v1.ControlService.ForgetSync:input_type -> synq.v1.ForgetSyncRequest
-	42, // 65: synq.v1.ControlService.ListWebhooks:input_type -> synq.v1.ListWebhooksRequest
-	45, // 66: synq.v1.ControlService.ListDeliveries:input_type -> synq.v1.ListDeliveriesRequest
-	47, // 67: synq.v1.ControlService.RotateWebhookToken:input_type -> synq.v1.RotateWebhookTokenRequest
-	49, // 68: synq.v1.ControlService.EnableWebhook:input_type -> synq.v1.EnableWebhookRequest
-	51, // 69: synq.v1.ControlService.TestAlert:input_type -> synq.v1.TestAlertRequest
-	54, // 70: synq.v1.ControlService.ListAlerts:input_type -> synq.v1.ListAlertsRequest
-	12, // 71: synq.v1.ControlService.ListSyncs:output_type -> synq.v1.ListSyncsResponse
-	14, // 72: synq.v1.ControlService.GetSync:output_type -> synq.v1.GetSyncResponse
-	16, // 73: synq.v1.ControlService.WatchSyncs:output_type -> synq.v1.WatchSyncsResponse
-	20, // 74: synq.v1.ControlService.TriggerSync:output_type -> synq.v1.TriggerSyncResponse
-	22, // 75: synq.v1.ControlService.GetState:output_type -> synq.v1.GetStateResponse
-	24, // 76: synq.v1.ControlService.ResetState:output_type -> synq.v1.ResetStateResponse
-	26, // 77: synq.v1.ControlService.PauseSync:output_type -> synq.v1.PauseSyncResponse
-	28, // 78: synq.v1.ControlService.ResumeSync:output_type -> synq.v1.ResumeSyncResponse
-	30, // 79: synq.v1.ControlService.CancelRun:output_type -> synq.v1.CancelRunResponse
-	32, // 80: synq.v1.ControlService.ListRuns:output_type -> synq.v1.ListRunsResponse
-	35, // 81: synq.v1.ControlService.GetRunLogs:output_type -> synq.v1.GetRunLogsResponse
-	38, // 82: synq.v1.ControlService.GetRun:output_type -> synq.v1.GetRunResponse
-	40, // 83: synq.v1.ControlService.ForgetSync:output_type -> synq.v1.ForgetSyncResponse
-	43, // 84: synq.v1.ControlService.ListWebhooks:output_type -> synq.v1.ListWebhooksResponse
-	46, // 85: synq.v1.ControlService.ListDeliveries:output_type -> synq.v1.ListDeliveriesResponse
-	48, // 86: synq.v1.ControlService.RotateWebhookToken:output_type -> synq.v1.RotateWebhookTokenResponse
-	50, // 87: synq.v1.ControlService.EnableWebhook:output_type -> synq.v1.EnableWebhookResponse
-	52, // 88: synq.v1.ControlService.TestAlert:output_type -> synq.v1.TestAlertResponse
-	55, // 89: synq.v1.ControlService.ListAlerts:output_type -> synq.v1.ListAlertsResponse
-	71, // [71:90] is the sub-list for method output_type
-	52, // [52:71] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	62, // 17: synq.v1.ExistingDatabase.read_at:type_name -> google.protobuf.Timestamp
+	0,  // 18: synq.v1.ListSyncsRequest.health:type_name -> synq.v1.Health
+	8,  // 19: synq.v1.ListSyncsResponse.syncs:type_name -> synq.v1.Sync
+	13, // 20: synq.v1.ListSyncsResponse.summary:type_name -> synq.v1.HealthCount
+	0,  // 21: synq.v1.HealthCount.health:type_name -> synq.v1.Health
+	8,  // 22: synq.v1.GetSyncResponse.sync:type_name -> synq.v1.Sync
+	63, // 23: synq.v1.WatchSyncsRequest.interval:type_name -> google.protobuf.Duration
+	0,  // 24: synq.v1.WatchSyncsRequest.health:type_name -> synq.v1.Health
+	8,  // 25: synq.v1.WatchSyncsResponse.syncs:type_name -> synq.v1.Sync
+	13, // 26: synq.v1.WatchSyncsResponse.summary:type_name -> synq.v1.HealthCount
+	4,  // 27: synq.v1.PreviewChange.kind:type_name -> synq.v1.ChangeKind
+	19, // 28: synq.v1.Preview.changes:type_name -> synq.v1.PreviewChange
+	20, // 29: synq.v1.TriggerSyncResponse.preview:type_name -> synq.v1.Preview
+	8,  // 30: synq.v1.PauseSyncResponse.sync:type_name -> synq.v1.Sync
+	8,  // 31: synq.v1.ResumeSyncResponse.sync:type_name -> synq.v1.Sync
+	6,  // 32: synq.v1.CancelRunResponse.run:type_name -> synq.v1.Run
+	6,  // 33: synq.v1.ListRunsResponse.runs:type_name -> synq.v1.Run
+	62, // 34: synq.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	59, // 35: synq.v1.LogLine.attrs:type_name -> synq.v1.LogLine.AttrsEntry
+	34, // 36: synq.v1.GetRunLogsResponse.lines:type_name -> synq.v1.LogLine
+	6,  // 37: synq.v1.GetRunLogsResponse.run:type_name -> synq.v1.Run
+	62, // 38: synq.v1.PageRecord.started:type_name -> google.protobuf.Timestamp
+	62, // 39: synq.v1.PageRecord.finished:type_name -> google.protobuf.Timestamp
+	60, // 40: synq.v1.PageRecord.counters:type_name -> synq.v1.PageRecord.CountersEntry
+	6,  // 41: synq.v1.GetRunResponse.run:type_name -> synq.v1.Run
+	37, // 42: synq.v1.GetRunResponse.pages:type_name -> synq.v1.PageRecord
+	62, // 43: synq.v1.Webhook.disabled_at:type_name -> google.protobuf.Timestamp
+	42, // 44: synq.v1.ListWebhooksResponse.webhooks:type_name -> synq.v1.Webhook
+	62, // 45: synq.v1.Delivery.received:type_name -> google.protobuf.Timestamp
+	62, // 46: synq.v1.Delivery.handled:type_name -> google.protobuf.Timestamp
+	63, // 47: synq.v1.Delivery.latency:type_name -> google.protobuf.Duration
+	61, // 48: synq.v1.Delivery.rows:type_name -> synq.v1.Delivery.RowsEntry
+	45, // 49: synq.v1.ListDeliveriesResponse.deliveries:type_name -> synq.v1.Delivery
+	42, // 50: synq.v1.RotateWebhookTokenResponse.webhook:type_name -> synq.v1.Webhook
+	42, // 51: synq.v1.EnableWebhookResponse.webhook:type_name -> synq.v1.Webhook
+	54, // 52: synq.v1.TestAlertResponse.results:type_name -> synq.v1.AlertDestinationResult
+	57, // 53: synq.v1.ListAlertsResponse.alerts:type_name -> synq.v1.Alert
+	62, // 54: synq.v1.Alert.created:type_name -> google.protobuf.Timestamp
+	58, // 55: synq.v1.Alert.deliveries:type_name -> synq.v1.AlertDelivery
+	62, // 56: synq.v1.AlertDelivery.delivered:type_name -> google.protobuf.Timestamp
+	11, // 57: synq.v1.ControlService.ListSyncs:input_type -> synq.v1.ListSyncsRequest
+	14, // 58: synq.v1.ControlService.GetSync:input_type -> synq.v1.GetSyncRequest
+	16, // 59: synq.v1.ControlService.WatchSyncs:input_type -> synq.v1.WatchSyncsRequest
+	18, // 60: synq.v1.ControlService.TriggerSync:input_type -> synq.v1.TriggerSyncRequest
+	22, // 61: synq.v1.ControlService.GetState:input_type -> synq.v1.GetStateRequest
+	24, // 62: synq.v1.ControlService.ResetState:input_type -> synq.v1.ResetStateRequest
+	26, // 63: synq.v1.ControlService.PauseSync:input_type -> synq.v1.PauseSyncRequest
+	28, // 64: synq.v1.ControlService.ResumeSync:input_type -> synq.v1.ResumeSyncRequest
+	30, // 65: synq.v1.ControlService.CancelRun:input_type -> synq.v1.CancelRunRequest
+	32, // 66: synq.v1.ControlService.ListRuns:input_type -> synq.v1.ListRunsRequest
+	35, // 67: synq.v1.ControlService.GetRunLogs:input_type -> synq.v1.GetRunLogsRequest
+	38, // 68: synq.v1.ControlService.GetRun:input_type -> synq.v1.GetRunRequest
+	40, // 69: synq.v1.ControlService.ForgetSync:input_type -> synq.v1.ForgetSyncRequest
+	43, // 70: synq.v1.ControlService.ListWebhooks:input_type -> synq.v1.ListWebhooksRequest
+	46, // 71: synq.v1.ControlService.ListDeliveries:input_type -> synq.v1.ListDeliveriesRequest
+	48, // 72: synq.v1.ControlService.RotateWebhookToken:input_type -> synq.v1.RotateWebhookTokenRequest
+	50, // 73: synq.v1.ControlService.EnableWebhook:input_type -> synq.v1.EnableWebhookRequest
+	52, // 74: synq.v1.ControlService.TestAlert:input_type -> synq.v1.TestAlertRequest
+	55, // 75: synq.v1.ControlService.ListAlerts:input_type -> synq.v1.ListAlertsRequest
+	12, // 76: synq.v1.ControlService.ListSyncs:output_type -> synq.v1.ListSyncsResponse
+	15, // 77: synq.v1.ControlService.GetSync:output_type -> synq.v1.GetSyncResponse
+	17, // 78: synq.v1.ControlService.WatchSyncs:output_type -> synq.v1.WatchSyncsResponse
+	21, // 79: synq.v1.ControlService.TriggerSync:output_type -> synq.v1.TriggerSyncResponse
+	23, // 80: synq.v1.ControlService.GetState:output_type -> synq.v1.GetStateResponse
+	25, // 81: synq.v1.ControlService.ResetState:output_type -> synq.v1.ResetStateResponse
+	27, // 82: synq.v1.ControlService.PauseSync:output_type -> synq.v1.PauseSyncResponse
+	29, // 83: synq.v1.ControlService.ResumeSync:output_type -> synq.v1.ResumeSyncResponse
+	31, // 84: synq.v1.ControlService.CancelRun:output_type -> synq.v1.CancelRunResponse
+	33, // 85: synq.v1.ControlService.ListRuns:output_type -> synq.v1.ListRunsResponse
+	36, // 86: synq.v1.ControlService.GetRunLogs:output_type -> synq.v1.GetRunLogsResponse
+	39, // 87: synq.v1.ControlService.GetRun:output_type -> synq.v1.GetRunResponse
+	41, // 88: synq.v1.ControlService.ForgetSync:output_type -> synq.v1.ForgetSyncResponse
+	44, // 89: synq.v1.ControlService.ListWebhooks:output_type -> synq.v1.ListWebhooksResponse
+	47, // 90: synq.v1.ControlService.ListDeliveries:output_type -> synq.v1.ListDeliveriesResponse
+	49, // 91: synq.v1.ControlService.RotateWebhookToken:output_type -> synq.v1.RotateWebhookTokenResponse
+	51, // 92: synq.v1.ControlService.EnableWebhook:output_type -> synq.v1.EnableWebhookResponse
+	53, // 93: synq.v1.ControlService.TestAlert:output_type -> synq.v1.TestAlertResponse
+	56, // 94: synq.v1.ControlService.ListAlerts:output_type -> synq.v1.ListAlertsResponse
+	76, // [76:95] is the sub-list for method output_type
+	57, // [57:76] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_proto_synq_v1_control_proto_init() }
@@ -4163,7 +4388,7 @@ func file_proto_synq_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_synq_v1_control_proto_rawDesc), len(file_proto_synq_v1_control_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   56,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

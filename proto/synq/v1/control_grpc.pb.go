@@ -48,12 +48,13 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type ControlServiceClient interface {
-	// ListSyncs lists every sync of every published manifest with its status.
+	// ListSyncs lists the syncs of every published manifest with their
+	// status, a page at a time and filtered, with a summary by health.
 	ListSyncs(ctx context.Context, in *ListSyncsRequest, opts ...grpc.CallOption) (*ListSyncsResponse, error)
 	// GetSync returns one sync's status, schedule, runs, counters and pacers.
 	GetSync(ctx context.Context, in *GetSyncRequest, opts ...grpc.CallOption) (*GetSyncResponse, error)
-	// WatchSyncs streams the syncs' status: a full snapshot first, then a
-	// snapshot whenever something changed (checked every interval).
+	// WatchSyncs streams the syncs' status: a full snapshot first, then the
+	// changes (checked every interval).
 	WatchSyncs(ctx context.Context, in *WatchSyncsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSyncsResponse], error)
 	// TriggerSync starts a run now, or with preview runs one Execute page on
 	// an executor and returns what would change without writing anything.
@@ -316,12 +317,13 @@ func (c *controlServiceClient) ListAlerts(ctx context.Context, in *ListAlertsReq
 // All implementations must embed UnimplementedControlServiceServer
 // for forward compatibility.
 type ControlServiceServer interface {
-	// ListSyncs lists every sync of every published manifest with its status.
+	// ListSyncs lists the syncs of every published manifest with their
+	// status, a page at a time and filtered, with a summary by health.
 	ListSyncs(context.Context, *ListSyncsRequest) (*ListSyncsResponse, error)
 	// GetSync returns one sync's status, schedule, runs, counters and pacers.
 	GetSync(context.Context, *GetSyncRequest) (*GetSyncResponse, error)
-	// WatchSyncs streams the syncs' status: a full snapshot first, then a
-	// snapshot whenever something changed (checked every interval).
+	// WatchSyncs streams the syncs' status: a full snapshot first, then the
+	// changes (checked every interval).
 	WatchSyncs(*WatchSyncsRequest, grpc.ServerStreamingServer[WatchSyncsResponse]) error
 	// TriggerSync starts a run now, or with preview runs one Execute page on
 	// an executor and returns what would change without writing anything.
