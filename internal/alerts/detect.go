@@ -243,7 +243,7 @@ func (d *Service) onEnd(p *pass, e rdb.RunEnd, now time.Time) {
 // detectFleet looks at what is not a run end: syncs no live executor
 // declares, workers without executors, Notion refusing a token.
 func (d *Service) detectFleet(ctx context.Context) error {
-	cat, err := d.cfg.Ops.Catalog(ctx)
+	cat, err := d.cfg.Ops.CachedCatalog(ctx)
 	if err != nil {
 		return err
 	}

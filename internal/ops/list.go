@@ -61,7 +61,7 @@ type Summary struct {
 // costs one status read per thousand syncs (pipelined) and a catalog read
 // only when the catalog changed.
 func (o *Ops) Match(ctx context.Context, f Filter) ([]Listed, Summary, error) {
-	cat, err := o.cachedCatalog(ctx)
+	cat, err := o.CachedCatalog(ctx)
 	if err != nil {
 		return nil, Summary{}, err
 	}
@@ -156,9 +156,11 @@ func (o *Ops) ViewsOf(ctx context.Context, ls []Listed) ([]View, error) {
 // catalogMaxAge bounds how long List trusts a catalog whose stamp held.
 const catalogMaxAge = 30 * time.Second
 
-// cachedCatalog is the catalog, read again only when its stamp moved
-// (rdb.CatalogStamp). The map is shared: callers must not change it.
-func (o *Ops) cachedCatalog(ctx context.Context) (map[string]SyncInfo, error) {
+// CachedCatalog is the catalog, read again only when its stamp moved
+// (rdb.CatalogStamp) or it is older than 30 s: what periodic readers
+// (lists, the alert detector) use, so that thousands of syncs are not
+// decoded on every look. The map is shared: callers must not change it.
+func (o *Ops) CachedCatalog(ctx context.Context) (map[string]SyncInfo, error) {
 	o.catMu.Lock()
 	defer o.catMu.Unlock()
 	stamp, err := o.rdb.CatalogStamp(ctx, o.catFrom)
@@ -179,7 +181,7 @@ func (o *Ops) cachedCatalog(ctx context.Context) (map[string]SyncInfo, error) {
 
 // Workers lists the workers of the known syncs, sorted.
 func (o *Ops) Workers(ctx context.Context) ([]string, error) {
-	cat, err := o.cachedCatalog(ctx)
+	cat, err := o.CachedCatalog(ctx)
 	if err != nil {
 		return nil, err
 	}

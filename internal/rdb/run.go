@@ -737,10 +737,12 @@ func (r *RDB) SetPaused(ctx context.Context, sync string, paused bool) error {
 	return wrap("pause sync "+sync, setPausedScript.Run(ctx, r.c, []string{SyncKey(sync)}, flag(paused), sync).Err())
 }
 
-// SetNextRun records when the scheduler will next start a sync (its next
-// tick; the due set is kept by ScheduleAt).
+// SetNextRun records when the scheduler will next start an interval sync,
+// due set and all (ctl-like tools and tests; the scheduler itself uses
+// ScheduleNext).
 func (r *RDB) SetNextRun(ctx context.Context, sync string, t time.Time) error {
-	return wrap("set next run of sync "+sync, r.c.HSet(ctx, SyncKey(sync), "next_run", t.UnixNano()).Err())
+	_, err := r.scheduleAt(ctx, sync, t, t, "-", false)
+	return err
 }
 
 // CountSkippedTick counts a schedule tick skipped because a run was active.

@@ -51,12 +51,14 @@ func (r *RDB) DueAt(ctx context.Context, sync string) (time.Time, bool, error) {
 }
 
 // scheduleAtScript puts a sync in the due set at ARGV[2] (ms) and records
-// its next run (ARGV[3], ns; "" keeps it), unless the sync is paused or,
+// its next run (ARGV[3], ns; "" keeps it) — when ARGV[5] is not "-", only
+// if the next run is still ARGV[5], else it returns -1 — unless the sync is paused or,
 // continuous (ARGV[4] = "1"), has a run active: then it takes the sync out
 // (resume and the run's end put it back). Checking in the same step as the
 // pause and the run's start and end is what keeps a sync from dropping out
 // of the schedule for good.
 var scheduleAtScript = redis.NewScript(`
+if ARGV[5] ~= "-" and (redis.call("HGET", KEYS[1], "next_run") or "") ~= ARGV[5] then return -1 end
 if ARGV[3] ~= "" then redis.call("HSET", KEYS[1], "next_run", ARGV[3]) end
 if redis.call("HGET", KEYS[1], "paused") == "1" or
    (ARGV[4] == "1" and (redis.call("HGET", KEYS[1], "active_run") or "") ~= "") then
@@ -66,19 +68,37 @@ end
 redis.call("ZADD", "` + dueKey + `", ARGV[2], ARGV[1])
 return 1`)
 
-// ScheduleAt makes the leader look at sync again at at and, when next is
-// not zero, records it as the sync's next run; a paused sync (or a
-// continuous one with a run active) leaves the due set instead. It reports
-// whether the sync stays in the due set.
-func (r *RDB) ScheduleAt(ctx context.Context, sync string, at, next time.Time, continuous bool) (bool, error) {
+// ScheduleAt makes the leader look at sync again at at; a paused sync (or
+// a continuous one with a run active) leaves the due set instead. It
+// reports whether the sync stays in the due set.
+func (r *RDB) ScheduleAt(ctx context.Context, sync string, at time.Time, continuous bool) (bool, error) {
+	n, err := r.scheduleAt(ctx, sync, at, time.Time{}, "-", continuous)
+	return n == 1, err
+}
+
+// ScheduleNext records next as the sync's next run and makes the leader
+// look at it then (or takes it out of the due set, as ScheduleAt) — only
+// if its next run is still prev (zero: none yet). taken is false when it
+// is not: another scheduler (an overlapping leader) took this slot, and
+// the caller must not start the run.
+func (r *RDB) ScheduleNext(ctx context.Context, sync string, at, next, prev time.Time) (taken bool, err error) {
+	p := ""
+	if !prev.IsZero() {
+		p = strconv.FormatInt(prev.UnixNano(), 10)
+	}
+	n, err := r.scheduleAt(ctx, sync, at, next, p, false)
+	return n != -1, err
+}
+
+func (r *RDB) scheduleAt(ctx context.Context, sync string, at, next time.Time, prev string, continuous bool) (int, error) {
 	n := ""
 	if !next.IsZero() {
 		n = strconv.FormatInt(next.UnixNano(), 10)
 	}
 	// In ms, as Due compares: the scheduler compares due times in ms too
 	// (a sync read as due must be found due, or it would be read again).
-	ok, err := scheduleAtScript.Run(ctx, r.c, []string{SyncKey(sync)}, sync, at.UnixMilli(), n, flag(continuous)).Int()
-	return ok == 1, wrap("schedule sync "+sync, err)
+	res, err := scheduleAtScript.Run(ctx, r.c, []string{SyncKey(sync)}, sync, at.UnixMilli(), n, flag(continuous), prev).Int()
+	return res, wrap("schedule sync "+sync, err)
 }
 
 // Unschedule takes syncs out of the due set (undeclared, forgotten, or

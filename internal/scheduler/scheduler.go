@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"maps"
 	"slices"
@@ -263,6 +264,22 @@ func schedOf(sc spec.Schedule) string {
 	return rdb.SchedInterval(sc.Interval)
 }
 
+// maxSpread bounds spread.
+const maxSpread = 5 * time.Minute
+
+// spread is how far a new sync's grid is shifted from its first run: up
+// to a tenth of its interval (at most maxSpread), from a hash of its key
+// so that every leader computes the same.
+func spread(key string, interval time.Duration) time.Duration {
+	width := min(interval/10, maxSpread)
+	if width <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return time.Duration(h.Sum64() % uint64(width))
+}
+
 // before compares due times in ms, as the due set holds them: a sync the
 // due set returns as due is due here too.
 func before(a, b time.Time) bool { return a.UnixMilli() < b.UnixMilli() }
@@ -373,13 +390,13 @@ func (s *Scheduler) schedule(ctx context.Context, key string, now time.Time) err
 		return err
 	}
 	if st.Paused {
-		_, err := s.rdb.ScheduleAt(ctx, key, now, time.Time{}, cont) // takes it out
+		_, err := s.rdb.ScheduleAt(ctx, key, now, cont) // takes it out
 		return err
 	}
 	if cont {
 		if st.ActiveRun == "" && !st.LastFinished.IsZero() {
 			if due := st.LastFinished.Add(s.continuousWait(info, st)); before(now, due) {
-				_, err := s.rdb.ScheduleAt(ctx, key, due, time.Time{}, true)
+				_, err := s.rdb.ScheduleAt(ctx, key, due, true)
 				return err
 			}
 		}
@@ -390,29 +407,34 @@ func (s *Scheduler) schedule(ctx context.Context, key string, now time.Time) err
 		// With its run active it leaves the due set; the run's end puts it
 		// back (the script checks both in one step). Without (the start
 		// failed), it is looked at again next tick.
-		_, err := s.rdb.ScheduleAt(ctx, key, now.Add(s.cfg.Tick), time.Time{}, true)
+		_, err := s.rdb.ScheduleAt(ctx, key, now.Add(s.cfg.Tick), true)
 		return errors.Join(serr, err)
 	}
 	interval := info.Schedule.Interval
 	if !st.NextRun.IsZero() && before(now, st.NextRun) {
 		// Looked at early (a resume, a new schedule): back to its next
 		// run, or sooner when the interval was shortened.
-		at, next := st.NextRun, time.Time{}
-		if limit := now.Add(interval); at.After(limit) {
-			at, next = limit, limit
+		if limit := now.Add(interval + spread(key, interval)); st.NextRun.After(limit) {
+			_, err := s.rdb.ScheduleNext(ctx, key, limit, limit, st.NextRun)
+			return err
 		}
-		_, err := s.rdb.ScheduleAt(ctx, key, at, next, false)
+		_, err := s.rdb.ScheduleAt(ctx, key, st.NextRun, false)
 		return err
 	}
-	// A sync seen for the first time runs at once, then every interval.
+	// A sync seen for the first time runs at once, then every interval
+	// on a grid shifted by its spread: syncs declared together (a deploy
+	// of thousands) do not all come due in the same second forever after.
 	next := st.NextRun
 	if next.IsZero() {
-		next = now
+		next = now.Add(interval + spread(key, interval))
 	}
 	for !before(now, next) {
 		next = next.Add(interval)
 	}
-	if _, err := s.rdb.ScheduleAt(ctx, key, next, next, false); err != nil {
+	// Taken only if nobody moved the next run since it was read: two
+	// leaders overlapping across a failover never both start this slot.
+	taken, err := s.rdb.ScheduleNext(ctx, key, next, next, st.NextRun)
+	if err != nil || !taken {
 		return err
 	}
 	return s.start(ctx, info)

@@ -102,8 +102,8 @@ func TestIntervalSchedule(t *testing.T) {
 		t.Fatalf("a manual sync was scheduled %d times", n)
 	}
 	st, _ := f.rdb.GetSyncStatus(ctx, "s")
-	if !st.NextRun.Equal(f.now.Add(5 * time.Minute)) {
-		t.Fatalf("next run %v, want %v", st.NextRun, f.now.Add(5*time.Minute))
+	if d := st.NextRun.Sub(f.now); d < 5*time.Minute || d >= 5*time.Minute+30*time.Second || d != 5*time.Minute+spread("s", 5*time.Minute) {
+		t.Fatalf("next run in %v, want 5m and its spread (%v, under a tenth of the interval)", d, spread("s", 5*time.Minute))
 	}
 	// Before it is due nothing happens; when due while the run is still
 	// active, the tick is skipped and counted.
@@ -235,8 +235,9 @@ func TestDueSetFollowsPauseResumeAndScheduleChanges(t *testing.T) {
 	f := newFixture(t, every("s", "1h"), spec.ManifestSync{Key: "m", Schedule: spec.Schedule{Kind: spec.Manual, Text: "manual"}})
 	ctx := context.Background()
 	f.tick()
-	if got, want := f.dueAt("s"), f.now.Add(time.Hour); !got.Equal(want) {
-		t.Fatalf("due at %v after the first run, want %v", got, want)
+	first := f.now.Add(time.Hour + spread("s", time.Hour)).Truncate(time.Millisecond)
+	if got := f.dueAt("s"); !got.Equal(first) {
+		t.Fatalf("due at %v after the first run, want %v", got, first)
 	}
 	if !f.dueAt("m").IsZero() {
 		t.Fatal("a manual sync is in the due set")
@@ -267,17 +268,17 @@ func TestDueSetFollowsPauseResumeAndScheduleChanges(t *testing.T) {
 	if n := len(f.runs("s")); n != 1 {
 		t.Fatalf("%d runs after a resume before the next run is due, want 1", n)
 	}
-	if got, want := f.dueAt("s"), f.now.Add(time.Hour); !got.Equal(want) {
-		t.Fatalf("due at %v after the resume, want %v", got, want)
+	if got := f.dueAt("s"); !got.Equal(first) {
+		t.Fatalf("due at %v after the resume, want %v", got, first)
 	}
 	// A shorter interval takes effect at once: the next run comes within
 	// the new interval, not at the old next run.
 	f.publish("w", every("s", "5m"))
 	f.tick()
-	if got, want := f.dueAt("s"), f.now.Add(5*time.Minute); !got.Equal(want) {
+	if got, want := f.dueAt("s"), f.now.Add(5*time.Minute+spread("s", 5*time.Minute)).Truncate(time.Millisecond); !got.Equal(want) {
 		t.Fatalf("due at %v after the interval became 5m, want %v", got, want)
 	}
-	f.now = f.now.Add(5 * time.Minute)
+	f.now = f.now.Add(5*time.Minute + spread("s", 5*time.Minute))
 	f.tick()
 	if n := len(f.runs("s")); n != 2 {
 		t.Fatalf("%d runs 5 minutes after the interval became 5m, want 2", n)
@@ -333,7 +334,7 @@ func TestCatalogIsReadWhenItChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.now = f.now.Add(5 * time.Minute)
+	f.now = f.now.Add(5*time.Minute + maxSpread)
 	f.tick()
 	if n := len(f.runs("a")); n != 1 {
 		t.Fatalf("an undeclared sync ran %d times, want 1", n)
