@@ -414,3 +414,23 @@ func TestNotionRateLimitFromEnv(t *testing.T) {
 		t.Fatalf("unset → %d (want 0, the default 180), logger %v", cfg.NotionRateLimit, cfg.Logger)
 	}
 }
+
+// SYNQ_WRITE_CONCURRENCY sets how many rows of a page are written at once;
+// unset is the default, and anything but a whole number ≥ 1 is refused
+// saying what it wants.
+func TestWriteConcurrencyFromEnv(t *testing.T) {
+	t.Setenv("SYNQ_WRITE_CONCURRENCY", "16")
+	if cfg, err := synq.ExecutorConfigFromEnv(); err != nil || cfg.WriteConcurrency != 16 {
+		t.Fatalf("SYNQ_WRITE_CONCURRENCY=16 → %d, %v", cfg.WriteConcurrency, err)
+	}
+	t.Setenv("SYNQ_WRITE_CONCURRENCY", "")
+	if cfg, err := synq.ExecutorConfigFromEnv(); err != nil || cfg.WriteConcurrency != 0 {
+		t.Fatalf("unset → %d, %v; want 0 (the default, %d)", cfg.WriteConcurrency, err, synq.WriteConcurrencyDefault)
+	}
+	for _, bad := range []string{"0", "-2", "eight"} {
+		t.Setenv("SYNQ_WRITE_CONCURRENCY", bad)
+		if _, err := synq.ExecutorConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "a whole number ≥ 1") {
+			t.Errorf("SYNQ_WRITE_CONCURRENCY=%s: %v", bad, err)
+		}
+	}
+}

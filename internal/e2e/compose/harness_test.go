@@ -44,6 +44,8 @@ const (
 var (
 	setupOnce sync.Once
 	setupErr  error
+	// setupTook says what the one setup cost; the test that ran it logs it.
+	setupTook string
 	// images is what the test processes' images are called; ctlBin the
 	// host's ctl.
 	images struct{ synq, synq2, redis string }
@@ -72,6 +74,11 @@ func TestMain(m *testing.M) {
 func setup(t *testing.T) {
 	t.Helper()
 	setupOnce.Do(func() {
+		defer func(start time.Time) {
+			if setupErr == nil {
+				t.Logf("setup (once for every test): %s; %v in all", setupTook, time.Since(start).Round(time.Millisecond))
+			}
+		}(time.Now())
 		if out, err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").CombinedOutput(); err != nil {
 			setupErr = fmt.Errorf("no Docker engine (the compose e2e tests need one; they never skip): docker version: %v\n%s", err, out)
 			return
@@ -86,12 +93,14 @@ func setup(t *testing.T) {
 		}
 		tag := fmt.Sprintf("e2e-%d", os.Getpid())
 		images.synq, images.synq2, images.redis = "synq:"+tag, "synq:"+tag+"-2", "synq-redis:"+tag
+		start := time.Now()
 		cmd := exec.Command(filepath.Join(repoRoot(), "deploy", "offline", "images.sh"), "synq", "redis")
 		cmd.Env = append(os.Environ(), "SYNQ_IMAGE="+images.synq, "SYNQ_REDIS_IMAGE="+images.redis, "OFFLINE_DIR="+filepath.Join(tmpDir, "offline"))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			setupErr = fmt.Errorf("make images-offline: %v\n%s", err, out)
 			return
 		}
+		setupTook = fmt.Sprintf("images built offline in %v", time.Since(start).Round(time.Millisecond))
 		// A second build of the same image, for the rolling deploy: a
 		// new image id, so compose recreates the executors.
 		df := fmt.Sprintf("FROM %s\nLABEL org.synq.e2e.build=2\n", images.synq)

@@ -8,7 +8,9 @@
 // E2E_RETIRED=1 (declare retiredSync, which a later deploy drops),
 // E2E_BODY_FILE and E2E_BODY_ROWS (declare bodySync: rows whose page body
 // is that file's Markdown) and
-// E2E_WEBHOOK=1 (declare the "events" webhook, see declareWebhook) and
+// E2E_WEBHOOK=1 (declare the "events" webhook, see declareWebhook),
+// E2E_SHARED=1 (declare sharedA and sharedB, which write the same keys:
+// see sharedExec) and
 // E2E_MARK (a file each Execute call appends "<sync> <page> <pid>" to, so
 // tests can see who ran what).
 package main
@@ -174,6 +176,10 @@ func main() {
 			m["boom"]++ // a nil map write: a real bug in user code
 			return synq.Result[pageState]{}, nil
 		}})
+	if os.Getenv("E2E_SHARED") == "1" {
+		synq.AddSync(w, "sharedA", synq.SyncConfig[pageState]{Database: things, Mode: synq.Incremental, Schedule: "manual", Execute: sharedExec("sharedA", 1, pages, rows, sleep)})
+		synq.AddSync(w, "sharedB", synq.SyncConfig[pageState]{Database: things, Mode: synq.Incremental, Schedule: "manual", Execute: sharedExec("sharedB", 2, pages, rows, sleep)})
+	}
 	// Load syncs for the scaling benchmark: many runs at once.
 	for i := range envInt("E2E_LOAD_SYNCS", 0) {
 		name := fmt.Sprintf("load%02d", i)
@@ -271,4 +277,34 @@ func envInt(k string, def int) int {
 		return n
 	}
 	return def
+}
+
+// sharedBase is the upstream time of sharedA's and sharedB's rows.
+var sharedBase = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// sharedExec is sharedA's (v 1) or sharedB's (v 2) Execute: both write
+// the keys shared-<page>-<row> with Page = v, sharedA's newer (sharedBase
+// + 2h, else + 1h) on even rows and sharedB's on odd ones. Whatever order
+// their writes land in, a key ends with the newer value: 1 on even rows,
+// 2 on odd ones.
+func sharedExec(name string, v int64, pages, rows int, sleep time.Duration) func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+	return func(ctx context.Context, s *pageState) (synq.Result[pageState], error) {
+		mark(name, s.Page)
+		select {
+		case <-time.After(sleep):
+		case <-ctx.Done():
+			return synq.Result[pageState]{}, ctx.Err()
+		}
+		res := synq.Result[pageState]{HasMore: s.Page+1 < pages, NextState: &pageState{Page: s.Page + 1}}
+		for r := range rows {
+			newer := (r%2 == 0) == (v == 1)
+			at := sharedBase.Add(time.Hour)
+			if newer {
+				at = sharedBase.Add(2 * time.Hour)
+			}
+			k := fmt.Sprintf("shared-%03d-%03d", s.Page, r)
+			res.Changes = append(res.Changes, synq.Upsert(k, builder.Properties{"Page": builder.Int(v)}).UpdatedAt(at))
+		}
+		return res, nil
+	}
 }
