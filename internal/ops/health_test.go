@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -28,5 +29,17 @@ func TestHealthReason(t *testing.T) {
 		if got := c.v.HealthReason(); !strings.HasPrefix(got, c.want) {
 			t.Errorf("%s: reason %q, want %q", c.v.Health, got, c.want)
 		}
+	}
+}
+
+// An unknown key among thousands names a few known ones, not all.
+func TestUnknownSyncAmongThousandsNamesAFew(t *testing.T) {
+	known := make([]string, 5000)
+	for i := range known {
+		known[i] = fmt.Sprintf("sync%04d", i)
+	}
+	msg := (&ops.UnknownSyncError{Key: "tickets", Known: known}).Error()
+	if len(msg) > 600 || !strings.Contains(msg, "sync0019") || strings.Contains(msg, "sync0020,") || !strings.Contains(msg, "4980 more") || !strings.Contains(msg, "ctl status 'tic*'") {
+		t.Fatalf("message: %s", msg)
 	}
 }

@@ -124,10 +124,26 @@ func (e *UnknownSyncError) Error() string {
 	if len(e.Known) == 0 {
 		return fmt.Sprintf("unknown sync %q: no executor has published a manifest yet (start an executor)", e.Key)
 	}
+	// Thousands of syncs make no useful sentence: name the first few.
+	const named = 20
+	if len(e.Known) > named {
+		return fmt.Sprintf("unknown sync %q: known syncs are %s and %d more (ctl status lists them; a glob narrows it: ctl status '%s*')",
+			e.Key, strings.Join(e.Known[:named], ", "), len(e.Known)-named, firstRunes(e.Key, 3))
+	}
 	return fmt.Sprintf("unknown sync %q: known syncs are %s", e.Key, strings.Join(e.Known, ", "))
 }
 
 func (e *UnknownSyncError) Unwrap() error { return ErrUnknownSync }
+
+func firstRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}
 
 // RunActiveError is a trigger refused because a run is active.
 type RunActiveError = runs.ActiveError
