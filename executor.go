@@ -20,6 +20,7 @@ import (
 	"github.com/synqhq/synq/internal/logging"
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/pacer"
+	"github.com/synqhq/synq/internal/queue"
 	"github.com/synqhq/synq/internal/redisconn"
 )
 
@@ -92,6 +93,14 @@ type ExecutorConfig struct {
 	// the calls of every executor together. Raise it when Notion answers
 	// slowly and the budget stays unused (docs/notion.md).
 	WriteConcurrency int
+	// PollInterval is how often an idle executor checks its queue for a
+	// page (SYNQ_POLL_INTERVAL, default PollIntervalDefault, 20ms). Each
+	// check is about three Redis commands, so an idle executor sends some
+	// 150 a second whatever the number of syncs; a fleet of many
+	// executors can raise it (200ms: a tenth of the traffic) at the price
+	// of up to that much more between one page's commit and the next
+	// page's start.
+	PollInterval time.Duration
 	// Logger defaults to slog.Default(). ExecutorConfigFromEnv sets one
 	// that writes text on a terminal and JSON lines otherwise
 	// (SYNQ_LOG_FORMAT=text|json overrides), at SYNQ_LOG_LEVEL.
@@ -120,6 +129,8 @@ const (
 	// WriteConcurrencyDefault is how many rows of a page an executor
 	// writes at once.
 	WriteConcurrencyDefault = engine.WriteConcurrencyDefault
+	// PollIntervalDefault is how often an idle executor checks its queue.
+	PollIntervalDefault = queue.PollIntervalDefault
 )
 
 // Unlimited as ExecutorConfig.NotionRateLimit turns Notion pacing off.
@@ -177,6 +188,13 @@ func ExecutorConfigFromEnv() (ExecutorConfig, error) {
 			return cfg, fmt.Errorf("SYNQ_MANIFEST_INTERVAL=%q: want a duration of at least 100ms, e.g. 15s", v)
 		}
 		cfg.ManifestInterval = d
+	}
+	if v := os.Getenv("SYNQ_POLL_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Millisecond || d > time.Minute {
+			return cfg, fmt.Errorf("SYNQ_POLL_INTERVAL=%q: want how often an idle executor checks its queue, a duration from 1ms to 1m, e.g. 200ms", v)
+		}
+		cfg.PollInterval = d
 	}
 	if v := os.Getenv("SYNQ_CLAIM_TTL"); v != "" {
 		d, err := time.ParseDuration(v)

@@ -434,3 +434,20 @@ func TestWriteConcurrencyFromEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestPollIntervalFromEnv(t *testing.T) {
+	t.Setenv("SYNQ_POLL_INTERVAL", "200ms")
+	if cfg, err := synq.ExecutorConfigFromEnv(); err != nil || cfg.PollInterval != 200*time.Millisecond {
+		t.Fatalf("SYNQ_POLL_INTERVAL=200ms → %v, %v", cfg.PollInterval, err)
+	}
+	t.Setenv("SYNQ_POLL_INTERVAL", "")
+	if cfg, err := synq.ExecutorConfigFromEnv(); err != nil || cfg.PollInterval != 0 {
+		t.Fatalf("unset → %v, %v; want 0 (the default, %v)", cfg.PollInterval, err, synq.PollIntervalDefault)
+	}
+	for _, bad := range []string{"0", "-1s", "fast", "2m"} {
+		t.Setenv("SYNQ_POLL_INTERVAL", bad)
+		if _, err := synq.ExecutorConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "from 1ms to 1m") {
+			t.Errorf("SYNQ_POLL_INTERVAL=%s: %v", bad, err)
+		}
+	}
+}

@@ -8,7 +8,7 @@
 //
 // Configuration is the environment (REDIS_URL, NOTION_API_TOKEN,
 // NOTION_API_BASE_URL, NOTION_PARENT_PAGE_ID, SYNQ_NOTION_RATE_LIMIT,
-// SYNQ_CONCURRENCY, SYNQ_WRITE_CONCURRENCY, SYNQ_METRICS_ADDR, SYNQ_LOG_LEVEL, SYNQ_LOG_FORMAT,
+// SYNQ_CONCURRENCY, SYNQ_WRITE_CONCURRENCY, SYNQ_POLL_INTERVAL, SYNQ_METRICS_ADDR, SYNQ_LOG_LEVEL, SYNQ_LOG_FORMAT,
 // HELPDESK_API_URL); see docs/operations.md, "Configuration". It takes no flags;
 // `executor healthcheck` asks a running executor's /healthz (on
 // SYNQ_METRICS_ADDR), for container health checks.

@@ -194,7 +194,7 @@ func (x *Executor) start(ctx context.Context) error {
 		return fmt.Errorf("provision Notion databases: %w", err)
 	}
 	srv, err := queue.NewServer(x.cfg.Redis, queue.ServerOptions{Queue: x.queue, Concurrency: x.cfg.Concurrency,
-		ShutdownTimeout: x.cfg.ShutdownTimeout, Logger: x.log})
+		ShutdownTimeout: x.cfg.ShutdownTimeout, PollInterval: x.cfg.PollInterval, Logger: x.log})
 	if err != nil {
 		return err
 	}

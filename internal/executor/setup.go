@@ -42,6 +42,7 @@ type Settings struct {
 	ManifestInterval         time.Duration
 	ClaimTTL                 time.Duration
 	WriteConcurrency         int
+	PollInterval             time.Duration
 	Logger                   *slog.Logger
 }
 

@@ -186,13 +186,12 @@ func RetryDelay(base, max time.Duration) asynq.RetryDelayFunc {
 }
 
 // ServerConfig returns the asynq server settings synq's executors use.
-// The task check interval is short so an idle executor picks up a new page
-// well under a second after it is enqueued; asynq's default is 1 s.
+// The task check interval is PollIntervalDefault (see there).
 func ServerConfig(concurrency int, queue string) asynq.Config {
 	return asynq.Config{
 		Concurrency:              concurrency,
 		Queues:                   map[string]int{queue: 1},
-		TaskCheckInterval:        20 * time.Millisecond,
+		TaskCheckInterval:        PollIntervalDefault,
 		DelayedTaskCheckInterval: 500 * time.Millisecond,
 		RetryDelayFunc:           RetryDelay(RetryBaseDefault, RetryMaxDefault),
 		ShutdownTimeout:          ShutdownTimeoutDefault,

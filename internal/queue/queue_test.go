@@ -3,6 +3,8 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,4 +189,51 @@ func TestServerPicksUpTasks(t *testing.T) {
 	if left := time.Until(time.Unix(int64(exp), 0)); err != nil || left > queue.Retention+time.Minute {
 		t.Errorf("completed task expires in %v (%v), want within queue.Retention", left, err)
 	}
+}
+
+// An idle server checks its queue every PollInterval: its Redis traffic
+// while nothing is queued follows that setting (SYNQ_POLL_INTERVAL).
+func TestPollIntervalSetsIdleTraffic(t *testing.T) {
+	idle := func(every time.Duration) int64 {
+		t.Helper()
+		srv := redistest.Start(t)
+		s, err := queue.NewServer(srv.Client(), queue.ServerOptions{Queue: queue.ForWorker("w"), PollInterval: every})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(queue.Handlers{Page: func(context.Context, queue.Payload) error { return nil }}); err != nil {
+			t.Fatal(err)
+		}
+		defer s.Shutdown()
+		time.Sleep(500 * time.Millisecond) // past start-up's writes
+		before := commandsProcessed(t, srv.Client())
+		time.Sleep(3 * time.Second)
+		return commandsProcessed(t, srv.Client()) - before
+	}
+	fast, slow := idle(queue.PollIntervalDefault), idle(time.Second)
+	t.Logf("idle Redis commands in 3 s: %d polling every %v, %d every 1s", fast, queue.PollIntervalDefault, slow)
+	if fast < 3*slow {
+		t.Fatalf("polling every 1s sent %d commands in 3 s, every %v %d: the interval is not applied", slow, queue.PollIntervalDefault, fast)
+	}
+}
+
+// commandsProcessed is Redis's count of the commands it has run (its own
+// INFO included: one a call).
+func commandsProcessed(t *testing.T, c *redis.Client) int64 {
+	t.Helper()
+	info, err := c.Info(context.Background(), "stats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_commands_processed:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("INFO stats has no total_commands_processed")
+	return 0
 }

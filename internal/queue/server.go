@@ -23,6 +23,11 @@ const (
 	// from 1 s, doubling per attempt, up to 5 min.
 	RetryBaseDefault = time.Second
 	RetryMaxDefault  = 5 * time.Minute
+	// PollIntervalDefault is how often an idle server checks its queue:
+	// short, so a run's next page is picked up well under a second after
+	// it is enqueued (asynq's own default is 1 s). Each check is about
+	// three Redis commands.
+	PollIntervalDefault = 20 * time.Millisecond
 )
 
 // ServerOptions configure a Server.
@@ -38,6 +43,9 @@ type ServerOptions struct {
 	// before handing them back to the queue (default
 	// ShutdownTimeoutDefault).
 	ShutdownTimeout time.Duration
+	// PollInterval is how often an idle server checks its queue for a
+	// task (default PollIntervalDefault).
+	PollInterval time.Duration
 	// Logger receives asynq's own warnings and errors.
 	Logger *slog.Logger
 }
@@ -47,6 +55,7 @@ func (o ServerOptions) withDefaults() ServerOptions {
 	o.RetryBase = defaults.Positive(o.RetryBase, RetryBaseDefault)
 	o.RetryMax = defaults.Positive(o.RetryMax, RetryMaxDefault)
 	o.ShutdownTimeout = defaults.Positive(o.ShutdownTimeout, ShutdownTimeoutDefault)
+	o.PollInterval = defaults.Positive(o.PollInterval, PollIntervalDefault)
 	o.Logger = cmp.Or(o.Logger, slog.Default())
 	return o
 }
@@ -80,6 +89,7 @@ func NewServer(rc redis.UniversalClient, o ServerOptions) (*Server, error) {
 	cfg := ServerConfig(o.Concurrency, o.Queue)
 	cfg.RetryDelayFunc = RetryDelay(o.RetryBase, o.RetryMax)
 	cfg.ShutdownTimeout = o.ShutdownTimeout
+	cfg.TaskCheckInterval = o.PollInterval
 	cfg.Logger = asynqLogger{o.Logger}
 	cfg.LogLevel = asynq.WarnLevel
 	return &Server{srv: asynq.NewServerFromRedisClient(rc, cfg)}, nil
