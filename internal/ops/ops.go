@@ -467,6 +467,12 @@ func (o *Ops) Runs(ctx context.Context, key string, offset, limit int) ([]rdb.Ru
 		}
 		return o.rdb.ListRuns(ctx, key, offset, limit)
 	}
+	// Every sync's runs: one page of the recent-runs index, whatever the
+	// number of syncs; a Redis that has started no run since the index
+	// appeared is read sync by sync.
+	if runs, ok, err := o.rdb.ListRecentRuns(ctx, offset, limit); err != nil || ok {
+		return runs, err
+	}
 	cat, err := o.Catalog(ctx)
 	if err != nil {
 		return nil, err

@@ -198,6 +198,16 @@ func DueKey() string { return dueKey }
 // the run ends, so the reaper looks at active runs only.
 func ActiveKey() string { return activeKey }
 
+// RecentRunsKey is a sorted set of the newest runs of every sync (member
+// "<sync>\n<run id>", score its start in ns on the Redis clock), kept to
+// RecentRunsMax by the start script: `ctl runs list` without a sync reads
+// a page of it instead of every sync's runs. A cross-slot write like
+// ActiveKey.
+func RecentRunsKey() string { return recentRunsKey }
+
+// RecentRunsMax bounds RecentRunsKey (about 100 bytes a member).
+const RecentRunsMax = 10000
+
 // CatalogVersionKey is a random version set anew whenever the catalog may have
 // changed (a build appears or is dropped, syncs are registered or
 // forgotten), so the leader re-reads manifests and the registry only then.

@@ -213,6 +213,8 @@ redis.call("HSET", KEYS[2], "id", ARGV[1], "sync", ARGV[2], "trigger", ARGV[3], 
   "started", now, "pages", 0)
 redis.call("ZADD", KEYS[3], tonumber(now), ARGV[1])
 redis.call("SADD", "` + activeKey + `", ARGV[2])
+redis.call("ZADD", "` + recentRunsKey + `", tonumber(now), ARGV[2] .. "\n" .. ARGV[1])
+redis.call("ZREMRANGEBYRANK", "` + recentRunsKey + `", 0, -` + strconv.Itoa(RecentRunsMax+1) + `)
 return ""`)
 
 // StartRun records a new active run unless the sync has one (at most one
@@ -633,6 +635,39 @@ func (r *RDB) ListRuns(ctx context.Context, sync string, offset, limit int) ([]R
 		}
 	}
 	return out, nil
+}
+
+// ListRecentRuns returns the newest runs of every sync, newest first, from
+// RecentRunsKey; runs already dropped by retention or forget are left
+// out. ok is false when the index is empty (a Redis that has not started
+// a run since it appeared): the caller then reads each sync's runs.
+func (r *RDB) ListRecentRuns(ctx context.Context, offset, limit int) (runs []Run, ok bool, err error) {
+	members, err := r.c.ZRevRange(ctx, recentRunsKey, int64(offset), int64(offset+limit-1)).Result()
+	if err != nil {
+		return nil, false, wrap("list recent runs", err)
+	}
+	if len(members) == 0 && offset == 0 {
+		return nil, false, nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, 0, len(members))
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, m := range members {
+			if sync, id, found := strings.Cut(m, "\n"); found {
+				cmds = append(cmds, p.HGetAll(ctx, RunKey(sync, id)))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, true, wrap("list recent runs", err)
+	}
+	runs = make([]Run, 0, len(cmds))
+	for _, c := range cmds {
+		if m := c.Val(); m["id"] != "" {
+			runs = append(runs, decodeRun(m))
+		}
+	}
+	return runs, true, nil
 }
 
 // RunsStartedSince returns a sync's runs that started at or after since,

@@ -2,6 +2,8 @@ package rdb_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -393,5 +395,50 @@ func TestExecutorsExpire(t *testing.T) {
 	_ = r.Gone(ctx, "x2")
 	if ex, _ = r.Executors(ctx); len(ex) != 0 {
 		t.Fatalf("executors after x2 left = %v", ex)
+	}
+}
+
+// The recent-runs index lists every sync's newest runs in one read, newest
+// first, pages, leaves out runs whose record is gone, and stays bounded.
+func TestRecentRuns(t *testing.T) {
+	srv := redistest.Start(t)
+	r := rdb.New(srv.Client())
+	ctx := context.Background()
+	if _, ok, err := r.ListRecentRuns(ctx, 0, 10); err != nil || ok {
+		t.Fatalf("empty index: ok=%v %v, want not ok (the caller reads sync by sync)", ok, err)
+	}
+	for i, s := range []string{"a", "b", "c", "d", "e"} {
+		start(t, r, s, fmt.Sprintf("%s-r%d", s, i))
+	}
+	ids := func(offset, limit int) []string {
+		t.Helper()
+		runs, ok, err := r.ListRecentRuns(ctx, offset, limit)
+		if err != nil || !ok {
+			t.Fatalf("list: ok=%v %v", ok, err)
+		}
+		var out []string
+		for _, run := range runs {
+			out = append(out, run.ID)
+		}
+		return out
+	}
+	if got := ids(0, 3); !slices.Equal(got, []string{"e-r4", "d-r3", "c-r2"}) {
+		t.Fatalf("first page %v", got)
+	}
+	if got := ids(3, 3); !slices.Equal(got, []string{"b-r1", "a-r0"}) {
+		t.Fatalf("second page %v", got)
+	}
+	srv.Client().Del(ctx, rdb.RunKey("d", "d-r3")) // retention dropped it
+	if got := ids(0, 3); !slices.Equal(got, []string{"e-r4", "c-r2"}) {
+		t.Fatalf("after d-r3's record went: %v", got)
+	}
+	for i := range rdb.RecentRunsMax {
+		start(t, r, fmt.Sprintf("s%05d", i), fmt.Sprintf("run%05d", i))
+	}
+	if n := srv.Client().ZCard(ctx, rdb.RecentRunsKey()).Val(); n != rdb.RecentRunsMax {
+		t.Fatalf("index holds %d runs, want at most %d", n, rdb.RecentRunsMax)
+	}
+	if got := ids(0, 1); !slices.Equal(got, []string{fmt.Sprintf("run%05d", rdb.RecentRunsMax-1)}) {
+		t.Fatalf("newest %v", got)
 	}
 }

@@ -16,6 +16,7 @@ const (
 	dueKey            = Prefix + "{sched}:due"
 	activeKey         = Prefix + "{sched}:active"
 	catalogVersionKey = Prefix + "{sched}:catalog"
+	recentRunsKey     = Prefix + "{sched}:recent-runs"
 )
 
 // Schedule kinds as a sync's hash records them (field "sched"), written by
