@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -20,7 +21,8 @@ import (
 // keys that resolve, and a waiter is filed under each missing key in the
 // related database's wait buckets (rdb.Waiter). A page that writes rows
 // reads the waiters of exactly the keys it wrote (one round trip) and
-// completes their relations (one update per waiting row). Waiters older
+// completes their relations (one update per waiting row, fenced by the
+// row's key claim: completeRelation). Waiters older
 // than Config.PendingTTL are dropped at the end of a run, with one warning.
 // The row's content hash is the one of its intended content, so a row
 // whose only difference is a still-missing relation costs no write.
@@ -275,22 +277,18 @@ func (e *Engine) completeWaiters(ctx context.Context, related string, ws []rdb.W
 		if failed[id] {
 			continue
 		}
-		pageIDs := make([]string, 0, len(w.Related))
-		for _, k := range w.Related {
-			if re, ok := relIdx[k]; ok {
-				pageIDs = append(pageIDs, re.PageID)
-			}
-		}
-		_, err := e.notion.UpdatePage(ctx, en.PageID, notion.UpdatePageRequest{Properties: map[string]notion.PropertyValue{w.Property: notion.RelationValue(pageIDs...)}})
-		if err != nil && (notion.IsNotFound(err) || isTrashedPage(err)) {
-			forget = append(forget, w) // deleted in Notion meanwhile
-			continue
-		}
-		if err != nil {
+		st, err := e.completeRelation(ctx, related, w, log)
+		switch {
+		case err != nil:
 			failed[id] = true
 			if firstErr == nil {
 				firstErr = fmt.Errorf("database %q: key %q: complete relation %q: %w", w.Database, w.Key, w.Property, err)
 			}
+			continue
+		case st == relWaiting:
+			continue
+		case st == relStale:
+			forget = append(forget, w)
 			continue
 		}
 		done[id] = true
@@ -303,6 +301,66 @@ func (e *Engine) completeWaiters(ctx context.Context, related string, ws []rdb.W
 		log.Warn("could not complete some relations; they stay waiting and are retried when their related rows are written again or at the end of a later run", "err", firstErr)
 	}
 	return done, firstErr
+}
+
+// relState is what became of one waiting relation value.
+type relState int
+
+const (
+	relDone    relState = iota // completed in Notion
+	relStale                   // the row was rewritten or is gone: the waiter goes
+	relWaiting                 // the related row is not indexed after all
+)
+
+// completeRelation sends one waiting row's completed relation value, fenced
+// like every other write of the row: under the row's key claim, validated
+// right before the send and cancelled if the claim is lost. The row's
+// entry and the related rows' entries are read again under the claim, so a
+// completion that stalled (a frozen VM, a partition) before taking it
+// never writes an old value over a newer write of the row — whose hash
+// differs from the waiter's: the waiter is stale. One whose request was
+// already sent when it stalled leaves the claim's fencing record behind:
+// the next writer of the row finds it Dirty and leaves the key in doubt,
+// so its own newer write is sent again after the late one lands.
+func (e *Engine) completeRelation(ctx context.Context, related string, w rdb.Waiter, log *slog.Logger) (relState, error) {
+	cl, err := e.claimKey(ctx, w.Database, w.Key, false, log)
+	if err != nil {
+		return relWaiting, err
+	}
+	defer cl.release()
+	cur := cl.state.RowState
+	if !cur.Known || cur.Entry.Hash != w.Hash {
+		return relStale, nil // rewritten or deleted since the waiter was read
+	}
+	relIdx, err := e.rdb.IndexGet(cl.ctx, related, w.Related)
+	if err != nil {
+		return relWaiting, cl.lostErr(err)
+	}
+	if _, ok := relIdx[w.Target]; !ok {
+		return relWaiting, nil
+	}
+	pageIDs := make([]string, 0, len(w.Related))
+	for _, k := range w.Related {
+		if re, ok := relIdx[k]; ok {
+			pageIDs = append(pageIDs, re.PageID)
+		}
+	}
+	req := notion.UpdatePageRequest{Properties: map[string]notion.PropertyValue{w.Property: notion.RelationValue(pageIDs...)}}
+	err = e.updateSettled(ctx, cur.Entry.PageID, req, cl, log)
+	if err != nil && (notion.IsNotFound(err) || isTrashedPage(err)) {
+		return relStale, nil // deleted in Notion meanwhile
+	}
+	if errors.Is(err, errClaimLost) {
+		// Another writer took the row over (said in one line by the
+		// claim): the waiter is judged again next time, most likely stale.
+		return relWaiting, nil
+	}
+	if err != nil {
+		return relWaiting, err // sent or not: the fencing record stays
+	}
+	// Settled while the claim held: nothing of it is left to land.
+	cl.sent = false
+	return relDone, nil
 }
 
 // expireWaiters drops, at the end of a run, the waiters older than the TTL
