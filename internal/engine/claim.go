@@ -108,6 +108,9 @@ type keyClaim struct {
 	resent bool
 	// redo is the update this writer sent, kept for a doubt check.
 	redo *redo
+	// bodyInFlight says the key's last writer never finished and had
+	// marked a body write: a block write of it may still land.
+	bodyInFlight bool
 }
 
 // claimKey takes the claim of db/key, waiting while another writer holds
@@ -124,7 +127,8 @@ func (e *Engine) claimKey(ctx context.Context, db, key string, intendCreate bool
 			cctx, cancel := context.WithCancelCause(ctx)
 			cl := &keyClaim{e: e, db: db, key: key, token: token, state: st, log: log, stop: make(chan struct{}),
 				intended: intendCreate && !st.Known && !st.Intent, ctx: cctx, cancel: cancel,
-				until: sent.Add(e.cfg.ClaimTTL - claimMargin(e.cfg.ClaimTTL))}
+				bodyInFlight: st.Dirty && st.Entry.Body.Writing,
+				until:        sent.Add(e.cfg.ClaimTTL - claimMargin(e.cfg.ClaimTTL))}
 			if st.TakenOver {
 				log.Info("took over this page attempt's own claim on a key, left behind by a Redis outage", "database", db, "key", key)
 			}
@@ -253,14 +257,15 @@ func (cl *keyClaim) commit(ctx context.Context, next *rdb.IndexEntry) (rdb.RowSt
 // doubt is the doubt the commit records about the key: a create sent
 // while an earlier create's outcome was in doubt (an intent this writer
 // did not find in Notion, or its own create sent again), or any write
-// over a claim whose last holder never finished (it may still land).
+// over a claim whose last holder never finished (it may still land) —
+// with its body checked when that holder had a body write in flight.
 func (cl *keyClaim) doubt() *rdb.Doubt {
 	create := cl.createSent && (cl.state.Intent || cl.resent || cl.state.Dirty)
 	dirty := cl.state.Dirty && cl.sent
 	if !create && !dirty {
 		return nil
 	}
-	d := &rdb.Doubt{Create: create || (dirty && !cl.state.Known), Delay: cl.e.cfg.DoubtFirst}
+	d := &rdb.Doubt{Create: create || (dirty && !cl.state.Known), Body: dirty && cl.bodyInFlight, Delay: cl.e.cfg.DoubtFirst}
 	if cl.redo != nil {
 		d.Redo, _ = json.Marshal(cl.redo)
 	}

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/synqhq/synq/internal/notion"
+	"github.com/synqhq/synq/internal/pagecontent"
 	"github.com/synqhq/synq/internal/rdb"
 )
 
@@ -21,8 +23,10 @@ import (
 // stale writer that created a page the index does not name yet. Every
 // executor checks the doubts of its databases that are due (RunDoubtChecks:
 // one script call per database every DoubtPollDefault): under the key's
-// claim, a check trashes the key's pages that the index does not name and
-// sends the newest write (the redo) again while the index still names it.
+// claim, a check trashes the key's pages that the index does not name,
+// sends the newest write (the redo) again while the index still names it,
+// and, when the writer the key was taken from had a body write in flight,
+// holds the row's body in Notion to its record (checkBody).
 // A doubt is checked DoubtFirst after it was recorded, then DoubtFactor
 // times later each time, until DoubtWindow: a write held in the network
 // for longer than that is the one case left.
@@ -127,9 +131,97 @@ func (e *Engine) checkDoubt(ctx context.Context, db string, ids rdb.DatabaseIDs,
 			}
 		}
 	}
+	if d.Body {
+		if err := e.checkBody(ctx, cl, log); err != nil {
+			return err
+		}
+	}
 	// The check's own writes are settled: they leave nothing in doubt.
 	cl.sent = false
 	return nil
+}
+
+// checkBody holds the row's body in Notion to its record, for a key whose
+// earlier writer had a body write in flight when another writer took the
+// key over: a block append of it that lands late leaves blocks the record
+// does not name, and they are deleted. A body that differs otherwise (a
+// late block update or delete: the record keeps no block's content) is
+// left for the next write of the row, which rewrites it whole: the row's
+// content hash and body record are forgotten, so its next upsert is
+// written, and its body read back first (ApplyOptions.Verify).
+func (e *Engine) checkBody(ctx context.Context, cl *keyClaim, log *slog.Logger) error {
+	cur := cl.state
+	if !cur.Known || cur.Entry.Body.Hash == "" || cur.Entry.Body.Writing {
+		// No record to hold the body to: the next body write reads the
+		// body back from Notion first anyway.
+		return nil
+	}
+	want, err := pagecontent.DecodeRefs(cur.Refs)
+	if err != nil {
+		return e.forgetBody(ctx, cl, log, "its stored blocks are unreadable")
+	}
+	got, err := pagecontent.ReadRefs(cl.ctx, e.notion, cur.Entry.PageID)
+	if err != nil {
+		if notion.IsNotFound(err) || isTrashedPage(err) || notion.IsArchived(err) {
+			return nil // the row's page is gone: its next write creates it again
+		}
+		return cl.lostErr(err)
+	}
+	if sameRefs(want, got) {
+		return nil
+	}
+	known := map[string]bool{}
+	for _, r := range want {
+		known[r.ID] = true
+	}
+	var extra []string
+	rest := make([]pagecontent.Ref, 0, len(got))
+	for _, r := range got {
+		if known[r.ID] {
+			rest = append(rest, r)
+		} else {
+			extra = append(extra, r.ID)
+		}
+	}
+	if known[""] || !sameRefs(want, rest) {
+		return e.forgetBody(ctx, cl, log, "it differs from the body recorded")
+	}
+	log.Warn("deleting blocks of a row's body that its record does not name: a body write its writer gave up on landed after another writer wrote the body", "page_id", cur.Entry.PageID, "blocks", len(extra))
+	for _, id := range extra {
+		if err := cl.check(); err != nil {
+			return err
+		}
+		cl.wrote()
+		if _, err := e.notion.DeleteBlock(cl.ctx, id); err != nil && !notion.IsNotFound(err) && !notion.IsArchived(err) {
+			return fmt.Errorf("delete block %s of page %s: %w", id, cur.Entry.PageID, cl.lostErr(err))
+		}
+	}
+	return nil
+}
+
+// forgetBody makes the row's next write rewrite it whole, its body read
+// back from Notion first (see checkBody).
+func (e *Engine) forgetBody(ctx context.Context, cl *keyClaim, log *slog.Logger, why string) error {
+	log.Warn("the body of a row in Notion may hold a late write its writer gave up on ("+why+"); the row's next write rewrites it whole", "page_id", cl.state.Entry.PageID)
+	next := cl.state.Entry
+	next.Hash = ""
+	_, err := cl.commitBody(ctx, &next, rdb.BodyForget)
+	return err
+}
+
+// sameRefs says whether two bodies have the same top-level blocks, in
+// order; a block whose id a record does not know (written with a page
+// create) matches by hash.
+func sameRefs(want, got []pagecontent.Ref) bool {
+	if len(want) != len(got) {
+		return false
+	}
+	for i := range want {
+		if want[i].Hash != got[i].Hash || want[i].ID != "" && want[i].ID != got[i].ID {
+			return false
+		}
+	}
+	return true
 }
 
 // pagesOfKey returns the live pages whose primary key is key (one query;

@@ -25,6 +25,10 @@ type Doubt struct {
 	// Create says a create of the key may land late: pages of the key
 	// that the index does not name are trashed.
 	Create bool
+	// Body says a body write of the row (a block append, update or
+	// delete) may land late: the body in Notion is checked against its
+	// record.
+	Body bool
 	// Redo is the newest write of the row (the engine's encoding), sent
 	// again while it is still the newest; empty: none.
 	Redo []byte
@@ -36,17 +40,26 @@ func (d *Doubt) args() (flag, redo string, delay int64) {
 	if d == nil {
 		return "", "", 0
 	}
-	flag = "0"
+	f := 0
 	if d.Create {
-		flag = "1"
+		f |= doubtCreate
 	}
-	return flag, string(d.Redo), max(d.Delay.Milliseconds(), 1)
+	if d.Body {
+		f |= doubtBody
+	}
+	return strconv.Itoa(f), string(d.Redo), max(d.Delay.Milliseconds(), 1)
 }
 
-// doubtLua records a doubt: "<since>|<checks>|<create>|<redo>" in the
-// doubt hash and the first check in the queue. A doubt already recorded is
-// merged: the create flags are or'ed, a new redo replaces the old one, and
-// the window starts again.
+// The flags of a doubt, one digit in its record.
+const (
+	doubtCreate = 1
+	doubtBody   = 2
+)
+
+// doubtLua records a doubt: "<since>|<checks>|<flags>|<redo>" in the
+// doubt hash and the first check in the queue (flags: one digit, 1 create,
+// 2 body, or'ed). A doubt already recorded is merged: the flags are or'ed,
+// a new redo replaces the old one, and the window starts again.
 const doubtLua = `
 local function doubt(hk, zk, field, create, redo, delay)
   local t = redis.call("TIME")
@@ -54,7 +67,13 @@ local function doubt(hk, zk, field, create, redo, delay)
   local old = redis.call("HGET", hk, field)
   if old then
     local oc, orest = string.match(old, "^%d+|%d+|(%d)|(.*)$")
-    if oc == "1" then create = "1" end
+    if oc then
+      local a, b, f = tonumber(oc), tonumber(create), 0
+      for _, bit in ipairs({1, 2}) do
+        if a % (2 * bit) >= bit or b % (2 * bit) >= bit then f = f + bit end
+      end
+      create = tostring(f)
+    end
     if redo == "" and orest then redo = orest end
   end
   redis.call("HSET", hk, field, now .. "|0|" .. create .. "|" .. redo)
@@ -141,7 +160,8 @@ func (r *RDB) DoubtsDue(ctx context.Context, db string, n int, s DoubtSchedule) 
 		if err != nil {
 			return out, fmt.Errorf("rdb: doubt of %s/%s: corrupt check count %q", db, v[i], v[i+3])
 		}
-		d := DueDoubt{Key: v[i], Doubt: Doubt{Create: v[i+1] == "1"}, Check: n, Last: v[i+4] == "1"}
+		f, _ := strconv.Atoi(v[i+1])
+		d := DueDoubt{Key: v[i], Doubt: Doubt{Create: f&doubtCreate != 0, Body: f&doubtBody != 0}, Check: n, Last: v[i+4] == "1"}
 		if v[i+2] != "" {
 			d.Redo = []byte(v[i+2])
 		}

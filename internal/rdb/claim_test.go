@@ -125,12 +125,15 @@ func TestDoubtSchedule(t *testing.T) {
 	if err := r.AddDoubt(ctx, "db", "k", rdb.Doubt{Redo: []byte(`{"p":"x"}`), Delay: 50 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
+	if err := r.AddDoubt(ctx, "db", "k", rdb.Doubt{Body: true, Delay: 50 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
 	if due, err := r.DoubtsDue(ctx, "db", 10, sched); err != nil || len(due) != 0 {
 		t.Fatalf("due before the first check = %+v, %v", due, err)
 	}
 	time.Sleep(80 * time.Millisecond)
 	due, err := r.DoubtsDue(ctx, "db", 10, sched)
-	if err != nil || len(due) != 1 || !due[0].Create || string(due[0].Redo) != `{"p":"x"}` || due[0].Check != 1 || due[0].Last {
+	if err != nil || len(due) != 1 || !due[0].Create || !due[0].Body || string(due[0].Redo) != `{"p":"x"}` || due[0].Check != 1 || due[0].Last {
 		t.Fatalf("first check = %+v, %v; want the merged doubt", due, err)
 	}
 	if again, _ := r.DoubtsDue(ctx, "db", 10, sched); len(again) != 0 {
