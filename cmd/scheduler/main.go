@@ -31,21 +31,21 @@ import (
 )
 
 type options struct {
-	redisURL    string
-	tick        time.Duration
-	reapEvery   time.Duration
+	redisURL  string
+	tick      time.Duration
+	reapEvery time.Duration
 	// runRetention is how many runs per sync are kept (0: the env's, else
 	// runs.RetentionDefault).
 	runRetention int
-	id          string
-	logLevel    string
-	controlAddr string
-	consoleAddr string
-	token       string
-	tlsCert     string
-	tlsKey      string
-	metricsAddr string
-	alerts      alertOptions
+	id           string
+	logLevel     string
+	controlAddr  string
+	consoleAddr  string
+	token        string
+	tlsCert      string
+	tlsKey       string
+	metricsAddr  string
+	alerts       alertOptions
 }
 
 type alertOptions struct {
