@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,18 +31,21 @@ import (
 )
 
 type options struct {
-	redisURL    string
-	tick        time.Duration
-	reapEvery   time.Duration
-	id          string
-	logLevel    string
-	controlAddr string
-	consoleAddr string
-	token       string
-	tlsCert     string
-	tlsKey      string
-	metricsAddr string
-	alerts      alertOptions
+	redisURL  string
+	tick      time.Duration
+	reapEvery time.Duration
+	// runRetention is how many runs per sync are kept (0: the env's, else
+	// runs.RetentionDefault).
+	runRetention int
+	id           string
+	logLevel     string
+	controlAddr  string
+	consoleAddr  string
+	token        string
+	tlsCert      string
+	tlsKey       string
+	metricsAddr  string
+	alerts       alertOptions
 }
 
 type alertOptions struct {
@@ -66,6 +70,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&o.redisURL, "redis-url", cli.EnvOr("REDIS_URL", redisconn.URLDefault), "Redis URL: redis://, rediss:// or redis+sentinel://host:port,…/<master-name> (env REDIS_URL)")
 	f.DurationVar(&o.tick, "tick", scheduler.TickDefault, "how often due syncs are checked")
 	f.DurationVar(&o.reapEvery, "reap-every", scheduler.ReapEveryDefault, "how often the leader fails runs nobody will move on (lost tasks, executors lost on the last attempt, syncs no longer declared)")
+	f.IntVar(&o.runRetention, "run-retention", 0, fmt.Sprintf("how many runs (records, logs, pages) each sync keeps, at least 1 (env SYNQ_RUN_RETENTION; default %d): the bulk of Redis for frequent syncs (docs/operations.md, sizing)", runs.RetentionDefault))
 	f.StringVar(&o.id, "id", os.Getenv("SYNQ_SCHEDULER_ID"), "replica id in the leader lease (env SYNQ_SCHEDULER_ID; default <hostname>-<random>)")
 	f.StringVar(&o.controlAddr, "control-addr", cli.EnvOr("SYNQ_CONTROL_ADDR", control.AddrDefault), "control API listen address (env SYNQ_CONTROL_ADDR)")
 	f.StringVar(&o.consoleAddr, "console-addr", cli.EnvOr("SYNQ_CONSOLE_ADDR", console.AddrDefault), "web console listen address, \"off\" to serve none (env SYNQ_CONSOLE_ADDR); same token and loopback rule as the control API")
@@ -94,6 +99,10 @@ func serve(ctx context.Context, o options) error {
 	if o.id == "" {
 		o.id = defaultID()
 	}
+	retention, err := runRetention(o.runRetention)
+	if err != nil {
+		return err
+	}
 	control.RouteGRPCLog()
 	conn, err := redisconn.Connect(ctx, o.redisURL, log)
 	if err != nil {
@@ -105,7 +114,7 @@ func serve(ctx context.Context, o options) error {
 	log = conn.Logger
 	_ = conn.Monitor.Start(ctx)
 	defer conn.Monitor.Stop(context.Background())
-	op, err := ops.New(ops.Config{Redis: conn.Client, Logger: log})
+	op, err := ops.New(ops.Config{Redis: conn.Client, Logger: log, RunRetention: retention})
 	if err != nil {
 		return err
 	}
@@ -295,6 +304,26 @@ func envList(k string) []string {
 		return nil
 	}
 	return []string{v}
+}
+
+// runRetention is --run-retention, else SYNQ_RUN_RETENTION, else 0 (the
+// default).
+func runRetention(flag int) (int, error) {
+	if flag < 0 {
+		return 0, cli.Usagef("--run-retention %d: want how many runs each sync keeps, a whole number ≥ 1", flag)
+	}
+	if flag > 0 {
+		return flag, nil
+	}
+	v := os.Getenv("SYNQ_RUN_RETENTION")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, cli.Usagef("SYNQ_RUN_RETENTION=%q: want how many runs each sync keeps, a whole number ≥ 1 (default %d)", v, runs.RetentionDefault)
+	}
+	return n, nil
 }
 
 func envDuration(k string, def time.Duration) time.Duration {

@@ -3,6 +3,7 @@ package runs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -304,5 +305,32 @@ func TestReaperMovesATaskFromAQueueNobodyReads(t *testing.T) {
 	reap(t, p, runs.Watched{Key: "t", Declared: true, Options: w2})
 	if run := e.run(t, "t", "t-1"); run.Queue != "synq:w3" || run.Task != "t-1:0" {
 		t.Fatalf("a task on a live worker's queue was moved: %+v", run)
+	}
+}
+
+// A sync keeps Config.Retention runs (the scheduler's --run-retention):
+// starting one more drops the oldest records.
+func TestRetentionKeepsTheNewestRuns(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	r, err := runs.New(runs.Config{RDB: e.rdb, Queue: queue.NewClient(e.rc), Inspector: e.in, Logger: slog.New(slog.DiscardHandler), Retention: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		run := fmt.Sprintf("s-%d", i)
+		if err := r.Start(ctx, runs.Start{Sync: "s", Run: run, Trigger: "manual", Options: e.opts}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Cancel(ctx, "s", run, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept, err := e.rdb.ListRuns(ctx, "s", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != 2 || kept[0].ID != "s-3" || kept[1].ID != "s-2" {
+		t.Fatalf("kept %+v, want s-3 and s-2", kept)
 	}
 }
