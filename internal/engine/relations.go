@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -345,7 +346,8 @@ func (e *Engine) completeRelation(ctx context.Context, related string, w rdb.Wai
 			pageIDs = append(pageIDs, re.PageID)
 		}
 	}
-	req := notion.UpdatePageRequest{Properties: map[string]notion.PropertyValue{w.Property: notion.RelationValue(pageIDs...)}}
+	value := notion.RelationValue(pageIDs...)
+	req := notion.UpdatePageRequest{Properties: map[string]notion.PropertyValue{w.Property: value}}
 	err = e.updateSettled(ctx, cur.Entry.PageID, req, cl, log)
 	if err != nil && (notion.IsNotFound(err) || isTrashedPage(err)) {
 		return relStale, nil // deleted in Notion meanwhile
@@ -360,7 +362,50 @@ func (e *Engine) completeRelation(ctx context.Context, related string, w rdb.Wai
 	}
 	// Settled while the claim held: nothing of it is left to land.
 	cl.sent = false
+	if err := e.completedInDoubt(cl, w.Property, value); err != nil {
+		// The waiter stays: a later completion sends it again.
+		return relWaiting, err
+	}
 	return relDone, nil
+}
+
+// completedInDoubt keeps a relation value just completed in the write that
+// a doubt check of the row would send again: sent again as it was stored,
+// with the relation still incomplete, that write would undo the
+// completion. When the row's last writer never finished (Dirty) and no
+// write is stored, the completion is: a late write of that writer is then
+// followed by it. Called under the row's claim, so no other writer stores
+// a write in between.
+func (e *Engine) completedInDoubt(cl *keyClaim, prop string, value notion.PropertyValue) error {
+	cur := cl.state.Entry
+	raw, inDoubt, err := e.rdb.DoubtRedo(cl.ctx, cl.db, cl.key)
+	if err != nil {
+		return cl.lostErr(err)
+	}
+	var rd redo
+	switch {
+	case len(raw) > 0:
+		if err := json.Unmarshal(raw, &rd); err != nil || rd.Page != cur.PageID || rd.Hash != cur.Hash {
+			return nil // unreadable, or not the row's newest write: not sent again
+		}
+	case inDoubt || cl.state.Dirty:
+		rd = redo{Page: cur.PageID, Hash: cur.Hash}
+	default:
+		return nil
+	}
+	if rd.Properties == nil {
+		rd.Properties = map[string]notion.PropertyValue{}
+	}
+	rd.Properties[prop] = value
+	enc, err := json.Marshal(rd)
+	if err != nil {
+		return err
+	}
+	if len(raw) > 0 {
+		_, err = e.rdb.SetDoubtRedo(cl.ctx, cl.db, cl.key, raw, enc)
+		return cl.lostErr(err)
+	}
+	return cl.lostErr(e.rdb.AddDoubt(cl.ctx, cl.db, cl.key, rdb.Doubt{Redo: enc, Delay: e.cfg.DoubtFirst}))
 }
 
 // expireWaiters drops, at the end of a run, the waiters older than the TTL

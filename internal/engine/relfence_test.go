@@ -218,3 +218,47 @@ func TestRelationCompletionRereadsTheRowUnderItsClaim(t *testing.T) {
 		t.Errorf("waiters %+v, want the stale one forgotten", ws)
 	}
 }
+
+// A relation completed while the row is in doubt: the row's writer took
+// the key over from a writer that never finished, so a doubt check sends
+// its write (relating to p1 only: p2 was not written yet) again while the
+// index names it. The completion, made since, must not be undone by it:
+// the doubt's stored write gains the completed relation.
+func TestDoubtCheckKeepsACompletedRelation(t *testing.T) {
+	f := newRelFence(t, func(*http.Request, []byte) bool { return false })
+	ctx := context.Background()
+	f.projects.set(synq.Upsert("p1", nil))
+	f.run(f.eng, "projectsSync", quiet)
+	f.tasks.set(task("t1", "old", at(9)))
+	f.run(f.eng, "tasksSync", quiet)
+	// The next writer of t1 finds the fencing record of one that never
+	// finished: its write is left in doubt.
+	if err := f.redis.Client().HSet(ctx, rdb.HeldKey("tasks"), "t1", "a-writer-that-came-and-went").Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.tasks.set(task("t1", "new", at(10), "p1", "p2"))
+	f.run(f.eng, "tasksSync", quiet)
+	if ks, _ := f.rdb.Doubts(ctx, "tasks"); len(ks) != 1 {
+		t.Fatalf("doubts %v, want t1's", ks)
+	}
+	f.projects.set(synq.Upsert("p2", nil))
+	if r := f.run(f.eng, "projectsSync", quiet); r.Counters["relations_completed"] != 1 {
+		t.Fatalf("counters %v, want t1's relation completed", r.Counters)
+	}
+	checked := 0
+	deadline := time.Now().Add(20 * time.Second)
+	for checked < 2 && time.Now().Before(deadline) {
+		n, err := f.eng.CheckDoubts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked += n
+		time.Sleep(50 * time.Millisecond)
+	}
+	if checked < 2 {
+		t.Fatalf("%d doubt checks ran, want 2", checked)
+	}
+	if n, note := f.related("t1"); n != 2 || note != "new" {
+		t.Fatalf("t1 relates to %d projects with note %q after the doubt checks, want 2 and %q: a check undid the completed relation", n, note, "new")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -168,6 +169,44 @@ func (r *RDB) DoubtsDue(ctx context.Context, db string, n int, s DoubtSchedule) 
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// DoubtRedo returns the write stored with db/key's doubt (empty: none);
+// ok false: the key is not in doubt.
+func (r *RDB) DoubtRedo(ctx context.Context, db, key string) (redo []byte, ok bool, err error) {
+	v, err := r.c.HGet(ctx, DoubtKey(db), key).Result()
+	if IsNil(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, wrap("read doubt of "+db+"/"+key, err)
+	}
+	parts := strings.SplitN(v, "|", 4)
+	if len(parts) != 4 {
+		return nil, false, fmt.Errorf("rdb: doubt of %s/%s is corrupt", db, key)
+	}
+	if parts[3] != "" {
+		redo = []byte(parts[3])
+	}
+	return redo, true, nil
+}
+
+// setRedoScript replaces the write stored with a doubt if it is still
+// ARGV[2]; the doubt's schedule and flags stay.
+var setRedoScript = redis.NewScript(`
+local v = redis.call("HGET", KEYS[1], ARGV[1])
+if not v then return 0 end
+local head, rest = string.match(v, "^(%d+|%d+|%d|)(.*)$")
+if not head or rest ~= ARGV[2] then return 0 end
+redis.call("HSET", KEYS[1], ARGV[1], head .. ARGV[3])
+return 1`)
+
+// SetDoubtRedo replaces the write stored with db/key's doubt by redo if it
+// is still old (false: the key is no longer in doubt, or another write is
+// stored). Its caller holds the key's claim.
+func (r *RDB) SetDoubtRedo(ctx context.Context, db, key string, old, redo []byte) (bool, error) {
+	n, err := setRedoScript.Run(ctx, r.c, []string{DoubtKey(db)}, key, string(old), string(redo)).Int()
+	return n == 1, wrap("store the write of doubt "+db+"/"+key, err)
 }
 
 // Doubts returns the keys of db in doubt (tests, status).

@@ -131,9 +131,22 @@ func TestDoubtSchedule(t *testing.T) {
 	if due, err := r.DoubtsDue(ctx, "db", 10, sched); err != nil || len(due) != 0 {
 		t.Fatalf("due before the first check = %+v, %v", due, err)
 	}
+	// The stored write is replaced only while it is the one read.
+	if redo, ok, err := r.DoubtRedo(ctx, "db", "k"); err != nil || !ok || string(redo) != `{"p":"x"}` {
+		t.Fatalf("stored write = %q %v %v", redo, ok, err)
+	}
+	if ok, err := r.SetDoubtRedo(ctx, "db", "k", []byte(`{"p":"other"}`), []byte(`{"p":"y"}`)); err != nil || ok {
+		t.Fatalf("replaced a write that is not stored: %v %v", ok, err)
+	}
+	if ok, err := r.SetDoubtRedo(ctx, "db", "k", []byte(`{"p":"x"}`), []byte(`{"p":"x|y"}`)); err != nil || !ok {
+		t.Fatalf("replace the stored write: %v %v", ok, err)
+	}
+	if _, ok, _ := r.DoubtRedo(ctx, "db", "nokey"); ok {
+		t.Fatal("a key never in doubt has a doubt")
+	}
 	time.Sleep(80 * time.Millisecond)
 	due, err := r.DoubtsDue(ctx, "db", 10, sched)
-	if err != nil || len(due) != 1 || !due[0].Create || !due[0].Body || string(due[0].Redo) != `{"p":"x"}` || due[0].Check != 1 || due[0].Last {
+	if err != nil || len(due) != 1 || !due[0].Create || !due[0].Body || string(due[0].Redo) != `{"p":"x|y"}` || due[0].Check != 1 || due[0].Last {
 		t.Fatalf("first check = %+v, %v; want the merged doubt", due, err)
 	}
 	if again, _ := r.DoubtsDue(ctx, "db", 10, sched); len(again) != 0 {
