@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/synqhq/synq/internal/executor"
+	"github.com/synqhq/synq/internal/notion"
 )
 
 var (
@@ -269,7 +273,8 @@ func TestDevRestartKeepsTheIndex(t *testing.T) {
 		return string(out)
 	}
 	// start runs dev until the stack is up and every scheduled demo sync
-	// has a succeeded run; stop ends it as Ctrl-C does.
+	// has a succeeded run; stop ends it as Ctrl-C does, kill as kill -9.
+	var kill func()
 	start := func(path string) (out *syncBuffer, stop func()) {
 		t.Helper()
 		dev := exec.Command(filepath.Join(bin, "dev"), ports.flags(dir)...)
@@ -294,6 +299,12 @@ func TestDevRestartKeepsTheIndex(t *testing.T) {
 				_ = dev.Process.Kill()
 				t.Errorf("dev still runs 60s after Ctrl-C")
 			}
+			waitNoProcs(t, dir, ports.redisPort, 30*time.Second)
+		}
+		kill = func() {
+			stopped = true
+			_ = dev.Process.Kill()
+			<-exited
 			waitNoProcs(t, dir, ports.redisPort, 30*time.Second)
 		}
 		t.Cleanup(func() {
@@ -370,6 +381,19 @@ func TestDevRestartKeepsTheIndex(t *testing.T) {
 	if second["created"] != 0 || second["updated"] != 0 || second["trashed"] != 0 || second["unchanged"] != 40 {
 		t.Errorf("second start's backfill wrote: %v, want 40 unchanged and no write", second)
 	}
+
+	// The neighbour of a stop: dev killed outright (its children die with
+	// it, Redis and the emulator included, mid-whatever). The next start
+	// goes on from what each kept: every ticket once in the emulator.
+	kill()
+	out, stop = start(path)
+	afterKill := backfill()
+	if afterKill["created"]+afterKill["updated"]+afterKill["unchanged"] != 40 || afterKill["trashed"] != 0 {
+		t.Errorf("backfill after kill -9: %v, want the 40 tickets", afterKill)
+	}
+	if keys, dups := devTickets(t, ports.notion); keys != 40 || len(dups) > 0 {
+		t.Errorf("after kill -9 and a restart the emulator holds %d ticket keys, duplicated: %v; want 40 once", keys, dups)
+	}
 	stop()
 
 	// Without redis-server on PATH: the embedded Redis, and the emulator's
@@ -392,4 +416,36 @@ func TestDevRestartKeepsTheIndex(t *testing.T) {
 		t.Errorf("embedded start's backfill: %v, want the 40 tickets once in an emptied emulator", third)
 	}
 	stop()
+}
+
+// devTickets counts the ticket rows of a dev stack's emulator by key, and
+// returns the keys that have more than one row.
+func devTickets(t *testing.T, notionAddr string) (keys int, dups []string) {
+	t.Helper()
+	nc, err := notion.New(notion.Config{BaseURL: "http://" + notionAddr, Token: executor.LocalEmulatorToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rows := map[string]int{}
+	err = nc.SearchDataSources(ctx, "Tickets", func(ds *notion.DataSource) error {
+		if ds.InTrash || notion.PlainText(ds.Title) != "Tickets" {
+			return nil
+		}
+		return nc.QueryAll(ctx, ds.ID, notion.QueryRequest{}, func(p *notion.Page) error {
+			if !p.InTrash {
+				rows[p.Properties["Ticket ID"].Text()]++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatalf("reading the emulator's tickets: %v", err)
+	}
+	for k, n := range rows {
+		if n > 1 {
+			dups = append(dups, k)
+		}
+	}
+	return len(rows), dups
 }
