@@ -4,13 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"strconv"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/synqhq/synq/internal/control"
 	"github.com/synqhq/synq/internal/ops"
@@ -28,22 +24,7 @@ func TestFollowKeepsUpPastTheLogCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := control.New(control.Config{Ops: op, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := svc.NewGRPCServer()
-	go func() { _ = gs.Serve(lis) }()
-	defer gs.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	c := serve(t, control.Config{Ops: op, Logger: log})
 	ctx := context.Background()
 	db := rdb.New(r.Client())
 	run := ops.NewRunID("s", time.Now())
@@ -64,7 +45,7 @@ func TestFollowKeepsUpPastTheLogCap(t *testing.T) {
 		}
 		_, _, _ = db.CancelRun(ctx, "s", run, "done", logCap, rdb.LogLine{Time: time.Now(), Level: "INFO", Source: "platform", Message: "end"})
 	}()
-	stream, err := synqv1.NewControlServiceClient(conn).GetRunLogs(ctx, &synqv1.GetRunLogsRequest{RunId: run, Follow: true})
+	stream, err := c.GetRunLogs(ctx, &synqv1.GetRunLogsRequest{RunId: run, Follow: true})
 	if err != nil {
 		t.Fatal(err)
 	}

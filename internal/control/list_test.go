@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -43,23 +40,7 @@ func TestListSyncsPagesFiltersAndWatchSendsChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	svc, err := control.New(control.Config{Ops: op, Token: "tok", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := svc.NewGRPCServer()
-	go func() { _ = gs.Serve(lis) }()
-	defer gs.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	c := synqv1.NewControlServiceClient(conn)
+	c := serve(t, control.Config{Ops: op, Token: "tok", Logger: quiet})
 
 	var keys []string
 	token := ""

@@ -47,23 +47,7 @@ func TestCallsLogAtDebug(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := control.New(control.Config{Ops: op, Token: "tok", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := svc.NewGRPCServer()
-	go func() { _ = gs.Serve(lis) }()
-	defer gs.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	c := synqv1.NewControlServiceClient(conn)
+	c := serve(t, control.Config{Ops: op, Token: "tok", Logger: log})
 	authed := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer tok")
 	if _, err := c.ListSyncs(authed, &synqv1.ListSyncsRequest{}); err != nil {
 		t.Fatal(err)
@@ -88,4 +72,27 @@ func TestCallsLogAtDebug(t *testing.T) {
 			t.Errorf("call %d: %s; want %s", i, calls[i], want)
 		}
 	}
+}
+
+// serve runs a control service with cfg on a loopback port until the test
+// ends and returns a client of it.
+func serve(t *testing.T, cfg control.Config) synqv1.ControlServiceClient {
+	t.Helper()
+	svc, err := control.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := svc.NewGRPCServer()
+	go func() { _ = gs.Serve(lis) }()
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return synqv1.NewControlServiceClient(conn)
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/synqhq/synq"
 	"github.com/synqhq/synq/internal/engine"
 	"github.com/synqhq/synq/internal/notion"
-	"github.com/synqhq/synq/internal/rdb"
 	"github.com/synqhq/synq/schema"
 )
 
@@ -97,14 +96,8 @@ func lateBodyWrite(t *testing.T, update bool, initial string) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("A's block request never reached Notion")
 	}
-	// A stalls past its claim: another writer claimed the key and its
-	// claim ran out.
-	pipe := e.redis.Client().TxPipeline()
-	pipe.Del(ctx, rdb.ClaimKey("items", "k"))
-	pipe.HSet(ctx, rdb.HeldKey("items"), "k", "a-writer-that-came-and-went")
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
+	// A stalls past its claim.
+	e.claimTakenAndExpired(t, "items", "k")
 	// B writes the 11:00 body.
 	fb.set(up("k", "same", at(11)).Content("para one\n\neleven o'clock"))
 	e.run(b, "syncB", quiet)

@@ -161,14 +161,8 @@ func TestClaimLostWhileNotionRequestInFlight(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				t.Fatal("A's request never reached Notion")
 			}
-			// A stalls past its claim: another writer claimed the key and
-			// its claim ran out (atomically, so A cannot renew in between).
-			pipe := e.redis.Client().TxPipeline()
-			pipe.Del(ctx, rdb.ClaimKey("items", "k"))
-			pipe.HSet(ctx, rdb.HeldKey("items"), "k", "a-writer-that-came-and-went")
-			if _, err := pipe.Exec(ctx); err != nil {
-				t.Fatal(err)
-			}
+			// A stalls past its claim.
+			e.claimTakenAndExpired(t, "items", "k")
 			// B writes the 11:00 value.
 			fb.set(up("k", "eleven o'clock", at(11)))
 			e.run(b, "syncB", quiet)
@@ -236,4 +230,17 @@ func pagesOf(t *testing.T, e *env, key string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// claimTakenAndExpired is what a writer stalled past its claim finds when
+// it wakes: another writer claimed db/key and that claim ran out too. Done
+// atomically, so the stalled writer cannot renew its claim in between.
+func (e *env) claimTakenAndExpired(t *testing.T, db, key string) {
+	t.Helper()
+	pipe := e.redis.Client().TxPipeline()
+	pipe.Del(context.Background(), rdb.ClaimKey(db, key))
+	pipe.HSet(context.Background(), rdb.HeldKey(db), key, "a-writer-that-came-and-went")
+	if _, err := pipe.Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
