@@ -11,6 +11,7 @@ import (
 
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/testutil/holdproxy"
 	"github.com/synqhq/synq/internal/testutil/notiontest"
 )
 
@@ -85,11 +86,11 @@ func TestPartitionedWriterNeverLeavesADuplicate(t *testing.T) {
 	s := newStack(t, fmt.Sprintf("E2E_PAGES=%d", pages), fmt.Sprintf("E2E_ROWS=%d", rows), "E2E_SLEEP=300ms", "SYNQ_CLAIM_TTL=3s")
 	s.scheduler()
 	rp := newTCPProxy(t, s.redis.Addr())
-	np := newNotionHold(t, s.emu.URL(), key)
+	np := holdproxy.New(t, s.emu.URL(), holdproxy.CreateOf(key))
 	a := s.executor("REDIS_URL=redis://"+rp.addr()+"/0", "NOTION_API_BASE_URL="+np.URL())
 	run := s.trigger("pagesSync")
 	select {
-	case <-np.held:
+	case <-np.Held():
 	case <-time.After(60 * time.Second):
 		t.Fatal("A never sent the create of " + key)
 	}
@@ -104,7 +105,7 @@ func TestPartitionedWriterNeverLeavesADuplicate(t *testing.T) {
 	// A's create reaches Notion after all, then the partition heals.
 	np.Release()
 	select {
-	case <-np.landed:
+	case <-np.Landed():
 	case <-time.After(30 * time.Second):
 		t.Fatal("A's held create never reached Notion")
 	}

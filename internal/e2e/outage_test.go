@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/testutil/holdproxy"
 )
 
 // outage takes Redis away for d the way kind says and brings it back,
@@ -118,7 +119,7 @@ func BenchmarkRedisOutageRecovery(b *testing.B) {
 		var total time.Duration
 		for range b.N {
 			s := newStack(b, "E2E_PAGES=4", "E2E_ROWS=2", "E2E_SLEEP=200ms")
-			np := newNotionHold(b, s.emu.URL(), "pagesSync-001-000")
+			np := holdproxy.New(b, s.emu.URL(), holdproxy.CreateOf("pagesSync-001-000"))
 			s.executor("NOTION_API_BASE_URL=" + np.URL())
 			took, _ := s.recoveryWithClaim(np, 5*time.Second)
 			total += took
@@ -131,11 +132,11 @@ func BenchmarkRedisOutageRecovery(b *testing.B) {
 // (a restart keeping its data) begins while the create of page 1's first
 // row is held on its way to Notion; the create lands a second into the
 // outage.
-func (s *stack) recoveryWithClaim(np *notionHold, d time.Duration) (time.Duration, string) {
+func (s *stack) recoveryWithClaim(np *holdproxy.Proxy, d time.Duration) (time.Duration, string) {
 	s.t.Helper()
 	run := s.trigger("pagesSync")
 	select {
-	case <-np.held:
+	case <-np.Held():
 	case <-time.After(60 * time.Second):
 		s.t.Fatal("the create never reached the hold")
 	}

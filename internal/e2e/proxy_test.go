@@ -1,13 +1,8 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -96,66 +91,4 @@ func (p *tcpProxy) Heal() {
 	p.cut = false
 	p.mu.Unlock()
 	p.closeAll()
-}
-
-// notionHold sits between an executor and the Notion emulator and holds
-// the first create of one key until Release; the held request then goes
-// on whether or not its client still waits for it, as a request already
-// on the wire does when a partition heals.
-type notionHold struct {
-	target  string
-	key     string
-	srv     *httptest.Server
-	once    sync.Once
-	held    chan struct{}
-	release chan struct{}
-	landed  chan struct{}
-	relOnce sync.Once
-}
-
-func newNotionHold(t testing.TB, target, key string) *notionHold {
-	h := &notionHold{target: target, key: key, held: make(chan struct{}), release: make(chan struct{}), landed: make(chan struct{})}
-	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
-	t.Cleanup(func() {
-		h.Release()
-		h.srv.Close()
-	})
-	return h
-}
-
-func (h *notionHold) URL() string { return h.srv.URL }
-
-// Release lets the held create go on.
-func (h *notionHold) Release() { h.relOnce.Do(func() { close(h.release) }) }
-
-func (h *notionHold) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	hold := false
-	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/pages") && bytes.Contains(body, []byte(`"`+h.key+`"`)) {
-		h.once.Do(func() { hold = true })
-	}
-	ctx := r.Context()
-	if hold {
-		close(h.held)
-		<-h.release
-		ctx = context.Background()
-		defer close(h.landed)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, h.target+r.URL.RequestURI(), bytes.NewReader(body))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	req.Header = r.Header.Clone()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
 }

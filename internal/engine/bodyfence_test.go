@@ -11,6 +11,7 @@ import (
 	"github.com/synqhq/synq"
 	"github.com/synqhq/synq/internal/engine"
 	"github.com/synqhq/synq/internal/notion"
+	"github.com/synqhq/synq/internal/testutil/holdproxy"
 	"github.com/synqhq/synq/schema"
 )
 
@@ -44,14 +45,14 @@ func lateBodyWrite(t *testing.T, update bool, initial string) {
 		Schema: schema.Properties{"ID": schema.Title(), "Body": schema.RichText()}})
 	synq.AddSync(w, "syncA", synq.SyncConfig[feedState]{Database: items, Mode: synq.Incremental, Schedule: "manual", Execute: fa.execute})
 	synq.AddSync(w, "syncB", synq.SyncConfig[feedState]{Database: items, Mode: synq.Incremental, Schedule: "manual", Execute: fb.execute})
-	var proxy *holdProxy
+	var proxy *holdproxy.Proxy
 	e := newEnvWith(t, w, envOptions{
 		notion: func(c *notion.Config) {
-			proxy = newHoldProxy(t, c.BaseURL, func(r *http.Request, body []byte) bool {
+			proxy = holdproxy.New(t, c.BaseURL, func(r *http.Request, body []byte) bool {
 				return r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/v1/blocks/") &&
 					strings.HasSuffix(r.URL.Path, "/children") != update && bytes.Contains(body, []byte("ten o'clock"))
 			})
-			c.BaseURL = proxy.srv.URL
+			c.BaseURL = proxy.URL()
 		},
 		engine: func(c *engine.Config) { c.DoubtFirst = 50 * time.Millisecond },
 	})
@@ -92,7 +93,7 @@ func lateBodyWrite(t *testing.T, update bool, initial string) {
 		}
 	}()
 	select {
-	case <-proxy.held:
+	case <-proxy.Held():
 	case <-time.After(30 * time.Second):
 		t.Fatal("A's block request never reached Notion")
 	}
@@ -110,9 +111,9 @@ func lateBodyWrite(t *testing.T, update bool, initial string) {
 		t.Error("A's write did not stop when its claim was lost")
 	}
 	// A's request reaches Notion after all.
-	proxy.letGo()
+	proxy.Release()
 	select {
-	case <-proxy.landed:
+	case <-proxy.Landed():
 	case <-time.After(30 * time.Second):
 		t.Fatal("A's held request never landed")
 	}

@@ -3,9 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -15,73 +13,9 @@ import (
 	"github.com/synqhq/synq/internal/engine"
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/testutil/holdproxy"
 	"github.com/synqhq/synq/schema"
 )
-
-// holdProxy sits between the engines and the emulator. It holds the first
-// request that match says to hold until release, then forwards it whether
-// or not its client is still waiting: a request already on the wire when
-// its writer gave up on it still reaches Notion, as across a partition
-// that heals.
-type holdProxy struct {
-	target  string
-	match   func(r *http.Request, body []byte) bool
-	srv     *httptest.Server
-	once    sync.Once
-	held    chan struct{} // closed when the request is held
-	release chan struct{} // closed by the test
-	landed  chan struct{} // closed once Notion answered the held request
-}
-
-func newHoldProxy(t *testing.T, target string, match func(*http.Request, []byte) bool) *holdProxy {
-	p := &holdProxy{target: target, match: match, held: make(chan struct{}), release: make(chan struct{}), landed: make(chan struct{})}
-	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
-	t.Cleanup(func() {
-		p.letGo()
-		p.srv.Close()
-	})
-	return p
-}
-
-func (p *holdProxy) letGo() {
-	select {
-	case <-p.release:
-	default:
-		close(p.release)
-	}
-}
-
-func (p *holdProxy) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	hold := false
-	if p.match(r, body) {
-		p.once.Do(func() { hold = true })
-	}
-	ctx := r.Context()
-	if hold {
-		close(p.held)
-		<-p.release
-		ctx = context.Background() // the writer may be gone: the request goes on
-		defer close(p.landed)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, p.target+r.URL.RequestURI(), bytes.NewReader(body))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	req.Header = r.Header.Clone()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
-}
 
 // shotFeed is a sync's upstream that returns whatever changes the test
 // set, in one page, at every run.
@@ -127,13 +61,13 @@ func TestClaimLostWhileNotionRequestInFlight(t *testing.T) {
 				Schema: schema.Properties{"ID": schema.Title(), "Body": schema.RichText()}})
 			synq.AddSync(w, "syncA", synq.SyncConfig[feedState]{Database: items, Mode: synq.Incremental, Schedule: "manual", Execute: fa.execute})
 			synq.AddSync(w, "syncB", synq.SyncConfig[feedState]{Database: items, Mode: synq.Incremental, Schedule: "manual", Execute: fb.execute})
-			var proxy *holdProxy
+			var proxy *holdproxy.Proxy
 			e := newEnvWith(t, w, envOptions{
 				notion: func(c *notion.Config) {
-					proxy = newHoldProxy(t, c.BaseURL, func(r *http.Request, body []byte) bool {
+					proxy = holdproxy.New(t, c.BaseURL, func(r *http.Request, body []byte) bool {
 						return r.Method == tc.method && strings.HasPrefix(r.URL.Path, "/v1/pages") && bytes.Contains(body, []byte("ten o'clock"))
 					})
-					c.BaseURL = proxy.srv.URL
+					c.BaseURL = proxy.URL()
 				},
 				engine: func(c *engine.Config) { c.DoubtFirst = 50 * time.Millisecond },
 			})
@@ -157,7 +91,7 @@ func TestClaimLostWhileNotionRequestInFlight(t *testing.T) {
 				aDone <- res
 			}()
 			select {
-			case <-proxy.held:
+			case <-proxy.Held():
 			case <-time.After(30 * time.Second):
 				t.Fatal("A's request never reached Notion")
 			}
@@ -175,9 +109,9 @@ func TestClaimLostWhileNotionRequestInFlight(t *testing.T) {
 				t.Error("A's write did not stop when its claim was lost")
 			}
 			// A's request reaches Notion after all.
-			proxy.letGo()
+			proxy.Release()
 			select {
-			case <-proxy.landed:
+			case <-proxy.Landed():
 			case <-time.After(30 * time.Second):
 				t.Fatal("A's held request never landed")
 			}

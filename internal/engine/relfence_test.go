@@ -13,6 +13,7 @@ import (
 	"github.com/synqhq/synq/internal/engine"
 	"github.com/synqhq/synq/internal/notion"
 	"github.com/synqhq/synq/internal/rdb"
+	"github.com/synqhq/synq/internal/testutil/holdproxy"
 	"github.com/synqhq/synq/schema"
 )
 
@@ -22,7 +23,7 @@ import (
 type relFence struct {
 	*env
 	projects, tasks *shotFeed
-	proxy           *holdProxy
+	proxy           *holdproxy.Proxy
 }
 
 func newRelFence(t *testing.T, match func(*http.Request, []byte) bool) *relFence {
@@ -38,8 +39,8 @@ func newRelFence(t *testing.T, match func(*http.Request, []byte) bool) *relFence
 	synq.AddSync(w, "tasksSync", synq.SyncConfig[feedState]{Database: tasks, Mode: synq.Incremental, Schedule: "manual", Execute: f.tasks.execute})
 	f.env = newEnvWith(t, w, envOptions{
 		notion: func(c *notion.Config) {
-			f.proxy = newHoldProxy(t, c.BaseURL, match)
-			c.BaseURL = f.proxy.srv.URL
+			f.proxy = holdproxy.New(t, c.BaseURL, match)
+			c.BaseURL = f.proxy.URL()
 		},
 		engine: func(c *engine.Config) { c.DoubtFirst = 50 * time.Millisecond },
 	})
@@ -120,7 +121,7 @@ func TestRelationCompletionStalledInFlightIsRepaired(t *testing.T) {
 		aDone <- res
 	}()
 	select {
-	case <-f.proxy.held:
+	case <-f.proxy.Held():
 	case <-time.After(30 * time.Second):
 		t.Fatal("A's relation completion never reached Notion")
 	}
@@ -135,9 +136,9 @@ func TestRelationCompletionStalledInFlightIsRepaired(t *testing.T) {
 		t.Fatalf("after B's write t1 relates to %d projects with note %q, want 1 and %q", n, note, "new")
 	}
 	// A wakes up; its request reaches Notion.
-	f.proxy.letGo()
+	f.proxy.Release()
 	select {
-	case <-f.proxy.landed:
+	case <-f.proxy.Landed():
 	case <-time.After(30 * time.Second):
 		t.Fatal("A's held request never landed")
 	}
