@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/synqhq/synq/internal/emulator"
 	"github.com/synqhq/synq/internal/engine"
 	"github.com/synqhq/synq/internal/notion"
+	"github.com/synqhq/synq/internal/testutil/holdproxy"
 	"github.com/synqhq/synq/internal/testutil/notiontest"
 	"github.com/synqhq/synq/schema"
 )
@@ -217,23 +217,7 @@ func (p *failProxy) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"object":"error","status":400,"code":"validation_error","message":"injected failure"}`)
 		return
 	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.target+r.URL.RequestURI(), bytes.NewReader(body))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	req.Header = r.Header.Clone()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	holdproxy.Forward(r.Context(), w, r, p.target, body)
 }
 
 // A write failing mid-page cancels the page's other writes in flight and

@@ -72,7 +72,14 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		ctx = context.Background() // the writer may be gone: the request goes on
 		defer close(p.landed)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, p.target+r.URL.RequestURI(), bytes.NewReader(body))
+	Forward(ctx, w, r, p.target, body)
+}
+
+// Forward sends r, whose body was read as body, to target (a base URL)
+// under ctx and copies the answer to w: a 502 when target cannot be
+// reached.
+func Forward(ctx context.Context, w http.ResponseWriter, r *http.Request, target string, body []byte) {
+	req, err := http.NewRequestWithContext(ctx, r.Method, target+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
