@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,50 +63,6 @@ func userEnv() []string {
 		}
 	}
 	return env
-}
-
-// devPorts are one stack's addresses, free when the test starts.
-type devPorts struct {
-	notion, helpdesk, control, console string
-	redisPort, metricsPort             int
-	webhookPort                        int
-}
-
-func freePorts(t *testing.T) devPorts {
-	t.Helper()
-	port := func() int {
-		_, p, _ := net.SplitHostPort(freeAddr(t))
-		n, _ := strconv.Atoi(p)
-		return n
-	}
-	// The console too: its default port may be another stack's on a
-	// shared machine, and a scheduler that cannot bind it exits.
-	return devPorts{notion: freeAddr(t), helpdesk: freeAddr(t), control: freeAddr(t), console: freeAddr(t), redisPort: port(), metricsPort: freeRun(t, 4), webhookPort: freeRun(t, 3)}
-}
-
-// freeRun returns the first of n consecutive free ports: dev gives the
-// scheduler's metrics the port it is told and each executor the next ones.
-// They are drawn below Linux's ephemeral range (32768 and up), where
-// other tests' ":0" listeners never land between our check and dev's bind.
-func freeRun(t *testing.T, n int) int {
-	t.Helper()
-	for range 200 {
-		base := 20000 + rand.N(12000)
-		ok := true
-		for i := range n {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatalf("no %d consecutive free ports", n)
-	return 0
 }
 
 func (p devPorts) flags(dir string) []string {

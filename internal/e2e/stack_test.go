@@ -17,16 +17,6 @@ import (
 	"github.com/synqhq/synq/internal/notion"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestOneCommandStack runs `make dev`'s program as a new user would, with
 // its own redis-server, emulator and demo API: ctl triggers the backfill,
 // the emulator ends up with exactly the API's tickets, and changes and
