@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -151,40 +149,18 @@ Health:
 			if err != nil {
 				return a.rpcErr(err)
 			}
-			// The stream sends everything once, then changes: the view is
-			// kept here.
-			shown := map[string]*synqv1.Sync{}
-			for {
-				msg, err := stream.Recv()
+			recv := func() (*synqv1.WatchSyncsResponse, error) {
+				m, err := stream.Recv()
 				if err != nil {
-					if cmd.Context().Err() != nil {
-						return nil // Ctrl-C
-					}
-					return a.rpcErr(err)
+					return nil, a.rpcErr(err)
 				}
-				if msg.Full {
-					clear(shown)
-				}
-				for _, s := range msg.Syncs {
-					shown[s.Key] = s
-				}
-				for _, k := range msg.Removed {
-					delete(shown, k)
-				}
-				list := &synqv1.ListSyncsResponse{Summary: msg.Summary, Matched: int32(len(shown))}
-				for _, k := range slices.Sorted(maps.Keys(shown)) {
-					if limit > 0 && len(list.Syncs) == limit {
-						list.NextPageToken = k
-						break
-					}
-					list.Syncs = append(list.Syncs, shown[k])
-				}
+				return m, nil
+			}
+			return liveView(cmd.Context(), recv, interval, limit, func(list *synqv1.ListSyncsResponse) error {
 				fmt.Fprint(a.stdout, "\x1b[H\x1b[2J")
 				fmt.Fprintf(a.stdout, "synq · %s · %s · Ctrl-C to quit\n\n", a.addr, time.Now().Format("15:04:05"))
-				if err := a.printSyncList(list); err != nil {
-					return err
-				}
-			}
+				return a.printSyncList(list)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&noWatch, "no-watch", false, "print once instead of a live view")
