@@ -352,8 +352,8 @@ func TestPreviewOldNew(t *testing.T) {
 		t.Fatalf("preview: exit %d %s", code, errOut)
 	}
 	lines := strings.Split(out, "\n")
-	if lines[0] != "1 created · 1 updated · 2 unchanged · 1 trashed" {
-		t.Errorf("first line is not the counts: %q\n%s", lines[0], out)
+	if lines[0] != "1 created · 1 updated · 2 unchanged · 1 trashed" || lines[1] != "" || lines[2] == "" {
+		t.Errorf("first line is not the counts, then one blank line and the rows: %q\n%s", lines[:3], out)
 	}
 	for _, want := range []string{"~ updated T-3  (tickets)\n    Notes: ", "    Status: open\\x1b]52;c;evil\\a → closed\n    Title: Printer on fire → Printer fixed\n",
 		"+ created T-1  (tickets)\n    Title: Printer on fire\n", "- trashed T-2  (tickets): delete"} {

@@ -91,13 +91,18 @@ func (a *app) printPreview(p *synqv1.Preview) error {
 			parts = append(parts, fmt.Sprintf("%d %s", m.v, m.k))
 		}
 	}
-	fmt.Fprintln(a.stdout, strings.Join(parts, " · ")+"\n")
+	fmt.Fprintln(a.stdout, strings.Join(parts, " · "))
+	listed := false
 	for _, k := range previewKinds {
 		if k.kind == synqv1.ChangeKind_CHANGE_KIND_UNCHANGED {
 			continue // counted, not listed: nothing would happen to them
 		}
 		for _, c := range p.GetChanges() {
 			if c.Kind == k.kind {
+				if !listed {
+					fmt.Fprintln(a.stdout) // the rows apart from the counts
+					listed = true
+				}
 				a.printPreviewRow(c, k.mark, k.word, w)
 			}
 		}

@@ -146,8 +146,9 @@ func TestCtl(t *testing.T) {
 	}
 
 	// preview and state.
-	// The counts come first; unchanged rows are counted, not listed.
-	if out := must("sync", "trigger", "pagesSync", "--preview", "--state", `{"page":1}`, "-o", "table"); !strings.HasPrefix(out, "0 created · 0 updated · 2 unchanged · 0 trashed") ||
+	// The counts come first; unchanged rows are counted, not listed (and
+	// leave no gap of blank lines).
+	if out := must("sync", "trigger", "pagesSync", "--preview", "--state", `{"page":1}`, "-o", "table"); !strings.HasPrefix(out, "0 created · 0 updated · 2 unchanged · 0 trashed\n\nhas_more: true") ||
 		strings.Contains(out, "pagesSync-001-000") || !strings.Contains(out, "nothing was written") {
 		t.Fatalf("preview:\n%s", out)
 	}
