@@ -301,34 +301,54 @@ func (r *RDB) RecentAlerts(ctx context.Context, limit int) ([]AlertRecord, error
 	if err != nil {
 		return nil, wrap("list recent alerts", err)
 	}
-	out := make([]AlertRecord, 0, len(ids))
-	for _, id := range ids {
-		m, err := r.c.HGetAll(ctx, AlertKey(id)).Result()
-		if err != nil {
-			return nil, wrap("read alert "+id, err)
+	// Two pipelined rounds, the notifications then their deliveries: the
+	// console reads up to 100 of them every few seconds.
+	alerts := make([]*redis.MapStringStringCmd, len(ids))
+	if _, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			alerts[i] = p.HGetAll(ctx, AlertKey(id))
 		}
+		return nil
+	}); err != nil {
+		return nil, wrap("read recent alerts", err)
+	}
+	out := make([]AlertRecord, 0, len(ids))
+	var deliveries [][]*redis.MapStringStringCmd
+	for i, id := range ids {
+		m := alerts[i].Val()
 		if len(m) == 0 {
-			continue
+			continue // expired since the list was read
 		}
 		ms, _ := strconv.ParseInt(m["created"], 10, 64)
-		a := AlertRecord{ID: id, Kind: m["kind"], Payload: []byte(m["payload"]), Created: time.UnixMilli(ms)}
+		out = append(out, AlertRecord{ID: id, Kind: m["kind"], Payload: []byte(m["payload"]), Created: time.UnixMilli(ms)})
+		var ds []*redis.MapStringStringCmd
 		for _, dest := range strings.Split(m["dests"], ",") {
-			if dest == "" {
-				continue
+			if dest != "" {
+				ds = append(ds, redis.NewMapStringStringCmd(ctx, "hgetall", AlertDeliveryKey(id, dest)))
 			}
-			k := AlertDeliveryKey(id, dest)
-			d, err := r.c.HGetAll(ctx, k).Result()
-			if err != nil {
-				return nil, wrap("read alert delivery "+k, err)
+		}
+		deliveries = append(deliveries, ds)
+	}
+	if _, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, ds := range deliveries {
+			for _, d := range ds {
+				_ = p.Process(ctx, d)
 			}
+		}
+		return nil
+	}); err != nil {
+		return nil, wrap("read recent alerts' deliveries", err)
+	}
+	for i, ds := range deliveries {
+		for _, cmd := range ds {
+			d := cmd.Val()
 			att, _ := strconv.Atoi(d["attempts"])
 			rec := DeliveryRecord{Dest: d["dest"], Status: d["status"], LastError: d["last_error"], Attempts: att}
 			if ms, err := strconv.ParseInt(d["delivered"], 10, 64); err == nil {
 				rec.Delivered = time.UnixMilli(ms)
 			}
-			a.Deliveries = append(a.Deliveries, rec)
+			out[i].Deliveries = append(out[i].Deliveries, rec)
 		}
-		out = append(out, a)
 	}
 	return out, nil
 }
