@@ -177,8 +177,10 @@ func TestSyncIntoExistingDatabase(t *testing.T) {
 	// ctl schema prints a declaration that compiles and, declared as is,
 	// changes nothing in Notion when an executor starts.
 	schemaOut := ctlSchema(t, s, bl.URL)
-	if !strings.Contains(schemaOut, `"Name": schema.Title(),`) || !strings.Contains(schemaOut, `"Reviewed": schema.Checkbox(),`) ||
-		!strings.Contains(schemaOut, `schema.Option{Name: "P1"`) {
+	// gofmt aligns the values: compare with single spaces.
+	flat := strings.Join(strings.Fields(schemaOut), " ")
+	if !strings.Contains(flat, `"Name": schema.Title(),`) || !strings.Contains(flat, `"Reviewed": schema.Checkbox(),`) ||
+		!strings.Contains(flat, `schema.Option{Name: "P1"`) {
 		t.Fatalf("ctl schema:\n%s", schemaOut)
 	}
 	bin := buildDeclared(t, bl.URL, schemaOut)

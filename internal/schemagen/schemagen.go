@@ -5,6 +5,7 @@ package schemagen
 
 import (
 	"fmt"
+	"go/format"
 	"slices"
 	"strconv"
 	"strings"
@@ -100,7 +101,18 @@ func Render(props schema.Properties, others []Other) string {
 		fmt.Fprintf(&b, "\t// %s (%s): %s\n", strconv.Quote(o.Name), o.Type, o.Why)
 	}
 	b.WriteString("}")
-	return b.String()
+	return gofmt(b.String())
+}
+
+// gofmt formats the expression x as gofmt would (values aligned), so
+// that pasting it changes nothing when the file is formatted.
+func gofmt(x string) string {
+	const head = "package p\n\nvar v = "
+	out, err := format.Source([]byte(head + x + "\n"))
+	if err != nil {
+		return x // not expected: x is built to be Go; unformatted beats nothing
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(string(out), head), "\n")
 }
 
 // Helper is the schema helper that declares a column of type t, its
@@ -130,12 +142,12 @@ func expr(p schema.Property) string {
 	case schema.TypeNumber:
 		return "schema.Number(" + formatExpr(p.Format) + ")"
 	case schema.TypeSelect:
-		return "schema.Select(" + optionsExpr(p.Options) + ")"
+		return "schema.Select(" + optionsExpr(p.Options, "\t") + ")"
 	case schema.TypeMultiSelect:
-		return "schema.MultiSelect(" + optionsExpr(p.Options) + ")"
+		return "schema.MultiSelect(" + optionsExpr(p.Options, "\t") + ")"
 	case schema.TypeStatus:
 		var b strings.Builder
-		b.WriteString("schema.Status([]schema.Option{" + optionsExpr(p.Options) + "}")
+		b.WriteString("schema.Status([]schema.Option{" + optionsExpr(p.Options, "\t") + "}")
 		for _, g := range p.Groups {
 			q := make([]string, len(g.Options))
 			for i, o := range g.Options {
@@ -164,7 +176,10 @@ func expr(p schema.Property) string {
 	return fmt.Sprintf("schema.Property{Type: %q}", p.Type)
 }
 
-func optionsExpr(opts []schema.Option) string {
+// optionsExpr lists opts as arguments (or elements) of a call at
+// indent: on one line when they are few, else one a line, as gofmt keeps
+// them, so a database with 40 options stays readable.
+func optionsExpr(opts []schema.Option, indent string) string {
 	out := make([]string, len(opts))
 	for i, o := range opts {
 		s := "schema.Option{Name: " + strconv.Quote(o.Name)
@@ -176,7 +191,11 @@ func optionsExpr(opts []schema.Option) string {
 		}
 		out[i] = s + "}"
 	}
-	return strings.Join(out, ", ")
+	if len(out) <= 3 {
+		return strings.Join(out, ", ")
+	}
+	in := "\n" + indent + "\t"
+	return in + strings.Join(out, ","+in) + ",\n" + indent
 }
 
 var colorNames = map[schema.Color]string{
