@@ -15,13 +15,19 @@ import (
 // live build. Builds whose manifest expired are dropped from the set: a
 // build that comes back later counts as a new deploy.
 //
+// A manifest that comes back after it expired (a Redis outage longer than
+// its TTL, a failover to a replica that never had it) is a change too: a
+// leader that read the catalog while it was gone holds its syncs as
+// undeclared, and nothing else would tell it that they are declared again.
+//
 // The script reads the manifests of the worker's other builds by name;
 // they share the worker's hash tag, so they live in the same slot.
 var publishBuildScript = redis.NewScript(`
+local back = 1 - redis.call("EXISTS", KEYS[2])
 redis.call("SET", KEYS[2], ARGV[2], "PX", ARGV[3])
 local t = redis.call("TIME")
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local changed = redis.call("ZADD", KEYS[1], "NX", ms, ARGV[1])
+local changed = redis.call("ZADD", KEYS[1], "NX", ms, ARGV[1]) + back
 local builds = redis.call("ZREVRANGE", KEYS[1], 0, -1)
 local newest = ""
 for _, b in ipairs(builds) do
@@ -44,7 +50,8 @@ func (r *RDB) PublishBuild(ctx context.Context, worker, build string, manifest [
 	}
 	newest, _ := res[0].(string)
 	if changed, _ := res[1].(int64); changed > 0 {
-		// A new build, or one dropped: the leader reads the catalog again.
+		// A new build, one dropped or one back: the leader reads the
+		// catalog again.
 		if err := r.c.SAdd(ctx, WorkersKey(), worker).Err(); err != nil {
 			return "", wrap("register worker "+worker, err)
 		}

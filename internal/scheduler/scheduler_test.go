@@ -343,3 +343,30 @@ func TestCatalogIsReadWhenItChanges(t *testing.T) {
 		t.Fatal("an undeclared sync stays in the due set")
 	}
 }
+
+// A manifest that expired while Redis was away (or that a promoted replica
+// never had) comes back when its executor republishes it: a leader that
+// read the catalog while it was gone must see the syncs declared again at
+// its next tick, not after the catalog's maximum age — meanwhile it would
+// schedule nothing and the reaper would fail their active runs.
+func TestManifestBackAfterExpiryRedeclares(t *testing.T) {
+	f := newFixture(t, every("s", "5m"))
+	ctx := context.Background()
+	f.tick()
+	if !f.s.cat["s"].Declared {
+		t.Fatal("s is not declared after the first tick")
+	}
+	m := spec.Manifest{Worker: "w", Syncs: []spec.ManifestSync{every("s", "5m")}}
+	if err := f.rdb.Client().Del(ctx, rdb.BuildManifestKey("w", m.BuildID())).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.tick()
+	if f.s.cat["s"].Declared {
+		t.Fatal("s is still declared with its manifest gone")
+	}
+	f.publish("w", every("s", "5m"))
+	f.tick()
+	if !f.s.cat["s"].Declared {
+		t.Fatal("s is still undeclared at the tick after its manifest came back")
+	}
+}
