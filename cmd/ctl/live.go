@@ -9,8 +9,8 @@ import (
 	synqv1 "github.com/synqhq/synq/proto/synq/v1"
 )
 
-// liveView keeps the syncs a WatchSyncs stream describes and draws them on
-// every message and every tick of every. The stream sends changes only, so
+// liveView keeps the syncs a WatchSyncs stream describes and draws them
+// on every message, and again each time every passes. The stream sends changes only, so
 // without the ticks a quiet stack would leave its "in 4m35s" and "35s ago"
 // columns, and the clock above them, as they were when something last
 // changed.

@@ -313,7 +313,7 @@ func (r *RDB) RecentAlerts(ctx context.Context, limit int) ([]AlertRecord, error
 		return nil, wrap("read recent alerts", err)
 	}
 	out := make([]AlertRecord, 0, len(ids))
-	var deliveries [][]*redis.MapStringStringCmd
+	var dkeys [][]string // out[i]'s delivery keys
 	for i, id := range ids {
 		m := alerts[i].Val()
 		if len(m) == 0 {
@@ -321,18 +321,19 @@ func (r *RDB) RecentAlerts(ctx context.Context, limit int) ([]AlertRecord, error
 		}
 		ms, _ := strconv.ParseInt(m["created"], 10, 64)
 		out = append(out, AlertRecord{ID: id, Kind: m["kind"], Payload: []byte(m["payload"]), Created: time.UnixMilli(ms)})
-		var ds []*redis.MapStringStringCmd
+		var ks []string
 		for _, dest := range strings.Split(m["dests"], ",") {
 			if dest != "" {
-				ds = append(ds, redis.NewMapStringStringCmd(ctx, "hgetall", AlertDeliveryKey(id, dest)))
+				ks = append(ks, AlertDeliveryKey(id, dest))
 			}
 		}
-		deliveries = append(deliveries, ds)
+		dkeys = append(dkeys, ks)
 	}
+	deliveries := make([][]*redis.MapStringStringCmd, len(dkeys))
 	if _, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, ds := range deliveries {
-			for _, d := range ds {
-				_ = p.Process(ctx, d)
+		for i, ks := range dkeys {
+			for _, k := range ks {
+				deliveries[i] = append(deliveries[i], p.HGetAll(ctx, k))
 			}
 		}
 		return nil
